@@ -1,0 +1,115 @@
+// Token verification with jose: algorithms pinned (HS256 with the shared
+// secret; RS/ES only through a configured JWKS), exp/nbf with an explicit
+// clock tolerance, optional iss/aud. Every failure becomes a catalogue code.
+import { createRemoteJWKSet, errors, jwtVerify, SignJWT, type JWTPayload, type JWTVerifyGetKey } from 'jose';
+import { EscaiError } from '../protocol/codes.js';
+import { Principal, type RoleTable } from './permissions.js';
+
+const ASYMMETRIC_ALGS = ['RS256', 'RS384', 'RS512', 'ES256', 'ES384', 'PS256'];
+
+export interface VerifierOptions {
+  /** HS256 shared secret (at least 32 bytes). */
+  secret?: string | undefined;
+  /** JWKS URL for RS/ES tokens. */
+  jwksUrl?: string | undefined;
+  issuer?: string | undefined;
+  audience?: string | undefined;
+  /** Seconds of clock skew accepted on exp/nbf. */
+  clockToleranceSec: number;
+  roles: RoleTable;
+}
+
+export interface TokenVerifier {
+  verify(token: string): Promise<Principal>;
+}
+
+export function createVerifier(options: VerifierOptions): TokenVerifier {
+  const secretKey = options.secret ? new TextEncoder().encode(options.secret) : undefined;
+  const jwks = options.jwksUrl ? createRemoteJWKSet(new URL(options.jwksUrl)) : undefined;
+  const algorithms = [...(secretKey ? ['HS256'] : []), ...(jwks ? ASYMMETRIC_ALGS : [])];
+  if (algorithms.length === 0) throw new Error('a JWT secret or a JWKS URL is required');
+
+  // One key per algorithm family, so an HS256 token can never be checked against a public key.
+  const getKey: JWTVerifyGetKey = async (header, token) => {
+    if (header.alg === 'HS256' && secretKey) return secretKey;
+    if (jwks && header.alg !== 'HS256') return jwks(header, token);
+    throw new errors.JOSEAlgNotAllowed('algorithm not allowed');
+  };
+
+  return {
+    async verify(token: string): Promise<Principal> {
+      let payload: JWTPayload;
+      try {
+        ({ payload } = await jwtVerify(token, getKey, {
+          algorithms,
+          clockTolerance: options.clockToleranceSec,
+          ...(options.issuer ? { issuer: options.issuer } : {}),
+          ...(options.audience ? { audience: options.audience } : {}),
+        }));
+      } catch (err) {
+        throw toAuthError(err);
+      }
+      return principalFromClaims(payload, options.roles);
+    },
+  };
+}
+
+function toAuthError(err: unknown): EscaiError {
+  if (err instanceof errors.JWTExpired) return new EscaiError('TOKEN_EXPIRED', 'Token has expired');
+  if (err instanceof errors.JWTClaimValidationFailed && err.claim === 'nbf') {
+    return new EscaiError('TOKEN_NOT_YET_VALID', 'Token is not valid yet (nbf)');
+  }
+  if (err instanceof errors.JWTClaimValidationFailed) {
+    return new EscaiError('TOKEN_INVALID', `Token claim "${err.claim}" check failed`);
+  }
+  if (err instanceof errors.JOSEAlgNotAllowed) return new EscaiError('TOKEN_INVALID', 'Token algorithm is not allowed');
+  if (err instanceof errors.JWSSignatureVerificationFailed) return new EscaiError('TOKEN_INVALID', 'Token signature is invalid');
+  return new EscaiError('TOKEN_INVALID', 'Token is malformed');
+}
+
+function stringList(value: unknown, claim: string): string[] {
+  if (value === undefined || value === null) return [];
+  if (!Array.isArray(value) || !value.every((v) => typeof v === 'string')) {
+    throw new EscaiError('TOKEN_INVALID', `Token claim "${claim}" must be a list of strings`);
+  }
+  return value;
+}
+
+export function principalFromClaims(payload: JWTPayload, roles: RoleTable): Principal {
+  if (typeof payload.sub !== 'string' || payload.sub.length === 0 || payload.sub.length > 256) {
+    throw new EscaiError('TOKEN_INVALID', 'Token has no "sub" (user id)');
+  }
+  return new Principal(payload.sub, stringList(payload['roles'], 'roles'), stringList(payload['permissions'], 'permissions'), roles, payload.exp);
+}
+
+export interface TokenClaims {
+  sub: string;
+  roles?: string[];
+  permissions?: string[];
+  /** Lifetime in seconds from now (default 3600). */
+  expiresInSec?: number;
+  issuer?: string;
+  audience?: string;
+}
+
+/** Signs an HS256 token: for the dev-mode admin token, the CLI and tests. */
+export async function signToken(secret: string, claims: TokenClaims): Promise<string> {
+  const jwt = new SignJWT({ roles: claims.roles ?? [], permissions: claims.permissions ?? [] })
+    .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
+    .setSubject(claims.sub)
+    .setIssuedAt()
+    .setExpirationTime(Math.floor(Date.now() / 1000) + (claims.expiresInSec ?? 3600));
+  if (claims.issuer) jwt.setIssuer(claims.issuer);
+  if (claims.audience) jwt.setAudience(claims.audience);
+  return jwt.sign(new TextEncoder().encode(secret));
+}
+
+/** The token of an HTTP request: `Authorization: Bearer …` first, then `?token=`. */
+export function tokenFromRequest(authorization: string | undefined, url: URL | undefined): string | undefined {
+  if (authorization) {
+    const m = /^Bearer\s+(\S+)\s*$/i.exec(authorization);
+    if (m) return m[1];
+  }
+  const q = url?.searchParams.get('token');
+  return q || undefined;
+}

@@ -1,0 +1,68 @@
+// Roles, permissions and the Principal a verified token becomes.
+//
+// Permissions are strings: `websocket:connect`, `websocket:subscribe`,
+// `websocket:admin`, `events:publish`, `agent:{id}:monitor`. The only wildcard
+// is `agent:*:monitor` (every agent); a role mapped to `*` may do everything.
+
+export const Permissions = {
+  CONNECT: 'websocket:connect',
+  SUBSCRIBE: 'websocket:subscribe',
+  ADMIN: 'websocket:admin',
+  PUBLISH: 'events:publish',
+  MONITOR_ALL: 'agent:*:monitor',
+} as const;
+
+/** Role → permissions. `*` means every permission. Override or extend with the `roles` setting. */
+export const DEFAULT_ROLES: Readonly<Record<string, readonly string[]>> = Object.freeze({
+  admin: ['*'],
+  researcher: [Permissions.CONNECT, Permissions.SUBSCRIBE, Permissions.MONITOR_ALL],
+  developer: [Permissions.CONNECT, Permissions.SUBSCRIBE, Permissions.MONITOR_ALL, Permissions.PUBLISH],
+  viewer: [Permissions.CONNECT, Permissions.SUBSCRIBE],
+});
+
+export type RoleTable = Readonly<Record<string, readonly string[]>>;
+
+export function monitorPermission(agentId: string): string {
+  return `agent:${agentId}:monitor`;
+}
+
+/** Who is on the other end of a connection or request, as the token says. Immutable: a refreshed token makes a new one. */
+export class Principal {
+  readonly userId: string;
+  readonly roles: readonly string[];
+  /** Effective permissions: the roles' plus the token's own. */
+  readonly permissions: ReadonlySet<string>;
+  /** Token expiry, seconds since the epoch, when the token has one. */
+  readonly expiresAt: number | undefined;
+  readonly #all: boolean;
+  readonly #monitorAll: boolean;
+
+  constructor(userId: string, roles: readonly string[], tokenPermissions: readonly string[], table: RoleTable, expiresAt?: number) {
+    this.userId = userId;
+    this.roles = roles;
+    this.expiresAt = expiresAt;
+    const perms = new Set<string>();
+    let all = false;
+    for (const role of roles) {
+      const granted = Object.hasOwn(table, role) ? table[role] : undefined;
+      for (const p of granted ?? []) {
+        if (p === '*') all = true;
+        else perms.add(p);
+      }
+    }
+    // A token may add permissions but never the role-only `*`.
+    for (const p of tokenPermissions) if (p !== '*') perms.add(p);
+    this.permissions = perms;
+    this.#all = all;
+    this.#monitorAll = all || perms.has(Permissions.MONITOR_ALL);
+  }
+
+  has(permission: string): boolean {
+    return this.#all || this.permissions.has(permission);
+  }
+
+  /** May this principal see events of `agentId`? Exact id match or `agent:*:monitor`. */
+  canMonitor(agentId: string): boolean {
+    return this.#monitorAll || this.permissions.has(monitorPermission(agentId));
+  }
+}

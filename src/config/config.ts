@@ -1,0 +1,155 @@
+// Configuration: one schema with the defaults, read from (lowest first) the
+// defaults, a JSON file (--config), ESCAI_* environment variables and CLI
+// flags. Validated once at start; a bad value stops the server with a message
+// naming the setting and where it came from. The result is frozen.
+import { readFileSync } from 'node:fs';
+import { z } from 'zod';
+import { DEFAULT_ROLES } from '../auth/permissions.js';
+
+const seconds = z.coerce.number().positive().max(86_400);
+const count = z.coerce.number().int().positive();
+const bool = z.preprocess((v) => (typeof v === 'string' ? ['1', 'true', 'yes', 'on'].includes(v.toLowerCase()) : v), z.boolean());
+const list = z.preprocess(
+  (v) => (typeof v === 'string' ? v.split(',').map((s) => s.trim()).filter(Boolean) : v),
+  z.array(z.string().min(1)),
+);
+
+export const ConfigSchema = z.object({
+  /** Interface to listen on. */
+  host: z.string().min(1).default('127.0.0.1'),
+  /** TCP port (0 = any free port). */
+  port: z.coerce.number().int().min(0).max(65_535).default(8000),
+  /** HS256 secret, at least 32 bytes. Without it: dev mode (generated) or, in production, refusal. */
+  jwtSecret: z.string().min(32, 'must be at least 32 bytes').optional(),
+  /** JWKS URL for RS/ES-signed tokens. */
+  jwtJwksUrl: z.url().optional(),
+  /** Required `iss` claim, when set. */
+  jwtIssuer: z.string().min(1).optional(),
+  /** Required `aud` claim, when set. */
+  jwtAudience: z.string().min(1).optional(),
+  /** Seconds of clock skew tolerated on exp/nbf. */
+  clockTolerance: z.coerce.number().min(0).max(300).default(5),
+  /** Role → permissions table, merged over the defaults (admin, researcher, developer, viewer). */
+  roles: z.record(z.string(), z.array(z.string())).default({}),
+  /** Maximum concurrent WebSocket connections on this node. */
+  maxConnections: count.default(10_000),
+  /** Seconds between heartbeats (protocol ping + JSON ping). */
+  heartbeatInterval: seconds.default(30),
+  /** Seconds of silence past the interval before a connection is terminated. */
+  heartbeatTimeout: seconds.default(10),
+  /** Largest inbound WebSocket message, bytes; larger closes with 1009. */
+  maxMessageBytes: count.max(16 * 1024 * 1024).default(64 * 1024),
+  /** Inbound messages per second per connection (token bucket refill rate). */
+  rateLimit: z.coerce.number().positive().default(50),
+  /** Token bucket size: messages a connection may send in a burst. */
+  rateBurst: count.default(100),
+  /** Messages dropped in a row for rate before the connection is closed with 1008. */
+  rateLimitCloseAfter: count.default(50),
+  /** Subscriptions one connection may hold. */
+  maxSubscriptions: count.default(100),
+  /** Bytes queued to one client before it is disconnected as a slow consumer (4008). */
+  maxBufferedBytes: count.default(16 * 1024 * 1024),
+  /** Allowed Origin headers for WebSocket upgrades; empty = any. */
+  allowedOrigins: list.default([]),
+  /** Largest HTTP body (publish API), bytes. */
+  maxBodyBytes: count.default(1024 * 1024),
+  /** Most events in one publish batch. */
+  maxBatchEvents: count.default(1000),
+  /** Events kept per stream. */
+  historySize: count.default(1000),
+  /** Seconds an event stays in history. */
+  historyTtl: seconds.default(300),
+  /** Seconds shutdown waits for clients to finish the close handshake. */
+  shutdownGrace: seconds.default(5),
+  /** pino log level. */
+  logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  /** Trust X-Forwarded-For for client addresses in logs. */
+  trustProxy: bool.default(false),
+});
+
+export type Config = Readonly<Omit<z.infer<typeof ConfigSchema>, 'roles'> & { roles: Readonly<Record<string, readonly string[]>> }>;
+export type ConfigInput = z.input<typeof ConfigSchema>;
+export type SettingName = keyof z.infer<typeof ConfigSchema>;
+
+/** The environment variable of each setting. */
+export const ENV_NAMES: Readonly<Record<SettingName, string>> = {
+  host: 'ESCAI_HOST',
+  port: 'ESCAI_PORT',
+  jwtSecret: 'ESCAI_JWT_SECRET',
+  jwtJwksUrl: 'ESCAI_JWT_JWKS_URL',
+  jwtIssuer: 'ESCAI_JWT_ISSUER',
+  jwtAudience: 'ESCAI_JWT_AUDIENCE',
+  clockTolerance: 'ESCAI_CLOCK_TOLERANCE',
+  roles: 'ESCAI_ROLES',
+  maxConnections: 'ESCAI_MAX_CONNECTIONS',
+  heartbeatInterval: 'ESCAI_HEARTBEAT_INTERVAL',
+  heartbeatTimeout: 'ESCAI_HEARTBEAT_TIMEOUT',
+  maxMessageBytes: 'ESCAI_MAX_MESSAGE_BYTES',
+  rateLimit: 'ESCAI_RATE_LIMIT',
+  rateBurst: 'ESCAI_RATE_BURST',
+  rateLimitCloseAfter: 'ESCAI_RATE_LIMIT_CLOSE_AFTER',
+  maxSubscriptions: 'ESCAI_MAX_SUBSCRIPTIONS',
+  maxBufferedBytes: 'ESCAI_MAX_BUFFERED_BYTES',
+  allowedOrigins: 'ESCAI_ALLOWED_ORIGINS',
+  maxBodyBytes: 'ESCAI_MAX_BODY_BYTES',
+  maxBatchEvents: 'ESCAI_MAX_BATCH_EVENTS',
+  historySize: 'ESCAI_HISTORY_SIZE',
+  historyTtl: 'ESCAI_HISTORY_TTL',
+  shutdownGrace: 'ESCAI_SHUTDOWN_GRACE',
+  logLevel: 'ESCAI_LOG_LEVEL',
+  trustProxy: 'ESCAI_TRUST_PROXY',
+};
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+/** Reads ESCAI_* variables into setting values (strings; the schema coerces). JSON for `roles`. */
+export function configFromEnv(env: NodeJS.ProcessEnv): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [setting, name] of Object.entries(ENV_NAMES)) {
+    const raw = env[name];
+    if (raw === undefined || raw === '') continue;
+    if (setting === 'roles') {
+      try {
+        out[setting] = JSON.parse(raw);
+      } catch {
+        throw new ConfigError(`Invalid setting roles (${name}): not valid JSON`);
+      }
+    } else out[setting] = raw;
+  }
+  return out;
+}
+
+export function configFromFile(path: string): Record<string, unknown> {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(readFileSync(path, 'utf8'));
+  } catch (err) {
+    throw new ConfigError(`Cannot read config file ${path}: ${(err as Error).message}`);
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
+    throw new ConfigError(`Config file ${path} must hold a JSON object`);
+  }
+  const unknown = Object.keys(parsed).filter((k) => !Object.hasOwn(ENV_NAMES, k));
+  if (unknown.length > 0) throw new ConfigError(`Config file ${path}: unknown setting(s) ${unknown.join(', ')}`);
+  return parsed as Record<string, unknown>;
+}
+
+/**
+ * Validates merged settings (later sources win) and freezes the result.
+ * Throws ConfigError naming the first bad setting and its variable.
+ */
+export function resolveConfig(...sources: Array<Record<string, unknown>>): Config {
+  const merged: Record<string, unknown> = {};
+  for (const source of sources) for (const [k, v] of Object.entries(source)) if (v !== undefined) merged[k] = v;
+  const result = ConfigSchema.safeParse(merged);
+  if (!result.success) {
+    const issue = result.error.issues[0]!;
+    const setting = String(issue.path[0] ?? '');
+    const env = Object.hasOwn(ENV_NAMES, setting) ? ` (${ENV_NAMES[setting as SettingName]})` : '';
+    throw new ConfigError(`Invalid setting ${issue.path.join('.') || setting}${env}: ${issue.message}`);
+  }
+  const config = result.data;
+  return Object.freeze({ ...config, roles: Object.freeze({ ...DEFAULT_ROLES, ...config.roles }) });
+}

@@ -1,0 +1,154 @@
+// The in-memory engine: one process, no external service. The reference
+// implementation of the Broker seam.
+//
+// Each stream keeps its next offset, its epoch and a ring buffer of recent
+// events bounded by count (historySize) and age (historyTtl). The epoch is
+// random per stream lifetime, so a restarted process (or a stream forgotten
+// after a long idle period) can never be mistaken for the old one.
+import { randomBytes } from 'node:crypto';
+import type { DeliveredEvent } from '../protocol/events.js';
+import type { Broker, HistoryPage, HistoryQuery, Publication, PublicationHandler, StreamPosition, UnsequencedEvent } from './broker.js';
+
+export interface MemoryBrokerOptions {
+  /** Events kept per stream. */
+  historySize: number;
+  /** Milliseconds an event stays in history. */
+  historyTtlMs: number;
+  /** Milliseconds an idempotency key is remembered (default 5 minutes). */
+  idempotencyTtlMs?: number;
+  /** Milliseconds an idle stream's offset/epoch are kept after its history is empty (default 24 h). */
+  streamMetaTtlMs?: number;
+}
+
+interface Entry {
+  event: DeliveredEvent;
+  at: number;
+}
+
+/** Fixed-capacity ring of history entries, oldest first. */
+class Ring {
+  readonly #slots: Array<Entry | undefined>;
+  #head = 0;
+  #size = 0;
+  constructor(capacity: number) {
+    this.#slots = new Array<Entry | undefined>(capacity);
+  }
+  get size(): number {
+    return this.#size;
+  }
+  push(entry: Entry): void {
+    const cap = this.#slots.length;
+    if (this.#size < cap) {
+      this.#slots[(this.#head + this.#size) % cap] = entry;
+      this.#size++;
+    } else {
+      this.#slots[this.#head] = entry;
+      this.#head = (this.#head + 1) % cap;
+    }
+  }
+  at(i: number): Entry {
+    return this.#slots[(this.#head + i) % this.#slots.length]!;
+  }
+  dropOldest(): void {
+    this.#slots[this.#head] = undefined;
+    this.#head = (this.#head + 1) % this.#slots.length;
+    this.#size--;
+  }
+}
+
+interface Stream {
+  offset: number;
+  epoch: string;
+  history: Ring;
+  lastPublishAt: number;
+}
+
+export class MemoryBroker implements Broker {
+  readonly name = 'memory';
+  readonly #opts: Required<MemoryBrokerOptions>;
+  readonly #streams = new Map<string, Stream>();
+  readonly #idempotency = new Map<string, { publication: Publication; expiresAt: number }>();
+  #handler: PublicationHandler | undefined;
+  #sweeper: NodeJS.Timeout | undefined;
+
+  constructor(options: MemoryBrokerOptions) {
+    this.#opts = { idempotencyTtlMs: 300_000, streamMetaTtlMs: 86_400_000, ...options };
+  }
+
+  async start(handler: PublicationHandler): Promise<void> {
+    this.#handler = handler;
+    const every = Math.max(1000, Math.min(60_000, this.#opts.historyTtlMs / 4));
+    this.#sweeper = setInterval(() => this.#sweep(Date.now()), every);
+    this.#sweeper.unref();
+  }
+
+  async publish(streamName: string, event: UnsequencedEvent, idempotencyKey?: string): Promise<Publication> {
+    const now = Date.now();
+    const idemKey = idempotencyKey === undefined ? undefined : `${streamName}\u0000${idempotencyKey}`;
+    if (idemKey !== undefined) {
+      const seen = this.#idempotency.get(idemKey);
+      if (seen && seen.expiresAt > now) return { ...seen.publication, duplicate: true, localRecipients: 0 };
+    }
+    const stream = this.#stream(streamName);
+    stream.offset += 1;
+    stream.lastPublishAt = now;
+    const sequenced = event as DeliveredEvent;
+    sequenced.offset = stream.offset;
+    sequenced.epoch = stream.epoch;
+    stream.history.push({ event: sequenced, at: now });
+    const publication: Publication = { stream: streamName, event: sequenced };
+    if (idemKey !== undefined) this.#idempotency.set(idemKey, { publication, expiresAt: now + this.#opts.idempotencyTtlMs });
+    // Synchronous delivery keeps per-stream order trivially and lets the
+    // caller learn the local recipient count.
+    publication.localRecipients = this.#handler ? this.#handler(publication) : 0;
+    return publication;
+  }
+
+  async history(streamName: string, query: HistoryQuery): Promise<HistoryPage> {
+    const stream = this.#stream(streamName);
+    const position = { offset: stream.offset, epoch: stream.epoch };
+    const cutoff = Date.now() - this.#opts.historyTtlMs;
+    const limit = query.limit ?? Number.POSITIVE_INFINITY;
+    const events: DeliveredEvent[] = [];
+    let oldestKept = stream.offset + 1;
+    for (let i = 0; i < stream.history.size; i++) {
+      const entry = stream.history.at(i);
+      if (entry.at < cutoff) continue;
+      if (oldestKept > entry.event.offset) oldestKept = entry.event.offset;
+      if (query.since !== undefined && entry.event.offset <= query.since) continue;
+      if (events.length >= limit) break;
+      events.push(entry.event);
+    }
+    // Complete when nothing between `since` and the oldest kept event was dropped.
+    const complete = query.since === undefined || query.since >= oldestKept - 1;
+    return { events, position, complete };
+  }
+
+  async position(streamName: string): Promise<StreamPosition> {
+    const stream = this.#stream(streamName);
+    return { offset: stream.offset, epoch: stream.epoch };
+  }
+
+  async close(): Promise<void> {
+    if (this.#sweeper) clearInterval(this.#sweeper);
+    this.#handler = undefined;
+  }
+
+  #stream(name: string): Stream {
+    let stream = this.#streams.get(name);
+    if (!stream) {
+      stream = { offset: 0, epoch: randomBytes(6).toString('hex'), history: new Ring(this.#opts.historySize), lastPublishAt: Date.now() };
+      this.#streams.set(name, stream);
+    }
+    return stream;
+  }
+
+  #sweep(now: number): void {
+    const cutoff = now - this.#opts.historyTtlMs;
+    for (const [name, stream] of this.#streams) {
+      while (stream.history.size > 0 && stream.history.at(0).at < cutoff) stream.history.dropOldest();
+      if (stream.history.size === 0 && now - stream.lastPublishAt > this.#opts.streamMetaTtlMs) this.#streams.delete(name);
+    }
+    for (const [key, seen] of this.#idempotency) if (seen.expiresAt <= now) this.#idempotency.delete(key);
+  }
+}

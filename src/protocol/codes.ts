@@ -1,0 +1,62 @@
+// The one error catalogue: every error code the server can send, on the socket
+// or over HTTP, with its HTTP status and whether a client should retry.
+// docs/PROTOCOL.md documents each entry; test/codes.test.ts checks that it does.
+
+export const ErrorCodes = {
+  // ESCAI protocol codes (sent in {"type":"error"} frames).
+  INVALID_JSON: { status: 400, retry: false, description: 'The frame is not valid JSON text.' },
+  INTERNAL_ERROR: { status: 500, retry: true, description: 'The server failed while handling the message; nothing was applied.' },
+  PERMISSION_DENIED: { status: 403, retry: false, description: 'The token lacks the permission this action needs.' },
+  AGENT_ACCESS_DENIED: { status: 403, retry: false, description: 'The token may not monitor this agent (needs agent:{id}:monitor or agent:*:monitor).' },
+  SUBSCRIPTION_EXISTS: { status: 409, retry: false, description: 'This connection already holds a subscription with that type and agent.' },
+  VALIDATION_ERROR: { status: 400, retry: false, description: 'The message or event does not match its schema; the message names the field.' },
+  SUBSCRIPTION_NOT_FOUND: { status: 404, retry: false, description: 'No subscription with that type and agent exists on this connection.' },
+  UNKNOWN_MESSAGE_TYPE: { status: 400, retry: false, description: 'The message type is not one the server knows.' },
+  // Codes this server adds.
+  RATE_LIMITED: { status: 429, retry: true, description: 'Too many messages; the message was dropped. Slow down (the connection closes with 1008 if it goes on).' },
+  TOO_MANY_SUBSCRIPTIONS: { status: 409, retry: false, description: 'The connection holds the maximum number of subscriptions.' },
+  TOKEN_MISSING: { status: 401, retry: false, description: 'No token in ?token= or Authorization: Bearer.' },
+  TOKEN_INVALID: { status: 401, retry: false, description: 'The token is malformed, badly signed, uses another algorithm, or fails iss/aud checks.' },
+  TOKEN_EXPIRED: { status: 401, retry: false, description: 'The token is past its exp (beyond the clock tolerance). Get a new token.' },
+  TOKEN_NOT_YET_VALID: { status: 401, retry: true, description: 'The token is before its nbf. Check clocks, or retry later.' },
+  ORIGIN_NOT_ALLOWED: { status: 403, retry: false, description: 'The Origin header is not in ESCAI_ALLOWED_ORIGINS.' },
+  SERVER_AT_CAPACITY: { status: 503, retry: true, description: 'The server holds its maximum number of connections; retry after Retry-After seconds.' },
+  SHUTTING_DOWN: { status: 503, retry: true, description: 'The server is shutting down; retry, ideally against another node.' },
+  NOT_FOUND: { status: 404, retry: false, description: 'No such route.' },
+  BAD_REQUEST: { status: 400, retry: false, description: 'The HTTP request is malformed (bad session id, bad body).' },
+  PAYLOAD_TOO_LARGE: { status: 413, retry: false, description: 'The HTTP body exceeds the limit.' },
+} as const;
+
+export type ErrorCode = keyof typeof ErrorCodes;
+
+/** WebSocket close codes the server uses, and what a client should do. */
+export const CloseCodes = {
+  NORMAL: { code: 1000, reconnect: false, description: 'Closed normally.' },
+  GOING_AWAY: { code: 1001, reconnect: true, description: 'Server shutting down; reconnect (with backoff) to any node.' },
+  POLICY_VIOLATION: { code: 1008, reconnect: true, description: 'Inbound rate limit exceeded repeatedly; reconnect after a pause and send less.' },
+  MESSAGE_TOO_BIG: { code: 1009, reconnect: true, description: 'An inbound frame exceeded the maximum message size; do not resend it.' },
+  INTERNAL_ERROR: { code: 1011, reconnect: true, description: 'Unexpected server error; reconnect with backoff.' },
+  SLOW_CONSUMER: { code: 4008, reconnect: true, description: 'The client read too slowly and its send buffer passed the cap; reconnect (the session resumes).' },
+} as const;
+
+export type CloseCode = keyof typeof CloseCodes;
+
+/** An error with a catalogue code, thrown inside the server and turned into a frame or HTTP reply. */
+export class EscaiError extends Error {
+  readonly code: ErrorCode;
+  readonly details: unknown;
+  constructor(code: ErrorCode, message: string, details?: unknown) {
+    super(message);
+    this.name = 'EscaiError';
+    this.code = code;
+    this.details = details;
+  }
+  get status(): number {
+    return ErrorCodes[this.code].status;
+  }
+}
+
+/** The JSON body of every refused HTTP request: {"error":{"code","message"}}. */
+export function httpErrorBody(code: ErrorCode, message: string, details?: unknown): { error: { code: ErrorCode; message: string; details?: unknown } } {
+  return details === undefined ? { error: { code, message } } : { error: { code, message, details } };
+}

@@ -1,0 +1,201 @@
+// Schemas of the events producers publish and clients receive: the ESCAI data
+// models (EpistemicState, BehavioralPattern, PredictionResult) and the six event
+// envelopes. One source for validation and for the TypeScript types.
+//
+// The ESCAI models are loose objects: fields named on the protocol page are
+// type- and range-checked when present, unknown fields are kept as sent.
+import { z } from 'zod';
+
+const unit = z.number().min(0).max(1);
+const text = z.string().max(10_000);
+const when = z.union([z.string().max(64), z.number()]);
+
+/** Identifiers that name streams: agents and users. */
+export const IdSchema = z
+  .string()
+  .min(1)
+  .max(128)
+  .regex(/^[A-Za-z0-9_.:@-]+$/, 'may contain only letters, digits and _ . : @ -');
+
+export const BeliefStateSchema = z.looseObject({
+  content: text.optional(),
+  belief_type: z.enum(['factual', 'procedural', 'conditional', 'predictive']).optional(),
+  confidence: unit.optional(),
+  evidence: z.array(z.unknown()).optional(),
+  source: text.nullable().optional(),
+  timestamp: when.nullable().optional(),
+});
+
+export const KnowledgeStateSchema = z.looseObject({
+  facts: z.array(z.unknown()).optional(),
+  confidence: unit.optional(),
+  source: text.nullable().optional(),
+});
+
+export const GoalStateSchema = z.looseObject({
+  description: text.optional(),
+  status: z.enum(['active', 'completed', 'failed', 'suspended']).optional(),
+  priority: z.number().int().min(1).max(10).optional(),
+  primary_goals: z.array(z.unknown()).optional(),
+  secondary_goals: z.array(z.unknown()).optional(),
+  completion_status: z.record(z.string(), z.unknown()).optional(),
+});
+
+export const EpistemicStateSchema = z.looseObject({
+  agent_id: IdSchema.optional(),
+  timestamp: when.nullable().optional(),
+  belief_states: z.array(BeliefStateSchema).optional(),
+  knowledge_state: KnowledgeStateSchema.nullable().optional(),
+  goal_states: z.array(GoalStateSchema).optional(),
+  confidence_level: unit.optional(),
+  uncertainty_score: unit.optional(),
+});
+
+export const ExecutionSequenceSchema = z.looseObject({
+  sequence_id: text.optional(),
+  agent_id: IdSchema.optional(),
+  steps: z.array(z.unknown()).optional(),
+  start_time: when.nullable().optional(),
+  end_time: when.nullable().optional(),
+  success: z.boolean().nullable().optional(),
+  error_message: text.nullable().optional(),
+  actions: z.array(z.unknown()).optional(),
+});
+
+export const BehavioralPatternSchema = z.looseObject({
+  pattern_id: text.optional(),
+  pattern_name: text.optional(),
+  pattern_type: z.enum(['sequential', 'temporal', 'causal', 'feedback_loop']).optional(),
+  description: text.optional(),
+  execution_sequences: z.array(ExecutionSequenceSchema).optional(),
+  frequency: z.number().min(0).optional(),
+  success_rate: unit.optional(),
+  average_duration: z.number().min(0).optional(),
+  common_triggers: z.array(z.unknown()).optional(),
+  failure_modes: z.array(z.unknown()).optional(),
+  statistical_significance: z.number().optional(),
+});
+
+export const PredictionResultSchema = z.looseObject({
+  agent_id: IdSchema.optional(),
+  prediction_type: text.optional(),
+  predicted_value: z.unknown().optional(),
+  confidence: unit.optional(),
+  uncertainty: unit.optional(),
+  risk_factors: z.array(z.unknown()).optional(),
+  recommended_actions: z.array(z.unknown()).optional(),
+  model_used: text.optional(),
+  timestamp: when.nullable().optional(),
+  risk_level: z.enum(['low', 'medium', 'high', 'critical']).optional(),
+  interventions: z.array(z.unknown()).optional(),
+  confidence_interval: z
+    .looseObject({ lower_bound: z.number(), upper_bound: z.number(), confidence_level: unit.optional() })
+    .nullable()
+    .optional(),
+  feature_importance: z.record(z.string(), z.number()).optional(),
+});
+
+export const SeveritySchema = z.enum(['debug', 'info', 'low', 'medium', 'warning', 'high', 'error', 'critical']);
+const metadata = z.record(z.string(), z.unknown()).default({});
+/** Optional producer key: a repeat within the idempotency window is not delivered twice. */
+const idempotencyKey = z.string().min(1).max(256).optional();
+
+/** What a producer publishes (HTTP, socket `publish`, or in-process), discriminated on `type`. */
+export const PublishEventSchema = z.discriminatedUnion('type', [
+  z.object({
+    type: z.literal('epistemic_update'),
+    agent_id: IdSchema,
+    data: EpistemicStateSchema,
+    idempotency_key: idempotencyKey,
+  }),
+  z.object({
+    type: z.literal('pattern_alert'),
+    agent_id: IdSchema,
+    alert_type: z.string().min(1).max(128).default('pattern_detected'),
+    severity: SeveritySchema.default('info'),
+    data: BehavioralPatternSchema,
+    idempotency_key: idempotencyKey,
+  }),
+  z.object({
+    type: z.literal('prediction_update'),
+    agent_id: IdSchema,
+    data: PredictionResultSchema,
+    idempotency_key: idempotencyKey,
+  }),
+  z.object({
+    type: z.literal('system_alert'),
+    alert_type: z.string().min(1).max(128),
+    message: z.string().max(10_000),
+    severity: SeveritySchema.default('info'),
+    metadata,
+    idempotency_key: idempotencyKey,
+  }),
+  z.object({
+    type: z.literal('agent_status_change'),
+    agent_id: IdSchema,
+    status: z.string().min(1).max(128),
+    metadata,
+    idempotency_key: idempotencyKey,
+  }),
+  z.object({
+    type: z.literal('user_notification'),
+    user_id: IdSchema,
+    notification_type: z.string().min(1).max(128),
+    message: z.string().max(10_000),
+    data: z.record(z.string(), z.unknown()).default({}),
+    idempotency_key: idempotencyKey,
+  }),
+]);
+
+export type PublishEvent = z.infer<typeof PublishEventSchema>;
+export type PublishEventInput = z.input<typeof PublishEventSchema>;
+export type EventType = PublishEvent['type'];
+export type EpistemicState = z.infer<typeof EpistemicStateSchema>;
+export type BehavioralPattern = z.infer<typeof BehavioralPatternSchema>;
+export type PredictionResult = z.infer<typeof PredictionResultSchema>;
+
+export const EVENT_TYPES = ['epistemic_update', 'pattern_alert', 'prediction_update', 'system_alert', 'agent_status_change', 'user_notification'] as const satisfies readonly EventType[];
+
+/** Subscription types (plural, as ESCAI clients send them) and the event type each receives. */
+export const SUBSCRIPTION_TYPES = {
+  epistemic_updates: 'epistemic_update',
+  pattern_alerts: 'pattern_alert',
+  prediction_updates: 'prediction_update',
+  system_alerts: 'system_alert',
+  agent_status: 'agent_status_change',
+} as const satisfies Record<string, Exclude<EventType, 'user_notification'>>;
+
+export type SubscriptionType = keyof typeof SUBSCRIPTION_TYPES;
+export const SubscriptionTypeSchema = z.enum(Object.keys(SUBSCRIPTION_TYPES) as [SubscriptionType, ...SubscriptionType[]]);
+
+/**
+ * An event as delivered: the ESCAI envelope plus `event_id`, `offset` and
+ * `epoch`. Envelope fields other than these depend on `type`.
+ */
+export interface DeliveredEvent {
+  type: EventType;
+  event_id: string;
+  agent_id?: string;
+  alert_type?: string;
+  severity?: string;
+  status?: string;
+  message?: string;
+  notification_type?: string;
+  metadata?: Record<string, unknown>;
+  data?: Record<string, unknown>;
+  timestamp: string;
+  offset: number;
+  epoch: string;
+}
+
+/** The stream an event belongs to: one per agent, one for system alerts, one per user. */
+export function streamOf(event: PublishEvent): string {
+  switch (event.type) {
+    case 'system_alert':
+      return 'system';
+    case 'user_notification':
+      return `user:${event.user_id}`;
+    default:
+      return `agent:${event.agent_id}`;
+  }
+}

@@ -1,0 +1,146 @@
+// One client connection: its socket, who it is, its subscriptions, its
+// inbound rate budget and liveness. Frames leave through `send`, which
+// enforces the outbound byte cap; state changes only through `#setState`.
+import { randomUUID } from 'node:crypto';
+import type { WebSocket } from 'ws';
+import type { Principal } from '../auth/permissions.js';
+import { CloseCodes, type CloseCode, type ErrorCode } from '../protocol/codes.js';
+import { isoNow } from '../protocol/messages.js';
+import { TokenBucket } from './limits.js';
+import type { Subscriber, Subscription } from './subscriptions.js';
+
+export type ConnectionState = 'open' | 'closing' | 'closed';
+
+export interface ConnectionLimits {
+  maxBufferedBytes: number;
+  rateLimit: number;
+  rateBurst: number;
+  rateLimitCloseAfter: number;
+}
+
+/** Counters shared by all connections of a node (the health endpoint reads them). */
+export interface TrafficCounters {
+  messagesSent: number;
+  messagesReceived: number;
+}
+
+export type RequestId = string | number | undefined;
+
+export class Connection implements Subscriber {
+  readonly id = randomUUID();
+  readonly sessionId: string;
+  readonly connectedAt = new Date();
+  readonly subscriptions = new Map<string, Subscription<Connection>>();
+  principal: Principal;
+  /** performance.now() of the last inbound frame of any kind. */
+  lastSeen = performance.now();
+  /** ISO time of the last heartbeat sent (null before the first). */
+  lastPing: string | null = null;
+  /** Sequence number of the last publication delivered here; dedupes overlapping subscriptions. */
+  lastDeliverySeq = 0;
+  #state: ConnectionState = 'open';
+  readonly #ws: WebSocket;
+  readonly #limits: ConnectionLimits;
+  readonly #counters: TrafficCounters;
+  readonly #bucket: TokenBucket;
+  #droppedInARow = 0;
+  #lastRateLimitNotice = 0;
+
+  constructor(ws: WebSocket, principal: Principal, sessionId: string, limits: ConnectionLimits, counters: TrafficCounters) {
+    this.#ws = ws;
+    this.principal = principal;
+    this.sessionId = sessionId;
+    this.#limits = limits;
+    this.#counters = counters;
+    this.#bucket = new TokenBucket(limits.rateLimit, limits.rateBurst);
+  }
+
+  get state(): ConnectionState {
+    return this.#state;
+  }
+
+  get userId(): string {
+    return this.principal.userId;
+  }
+
+  get isOpen(): boolean {
+    return this.#state === 'open';
+  }
+
+  /**
+   * Queues one frame. Never blocks: a client whose unsent bytes pass the cap
+   * is disconnected (4008) rather than allowed to grow the node's memory.
+   */
+  send(frame: string | Buffer): boolean {
+    if (this.#state !== 'open') return false;
+    if (this.#ws.bufferedAmount > this.#limits.maxBufferedBytes) {
+      this.close('SLOW_CONSUMER', 'send buffer over limit');
+      return false;
+    }
+    this.#ws.send(frame);
+    this.#counters.messagesSent++;
+    return true;
+  }
+
+  sendJson(message: object): boolean {
+    return this.send(JSON.stringify(message));
+  }
+
+  sendError(code: ErrorCode, message: string, requestId?: RequestId): void {
+    this.sendJson({ type: 'error', code, message, timestamp: isoNow(), ...(requestId === undefined ? {} : { id: requestId }) });
+  }
+
+  /**
+   * Accounts an inbound frame against the rate budget. False when it must be
+   * dropped; after `rateLimitCloseAfter` drops in a row the connection closes with 1008.
+   */
+  admitInbound(): boolean {
+    this.lastSeen = performance.now();
+    this.#counters.messagesReceived++;
+    if (this.#bucket.take(this.lastSeen)) {
+      this.#droppedInARow = 0;
+      return true;
+    }
+    this.#droppedInARow++;
+    if (this.#droppedInARow >= this.#limits.rateLimitCloseAfter) {
+      this.close('POLICY_VIOLATION', 'rate limit exceeded');
+    } else if (this.lastSeen - this.#lastRateLimitNotice >= 1000) {
+      // At most one notice a second, so a flood is not answered with a flood.
+      this.#lastRateLimitNotice = this.lastSeen;
+      this.sendError('RATE_LIMITED', 'Too many messages; message dropped');
+    }
+    return false;
+  }
+
+  /** Sends a close frame; the socket is terminated if the peer does not answer within `graceMs`. */
+  close(reason: CloseCode, text: string = CloseCodes[reason].description, graceMs = 2000): void {
+    if (this.#state !== 'open') return;
+    this.#setState('closing');
+    this.#ws.close(CloseCodes[reason].code, text.slice(0, 120));
+    const timer = setTimeout(() => this.#ws.terminate(), graceMs);
+    timer.unref();
+    this.#ws.once('close', () => clearTimeout(timer));
+  }
+
+  /** Drops the TCP connection at once (dead peer). */
+  terminate(): void {
+    if (this.#state === 'closed') return;
+    this.#setState('closing');
+    this.#ws.terminate();
+  }
+
+  /** Protocol-level ping frame. */
+  ping(): void {
+    if (this.#state === 'open') this.#ws.ping();
+  }
+
+  /** Called once the socket has closed; the node then removes every trace of the connection. */
+  markClosed(): void {
+    this.#setState('closed');
+  }
+
+  #setState(next: ConnectionState): void {
+    if (this.#state === next) return;
+    this.#state = next;
+  }
+}

@@ -1,0 +1,106 @@
+// Inbound frames: parse, validate, dispatch to the handler of each client
+// message type, and turn every failure into an error frame. Nothing here
+// throws to the socket: a bad message gets a clear error and the connection
+// (and every other one) carries on.
+import { Permissions } from '../auth/permissions.js';
+import { EscaiError } from '../protocol/codes.js';
+import {
+  ClientMessageData,
+  describeZodError,
+  isClientMessageType,
+  isoNow,
+  RequestIdSchema,
+  type ClientMessageType,
+  type SubscribeData,
+  type UnsubscribeData,
+} from '../protocol/messages.js';
+import type { Connection, RequestId } from './connection.js';
+import { describeSubscription, type RealtimeNode } from './node.js';
+import { validateEvents } from './publish.js';
+
+type Handler = (node: RealtimeNode, conn: Connection, data: unknown, id: RequestId) => void | Promise<void>;
+
+function reply(conn: Connection, type: string, data: unknown, id: RequestId): void {
+  conn.sendJson(id === undefined ? { type, data, timestamp: isoNow() } : { type, data, timestamp: isoNow(), id });
+}
+
+const handlers: Record<ClientMessageType, Handler> = {
+  subscribe(node, conn, data, id) {
+    const sub = node.subscribe(conn, data as SubscribeData);
+    reply(conn, 'subscription_confirmed', { subscription_type: sub.type, agent_id: sub.agentId, filters: sub.filters }, id);
+  },
+  unsubscribe(node, conn, data, id) {
+    const { subscription_type, agent_id } = data as UnsubscribeData;
+    node.unsubscribe(conn, data as UnsubscribeData);
+    reply(conn, 'unsubscription_confirmed', { subscription_type, agent_id: agent_id ?? null }, id);
+  },
+  ping(_node, conn, _data, id) {
+    conn.sendJson(id === undefined ? { type: 'pong', timestamp: isoNow() } : { type: 'pong', timestamp: isoNow(), id });
+  },
+  pong() {
+    // Liveness was recorded when the frame arrived.
+  },
+  get_subscriptions(_node, conn, _data, id) {
+    reply(conn, 'subscriptions_list', { subscriptions: [...conn.subscriptions.values()].map(describeSubscription) }, id);
+  },
+  get_stats(node, conn, _data, id) {
+    if (!conn.principal.has(Permissions.ADMIN)) throw new EscaiError('PERMISSION_DENIED', 'get_stats needs websocket:admin');
+    const { timestamp: _t, ...stats } = node.health();
+    reply(conn, 'stats', stats, id);
+  },
+  async publish(node, conn, data, id) {
+    if (!conn.principal.has(Permissions.PUBLISH)) throw new EscaiError('PERMISSION_DENIED', 'publish needs events:publish');
+    const events = validateEvents(data, node.config.maxBatchEvents);
+    const results = await node.publish(events);
+    reply(conn, 'publish_confirmed', { accepted: results.length, events: results.map(publishedRef) }, id);
+  },
+};
+
+export function publishedRef(r: { event_id: string; offset: number; epoch: string; duplicate: boolean }) {
+  return r.duplicate ? { event_id: r.event_id, offset: r.offset, epoch: r.epoch, duplicate: true } : { event_id: r.event_id, offset: r.offset, epoch: r.epoch };
+}
+
+/** Handles one inbound frame. */
+export async function handleFrame(node: RealtimeNode, conn: Connection, raw: Buffer | ArrayBuffer | Buffer[]): Promise<void> {
+  if (!conn.admitInbound()) return;
+  let message: unknown;
+  try {
+    message = JSON.parse(Buffer.isBuffer(raw) ? raw.toString('utf8') : Buffer.concat(Array.isArray(raw) ? raw : [Buffer.from(raw)]).toString('utf8'));
+  } catch {
+    conn.sendError('INVALID_JSON', 'Message is not valid JSON');
+    return;
+  }
+  if (message === null || typeof message !== 'object' || Array.isArray(message)) {
+    conn.sendError('VALIDATION_ERROR', 'Message must be a JSON object {"type": ..., "data": ...}');
+    return;
+  }
+  const { type, data, id: rawId } = message as { type?: unknown; data?: unknown; id?: unknown };
+  const idResult = rawId === undefined ? undefined : RequestIdSchema.safeParse(rawId);
+  if (idResult && !idResult.success) {
+    conn.sendError('VALIDATION_ERROR', 'id: must be a string (≤128 chars) or a number');
+    return;
+  }
+  const id = idResult?.data;
+  if (typeof type !== 'string') {
+    conn.sendError('VALIDATION_ERROR', 'type: required, must be a string', id);
+    return;
+  }
+  if (!isClientMessageType(type)) {
+    conn.sendError('UNKNOWN_MESSAGE_TYPE', `Unknown message type: ${type.slice(0, 64)}`, id);
+    return;
+  }
+  const parsed = ClientMessageData[type].safeParse(data);
+  if (!parsed.success) {
+    conn.sendError('VALIDATION_ERROR', describeZodError(parsed.error, 'data'), id);
+    return;
+  }
+  try {
+    await handlers[type](node, conn, parsed.data, id);
+  } catch (err) {
+    if (err instanceof EscaiError) conn.sendError(err.code, err.message, id);
+    else {
+      node.log.error({ err, connectionId: conn.id, messageType: type }, 'message handler failed');
+      conn.sendError('INTERNAL_ERROR', 'Internal error while handling the message', id);
+    }
+  }
+}

@@ -1,0 +1,103 @@
+// The WebSocket handshake gate. Path, origin, capacity, token and permission
+// are all decided here, before the 101: a refused client gets a plain HTTP
+// response with a JSON body {"error":{"code","message"}} and never a socket.
+import type { IncomingMessage } from 'node:http';
+import { STATUS_CODES } from 'node:http';
+import type { Duplex } from 'node:stream';
+import type { WebSocketServer } from 'ws';
+import { Permissions } from '../auth/permissions.js';
+import { tokenFromRequest, type TokenVerifier } from '../auth/jwt.js';
+import { EscaiError, ErrorCodes, httpErrorBody, type ErrorCode } from '../protocol/codes.js';
+import { handleFrame } from './handlers.js';
+import type { RealtimeNode } from './node.js';
+
+const MONITOR_PATH = /^\/ws\/monitor\/([^/]+)$/;
+const SESSION_ID = /^[A-Za-z0-9_.:-]{1,128}$/;
+
+/** Removes `token=` values from a URL before it is logged. */
+export function redactUrl(url: string | undefined): string | undefined {
+  return url?.replace(/([?&]token=)[^&#]*/gi, '$1[REDACTED]');
+}
+
+function refuse(socket: Duplex, code: ErrorCode, message: string, headers: Record<string, string> = {}): void {
+  const status = ErrorCodes[code].status;
+  const body = JSON.stringify(httpErrorBody(code, message));
+  const head = [
+    `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}`,
+    'Content-Type: application/json; charset=utf-8',
+    `Content-Length: ${Buffer.byteLength(body)}`,
+    'Connection: close',
+    ...Object.entries(headers).map(([k, v]) => `${k}: ${v}`),
+  ];
+  if (socket.writable) socket.end(`${head.join('\r\n')}\r\n\r\n${body}`);
+  else socket.destroy();
+}
+
+export class UpgradeGate {
+  readonly #node: RealtimeNode;
+  readonly #verifier: TokenVerifier;
+  readonly #wss: WebSocketServer;
+  /** Handshakes past the capacity check but not yet attached: they hold a slot. */
+  #pending = 0;
+  closed = false;
+
+  constructor(node: RealtimeNode, verifier: TokenVerifier, wss: WebSocketServer) {
+    this.#node = node;
+    this.#verifier = verifier;
+    this.#wss = wss;
+  }
+
+  /** The `upgrade` listener of the HTTP server. */
+  readonly handle = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
+    socket.on('error', (err) => this.#node.log.debug({ err }, 'socket error during handshake'));
+    this.#admit(req, socket, head).catch((err: unknown) => {
+      if (err instanceof EscaiError) {
+        refuse(socket, err.code, err.message);
+        return;
+      }
+      this.#node.log.error({ err, url: redactUrl(req.url) }, 'upgrade failed');
+      refuse(socket, 'INTERNAL_ERROR', 'Internal error');
+    });
+  };
+
+  async #admit(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
+    const { config } = this.#node;
+    const url = new URL(req.url ?? '/', 'http://localhost');
+    const match = MONITOR_PATH.exec(url.pathname);
+    if (!match) throw new EscaiError('NOT_FOUND', 'WebSocket endpoint is /ws/monitor/{session_id}');
+    let sessionId: string;
+    try {
+      sessionId = decodeURIComponent(match[1]!);
+    } catch {
+      sessionId = '';
+    }
+    if (!SESSION_ID.test(sessionId)) throw new EscaiError('BAD_REQUEST', 'session_id must be 1-128 characters of A-Z a-z 0-9 _ . : -');
+    if (this.closed) throw new EscaiError('SHUTTING_DOWN', 'Server is shutting down');
+    const origin = req.headers.origin;
+    if (config.allowedOrigins.length > 0 && (!origin || !config.allowedOrigins.includes(origin))) {
+      throw new EscaiError('ORIGIN_NOT_ALLOWED', 'Origin not allowed');
+    }
+    if (this.#node.connections.size + this.#pending >= config.maxConnections) {
+      refuse(socket, 'SERVER_AT_CAPACITY', `Server is at its maximum of ${config.maxConnections} connections`, { 'Retry-After': '5' });
+      return;
+    }
+    this.#pending++;
+    try {
+      const token = tokenFromRequest(req.headers.authorization, url);
+      if (!token) throw new EscaiError('TOKEN_MISSING', 'A token is required (?token= or Authorization: Bearer)');
+      const principal = await this.#verifier.verify(token);
+      if (!principal.has(Permissions.CONNECT)) throw new EscaiError('PERMISSION_DENIED', 'Missing permission websocket:connect');
+      if (this.closed) throw new EscaiError('SHUTTING_DOWN', 'Server is shutting down');
+      if (socket.destroyed) return;
+      this.#wss.handleUpgrade(req, socket, head, (ws) => {
+        const conn = this.#node.attach(ws, principal, sessionId);
+        ws.on('message', (data) => void handleFrame(this.#node, conn, data));
+        ws.on('pong', () => (conn.lastSeen = performance.now()));
+        ws.on('ping', () => (conn.lastSeen = performance.now()));
+        ws.on('error', (err) => this.#node.log.debug({ err, connectionId: conn.id }, 'socket error'));
+      });
+    } finally {
+      this.#pending--;
+    }
+  }
+}
