@@ -3,7 +3,7 @@
 // API. `createEscaiServer` is what the CLI runs and what tests start on port 0.
 import type { AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
-import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import { WebSocketServer } from 'ws';
 import { createVerifier, type TokenVerifier } from '../auth/jwt.js';
 import type { Config } from '../config/config.js';
@@ -54,7 +54,7 @@ export class EscaiServer {
     this.#heartbeat = new Heartbeat(this.node);
     this.http = Fastify({
       loggerInstance: this.log as FastifyBaseLogger,
-      disableRequestLogging: true,
+      logController: new LogController({ disableRequestLogging: true }),
       bodyLimit: config.maxBodyBytes,
       trustProxy: config.trustProxy,
       return503OnClosing: true,

@@ -1,0 +1,179 @@
+// Test support: a real server on port 0, real WebSocket clients, tokens, and
+// guaranteed cleanup. Nothing under test is mocked.
+import { once } from 'node:events';
+import type { TestContext } from 'node:test';
+import { WebSocket } from 'ws';
+import { signToken, type TokenClaims } from '../src/auth/jwt.js';
+import { resolveConfig, type ConfigInput } from '../src/config/config.js';
+import { createLogger } from '../src/log.js';
+import { EscaiServer } from '../src/server/server.js';
+
+export const SECRET = 'test-secret-0123456789-abcdefghijklmnopqrstuvwxyz';
+
+export type Message = Record<string, any>;
+
+export interface TestServer {
+  server: EscaiServer;
+  /** http://127.0.0.1:PORT */
+  url: string;
+  /** ws://127.0.0.1:PORT */
+  wsUrl: string;
+  token(claims: Partial<TokenClaims> & { sub?: string }): Promise<string>;
+  /** Connects to /ws/monitor/{session}; resolves once connection_established arrived. */
+  connect(claims: Partial<TokenClaims> | string, options?: { session?: string }): Promise<TestClient>;
+}
+
+/** Starts a server on port 0 with test-friendly settings; stopped when the test ends. */
+export async function startServer(t: TestContext, overrides: Partial<ConfigInput> = {}): Promise<TestServer> {
+  const config = resolveConfig({ port: 0, jwtSecret: SECRET, logLevel: 'silent', ...overrides });
+  const server = new EscaiServer({ config, logger: createLogger(config.logLevel) });
+  await server.listen();
+  const clients: TestClient[] = [];
+  t.after(async () => {
+    for (const c of clients) c.terminate();
+    await server.close();
+  });
+  const url = server.url;
+  const wsUrl = url.replace(/^http/, 'ws');
+  const token = (claims: Partial<TokenClaims>) => signToken(SECRET, { sub: 'user_1', ...claims });
+  return {
+    server,
+    url,
+    wsUrl,
+    token,
+    async connect(claims, options = {}) {
+      const tok = typeof claims === 'string' ? claims : await token(claims);
+      const client = await TestClient.open(`${wsUrl}/ws/monitor/${options.session ?? 'session_1'}?token=${encodeURIComponent(tok)}`);
+      clients.push(client);
+      await client.next((m) => m.type === 'connection_established');
+      return client;
+    },
+  };
+}
+
+/** A WebSocket client that queues every JSON message it receives. */
+export class TestClient {
+  readonly ws: WebSocket;
+  readonly received: Message[] = [];
+  #waiters: Array<{ match: (m: Message) => boolean; resolve: (m: Message) => void }> = [];
+  closeEvent: Promise<{ code: number; reason: string }>;
+
+  private constructor(ws: WebSocket) {
+    this.ws = ws;
+    this.closeEvent = new Promise((resolve) => ws.on('close', (code, reason) => resolve({ code, reason: reason.toString() })));
+    ws.on('message', (data) => {
+      const msg = JSON.parse(data.toString()) as Message;
+      this.received.push(msg);
+      for (const w of [...this.#waiters]) {
+        if (w.match(msg)) {
+          this.#waiters.splice(this.#waiters.indexOf(w), 1);
+          w.resolve(msg);
+        }
+      }
+    });
+    ws.on('error', () => {});
+  }
+
+  static async open(url: string, options: ConstructorParameters<typeof WebSocket>[2] = {}): Promise<TestClient> {
+    const ws = new WebSocket(url, options);
+    const client = new TestClient(ws);
+    await once(ws, 'open');
+    return client;
+  }
+
+  send(message: unknown): void {
+    this.ws.send(typeof message === 'string' ? message : JSON.stringify(message));
+  }
+
+  /** The first message (already received or future) matching `match`, or rejects after `timeoutMs`. */
+  next(match: (m: Message) => boolean, timeoutMs = 3000): Promise<Message> {
+    const seen = this.received.find(match);
+    if (seen) {
+      this.received.splice(this.received.indexOf(seen), 1);
+      return Promise.resolve(seen);
+    }
+    return new Promise((resolve, reject) => {
+      const waiter = {
+        match,
+        resolve: (m: Message) => {
+          clearTimeout(timer);
+          this.received.splice(this.received.indexOf(m), 1);
+          resolve(m);
+        },
+      };
+      const timer = setTimeout(() => {
+        this.#waiters.splice(this.#waiters.indexOf(waiter), 1);
+        reject(new Error(`timed out waiting for a message; received: ${JSON.stringify(this.received).slice(0, 500)}`));
+      }, timeoutMs);
+      this.#waiters.push(waiter);
+    });
+  }
+
+  /** Sends a request and waits for the next message of `replyType` (or an error). */
+  async request(message: Message, replyType: string): Promise<Message> {
+    this.send(message);
+    return this.next((m) => m.type === replyType || m.type === 'error');
+  }
+
+  async subscribe(data: Message): Promise<Message> {
+    return this.request({ type: 'subscribe', data }, 'subscription_confirmed');
+  }
+
+  /** Messages of the given types received so far (and not yet taken by `next`). */
+  events(...types: string[]): Message[] {
+    return this.received.filter((m) => types.includes(m.type));
+  }
+
+  terminate(): void {
+    this.ws.terminate();
+  }
+}
+
+/** The HTTP refusal of a WebSocket handshake: status, headers and JSON body. */
+export async function handshakeRefusal(url: string, headers: Record<string, string> = {}): Promise<{ status: number; headers: Record<string, string>; body: any }> {
+  const ws = new WebSocket(url, { headers });
+  return new Promise((resolve, reject) => {
+    ws.on('open', () => {
+      ws.terminate();
+      reject(new Error('handshake unexpectedly accepted'));
+    });
+    ws.on('unexpected-response', (_req, res) => {
+      let body = '';
+      res.on('data', (c: Buffer) => (body += c.toString()));
+      res.on('end', () => {
+        resolve({ status: res.statusCode ?? 0, headers: res.headers as Record<string, string>, body: body ? JSON.parse(body) : null });
+        ws.terminate();
+      });
+    });
+    ws.on('error', (err) => reject(err));
+  });
+}
+
+/** Waits until `check` is true, polling; rejects after `timeoutMs`. For state that settles asynchronously. */
+export async function eventually(check: () => boolean | Promise<boolean>, timeoutMs = 3000, what = 'condition'): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (await check()) return;
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
+
+/** Gives in-flight frames a moment to arrive, for asserting that something did NOT arrive. */
+export function settle(ms = 100): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+/** A sample EpistemicState. */
+export function epistemic(agentId: string, confidence: number, extra: Record<string, unknown> = {}): Record<string, unknown> {
+  return {
+    agent_id: agentId,
+    timestamp: new Date().toISOString(),
+    belief_states: [{ content: 'the task is solvable', belief_type: 'factual', confidence, evidence: [] }],
+    knowledge_state: { facts: ['f1'], confidence },
+    goal_states: [{ description: 'finish', status: 'active', priority: 5 }],
+    confidence_level: confidence,
+    uncertainty_score: 1 - confidence,
+    ...extra,
+  };
+}
