@@ -1,0 +1,458 @@
+// The ESCAI Realtime client SDK: one code base for browsers and Node (pass
+// `WebSocket` from `ws` in Node). It connects with a token or a getToken()
+// callback, reconnects with full-jitter backoff, resumes its session or
+// re-subscribes with `since` from the last offset it saw per stream, drops
+// duplicates, answers pings and token_expiring, and surfaces every state change.
+import type { DeliveredEvent, EventType, PublishEventInput, SubscriptionType } from '../protocol/events.js';
+import { fullJitterBackoff, type BackoffFn } from './backoff.js';
+import { TypedEmitter } from './emitter.js';
+
+/** The subset of the WebSocket API the client uses (browser WebSocket and `ws` both fit). */
+export interface WebSocketLike {
+  readonly readyState: number;
+  send(data: string): void;
+  close(code?: number, reason?: string): void;
+  onopen: ((ev: unknown) => void) | null;
+  onmessage: ((ev: { data: unknown }) => void) | null;
+  onclose: ((ev: { code: number; reason: string }) => void) | null;
+  onerror: ((ev: unknown) => void) | null;
+}
+export type WebSocketConstructor = new (url: string) => WebSocketLike;
+
+export interface ClientOptions {
+  /** Server base URL (`ws://host:8000` or `http://host:8000`). */
+  url: string;
+  /** Session id; reconnects reuse it so the server can resume the session. Default: random. */
+  sessionId?: string;
+  /** A fixed token … */
+  token?: string;
+  /** … or a function asked for a token before every connect and on token_expiring. */
+  getToken?: () => string | Promise<string>;
+  /** WebSocket implementation; defaults to globalThis.WebSocket (pass `ws`'s in Node < 22). */
+  WebSocket?: WebSocketConstructor;
+  /** Reconnect delay bounds in ms (defaults 250 and 15000). */
+  minReconnectDelay?: number;
+  maxReconnectDelay?: number;
+  /** Replaces the full-jitter backoff. */
+  backoff?: BackoffFn;
+  /** Milliseconds to wait for a reply to a request (default 10000). */
+  requestTimeout?: number;
+}
+
+export type ClientState = 'disconnected' | 'connecting' | 'connected' | 'closed';
+
+export interface SubscriptionOptions {
+  agentId?: string;
+  filters?: Record<string, unknown>;
+}
+
+export interface SubscriptionInfo {
+  type: SubscriptionType;
+  agentId: string | null;
+  filters: Record<string, unknown> | null;
+}
+
+export interface ClientEvents {
+  state: { oldState: ClientState; newState: ClientState };
+  connecting: { attempt: number };
+  connected: { connectionId: string; sessionId: string; userId: string; resumed: boolean };
+  disconnected: { code: number; reason: string; willReconnect: boolean };
+  /** Events were missed and cannot be replayed: reload state (e.g. GET /api/v1/agents/{id}/events). */
+  recovery_failed: { subscription: SubscriptionInfo; reason: string };
+  /** Any delivered event, after de-duplication. */
+  event: DeliveredEvent;
+  epistemic_update: DeliveredEvent;
+  pattern_alert: DeliveredEvent;
+  prediction_update: DeliveredEvent;
+  system_alert: DeliveredEvent;
+  agent_status_change: DeliveredEvent;
+  user_notification: DeliveredEvent;
+  /** An error frame not tied to a request. */
+  error: { code: string; message: string };
+}
+
+/** Close codes after which reconnecting cannot help. */
+const TERMINAL_CLOSE = new Set([4003]);
+const TERMINAL_HTTP = new Set([401, 403]);
+
+export class EscaiClientError extends Error {
+  readonly code: string;
+  constructor(code: string, message: string) {
+    super(message);
+    this.name = 'EscaiClientError';
+    this.code = code;
+  }
+}
+
+interface Pending {
+  resolve: (msg: Record<string, unknown>) => void;
+  reject: (err: Error) => void;
+  timer: ReturnType<typeof setTimeout>;
+}
+
+interface DesiredSubscription extends SubscriptionInfo {
+  key: string;
+  /** Set once the server has confirmed it at least once. */
+  active: boolean;
+  /** subscribe() calls waiting for the first confirmation. */
+  waiters: Array<{ resolve: (info: SubscriptionInfo) => void; reject: (err: Error) => void }>;
+}
+
+interface Position {
+  offset: number;
+  epoch: string;
+}
+
+function streamOfEvent(event: DeliveredEvent): string {
+  if (event.type === 'system_alert') return 'system';
+  if (event.type === 'user_notification') return 'user';
+  return `agent:${event.agent_id ?? ''}`;
+}
+
+function streamOfSubscription(sub: SubscriptionInfo): string | null {
+  if (sub.type === 'system_alerts') return 'system';
+  return sub.agentId === null ? null : `agent:${sub.agentId}`;
+}
+
+const TRANSIENT_REQUEST_ERRORS = new Set(['DISCONNECTED', 'NOT_CONNECTED', 'TIMEOUT', 'CLOSED', 'RATE_LIMITED', 'INTERNAL_ERROR']);
+
+function info(sub: DesiredSubscription): SubscriptionInfo {
+  return { type: sub.type, agentId: sub.agentId, filters: sub.filters };
+}
+
+/** Resolves (or rejects) everyone waiting for this subscription's first confirmation. */
+function settle(sub: DesiredSubscription, err?: Error): void {
+  const waiters = sub.waiters.splice(0);
+  for (const w of waiters) {
+    if (err) w.reject(err);
+    else w.resolve(info(sub));
+  }
+}
+
+const EVENT_TYPES: ReadonlySet<string> = new Set<EventType>([
+  'epistemic_update',
+  'pattern_alert',
+  'prediction_update',
+  'system_alert',
+  'agent_status_change',
+  'user_notification',
+]);
+
+/**
+ * @example
+ * import WebSocket from 'ws';
+ * const client = new EscaiClient({ url: 'ws://127.0.0.1:8000', getToken: fetchToken, WebSocket });
+ * client.on('epistemic_update', (e) => console.log(e.agent_id, e.data?.confidence_level));
+ * client.on('recovery_failed', ({ subscription }) => reload(subscription));
+ * client.connect();
+ * await client.subscribe('epistemic_updates', { agentId: 'agent_1', filters: { confidence_level: { min: 0.8 } } });
+ */
+export class EscaiClient extends TypedEmitter<ClientEvents> {
+  readonly sessionId: string;
+  #state: ClientState = 'disconnected';
+  readonly #opts: Required<Pick<ClientOptions, 'minReconnectDelay' | 'maxReconnectDelay' | 'requestTimeout'>> & ClientOptions;
+  readonly #WebSocket: WebSocketConstructor;
+  readonly #backoff: BackoffFn;
+  #ws: WebSocketLike | undefined;
+  #attempt = 0;
+  #reconnectTimer: ReturnType<typeof setTimeout> | undefined;
+  #nextId = 1;
+  readonly #pending = new Map<number, Pending>();
+  readonly #subscriptions = new Map<string, DesiredSubscription>();
+  /** Last offset seen per stream: drives `since` and drops duplicates. */
+  readonly #positions = new Map<string, Position>();
+  #connectedOnce = false;
+  #closeReason: string | undefined;
+
+  constructor(options: ClientOptions) {
+    super();
+    if (!options.token && !options.getToken) throw new TypeError('EscaiClient needs `token` or `getToken`');
+    this.#opts = { minReconnectDelay: 250, maxReconnectDelay: 15_000, requestTimeout: 10_000, ...options };
+    const ctor = options.WebSocket ?? (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket;
+    if (!ctor) throw new TypeError('No WebSocket implementation: pass `WebSocket` (e.g. from the ws package)');
+    this.#WebSocket = ctor;
+    this.#backoff = options.backoff ?? fullJitterBackoff;
+    this.sessionId = options.sessionId ?? `sdk-${Math.random().toString(36).slice(2)}${Date.now().toString(36)}`;
+  }
+
+  get state(): ClientState {
+    return this.#state;
+  }
+
+  /** Why the client stopped for good (after a terminal close), if it did. */
+  get closeReason(): string | undefined {
+    return this.#closeReason;
+  }
+
+  /** The last offset/epoch seen on a stream (`agent:{id}`, `system`, `user`). */
+  position(stream: string): Position | undefined {
+    return this.#positions.get(stream);
+  }
+
+  /** Opens the connection (and keeps it open until `close()`). */
+  connect(): void {
+    if (this.#state === 'closed') throw new Error('client is closed');
+    if (this.#state !== 'disconnected' || this.#reconnectTimer) return;
+    void this.#open();
+  }
+
+  /** Closes for good: no reconnect, pending requests rejected. */
+  close(): void {
+    this.#closeReason ??= 'closed by the application';
+    clearTimeout(this.#reconnectTimer);
+    this.#reconnectTimer = undefined;
+    const ws = this.#ws;
+    this.#ws = undefined;
+    this.#setState('closed');
+    this.#rejectPending(new EscaiClientError('CLOSED', 'client closed'));
+    for (const sub of this.#subscriptions.values()) settle(sub, new EscaiClientError('CLOSED', 'client closed'));
+    if (ws) {
+      ws.onclose = null;
+      ws.onmessage = null;
+      ws.close(1000, 'client closed');
+    }
+  }
+
+  /** Subscribes (now, and again after every reconnect). Resolves when the server first confirms. */
+  subscribe(type: SubscriptionType, options: SubscriptionOptions = {}): Promise<SubscriptionInfo> {
+    if (this.#state === 'closed') return Promise.reject(new EscaiClientError('CLOSED', 'client closed'));
+    const sub: DesiredSubscription = {
+      key: `${type}\u0000${options.agentId ?? ''}`,
+      type,
+      agentId: options.agentId ?? null,
+      filters: options.filters ?? null,
+      active: false,
+      waiters: [],
+    };
+    this.#subscriptions.set(sub.key, sub);
+    const confirmed = new Promise<SubscriptionInfo>((resolve, reject) => sub.waiters.push({ resolve, reject }));
+    if (this.#state === 'connected') void this.#sendSubscribe(sub);
+    return confirmed;
+  }
+
+  async unsubscribe(type: SubscriptionType, agentId?: string): Promise<void> {
+    const key = `${type}\u0000${agentId ?? ''}`;
+    this.#subscriptions.delete(key);
+    if (this.#state === 'connected') await this.request('unsubscribe', { subscription_type: type, agent_id: agentId ?? null });
+  }
+
+  /** Publishes one event or a batch (needs events:publish). */
+  async publish(events: PublishEventInput | PublishEventInput[]): Promise<Record<string, unknown>> {
+    const reply = await this.request('publish', events);
+    return reply['data'] as Record<string, unknown>;
+  }
+
+  /** Sends a request and resolves with its reply (rejects with EscaiClientError on an error frame). */
+  request(type: string, data?: unknown): Promise<Record<string, unknown>> {
+    const ws = this.#ws;
+    if (!ws || this.#state !== 'connected') return Promise.reject(new EscaiClientError('NOT_CONNECTED', 'not connected'));
+    const id = this.#nextId++;
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.#pending.delete(id);
+        reject(new EscaiClientError('TIMEOUT', `no reply to ${type} within ${this.#opts.requestTimeout} ms`));
+      }, this.#opts.requestTimeout);
+      this.#pending.set(id, { resolve, reject, timer });
+      ws.send(JSON.stringify(data === undefined ? { type, id } : { type, data, id }));
+    });
+  }
+
+  // ---- connection lifecycle ------------------------------------------------
+
+  async #open(): Promise<void> {
+    this.#setState('connecting');
+    this.emit('connecting', { attempt: this.#attempt });
+    let token: string;
+    try {
+      token = this.#opts.getToken ? await this.#opts.getToken() : this.#opts.token!;
+    } catch (err) {
+      this.#scheduleReconnect(0, `getToken failed: ${(err as Error).message}`);
+      return;
+    }
+    if (this.#state !== 'connecting') return; // closed meanwhile
+    const base = this.#opts.url.replace(/^http/, 'ws').replace(/\/+$/, '');
+    const ws = new this.#WebSocket(`${base}/ws/monitor/${encodeURIComponent(this.sessionId)}?token=${encodeURIComponent(token)}`);
+    this.#ws = ws;
+    let refusedStatus: number | undefined;
+    // `ws` (Node) reports the HTTP status of a refused handshake; browsers cannot.
+    const nodeWs = ws as unknown as { on?: (ev: string, fn: (req: unknown, res: { statusCode?: number }) => void) => void };
+    nodeWs.on?.('unexpected-response', (_req, res) => {
+      refusedStatus = res.statusCode;
+      (ws as unknown as { terminate?: () => void }).terminate?.();
+    });
+    ws.onmessage = (ev) => this.#onMessage(ws, ev.data);
+    ws.onerror = () => {};
+    ws.onclose = (ev) => {
+      if (this.#ws !== ws) return;
+      this.#ws = undefined;
+      this.#rejectPending(new EscaiClientError('DISCONNECTED', 'connection closed'));
+      if (refusedStatus !== undefined && TERMINAL_HTTP.has(refusedStatus)) {
+        this.#stop(ev.code, `handshake refused with HTTP ${refusedStatus}`);
+      } else if (TERMINAL_CLOSE.has(ev.code)) {
+        this.#stop(ev.code, ev.reason || `closed with ${ev.code}`);
+      } else {
+        this.#scheduleReconnect(ev.code, ev.reason);
+      }
+    };
+  }
+
+  #stop(code: number, reason: string): void {
+    this.#closeReason = reason;
+    this.emit('disconnected', { code, reason, willReconnect: false });
+    this.close();
+  }
+
+  #scheduleReconnect(code: number, reason: string): void {
+    if (this.#state === 'closed') return;
+    this.#setState('disconnected');
+    this.emit('disconnected', { code, reason, willReconnect: true });
+    const delay = this.#backoff(this.#attempt++, this.#opts.minReconnectDelay, this.#opts.maxReconnectDelay);
+    this.#reconnectTimer = setTimeout(() => {
+      this.#reconnectTimer = undefined;
+      if (this.#state === 'disconnected') void this.#open();
+    }, delay);
+  }
+
+  #setState(newState: ClientState): void {
+    const oldState = this.#state;
+    if (oldState === newState) return;
+    this.#state = newState;
+    this.emit('state', { oldState, newState });
+  }
+
+  #rejectPending(err: Error): void {
+    for (const p of this.#pending.values()) {
+      clearTimeout(p.timer);
+      p.reject(err);
+    }
+    this.#pending.clear();
+  }
+
+  // ---- inbound ---------------------------------------------------------------
+
+  #onMessage(ws: WebSocketLike, raw: unknown): void {
+    let msg: Record<string, unknown>;
+    try {
+      msg = JSON.parse(typeof raw === 'string' ? raw : String(raw)) as Record<string, unknown>;
+    } catch {
+      return;
+    }
+    const type = msg['type'];
+    if (typeof type !== 'string') return;
+    if (EVENT_TYPES.has(type)) {
+      this.#onEvent(msg as unknown as DeliveredEvent);
+      return;
+    }
+    const id = msg['id'];
+    if (typeof id === 'number' && this.#pending.has(id)) {
+      const p = this.#pending.get(id)!;
+      this.#pending.delete(id);
+      clearTimeout(p.timer);
+      if (type === 'error') p.reject(new EscaiClientError(String(msg['code']), String(msg['message'])));
+      else p.resolve(msg);
+      return;
+    }
+    switch (type) {
+      case 'connection_established':
+        void this.#onEstablished(ws, msg);
+        break;
+      case 'ping':
+        ws.send('{"type":"pong"}');
+        break;
+      case 'token_expiring':
+        void this.#refreshToken(ws);
+        break;
+      case 'error':
+        this.emit('error', { code: String(msg['code']), message: String(msg['message']) });
+        break;
+      default:
+        break;
+    }
+  }
+
+  #onEvent(event: DeliveredEvent): void {
+    const stream = streamOfEvent(event);
+    const seen = this.#positions.get(stream);
+    if (seen && seen.epoch === event.epoch && event.offset <= seen.offset) return; // duplicate
+    this.#positions.set(stream, { offset: event.offset, epoch: event.epoch });
+    this.emit('event', event);
+    this.emit(event.type, event);
+  }
+
+  async #onEstablished(ws: WebSocketLike, msg: Record<string, unknown>): Promise<void> {
+    const resumed = msg['resumed'] === true;
+    const reconnect = this.#connectedOnce;
+    this.#connectedOnce = true;
+    this.#attempt = 0;
+    this.#setState('connected');
+    this.emit('connected', {
+      connectionId: String(msg['connection_id']),
+      sessionId: String(msg['session_id']),
+      userId: String(msg['user_id']),
+      resumed,
+    });
+    if (resumed) {
+      // The server restored our subscriptions and replays what we missed.
+      if (msg['recovered'] === false) {
+        for (const sub of this.#subscriptions.values()) this.emit('recovery_failed', { subscription: info(sub), reason: 'history lost during resume' });
+      }
+      const restored = new Set(
+        ((msg['subscriptions'] as Array<{ type: string; agent_id: string | null }> | undefined) ?? []).map((s) => `${s.type}\u0000${s.agent_id ?? ''}`),
+      );
+      for (const sub of this.#subscriptions.values()) {
+        if (restored.has(sub.key)) {
+          sub.active = true;
+          settle(sub);
+        } else void this.#sendSubscribe(sub);
+      }
+      return;
+    }
+    for (const sub of this.#subscriptions.values()) {
+      if (this.#ws !== ws) return;
+      void this.#sendSubscribe(sub, reconnect && sub.active);
+    }
+  }
+
+  async #sendSubscribe(sub: DesiredSubscription, recovering = false): Promise<void> {
+    const stream = streamOfSubscription(sub);
+    const since = stream && recovering ? this.#positions.get(stream) : undefined;
+    const data: Record<string, unknown> = { type: sub.type, agent_id: sub.agentId, filters: sub.filters };
+    if (since) data['since'] = since;
+    let reply: Record<string, unknown>;
+    try {
+      reply = await this.request('subscribe', data);
+    } catch (err) {
+      const code = err instanceof EscaiClientError ? err.code : 'INTERNAL_ERROR';
+      if (code === 'SUBSCRIPTION_EXISTS') {
+        sub.active = true;
+        settle(sub);
+      } else if (!TRANSIENT_REQUEST_ERRORS.has(code)) {
+        // The server refuses this subscription (permission, validation): stop asking for it.
+        this.#subscriptions.delete(sub.key);
+        settle(sub, err as Error);
+      }
+      // Transient: the next connection subscribes again.
+      return;
+    }
+    sub.active = true;
+    settle(sub);
+    const confirmed = reply['data'] as Record<string, unknown>;
+    // Without a position (all-agents subscription) or with one the server no longer
+    // holds, it cannot prove nothing was missed while disconnected.
+    if (recovering && since !== undefined && confirmed['recovered'] === false) {
+      this.emit('recovery_failed', { subscription: info(sub), reason: 'position no longer in history' });
+    } else if (recovering && stream === null) {
+      this.emit('recovery_failed', { subscription: info(sub), reason: 'session not resumed; all-agents subscriptions have no single position' });
+    }
+  }
+
+  async #refreshToken(ws: WebSocketLike): Promise<void> {
+    if (!this.#opts.getToken) return;
+    try {
+      const token = await this.#opts.getToken();
+      if (this.#ws === ws && this.#state === 'connected') await this.request('refresh', { token });
+    } catch (err) {
+      this.emit('error', { code: err instanceof EscaiClientError ? err.code : 'REFRESH_FAILED', message: (err as Error).message });
+    }
+  }
+}

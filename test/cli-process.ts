@@ -1,0 +1,113 @@
+// Test support for the real CLI: spawns `src/cli/main.ts` under tsx as a
+// child process, collects its output, finds the port it listens on, and
+// guarantees the process is gone when the test ends.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import type { TestContext } from 'node:test';
+
+export const REPO_ROOT = fileURLToPath(new URL('..', import.meta.url));
+export const CLI_MAIN = fileURLToPath(new URL('../src/cli/main.ts', import.meta.url));
+/** tsx's loader as an absolute URL, so the CLI can run with any cwd. */
+export const TSX_LOADER = pathToFileURL(fileURLToPath(new URL('../node_modules/tsx/dist/loader.mjs', import.meta.url))).href;
+
+export interface CliProcess {
+  child: ChildProcess;
+  stdout(): string;
+  stderr(): string;
+  /** Resolves with the exit code (or signal) once the process ended. */
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  /** Waits until stdout matches `pattern`; rejects if the process exits first or after `timeoutMs`. */
+  waitForStdout(pattern: RegExp, timeoutMs?: number): Promise<RegExpMatchArray>;
+  /** The port from the JSON "listening" log line. */
+  port(timeoutMs?: number): Promise<number>;
+}
+
+/**
+ * Runs `node --import tsx src/cli/main.ts ...args` with exactly `env` (plus
+ * PATH/HOME) — no ESCAI_* or NODE_ENV leaks in from the test's environment.
+ */
+export function runCli(t: TestContext, args: string[], env: Record<string, string>, options: { cwd?: string } = {}): CliProcess {
+  const baseEnv: Record<string, string> = {};
+  for (const key of ['PATH', 'HOME', 'TMPDIR', 'LANG']) {
+    const v = process.env[key];
+    if (v !== undefined) baseEnv[key] = v;
+  }
+  const child = spawn(process.execPath, ['--import', TSX_LOADER, CLI_MAIN, ...args], {
+    cwd: options.cwd ?? REPO_ROOT,
+    env: { ...baseEnv, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  let err = '';
+  const listeners = new Set<() => void>();
+  child.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
+    out += chunk;
+    for (const l of [...listeners]) l();
+  });
+  child.stderr!.setEncoding('utf8').on('data', (chunk: string) => (err += chunk));
+  const exited = once(child, 'exit').then(([code, signal]) => ({ code: code as number | null, signal: signal as NodeJS.Signals | null }));
+  let done = false;
+  void exited.then(() => {
+    done = true;
+    for (const l of [...listeners]) l();
+  });
+  t.after(async () => {
+    if (!done) {
+      child.kill('SIGKILL');
+      await exited;
+    }
+  });
+
+  function waitForStdout(pattern: RegExp, timeoutMs = 10_000): Promise<RegExpMatchArray> {
+    return new Promise((resolve, reject) => {
+      const check = () => {
+        const m = out.match(pattern);
+        if (m) {
+          finish();
+          resolve(m);
+        } else if (done) {
+          finish();
+          reject(new Error(`process exited before ${pattern} appeared; stdout: ${out.slice(-1000)} stderr: ${err.slice(-1000)}`));
+        }
+      };
+      const timer = setTimeout(() => {
+        finish();
+        reject(new Error(`timed out waiting for ${pattern}; stdout: ${out.slice(-1000)} stderr: ${err.slice(-1000)}`));
+      }, timeoutMs);
+      const finish = () => {
+        clearTimeout(timer);
+        listeners.delete(check);
+      };
+      listeners.add(check);
+      check();
+    });
+  }
+
+  return {
+    child,
+    stdout: () => out,
+    stderr: () => err,
+    exited,
+    waitForStdout,
+    async port(timeoutMs = 10_000) {
+      const [line] = await waitForStdout(/^\{.*"msg":"listening".*\}$/m, timeoutMs);
+      const port = (JSON.parse(line) as { port?: unknown }).port;
+      if (typeof port !== 'number' || port <= 0) throw new Error(`no port in listening line: ${line}`);
+      return port;
+    },
+  };
+}
+
+/** Waits for the process to exit, failing after `timeoutMs`. */
+export async function exitWithin(proc: CliProcess, timeoutMs = 10_000): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`process did not exit within ${timeoutMs} ms; stderr: ${proc.stderr().slice(-1000)}`)), timeoutMs);
+  });
+  try {
+    return await Promise.race([proc.exited, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}

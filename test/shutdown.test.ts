@@ -1,0 +1,115 @@
+// The real CLI as a child process: graceful shutdown on SIGTERM/SIGINT,
+// refusal to start on bad settings, and dev mode's persistent secret.
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { signToken } from '../src/auth/jwt.js';
+import { exitWithin, runCli } from './cli-process.js';
+import { TestClient } from './helpers.js';
+
+const SECRET = 'shutdown-test-secret-0123456789-abcdefghijklmnop';
+const SERVE = ['serve', '--port', '0'];
+
+async function connect(port: number, token: string, session: string): Promise<TestClient> {
+  const client = await TestClient.open(`ws://127.0.0.1:${port}/ws/monitor/${session}?token=${encodeURIComponent(token)}`);
+  await client.next((m) => m.type === 'connection_established');
+  return client;
+}
+
+for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+  test(`${signal}: every client is closed with 1001 and the process exits 0`, { timeout: 20_000 }, async (t) => {
+    const proc = runCli(t, SERVE, { ESCAI_JWT_SECRET: SECRET, ESCAI_LOG_LEVEL: 'info' });
+    const port = await proc.port();
+    const a = await connect(port, await signToken(SECRET, { sub: 'alice', roles: ['viewer'] }), 'a');
+    const b = await connect(port, await signToken(SECRET, { sub: 'bob', roles: ['researcher'] }), 'b');
+    t.after(() => {
+      a.terminate();
+      b.terminate();
+    });
+    assert.equal((await b.subscribe({ type: 'agent_status', agent_id: 'agent_1' })).type, 'subscription_confirmed');
+    // The server is really serving both before the signal.
+    assert.equal((await a.request({ type: 'ping' }, 'pong')).type, 'pong');
+
+    proc.child.kill(signal);
+    const [closeA, closeB] = await Promise.all([a.closeEvent, b.closeEvent]);
+    assert.equal(closeA.code, 1001);
+    assert.equal(closeB.code, 1001);
+    const exit = await exitWithin(proc);
+    assert.deepEqual(exit, { code: 0, signal: null }, `stderr: ${proc.stderr()}`);
+    assert.doesNotMatch(proc.stderr(), /Error/);
+  });
+}
+
+test('after SIGTERM the port no longer accepts connections', { timeout: 20_000 }, async (t) => {
+  const proc = runCli(t, SERVE, { ESCAI_JWT_SECRET: SECRET, ESCAI_LOG_LEVEL: 'info' });
+  const port = await proc.port();
+  const health = await fetch(`http://127.0.0.1:${port}/ws/health`);
+  assert.equal(health.status, 200);
+  proc.child.kill('SIGTERM');
+  assert.equal((await exitWithin(proc)).code, 0);
+  await assert.rejects(fetch(`http://127.0.0.1:${port}/ws/health`));
+});
+
+test('NODE_ENV=production without ESCAI_JWT_SECRET refuses to start', { timeout: 20_000 }, async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'escai-prod-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const proc = runCli(t, SERVE, { NODE_ENV: 'production' }, { cwd: dir });
+  const exit = await exitWithin(proc);
+  assert.notEqual(exit.code, 0);
+  assert.equal(exit.code !== null, true, 'exits on its own, not by a signal');
+  assert.match(proc.stderr(), /ESCAI_JWT_SECRET/);
+  assert.doesNotMatch(proc.stdout(), /"msg":"listening"/);
+  assert.throws(() => readFileSync(join(dir, '.escai-dev-secret')), 'no dev secret is generated in production');
+});
+
+test('ESCAI_JWT_SECRET shorter than 32 bytes refuses to start, naming the setting', { timeout: 20_000 }, async (t) => {
+  const proc = runCli(t, SERVE, { ESCAI_JWT_SECRET: 'short-secret-31-bytes-long-xxxx' });
+  const exit = await exitWithin(proc);
+  assert.notEqual(exit.code, 0);
+  assert.equal(exit.signal, null);
+  assert.match(proc.stderr(), /ESCAI_JWT_SECRET/);
+  assert.match(proc.stderr(), /32/);
+  assert.doesNotMatch(proc.stdout(), /"msg":"listening"/);
+});
+
+test('ESCAI_HEARTBEAT_INTERVAL=abc refuses to start, naming the variable', { timeout: 20_000 }, async (t) => {
+  const proc = runCli(t, SERVE, { ESCAI_JWT_SECRET: SECRET, ESCAI_HEARTBEAT_INTERVAL: 'abc' });
+  const exit = await exitWithin(proc);
+  assert.notEqual(exit.code, 0);
+  assert.equal(exit.signal, null);
+  assert.match(proc.stderr(), /ESCAI_HEARTBEAT_INTERVAL/);
+  assert.doesNotMatch(proc.stdout(), /"msg":"listening"/);
+});
+
+test('dev mode: prints an admin token and the endpoint; the secret survives a restart', { timeout: 30_000 }, async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'escai-dev-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+
+  const first = runCli(t, SERVE, {}, { cwd: dir });
+  const port1 = await first.port();
+  const [, token] = await first.waitForStdout(/admin token[^:]*:\s*(\S+)/);
+  assert.ok(token);
+  assert.match(first.stdout(), new RegExp(`ws://127\\.0\\.0\\.1:${port1}/ws/monitor/`), 'endpoint URL printed');
+  const secretFile = readFileSync(join(dir, '.escai-dev-secret'), 'utf8');
+  assert.ok(Buffer.byteLength(secretFile.trim()) >= 32);
+
+  const c1 = await connect(port1, token, 'dev');
+  t.after(() => c1.terminate());
+  const est = await c1.request({ type: 'get_stats' }, 'stats');
+  assert.equal(est.type, 'stats', 'the printed token is an admin token');
+  first.child.kill('SIGTERM');
+  await c1.closeEvent;
+  assert.equal((await exitWithin(first)).code, 0);
+
+  const second = runCli(t, SERVE, {}, { cwd: dir });
+  const port2 = await second.port();
+  await second.waitForStdout(/admin token[^:]*:\s*(\S+)/);
+  assert.equal(readFileSync(join(dir, '.escai-dev-secret'), 'utf8'), secretFile, 'the same secret file is reused');
+  const c2 = await connect(port2, token, 'dev-again');
+  t.after(() => c2.terminate());
+  assert.equal((await c2.request({ type: 'ping' }, 'pong')).type, 'pong', 'the first run\'s token still works');
+  second.child.kill('SIGTERM');
+  assert.equal((await exitWithin(second)).code, 0);
+});
