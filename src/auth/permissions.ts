@@ -14,10 +14,10 @@ export const Permissions = {
 
 /** Role → permissions. `*` means every permission. Override or extend with the `roles` setting. */
 export const DEFAULT_ROLES: Readonly<Record<string, readonly string[]>> = Object.freeze({
-  admin: ['*'],
-  researcher: [Permissions.CONNECT, Permissions.SUBSCRIBE, Permissions.MONITOR_ALL],
-  developer: [Permissions.CONNECT, Permissions.SUBSCRIBE, Permissions.MONITOR_ALL, Permissions.PUBLISH],
-  viewer: [Permissions.CONNECT, Permissions.SUBSCRIBE],
+  admin: Object.freeze(['*']),
+  researcher: Object.freeze([Permissions.CONNECT, Permissions.SUBSCRIBE, Permissions.MONITOR_ALL]),
+  developer: Object.freeze([Permissions.CONNECT, Permissions.SUBSCRIBE, Permissions.MONITOR_ALL, Permissions.PUBLISH]),
+  viewer: Object.freeze([Permissions.CONNECT, Permissions.SUBSCRIBE]),
 });
 
 export type RoleTable = Readonly<Record<string, readonly string[]>>;

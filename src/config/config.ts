@@ -8,7 +8,14 @@ import { DEFAULT_ROLES } from '../auth/permissions.js';
 
 const seconds = z.coerce.number().positive().max(86_400);
 const count = z.coerce.number().int().positive();
-const bool = z.preprocess((v) => (typeof v === 'string' ? ['1', 'true', 'yes', 'on'].includes(v.toLowerCase()) : v), z.boolean());
+const TRUE_WORDS = new Set(['1', 'true', 'yes', 'on']);
+const FALSE_WORDS = new Set(['0', 'false', 'no', 'off']);
+/** Booleans from text: only the listed words; anything else is refused, not read as false. */
+const bool = z.preprocess((v) => {
+  if (typeof v !== 'string') return v;
+  const word = v.trim().toLowerCase();
+  return TRUE_WORDS.has(word) ? true : FALSE_WORDS.has(word) ? false : v;
+}, z.boolean());
 const list = z.preprocess(
   (v) => (typeof v === 'string' ? v.split(',').map((s) => s.trim()).filter(Boolean) : v),
   z.array(z.string().min(1)),
@@ -20,7 +27,10 @@ export const ConfigSchema = z.object({
   /** TCP port (0 = any free port). */
   port: z.coerce.number().int().min(0).max(65_535).default(8000),
   /** HS256 secret, at least 32 bytes. Without it: dev mode (generated) or, in production, refusal. */
-  jwtSecret: z.string().min(32, 'must be at least 32 bytes').optional(),
+  jwtSecret: z
+    .string()
+    .refine((s) => Buffer.byteLength(s, 'utf8') >= 32, 'must be at least 32 bytes')
+    .optional(),
   /** JWKS URL for RS/ES-signed tokens. */
   jwtJwksUrl: z.url().optional(),
   /** Required `iss` claim, when set. */
@@ -151,5 +161,6 @@ export function resolveConfig(...sources: Array<Record<string, unknown>>): Confi
     throw new ConfigError(`Invalid setting ${issue.path.join('.') || setting}${env}: ${issue.message}`);
   }
   const config = result.data;
-  return Object.freeze({ ...config, roles: Object.freeze({ ...DEFAULT_ROLES, ...config.roles }) });
+  const roles = Object.fromEntries(Object.entries({ ...DEFAULT_ROLES, ...config.roles }).map(([role, perms]) => [role, Object.freeze([...perms])]));
+  return Object.freeze({ ...config, allowedOrigins: Object.freeze([...config.allowedOrigins]), roles: Object.freeze(roles) }) as Config;
 }

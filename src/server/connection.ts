@@ -44,7 +44,7 @@ export class Connection implements Subscriber {
   readonly #counters: TrafficCounters;
   readonly #bucket: TokenBucket;
   #droppedInARow = 0;
-  #lastRateLimitNotice = 0;
+  #lastRateLimitNotice = Number.NEGATIVE_INFINITY;
 
   constructor(ws: WebSocket, principal: Principal, sessionId: string, limits: ConnectionLimits, counters: TrafficCounters) {
     this.#ws = ws;
