@@ -62,7 +62,8 @@ test('connection_established carries the connection, session, user and heartbeat
   const c = await TestClient.open(`${s.wsUrl}/ws/monitor/my-session.1?token=${encodeURIComponent(token)}`);
   t.after(() => c.terminate());
   const hello = await c.next((m) => m.type === 'connection_established');
-  assert.deepEqual(Object.keys(hello).sort(), ['connection_id', 'heartbeat_interval', 'server_time', 'session_id', 'type', 'user_id']);
+  assert.deepEqual(Object.keys(hello).sort(), ['connection_id', 'heartbeat_interval', 'resumed', 'server_time', 'session_id', 'type', 'user_id']);
+  assert.equal(hello.resumed, false);
   assert.match(hello.connection_id, UUID);
   assert.equal(hello.session_id, 'my-session.1');
   assert.equal(hello.user_id, 'alice');
@@ -82,11 +83,14 @@ test('subscribe, get_subscriptions and unsubscribe reply shapes', async (t) => {
   const c = await s.connect(RESEARCHER);
   const a = await confirmed(c, { type: 'epistemic_updates', agent_id: 'agent_1', filters: { confidence_level: { min: 0.8 } } });
   assert.deepEqual(Object.keys(a).sort(), ['data', 'timestamp', 'type']);
-  assert.deepEqual(a.data, { subscription_type: 'epistemic_updates', agent_id: 'agent_1', filters: { confidence_level: { min: 0.8 } } });
+  const { epoch, ...rest } = a.data;
+  // A single-stream subscription reports the stream's position (nothing published yet: offset 0).
+  assert.deepEqual(rest, { subscription_type: 'epistemic_updates', agent_id: 'agent_1', filters: { confidence_level: { min: 0.8 } }, recovered: false, offset: 0 });
+  assert.match(epoch, /^[0-9a-f]+$/);
   assert.match(a.timestamp, ISO_Z);
 
   const b = await confirmed(c, { type: 'pattern_alerts' });
-  assert.deepEqual(b.data, { subscription_type: 'pattern_alerts', agent_id: null, filters: null });
+  assert.deepEqual(b.data, { subscription_type: 'pattern_alerts', agent_id: null, filters: null, recovered: false });
 
   const list = await c.request({ type: 'get_subscriptions' }, 'subscriptions_list');
   assert.equal(list.type, 'subscriptions_list');

@@ -69,6 +69,12 @@ export const ConfigSchema = z.object({
   historySize: count.default(1000),
   /** Seconds an event stays in history. */
   historyTtl: seconds.default(300),
+  /** Seconds a disconnected session (subscriptions + positions) is kept for resume; 0 disables resume. */
+  sessionTtl: z.coerce.number().min(0).max(86_400).default(120),
+  /** Seconds before a token's exp that the server sends token_expiring. */
+  tokenExpiryWarning: seconds.default(30),
+  /** Seconds past exp a connection may stay without a valid refresh before close 4001. */
+  tokenExpiryGrace: z.coerce.number().min(0).max(3600).default(5),
   /** Seconds shutdown waits for clients to finish the close handshake. */
   shutdownGrace: seconds.default(5),
   /** pino log level. */
@@ -105,6 +111,9 @@ export const ENV_NAMES: Readonly<Record<SettingName, string>> = {
   maxBatchEvents: 'ESCAI_MAX_BATCH_EVENTS',
   historySize: 'ESCAI_HISTORY_SIZE',
   historyTtl: 'ESCAI_HISTORY_TTL',
+  sessionTtl: 'ESCAI_SESSION_TTL',
+  tokenExpiryWarning: 'ESCAI_TOKEN_EXPIRY_WARNING',
+  tokenExpiryGrace: 'ESCAI_TOKEN_EXPIRY_GRACE',
   shutdownGrace: 'ESCAI_SHUTDOWN_GRACE',
   logLevel: 'ESCAI_LOG_LEVEL',
   trustProxy: 'ESCAI_TRUST_PROXY',

@@ -42,6 +42,19 @@ export interface HistoryPage {
   complete: boolean;
 }
 
+/** What a disconnected connection leaves behind so a reconnect with the same session id resumes it. */
+export interface SessionState {
+  userId: string;
+  sessionId: string;
+  /** When the session's first connection opened (ms since the epoch). */
+  startedAt: number;
+  /** When its last connection closed (ms since the epoch). */
+  detachedAt: number;
+  subscriptions: Array<{ type: string; agent_id: string | null; filters: Record<string, unknown> | null; created_at: number }>;
+  /** Last offset written to the client, per stream: [stream, offset, epoch]. */
+  positions: Array<[string, number, string]>;
+}
+
 /** Called for every publication, in offset order per stream. Returns the number of local recipients. */
 export type PublicationHandler = (publication: Publication) => number;
 
@@ -54,5 +67,11 @@ export interface Broker {
   publish(stream: string, event: UnsequencedEvent, idempotencyKey?: string): Promise<Publication>;
   history(stream: string, query: HistoryQuery): Promise<HistoryPage>;
   position(stream: string): Promise<StreamPosition>;
+  /** Streams whose name starts with `prefix` that received an event at or after `sinceMs`. */
+  streamsActiveSince(prefix: string, sinceMs: number): Promise<string[]>;
+  /** Parks a session for `ttlMs`. */
+  saveSession(state: SessionState, ttlMs: number): Promise<void>;
+  /** Removes and returns a parked session (atomically: one reconnect wins). */
+  takeSession(userId: string, sessionId: string): Promise<SessionState | undefined>;
   close(): Promise<void>;
 }

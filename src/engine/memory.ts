@@ -7,7 +7,7 @@
 // after a long idle period) can never be mistaken for the old one.
 import { randomBytes } from 'node:crypto';
 import type { DeliveredEvent } from '../protocol/events.js';
-import type { Broker, HistoryPage, HistoryQuery, Publication, PublicationHandler, StreamPosition, UnsequencedEvent } from './broker.js';
+import type { Broker, HistoryPage, HistoryQuery, Publication, PublicationHandler, SessionState, StreamPosition, UnsequencedEvent } from './broker.js';
 
 export interface MemoryBrokerOptions {
   /** Events kept per stream. */
@@ -63,11 +63,16 @@ interface Stream {
   lastPublishAt: number;
 }
 
+function sessionKey(userId: string, sessionId: string): string {
+  return `${userId}\u0000${sessionId}`;
+}
+
 export class MemoryBroker implements Broker {
   readonly name = 'memory';
   readonly #opts: Required<MemoryBrokerOptions>;
   readonly #streams = new Map<string, Stream>();
   readonly #idempotency = new Map<string, { publication: Publication; expiresAt: number }>();
+  readonly #sessions = new Map<string, { state: SessionState; expiresAt: number }>();
   #handler: PublicationHandler | undefined;
   #sweeper: NodeJS.Timeout | undefined;
 
@@ -129,6 +134,23 @@ export class MemoryBroker implements Broker {
     return { offset: stream.offset, epoch: stream.epoch };
   }
 
+  async streamsActiveSince(prefix: string, sinceMs: number): Promise<string[]> {
+    const names: string[] = [];
+    for (const [name, stream] of this.#streams) if (stream.lastPublishAt >= sinceMs && name.startsWith(prefix)) names.push(name);
+    return names;
+  }
+
+  async saveSession(state: SessionState, ttlMs: number): Promise<void> {
+    this.#sessions.set(sessionKey(state.userId, state.sessionId), { state, expiresAt: Date.now() + ttlMs });
+  }
+
+  async takeSession(userId: string, sessionId: string): Promise<SessionState | undefined> {
+    const key = sessionKey(userId, sessionId);
+    const parked = this.#sessions.get(key);
+    this.#sessions.delete(key);
+    return parked && parked.expiresAt > Date.now() ? parked.state : undefined;
+  }
+
   async close(): Promise<void> {
     if (this.#sweeper) clearInterval(this.#sweeper);
     this.#handler = undefined;
@@ -150,5 +172,6 @@ export class MemoryBroker implements Broker {
       if (stream.history.size === 0 && now - stream.lastPublishAt > this.#opts.streamMetaTtlMs) this.#streams.delete(name);
     }
     for (const [key, seen] of this.#idempotency) if (seen.expiresAt <= now) this.#idempotency.delete(key);
+    for (const [key, parked] of this.#sessions) if (parked.expiresAt <= now) this.#sessions.delete(key);
   }
 }

@@ -36,6 +36,8 @@ export const CloseCodes = {
   POLICY_VIOLATION: { code: 1008, reconnect: true, description: 'Inbound rate limit exceeded repeatedly; reconnect after a pause and send less.' },
   MESSAGE_TOO_BIG: { code: 1009, reconnect: true, description: 'An inbound frame exceeded the maximum message size; do not resend it.' },
   INTERNAL_ERROR: { code: 1011, reconnect: true, description: 'Unexpected server error; reconnect with backoff.' },
+  TOKEN_EXPIRED: { code: 4001, reconnect: true, description: 'The token expired without a valid refresh; reconnect with a new token.' },
+  FORBIDDEN: { code: 4003, reconnect: false, description: 'A refresh carried another user (sub) or lost websocket:connect; do not reconnect with it.' },
   SLOW_CONSUMER: { code: 4008, reconnect: true, description: 'The client read too slowly and its send buffer passed the cap; reconnect (the session resumes).' },
 } as const;
 

@@ -40,6 +40,7 @@ export const ClientMessageData = {
   pong: empty,
   get_subscriptions: empty,
   get_stats: empty,
+  refresh: z.object({ token: z.string().min(1).max(16_384) }),
   // Validated against PublishEventSchema by the publisher, so errors name event fields.
   publish: z.unknown(),
 } as const;

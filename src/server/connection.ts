@@ -4,6 +4,7 @@
 import { randomUUID } from 'node:crypto';
 import type { WebSocket } from 'ws';
 import type { Principal } from '../auth/permissions.js';
+import type { StreamPosition } from '../engine/broker.js';
 import { CloseCodes, type CloseCode, type ErrorCode } from '../protocol/codes.js';
 import { isoNow } from '../protocol/messages.js';
 import { TokenBucket } from './limits.js';
@@ -26,6 +27,12 @@ export interface TrafficCounters {
 
 export type RequestId = string | number | undefined;
 
+/** A frame queued while the connection is held (during a replay), with the event it carries, if any. */
+interface HeldFrame {
+  frame: string | Buffer;
+  eventId: string | undefined;
+}
+
 export class Connection implements Subscriber {
   readonly id = randomUUID();
   readonly sessionId: string;
@@ -38,6 +45,15 @@ export class Connection implements Subscriber {
   lastPing: string | null = null;
   /** Sequence number of the last publication delivered here; dedupes overlapping subscriptions. */
   lastDeliverySeq = 0;
+  /** Last offset written to this client per stream: what a resumed session replays from. */
+  readonly positions = new Map<string, StreamPosition>();
+  /** When this session's first connection opened (inherited on resume), ms since the epoch. */
+  sessionStartedAt = Date.now();
+  /** Inbound messages are handled one after another, in arrival order, through this chain. */
+  inbound: Promise<void> = Promise.resolve();
+  /** Token-expiry timers (token_expiring, then close 4001). */
+  expiryTimers: NodeJS.Timeout[] = [];
+  #held: HeldFrame[] | null = null;
   #state: ConnectionState = 'open';
   readonly #ws: WebSocket;
   readonly #limits: ConnectionLimits;
@@ -71,14 +87,46 @@ export class Connection implements Subscriber {
    * Queues one frame. Never blocks: a client whose unsent bytes pass the cap
    * is disconnected (4008) rather than allowed to grow the node's memory.
    */
-  send(frame: string | Buffer): boolean {
+  send(frame: string | Buffer, eventId?: string): boolean {
     if (this.#state !== 'open') return false;
+    if (this.#held) {
+      this.#held.push({ frame, eventId });
+      return true;
+    }
     if (this.#ws.bufferedAmount > this.#limits.maxBufferedBytes) {
       this.close('SLOW_CONSUMER', 'send buffer over limit');
       return false;
     }
     this.#ws.send(frame);
     this.#counters.messagesSent++;
+    return true;
+  }
+
+  /**
+   * Holds outbound frames (a replay is being prepared): `send` queues them
+   * until `release`, so replayed events go out before anything live.
+   */
+  hold(): void {
+    this.#held ??= [];
+  }
+
+  /** Sends `first`, then the held frames except events in `skip` (already replayed), and resumes direct sending. */
+  release(first: ReadonlyArray<string | Buffer>, skip: ReadonlySet<string>): void {
+    const held = this.#held ?? [];
+    this.#held = null;
+    for (const frame of first) this.send(frame);
+    for (const h of held) if (h.eventId === undefined || !skip.has(h.eventId)) this.send(h.frame);
+  }
+
+  /** Records that an event of `stream` at `offset` was written; false if it already was (a duplicate). */
+  advance(stream: string, offset: number, epoch: string): boolean {
+    const pos = this.positions.get(stream);
+    if (pos === undefined) this.positions.set(stream, { offset, epoch });
+    else if (pos.epoch !== epoch) {
+      pos.offset = offset;
+      pos.epoch = epoch;
+    } else if (offset > pos.offset) pos.offset = offset;
+    else return false;
     return true;
   }
 
@@ -137,6 +185,9 @@ export class Connection implements Subscriber {
   /** Called once the socket has closed; the node then removes every trace of the connection. */
   markClosed(): void {
     this.#setState('closed');
+    for (const t of this.expiryTimers) clearTimeout(t);
+    this.expiryTimers = [];
+    this.#held = null;
   }
 
   #setState(next: ConnectionState): void {

@@ -15,24 +15,23 @@ import {
   type UnsubscribeData,
 } from '../protocol/messages.js';
 import type { Connection, RequestId } from './connection.js';
-import { describeSubscription, type RealtimeNode } from './node.js';
+import { describeSubscription, reply, type RealtimeNode } from './node.js';
 import { validateEvents } from './publish.js';
 
 type Handler = (node: RealtimeNode, conn: Connection, data: unknown, id: RequestId) => void | Promise<void>;
 
-function reply(conn: Connection, type: string, data: unknown, id: RequestId): void {
-  conn.sendJson(id === undefined ? { type, data, timestamp: isoNow() } : { type, data, timestamp: isoNow(), id });
+function send(conn: Connection, type: string, data: unknown, id: RequestId): void {
+  conn.sendJson(reply(type, data, id));
 }
 
 const handlers: Record<ClientMessageType, Handler> = {
   subscribe(node, conn, data, id) {
-    const sub = node.subscribe(conn, data as SubscribeData);
-    reply(conn, 'subscription_confirmed', { subscription_type: sub.type, agent_id: sub.agentId, filters: sub.filters }, id);
+    return node.subscribe(conn, data as SubscribeData, id);
   },
   unsubscribe(node, conn, data, id) {
     const { subscription_type, agent_id } = data as UnsubscribeData;
     node.unsubscribe(conn, data as UnsubscribeData);
-    reply(conn, 'unsubscription_confirmed', { subscription_type, agent_id: agent_id ?? null }, id);
+    send(conn, 'unsubscription_confirmed', { subscription_type, agent_id: agent_id ?? null }, id);
   },
   ping(_node, conn, _data, id) {
     conn.sendJson(id === undefined ? { type: 'pong', timestamp: isoNow() } : { type: 'pong', timestamp: isoNow(), id });
@@ -41,18 +40,21 @@ const handlers: Record<ClientMessageType, Handler> = {
     // Liveness was recorded when the frame arrived.
   },
   get_subscriptions(_node, conn, _data, id) {
-    reply(conn, 'subscriptions_list', { subscriptions: [...conn.subscriptions.values()].map(describeSubscription) }, id);
+    send(conn, 'subscriptions_list', { subscriptions: [...conn.subscriptions.values()].map(describeSubscription) }, id);
   },
   get_stats(node, conn, _data, id) {
     if (!conn.principal.has(Permissions.ADMIN)) throw new EscaiError('PERMISSION_DENIED', 'get_stats needs websocket:admin');
     const { timestamp: _t, ...stats } = node.health();
-    reply(conn, 'stats', stats, id);
+    send(conn, 'stats', stats, id);
+  },
+  refresh(node, conn, data, id) {
+    return node.refresh(conn, (data as { token: string }).token, id);
   },
   async publish(node, conn, data, id) {
     if (!conn.principal.has(Permissions.PUBLISH)) throw new EscaiError('PERMISSION_DENIED', 'publish needs events:publish');
     const events = validateEvents(data, node.config.maxBatchEvents);
     const results = await node.publish(events);
-    reply(conn, 'publish_confirmed', { accepted: results.length, events: results.map(publishedRef) }, id);
+    send(conn, 'publish_confirmed', { accepted: results.length, events: results.map(publishedRef) }, id);
   },
 };
 
@@ -60,9 +62,18 @@ export function publishedRef(r: { event_id: string; offset: number; epoch: strin
   return r.duplicate ? { event_id: r.event_id, offset: r.offset, epoch: r.epoch, duplicate: true } : { event_id: r.event_id, offset: r.offset, epoch: r.epoch };
 }
 
-/** Handles one inbound frame. */
-export async function handleFrame(node: RealtimeNode, conn: Connection, raw: Buffer | ArrayBuffer | Buffer[]): Promise<void> {
+/**
+ * Accepts one inbound frame: counts it against the rate budget at once, then
+ * queues it behind the connection's earlier messages, so replies keep order.
+ */
+export function receiveFrame(node: RealtimeNode, conn: Connection, raw: Buffer | ArrayBuffer | Buffer[]): void {
   if (!conn.admitInbound()) return;
+  conn.inbound = conn.inbound.then(() => handleFrame(node, conn, raw));
+}
+
+/** Handles one inbound frame; never rejects. */
+async function handleFrame(node: RealtimeNode, conn: Connection, raw: Buffer | ArrayBuffer | Buffer[]): Promise<void> {
+  if (!conn.isOpen) return;
   let message: unknown;
   try {
     message = JSON.parse(Buffer.isBuffer(raw) ? raw.toString('utf8') : Buffer.concat(Array.isArray(raw) ? raw : [Buffer.from(raw)]).toString('utf8'));

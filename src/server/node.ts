@@ -6,11 +6,13 @@ import type { WebSocket } from 'ws';
 import type { Principal } from '../auth/permissions.js';
 import { Permissions } from '../auth/permissions.js';
 import type { Config } from '../config/config.js';
-import type { Broker, Publication } from '../engine/broker.js';
+import type { Broker, Publication, SessionState } from '../engine/broker.js';
+import type { TokenVerifier } from '../auth/jwt.js';
 import { EscaiError } from '../protocol/codes.js';
 import { SUBSCRIPTION_TYPES, streamOf, type DeliveredEvent, type PublishEvent, type SubscriptionType } from '../protocol/events.js';
 import { isoNow, type SubscribeData, type UnsubscribeData } from '../protocol/messages.js';
-import { Connection, type TrafficCounters } from './connection.js';
+import { Connection, type RequestId, type TrafficCounters } from './connection.js';
+import { collectReplay, subscriptionWants, type Replay, type ReplayPlan } from './recovery.js';
 import { compileFilter } from './filters.js';
 import { envelope } from './publish.js';
 import { SubscriptionIndex, subscriptionKey, type Subscription } from './subscriptions.js';
@@ -53,9 +55,12 @@ export class RealtimeNode {
   #deliverySeq = 0;
   heartbeatRunning = false;
 
-  constructor(config: Config, broker: Broker, log: Logger) {
+  readonly verifier: TokenVerifier;
+
+  constructor(config: Config, broker: Broker, verifier: TokenVerifier, log: Logger) {
     this.config = config;
     this.broker = broker;
+    this.verifier = verifier;
     this.log = log;
   }
 
@@ -65,8 +70,12 @@ export class RealtimeNode {
 
   // ---- connections -------------------------------------------------------
 
-  /** Registers an accepted socket and greets it. */
-  attach(ws: WebSocket, principal: Principal, sessionId: string): Connection {
+  /**
+   * Registers an accepted socket and greets it. With a parked `session` of
+   * the same user, restores its subscriptions and replays what it missed
+   * before anything else is sent.
+   */
+  attach(ws: WebSocket, principal: Principal, sessionId: string, session?: SessionState): Connection {
     const conn = new Connection(ws, principal, sessionId, this.config, this.counters);
     this.connections.set(conn.id, conn);
     let userConns = this.#byUser.get(conn.userId);
@@ -74,19 +83,23 @@ export class RealtimeNode {
     userConns.add(conn);
     this.#totalConnectionsEver++;
     ws.once('close', () => this.detach(conn));
-    conn.sendJson({
+    this.#scheduleExpiry(conn);
+    const welcome = {
       type: 'connection_established',
       connection_id: conn.id,
       session_id: sessionId,
       user_id: conn.userId,
       server_time: isoNow(),
       heartbeat_interval: this.config.heartbeatInterval,
-    });
-    this.log.debug({ connectionId: conn.id, userId: conn.userId, sessionId }, 'connection opened');
+      resumed: false,
+    };
+    if (session) conn.inbound = this.#resume(conn, session, welcome);
+    else conn.sendJson(welcome);
+    this.log.debug({ connectionId: conn.id, userId: conn.userId, sessionId, resumed: session !== undefined }, 'connection opened');
     return conn;
   }
 
-  /** Removes every trace of a connection: registry, user index, subscriptions. Idempotent. */
+  /** Removes every trace of a connection (registry, user index, subscriptions) and parks its session. Idempotent. */
   detach(conn: Connection): void {
     if (!this.connections.delete(conn.id)) return;
     conn.markClosed();
@@ -94,13 +107,75 @@ export class RealtimeNode {
     userConns?.delete(conn);
     if (userConns?.size === 0) this.#byUser.delete(conn.userId);
     for (const sub of conn.subscriptions.values()) this.#index.remove(sub);
+    if (this.config.sessionTtl > 0) {
+      const state: SessionState = {
+        userId: conn.userId,
+        sessionId: conn.sessionId,
+        startedAt: conn.sessionStartedAt,
+        detachedAt: Date.now(),
+        subscriptions: [...conn.subscriptions.values()].map((sub) => ({ ...describeSubscription(sub), created_at: sub.createdAt })),
+        positions: [...conn.positions].map(([stream, pos]) => [stream, pos.offset, pos.epoch]),
+      };
+      this.broker.saveSession(state, this.config.sessionTtl * 1000).catch((err: unknown) => this.log.warn({ err, userId: conn.userId }, 'could not park session'));
+    }
     conn.subscriptions.clear();
     this.log.debug({ connectionId: conn.id, userId: conn.userId }, 'connection closed');
   }
 
+  async #resume(conn: Connection, session: SessionState, welcome: Record<string, unknown>): Promise<void> {
+    conn.hold();
+    const dropped: string[] = [];
+    try {
+      conn.sessionStartedAt = session.startedAt;
+      for (const saved of session.subscriptions) {
+        try {
+          this.#addSubscription(conn, this.#buildSubscription(conn, { type: saved.type, agent_id: saved.agent_id, filters: saved.filters }, saved.created_at));
+        } catch (err) {
+          // The new token may not allow it any more.
+          dropped.push(`${saved.type}${saved.agent_id ? `/${saved.agent_id}` : ''}: ${(err as Error).message}`);
+        }
+      }
+      const known = new Map(session.positions.map(([stream, offset, epoch]) => [stream, { offset, epoch }]));
+      const subs = [...conn.subscriptions.values()];
+      const wants = (event: DeliveredEvent, byTime: boolean): boolean => {
+        if (event.type === 'user_notification') return !byTime || Date.parse(event.timestamp) >= session.startedAt;
+        return subs.some((sub) => subscriptionWants(conn, sub, event) && (!byTime || Date.parse(event.timestamp) >= sub.createdAt));
+      };
+      const plans: ReplayPlan[] = [...known].map(([stream, since]) => ({ stream, since, wants: (e) => wants(e, false) }));
+      // Streams the client never saw an event of: replay by time (all-agents subscriptions, notifications).
+      const allAgentSubs = subs.filter((sub) => sub.agentId === null && sub.type !== 'system_alerts');
+      const unknown = new Map<string, number>();
+      if (allAgentSubs.length > 0) {
+        const since = Math.min(...allAgentSubs.map((sub) => sub.createdAt));
+        for (const stream of await this.broker.streamsActiveSince('agent:', since)) if (!known.has(stream)) unknown.set(stream, since);
+      }
+      for (const sub of subs) {
+        const stream = subscriptionStream(sub);
+        if (stream && !known.has(stream) && !unknown.has(stream)) unknown.set(stream, sub.createdAt);
+      }
+      const userStream = `user:${conn.userId}`;
+      if (!known.has(userStream)) unknown.set(userStream, session.startedAt);
+      for (const [stream, notBefore] of unknown) plans.push({ stream, notBefore, wants: (e) => wants(e, true) });
+      const replay = await collectReplay(this.broker, conn, plans);
+      const hello = JSON.stringify({
+        ...welcome,
+        resumed: true,
+        recovered: replay.recovered,
+        subscriptions: subs.map(describeSubscription),
+        ...(dropped.length > 0 ? { dropped_subscriptions: dropped } : {}),
+      });
+      conn.release([hello, ...replay.frames], replay.ids);
+      this.log.debug({ connectionId: conn.id, replayed: replay.frames.length, recovered: replay.recovered }, 'session resumed');
+    } catch (err) {
+      this.log.error({ err, connectionId: conn.id }, 'session resume failed');
+      conn.release([JSON.stringify({ ...welcome, resumed: true, recovered: false, subscriptions: [...conn.subscriptions.values()].map(describeSubscription) })], new Set());
+    }
+  }
+
   // ---- subscriptions -----------------------------------------------------
 
-  subscribe(conn: Connection, data: SubscribeData): Subscription<Connection> {
+  /** Validates a subscribe request against the connection's permissions and state; builds (does not add) the subscription. */
+  #buildSubscription(conn: Connection, data: SubscribeData, createdAt = Date.now()): Subscription<Connection> {
     const { principal } = conn;
     if (!principal.has(Permissions.SUBSCRIBE)) throw new EscaiError('PERMISSION_DENIED', 'Missing permission websocket:subscribe');
     if (!Object.hasOwn(SUBSCRIPTION_TYPES, data.type)) {
@@ -114,36 +189,113 @@ export class RealtimeNode {
     if (agentId !== null && !principal.canMonitor(agentId)) {
       throw new EscaiError('AGENT_ACCESS_DENIED', `No permission to monitor agent ${agentId}`);
     }
-    const key = subscriptionKey(type, agentId);
-    if (conn.subscriptions.has(key)) {
+    if (conn.subscriptions.has(subscriptionKey(type, agentId))) {
       throw new EscaiError('SUBSCRIPTION_EXISTS', `Already subscribed to ${type}${agentId ? ` for agent ${agentId}` : ''}`);
     }
     if (conn.subscriptions.size >= this.config.maxSubscriptions) {
       throw new EscaiError('TOO_MANY_SUBSCRIPTIONS', `At most ${this.config.maxSubscriptions} subscriptions per connection`);
     }
     const filters = data.filters && Object.keys(data.filters).length > 0 ? data.filters : null;
-    const sub: Subscription<Connection> = {
-      subscriber: conn,
-      type,
-      eventType: SUBSCRIPTION_TYPES[type],
-      agentId,
-      filters,
-      match: compileFilter(filters),
-    };
-    conn.subscriptions.set(key, sub);
+    return { subscriber: conn, type, eventType: SUBSCRIPTION_TYPES[type], agentId, filters, match: compileFilter(filters), createdAt };
+  }
+
+  #addSubscription(conn: Connection, sub: Subscription<Connection>): void {
+    conn.subscriptions.set(subscriptionKey(sub.type, sub.agentId), sub);
     this.#index.add(sub);
-    return sub;
+  }
+
+  #removeSubscription(conn: Connection, sub: Subscription<Connection>): void {
+    conn.subscriptions.delete(subscriptionKey(sub.type, sub.agentId));
+    this.#index.remove(sub);
+  }
+
+  /**
+   * Adds a subscription and sends `subscription_confirmed` (with the stream's
+   * position and `recovered`), then, when `since` was given and the position
+   * is still in history, every missed event that passes the filter, then live
+   * events: live events are held meanwhile and merged without gap or duplicate.
+   */
+  async subscribe(conn: Connection, data: SubscribeData, requestId: RequestId): Promise<void> {
+    const sub = this.#buildSubscription(conn, data);
+    const stream = subscriptionStream(sub);
+    const since = data.since ?? undefined;
+    if (stream === null && since) {
+      throw new EscaiError('VALIDATION_ERROR', 'data.since: recovery needs a single stream (an agent_id, or system_alerts)');
+    }
+    const confirmation: Record<string, unknown> = { subscription_type: sub.type, agent_id: sub.agentId, filters: sub.filters, recovered: false };
+    if (stream === null) {
+      this.#addSubscription(conn, sub);
+      conn.sendJson(reply('subscription_confirmed', confirmation, requestId));
+      return;
+    }
+    conn.hold();
+    this.#addSubscription(conn, sub);
+    let replay: Replay;
+    try {
+      const plan: ReplayPlan = { stream, wants: (event) => subscriptionWants(conn, sub, event) };
+      if (since) plan.since = since;
+      replay = await collectReplay(this.broker, conn, since ? [plan] : []);
+      const position = replay.positions.get(stream) ?? (await this.broker.position(stream));
+      conn.advance(stream, position.offset, position.epoch);
+      Object.assign(confirmation, { recovered: since !== undefined && replay.recovered, offset: position.offset, epoch: position.epoch });
+    } catch (err) {
+      this.#removeSubscription(conn, sub);
+      conn.release([], new Set());
+      throw err;
+    }
+    conn.release([JSON.stringify(reply('subscription_confirmed', confirmation, requestId)), ...(replay.recovered ? replay.frames : [])], replay.ids);
   }
 
   unsubscribe(conn: Connection, data: UnsubscribeData): void {
     const agentId = data.agent_id ?? null;
-    const key = subscriptionKey(data.subscription_type, agentId);
-    const sub = conn.subscriptions.get(key);
+    const sub = conn.subscriptions.get(subscriptionKey(data.subscription_type, agentId));
     if (!sub) {
       throw new EscaiError('SUBSCRIPTION_NOT_FOUND', `No subscription to ${data.subscription_type}${agentId ? ` for agent ${agentId}` : ''}`);
     }
-    conn.subscriptions.delete(key);
-    this.#index.remove(sub);
+    this.#removeSubscription(conn, sub);
+  }
+
+  // ---- token lifetime ----------------------------------------------------
+
+  /** token_expiring shortly before exp; close 4001 at exp + grace unless a refresh arrived. */
+  #scheduleExpiry(conn: Connection): void {
+    for (const t of conn.expiryTimers) clearTimeout(t);
+    conn.expiryTimers = [];
+    const exp = conn.principal.expiresAt;
+    if (exp === undefined) return;
+    const expMs = exp * 1000;
+    const warnAt = expMs - this.config.tokenExpiryWarning * 1000;
+    conn.expiryTimers.push(
+      timerAt(warnAt, () => conn.sendJson({ type: 'token_expiring', data: { expires_at: new Date(expMs).toISOString() }, timestamp: isoNow() })),
+      timerAt(expMs + this.config.tokenExpiryGrace * 1000, () => conn.close('TOKEN_EXPIRED', 'token expired')),
+    );
+  }
+
+  /**
+   * Replaces the connection's token. Same `sub` only (else close 4003);
+   * permissions are re-read: subscriptions the new token no longer allows are
+   * removed, each announced with `subscription_revoked`.
+   */
+  async refresh(conn: Connection, token: string, requestId: RequestId): Promise<void> {
+    const principal = await this.verifier.verify(token);
+    if (principal.userId !== conn.userId) {
+      conn.close('FORBIDDEN', 'refresh token belongs to another user');
+      return;
+    }
+    if (!principal.has(Permissions.CONNECT)) {
+      conn.close('FORBIDDEN', 'refresh token lacks websocket:connect');
+      return;
+    }
+    conn.principal = principal;
+    this.#scheduleExpiry(conn);
+    for (const sub of [...conn.subscriptions.values()]) {
+      const allowed = principal.has(Permissions.SUBSCRIBE) && (sub.agentId === null || principal.canMonitor(sub.agentId));
+      if (allowed) continue;
+      this.#removeSubscription(conn, sub);
+      conn.sendJson({ type: 'subscription_revoked', data: { subscription_type: sub.type, agent_id: sub.agentId, reason: 'permission removed by token refresh' }, timestamp: isoNow() });
+    }
+    const expiresAt = principal.expiresAt === undefined ? null : new Date(principal.expiresAt * 1000).toISOString();
+    conn.sendJson(reply('token_refreshed', { expires_at: expiresAt }, requestId));
   }
 
   // ---- publishing and fan-out --------------------------------------------
@@ -174,7 +326,7 @@ export class RealtimeNode {
   readonly deliver = (pub: Publication): number => {
     const event = pub.event;
     const seq = ++this.#deliverySeq;
-    const state: FanOut = { event, seq, frame: undefined, count: 0 };
+    const state: FanOut = { event, stream: pub.stream, seq, frame: undefined, count: 0 };
     if (event.type === 'user_notification') {
       const conns = this.#byUser.get(pub.stream.slice('user:'.length));
       if (conns) for (const conn of conns) this.#sendTo(conn, state);
@@ -206,8 +358,11 @@ export class RealtimeNode {
 
   #sendTo(conn: Connection, state: FanOut): void {
     conn.lastDeliverySeq = state.seq;
-    state.frame ??= Buffer.from(JSON.stringify(state.event));
-    if (conn.send(state.frame)) state.count++;
+    const { event } = state;
+    // Offsets only grow on a stream; an event at or below the connection's position was already written (replayed).
+    if (!conn.advance(state.stream, event.offset, event.epoch)) return;
+    state.frame ??= Buffer.from(JSON.stringify(event));
+    if (conn.send(state.frame, event.event_id)) state.count++;
   }
 
   // ---- views -------------------------------------------------------------
@@ -235,9 +390,30 @@ export class RealtimeNode {
 
 interface FanOut {
   readonly event: DeliveredEvent;
+  readonly stream: string;
   readonly seq: number;
   frame: Buffer | undefined;
   count: number;
+}
+
+/** The one stream a subscription reads, or null for all-agents subscriptions. */
+export function subscriptionStream(sub: Subscription): string | null {
+  if (sub.type === 'system_alerts') return 'system';
+  return sub.agentId === null ? null : `agent:${sub.agentId}`;
+}
+
+/** A reply frame: {type, data, timestamp[, id]}. */
+export function reply(type: string, data: unknown, requestId: RequestId): Record<string, unknown> {
+  return requestId === undefined ? { type, data, timestamp: isoNow() } : { type, data, timestamp: isoNow(), id: requestId };
+}
+
+/** setTimeout at an absolute time, safe past the 24.8-day limit of a single timer. */
+function timerAt(atMs: number, fn: () => void): NodeJS.Timeout {
+  const MAX = 2 ** 31 - 1;
+  const delay = Math.max(0, atMs - Date.now());
+  const timer = delay > MAX ? setTimeout(() => timerAt(atMs, fn), MAX) : setTimeout(fn, delay);
+  timer.unref();
+  return timer;
 }
 
 /** The subscription as replies show it. */

@@ -5,7 +5,13 @@ import { tokenFromRequest, type TokenVerifier } from '../auth/jwt.js';
 import { Permissions, type Principal } from '../auth/permissions.js';
 import { EscaiError, httpErrorBody } from '../protocol/codes.js';
 import { IdSchema } from '../protocol/events.js';
-import { isoNow } from '../protocol/messages.js';
+import { describeZodError, isoNow } from '../protocol/messages.js';
+import { z } from 'zod';
+
+const HistoryQuerySchema = z.object({
+  since: z.coerce.number().int().min(0).optional(),
+  limit: z.coerce.number().int().min(1).max(1000).default(100),
+});
 import { publishedRef } from './handlers.js';
 import { describeSubscription, type RealtimeNode } from './node.js';
 import { validateEvents } from './publish.js';
@@ -81,6 +87,17 @@ export function registerRoutes(app: FastifyInstance, { node, verifier, gate }: R
       : { type: 'system_alert', alert_type: messageType, message, severity: 'info', metadata: {} };
     const [result] = await node.publish(validateEvents(input, 1));
     return { message: 'Broadcast sent', recipients: result!.recipients, event_id: result!.event_id, timestamp: isoNow() };
+  });
+
+  app.get('/api/v1/agents/:agent_id/events', async (req) => {
+    const { agent_id: agentId } = req.params as { agent_id: string };
+    if (!IdSchema.safeParse(agentId).success) throw new EscaiError('VALIDATION_ERROR', 'agent_id: invalid agent id');
+    const principal = await authorize(verifier, req, Permissions.CONNECT);
+    if (!principal.canMonitor(agentId)) throw new EscaiError('AGENT_ACCESS_DENIED', `No permission to monitor agent ${agentId}`);
+    const query = HistoryQuerySchema.safeParse(req.query);
+    if (!query.success) throw new EscaiError('VALIDATION_ERROR', describeZodError(query.error));
+    const page = await node.broker.history(`agent:${agentId}`, query.data);
+    return { agent_id: agentId, events: page.events, offset: page.position.offset, epoch: page.position.epoch, complete: page.complete };
   });
 
   app.post('/api/v1/events', async (req, reply) => {

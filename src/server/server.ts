@@ -40,7 +40,6 @@ export class EscaiServer {
     this.config = config;
     this.log = logger ?? createLogger(config.logLevel);
     const engine = broker ?? new MemoryBroker({ historySize: config.historySize, historyTtlMs: config.historyTtl * 1000 });
-    this.node = new RealtimeNode(config, engine, this.log);
     this.#verifier = createVerifier({
       secret: config.jwtSecret,
       jwksUrl: config.jwtJwksUrl,
@@ -49,6 +48,7 @@ export class EscaiServer {
       clockToleranceSec: config.clockTolerance,
       roles: config.roles,
     });
+    this.node = new RealtimeNode(config, engine, this.#verifier, this.log);
     this.#wss = new WebSocketServer({ noServer: true, maxPayload: config.maxMessageBytes, clientTracking: false, perMessageDeflate: false });
     this.#gate = new UpgradeGate(this.node, this.#verifier, this.#wss);
     this.#heartbeat = new Heartbeat(this.node);

@@ -19,6 +19,8 @@ export interface Subscription<S extends Subscriber = Subscriber> {
   /** The filter as the client sent it (echoed in replies). */
   readonly filters: Record<string, unknown> | null;
   readonly match: EventPredicate;
+  /** When the client subscribed (ms since the epoch; kept across session resume). */
+  readonly createdAt: number;
 }
 
 /** The key of a subscription within one connection: type + agent. */

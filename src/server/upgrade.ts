@@ -8,7 +8,7 @@ import type { WebSocketServer } from 'ws';
 import { Permissions } from '../auth/permissions.js';
 import { tokenFromRequest, type TokenVerifier } from '../auth/jwt.js';
 import { EscaiError, ErrorCodes, httpErrorBody, type ErrorCode } from '../protocol/codes.js';
-import { handleFrame } from './handlers.js';
+import { receiveFrame } from './handlers.js';
 import type { RealtimeNode } from './node.js';
 
 const MONITOR_PATH = /^\/ws\/monitor\/([^/]+)$/;
@@ -87,11 +87,17 @@ export class UpgradeGate {
       if (!token) throw new EscaiError('TOKEN_MISSING', 'A token is required (?token= or Authorization: Bearer)');
       const principal = await this.#verifier.verify(token);
       if (!principal.has(Permissions.CONNECT)) throw new EscaiError('PERMISSION_DENIED', 'Missing permission websocket:connect');
-      if (this.closed) throw new EscaiError('SHUTTING_DOWN', 'Server is shutting down');
-      if (socket.destroyed) return;
+      // A parked session of this user with this id is resumed (another user's never is: the key includes the user).
+      const session = config.sessionTtl > 0 ? await this.#node.broker.takeSession(principal.userId, sessionId) : undefined;
+      if (this.closed || socket.destroyed) {
+        // Park the session again for the client's next attempt.
+        if (session) await this.#node.broker.saveSession(session, config.sessionTtl * 1000);
+        if (this.closed) throw new EscaiError('SHUTTING_DOWN', 'Server is shutting down');
+        return;
+      }
       this.#wss.handleUpgrade(req, socket, head, (ws) => {
-        const conn = this.#node.attach(ws, principal, sessionId);
-        ws.on('message', (data) => void handleFrame(this.#node, conn, data));
+        const conn = this.#node.attach(ws, principal, sessionId, session);
+        ws.on('message', (data) => receiveFrame(this.#node, conn, data));
         ws.on('pong', () => (conn.lastSeen = performance.now()));
         ws.on('ping', () => (conn.lastSeen = performance.now()));
         ws.on('error', (err) => this.#node.log.debug({ err, connectionId: conn.id }, 'socket error'));

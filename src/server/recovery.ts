@@ -1,0 +1,66 @@
+// Replays of missed events: for a `subscribe` with `since`, and for a resumed
+// session. Reads history through the engine seam and turns the events the
+// client wants into frames, all-or-nothing per stream: a stream whose
+// position was lost (epoch changed, or the offset left history) replays
+// nothing and marks the result unrecovered, so the client knows to reload.
+import type { Broker, StreamPosition } from '../engine/broker.js';
+import type { DeliveredEvent } from '../protocol/events.js';
+import type { Connection } from './connection.js';
+import type { Subscription } from './subscriptions.js';
+
+export interface ReplayPlan {
+  stream: string;
+  /** Replay after this position. Without one, replay by time from `notBefore`. */
+  since?: StreamPosition;
+  /** Stream unknown to the client: events at or after this time (ms since the epoch). */
+  notBefore?: number;
+  /** Which events of the stream the client wants. */
+  wants: (event: DeliveredEvent) => boolean;
+}
+
+export interface Replay {
+  frames: Buffer[];
+  /** Ids of replayed events: live frames held meanwhile with these ids are dropped. */
+  ids: Set<string>;
+  /** False when some stream could not be replayed completely. */
+  recovered: boolean;
+  /** Current position of each planned stream. */
+  positions: Map<string, StreamPosition>;
+}
+
+/** Would this subscription deliver this event to its connection? (type, agent, permission, filter) */
+export function subscriptionWants(conn: Connection, sub: Subscription, event: DeliveredEvent): boolean {
+  if (sub.eventType !== event.type) return false;
+  const agentId = event.agent_id;
+  if (sub.agentId !== null && sub.agentId !== agentId) return false;
+  if (agentId !== undefined && !conn.principal.canMonitor(agentId)) return false;
+  return sub.match(event);
+}
+
+export async function collectReplay(broker: Broker, conn: Connection, plans: readonly ReplayPlan[]): Promise<Replay> {
+  const replay: Replay = { frames: [], ids: new Set(), recovered: true, positions: new Map() };
+  for (const plan of plans) {
+    const page = await broker.history(plan.stream, plan.since ? { since: plan.since.offset } : {});
+    replay.positions.set(plan.stream, page.position);
+    conn.advance(plan.stream, page.position.offset, page.position.epoch);
+    if (plan.since && (page.position.epoch !== plan.since.epoch || !page.complete)) {
+      replay.recovered = false;
+      continue;
+    }
+    if (!plan.since && plan.notBefore !== undefined) {
+      // History must reach back to notBefore: the oldest kept event is the stream's first, or older than notBefore.
+      const oldest = page.events[0];
+      if (oldest && oldest.offset > 1 && Date.parse(oldest.timestamp) > plan.notBefore) {
+        replay.recovered = false;
+        continue;
+      }
+    }
+    for (const event of page.events) {
+      if (plan.notBefore !== undefined && Date.parse(event.timestamp) < plan.notBefore) continue;
+      if (!plan.wants(event) || replay.ids.has(event.event_id)) continue;
+      replay.frames.push(Buffer.from(JSON.stringify(event)));
+      replay.ids.add(event.event_id);
+    }
+  }
+  return replay;
+}
