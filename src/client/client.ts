@@ -17,7 +17,8 @@ export interface WebSocketLike {
   onclose: ((ev: { code: number; reason: string }) => void) | null;
   onerror: ((ev: unknown) => void) | null;
 }
-export type WebSocketConstructor = new (url: string) => WebSocketLike;
+/** Any WebSocket class (browser, `ws`): instantiated with the URL only and used through WebSocketLike. */
+export type WebSocketConstructor = new (url: string) => object;
 
 export interface ClientOptions {
   /** Server base URL (`ws://host:8000` or `http://host:8000`). */
@@ -271,7 +272,7 @@ export class EscaiClient extends TypedEmitter<ClientEvents> {
     }
     if (this.#state !== 'connecting') return; // closed meanwhile
     const base = this.#opts.url.replace(/^http/, 'ws').replace(/\/+$/, '');
-    const ws = new this.#WebSocket(`${base}/ws/monitor/${encodeURIComponent(this.sessionId)}?token=${encodeURIComponent(token)}`);
+    const ws = new this.#WebSocket(`${base}/ws/monitor/${encodeURIComponent(this.sessionId)}?token=${encodeURIComponent(token)}`) as WebSocketLike;
     this.#ws = ws;
     let refusedStatus: number | undefined;
     // `ws` (Node) reports the HTTP status of a refused handshake; browsers cannot.
