@@ -68,6 +68,8 @@ export interface ClientEvents {
   system_alert: DeliveredEvent;
   agent_status_change: DeliveredEvent;
   user_notification: DeliveredEvent;
+  /** The server removed a subscription (a refreshed token no longer allows it); the client stops asking for it. */
+  subscription_revoked: { subscription: SubscriptionInfo; reason: string };
   /** An error frame not tied to a request. */
   error: { code: string; message: string };
 }
@@ -115,6 +117,15 @@ function streamOfSubscription(sub: SubscriptionInfo): string | null {
   return sub.agentId === null ? null : `agent:${sub.agentId}`;
 }
 
+/** The event type each subscription type receives. */
+const SUBSCRIPTION_EVENT: Readonly<Record<SubscriptionType, EventType>> = {
+  epistemic_updates: 'epistemic_update',
+  pattern_alerts: 'pattern_alert',
+  prediction_updates: 'prediction_update',
+  system_alerts: 'system_alert',
+  agent_status: 'agent_status_change',
+};
+
 const TRANSIENT_REQUEST_ERRORS = new Set(['DISCONNECTED', 'NOT_CONNECTED', 'TIMEOUT', 'CLOSED', 'RATE_LIMITED', 'INTERNAL_ERROR']);
 
 function info(sub: DesiredSubscription): SubscriptionInfo {
@@ -160,7 +171,11 @@ export class EscaiClient extends TypedEmitter<ClientEvents> {
   #nextId = 1;
   readonly #pending = new Map<number, Pending>();
   readonly #subscriptions = new Map<string, DesiredSubscription>();
-  /** Last offset seen per stream: drives `since` and drops duplicates. */
+  /**
+   * Last offset seen per stream and event type (`agent:a1|epistemic_update`):
+   * drives `since` and drops duplicates. Per type, because each subscription
+   * replays only its own type: two subscriptions on one agent recover independently.
+   */
   readonly #positions = new Map<string, Position>();
   #connectedOnce = false;
   #closeReason: string | undefined;
@@ -185,9 +200,9 @@ export class EscaiClient extends TypedEmitter<ClientEvents> {
     return this.#closeReason;
   }
 
-  /** The last offset/epoch seen on a stream (`agent:{id}`, `system`, `user`). */
-  position(stream: string): Position | undefined {
-    return this.#positions.get(stream);
+  /** The last offset/epoch seen on a stream (`agent:{id}`, `system`, `user`) for one event type. */
+  position(stream: string, eventType: EventType): Position | undefined {
+    return this.#positions.get(`${stream}|${eventType}`);
   }
 
   /** Opens the connection (and keeps it open until `close()`). */
@@ -366,16 +381,25 @@ export class EscaiClient extends TypedEmitter<ClientEvents> {
       case 'error':
         this.emit('error', { code: String(msg['code']), message: String(msg['message']) });
         break;
+      case 'subscription_revoked': {
+        const data = (msg['data'] ?? {}) as { subscription_type?: string; agent_id?: string | null; reason?: string };
+        const sub = this.#subscriptions.get(`${data.subscription_type}\u0000${data.agent_id ?? ''}`);
+        if (sub) {
+          this.#subscriptions.delete(sub.key);
+          this.emit('subscription_revoked', { subscription: info(sub), reason: data.reason ?? 'revoked' });
+        }
+        break;
+      }
       default:
         break;
     }
   }
 
   #onEvent(event: DeliveredEvent): void {
-    const stream = streamOfEvent(event);
-    const seen = this.#positions.get(stream);
+    const key = `${streamOfEvent(event)}|${event.type}`;
+    const seen = this.#positions.get(key);
     if (seen && seen.epoch === event.epoch && event.offset <= seen.offset) return; // duplicate
-    this.#positions.set(stream, { offset: event.offset, epoch: event.epoch });
+    this.#positions.set(key, { offset: event.offset, epoch: event.epoch });
     this.emit('event', event);
     this.emit(event.type, event);
   }
@@ -416,7 +440,8 @@ export class EscaiClient extends TypedEmitter<ClientEvents> {
 
   async #sendSubscribe(sub: DesiredSubscription, recovering = false): Promise<void> {
     const stream = streamOfSubscription(sub);
-    const since = stream && recovering ? this.#positions.get(stream) : undefined;
+    const positionKey = stream && `${stream}|${SUBSCRIPTION_EVENT[sub.type]}`;
+    const since = positionKey && recovering ? this.#positions.get(positionKey) : undefined;
     const data: Record<string, unknown> = { type: sub.type, agent_id: sub.agentId, filters: sub.filters };
     if (since) data['since'] = since;
     let reply: Record<string, unknown>;
@@ -438,6 +463,11 @@ export class EscaiClient extends TypedEmitter<ClientEvents> {
     sub.active = true;
     settle(sub);
     const confirmed = reply['data'] as Record<string, unknown>;
+    // Start from the confirmed position unless a replay from our own is coming:
+    // a drop before the first event then still recovers (or reports) the gap.
+    if (positionKey && confirmed['recovered'] !== true && typeof confirmed['offset'] === 'number' && typeof confirmed['epoch'] === 'string') {
+      this.#positions.set(positionKey, { offset: confirmed['offset'], epoch: confirmed['epoch'] });
+    }
     // Without a position (all-agents subscription) or with one the server no longer
     // holds, it cannot prove nothing was missed while disconnected.
     if (recovering && since !== undefined && confirmed['recovered'] === false) {

@@ -357,6 +357,8 @@ export class RealtimeNode {
   }
 
   #sendTo(conn: Connection, state: FanOut): void {
+    // A closing connection must not advance its positions: its session resumes from them.
+    if (!conn.isOpen) return;
     conn.lastDeliverySeq = state.seq;
     const { event } = state;
     // Offsets only grow on a stream; an event at or below the connection's position was already written (replayed).

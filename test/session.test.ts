@@ -1,0 +1,424 @@
+// Session resume for plain ESCAI clients (no offsets): reconnecting to the same
+// session id with a token of the same sub within sessionTtl restores the
+// subscriptions and replays what was missed. Real server, real sockets; plus a
+// Python ESCAI client disconnected for 10 s (the issue's "done when").
+import assert from 'node:assert/strict';
+import { spawn, spawnSync } from 'node:child_process';
+import { createInterface } from 'node:readline';
+import { test, type TestContext } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
+import { eventually, SECRET, startServer, TestClient, type Message, type TestServer } from './helpers.js';
+import { need } from './require.js';
+
+const EVENT_TYPES = ['epistemic_update', 'pattern_alert', 'prediction_update', 'system_alert', 'agent_status_change', 'user_notification'];
+const RESEARCHER = { roles: ['researcher'] };
+
+let pingSeq = 0;
+
+/** Round-trips a ping; returns (and removes) everything received before the pong, in arrival order. */
+async function drain(c: TestClient): Promise<Message[]> {
+  const id = `drain-${++pingSeq}`;
+  c.send({ type: 'ping', id });
+  await c.next((m) => m.type === 'pong' && m.id === id, 5000);
+  return c.received.splice(0, c.received.length);
+}
+
+function eventsOf(msgs: Message[]): Message[] {
+  return msgs.filter((m) => EVENT_TYPES.includes(m.type));
+}
+
+/** Opens /ws/monitor/{session}; returns the client and its connection_established frame (left out of `received`). */
+async function open(t: TestContext, s: TestServer, claims: Record<string, unknown> | string, session: string): Promise<{ c: TestClient; hello: Message }> {
+  const tok = typeof claims === 'string' ? claims : await s.token({ sub: 'user_1', ...claims });
+  const c = await TestClient.open(`${s.wsUrl}/ws/monitor/${session}?token=${encodeURIComponent(tok)}`);
+  t.after(() => c.terminate());
+  const hello = await c.next((m) => m.type === 'connection_established');
+  return { c, hello };
+}
+
+async function confirmed(c: TestClient, data: Message): Promise<Message> {
+  const reply = await c.subscribe(data);
+  assert.equal(reply.type, 'subscription_confirmed', JSON.stringify(reply));
+  return reply;
+}
+
+type Drop = 'terminate' | 'close';
+
+/** Disconnects the client and waits until the server has let go of the connection (and parked its session). */
+async function disconnect(s: TestServer, c: TestClient, how: Drop): Promise<void> {
+  if (how === 'terminate') c.terminate();
+  else c.ws.close(1000, 'bye');
+  await c.closeEvent;
+  await eventually(() => s.server.node.connections.size === 0, 3000, 'the server to notice the disconnect');
+}
+
+function ep(agentId: string, seq: number, confidence: number): Record<string, unknown> {
+  return { type: 'epistemic_update', agent_id: agentId, data: { agent_id: agentId, confidence_level: confidence, seq } };
+}
+
+async function pub(s: TestServer, event: Record<string, unknown>) {
+  const [r] = await s.server.publish(event);
+  assert.ok(r);
+  return r;
+}
+
+// ---- the main resume path ---------------------------------------------------
+
+for (const how of ['terminate', 'close'] as const) {
+  test(`resume after ${how === 'terminate' ? 'a dropped socket' : 'a clean close'}: subscriptions back, exactly the missed matching events in order, then live`, async (t) => {
+    const s = await startServer(t);
+    const filters = { confidence_level: { min: 0.5 } };
+    const first = await open(t, s, { sub: 'alice', ...RESEARCHER }, 'sess-A');
+    assert.equal(first.hello.resumed, false);
+    await confirmed(first.c, { type: 'epistemic_updates', agent_id: 'agent_1', filters });
+    await confirmed(first.c, { type: 'system_alerts' });
+    // Two events before the drop: received live, never again.
+    await pub(s, ep('agent_1', 0, 0.9));
+    await pub(s, ep('agent_1', 0, 0.9));
+    const before = eventsOf(await drain(first.c));
+    assert.deepEqual(before.map((m) => m.offset), [1, 2]);
+
+    await disconnect(s, first.c, how);
+    const missed: number[] = [];
+    for (let i = 1; i <= 50; i++) {
+      const conf = i % 2 === 0 ? 0.9 : 0.2;
+      const r = await pub(s, ep('agent_1', i, conf));
+      if (conf >= 0.5) missed.push(r.offset);
+      // Noise the subscriptions do not ask for.
+      if (i % 10 === 0) {
+        await pub(s, { type: 'pattern_alert', agent_id: 'agent_1', data: { pattern_name: 'x' } });
+        await pub(s, ep('agent_2', i, 0.9));
+      }
+    }
+    const sys = await pub(s, { type: 'system_alert', alert_type: 'maintenance', message: 'while away' });
+
+    const second = await open(t, s, { sub: 'alice', ...RESEARCHER }, 'sess-A');
+    assert.equal(second.hello.resumed, true, JSON.stringify(second.hello));
+    assert.equal(second.hello.recovered, true);
+    assert.equal(second.hello.session_id, 'sess-A');
+    assert.notEqual(second.hello.connection_id, first.hello.connection_id);
+    const restored = [...second.hello.subscriptions].sort((a: Message, b: Message) => a.type.localeCompare(b.type));
+    assert.deepEqual(restored, [
+      { type: 'epistemic_updates', agent_id: 'agent_1', filters },
+      { type: 'system_alerts', agent_id: null, filters: null },
+    ]);
+    assert.equal(second.hello.dropped_subscriptions, undefined);
+
+    const replay = eventsOf(await drain(second.c));
+    const agentEvents = replay.filter((m) => m.type === 'epistemic_update');
+    assert.deepEqual(agentEvents.map((m) => m.offset), missed, 'exactly the missed matching events, in order');
+    assert.deepEqual(agentEvents.map((m) => m.data.seq), missed.map((_, i) => (i + 1) * 2));
+    assert.ok(agentEvents.every((m) => m.agent_id === 'agent_1'));
+    assert.deepEqual(replay.filter((m) => m.type === 'system_alert').map((m) => m.event_id), [sys.event_id]);
+    assert.equal(replay.length, agentEvents.length + 1, `nothing else: ${JSON.stringify(replay.filter((m) => m.type !== 'epistemic_update' && m.type !== 'system_alert'))}`);
+
+    // Live events follow, and nothing is delivered twice.
+    const live = await pub(s, ep('agent_1', 51, 0.95));
+    await pub(s, ep('agent_1', 52, 0.1));
+    const after = eventsOf(await drain(second.c));
+    assert.deepEqual(after.map((m) => m.offset), [live.offset]);
+  });
+}
+
+test('a clean close while a producer keeps publishing: what the old connection got plus the resume is every event, each once', async (t) => {
+  const s = await startServer(t);
+  const first = await open(t, s, { sub: 'alice', ...RESEARCHER }, 'sess-P');
+  await confirmed(first.c, { type: 'epistemic_updates', agent_id: 'agent_1' });
+  const TOTAL = 200;
+  let closed = false;
+  const producer = (async () => {
+    for (let i = 1; i <= TOTAL; i++) {
+      await pub(s, ep('agent_1', i, 0.9));
+      if (i === 60) {
+        first.c.ws.close(1000, 'bye');
+        void first.c.closeEvent.then(() => (closed = true));
+      }
+      await new Promise((r) => setImmediate(r));
+    }
+  })();
+  await producer;
+  await first.c.closeEvent;
+  assert.ok(closed);
+  await eventually(() => s.server.node.connections.size === 0, 3000, 'the server to notice the disconnect');
+  const got = first.c.received.filter((m) => m.type === 'epistemic_update').map((m) => m.offset as number);
+  const second = await open(t, s, { sub: 'alice', ...RESEARCHER }, 'sess-P');
+  assert.equal(second.hello.resumed, true);
+  assert.equal(second.hello.recovered, true);
+  const replayed = eventsOf(await drain(second.c)).map((m) => m.offset as number);
+  const all = [...got, ...replayed];
+  assert.equal(new Set(all).size, all.length, `no duplicate (old connection ended at ${got.at(-1)}, replay starts at ${replayed[0]})`);
+  assert.deepEqual(all, Array.from({ length: TOTAL }, (_, i) => i + 1), `no gap: old connection ended at ${got.at(-1)}, replay starts at ${replayed[0]}`);
+});
+
+test('all-agents subscriptions are resumed: events of monitorable agents, including a stream never seen before', async (t) => {
+  const s = await startServer(t);
+  const viewer = { sub: 'vera', roles: ['viewer'], permissions: ['agent:agent_1:monitor', 'agent:agent_3:monitor'] };
+  // agent_3 published before the subscription existed: never part of the replay.
+  await pub(s, ep('agent_3', 0, 0.9));
+  const first = await open(t, s, viewer, 'sess-all');
+  await confirmed(first.c, { type: 'epistemic_updates', filters: { confidence_level: { min: 0.5 } } });
+  await pub(s, ep('agent_1', 0, 0.9));
+  assert.deepEqual(eventsOf(await drain(first.c)).map((m) => [m.agent_id, m.offset]), [['agent_1', 1]]);
+  await disconnect(s, first.c, 'terminate');
+
+  const expected1: number[] = [];
+  const expected3: number[] = [];
+  for (let i = 1; i <= 12; i++) {
+    const conf = i % 3 === 0 ? 0.1 : 0.8;
+    const r1 = await pub(s, ep('agent_1', i, conf));
+    if (conf >= 0.5) expected1.push(r1.offset);
+    await pub(s, ep('agent_2', i, 0.9)); // not monitorable
+    const r3 = await pub(s, ep('agent_3', i, conf));
+    if (conf >= 0.5) expected3.push(r3.offset);
+    await pub(s, { type: 'agent_status_change', agent_id: 'agent_1', status: 'running' }); // another type
+  }
+
+  const second = await open(t, s, viewer, 'sess-all');
+  assert.equal(second.hello.resumed, true);
+  assert.equal(second.hello.recovered, true);
+  assert.deepEqual(second.hello.subscriptions, [{ type: 'epistemic_updates', agent_id: null, filters: { confidence_level: { min: 0.5 } } }]);
+  const replay = eventsOf(await drain(second.c));
+  assert.ok(replay.every((m) => m.type === 'epistemic_update'), JSON.stringify(replay.map((m) => m.type)));
+  assert.deepEqual(replay.filter((m) => m.agent_id === 'agent_1').map((m) => m.offset), expected1);
+  assert.deepEqual(replay.filter((m) => m.agent_id === 'agent_3').map((m) => m.offset), expected3, 'the stream first seen while away is replayed from the subscription on');
+  assert.equal(replay.filter((m) => m.agent_id === 'agent_2').length, 0, 'an agent the user may not monitor');
+  assert.equal(replay.length, expected1.length + expected3.length);
+
+  await pub(s, ep('agent_2', 99, 0.9));
+  const live3 = await pub(s, ep('agent_3', 99, 0.9));
+  assert.deepEqual(eventsOf(await drain(second.c)).map((m) => [m.agent_id, m.offset]), [['agent_3', live3.offset]]);
+});
+
+test('user notifications sent while disconnected are replayed on resume (and only the user\'s own)', async (t) => {
+  const s = await startServer(t);
+  const first = await open(t, s, { sub: 'nora', roles: ['viewer'] }, 'sess-n');
+  await s.server.sendUserNotification('nora', 'report_ready', 'before');
+  assert.deepEqual(eventsOf(await drain(first.c)).map((m) => m.message), ['before']);
+  await disconnect(s, first.c, 'terminate');
+  for (let i = 1; i <= 5; i++) {
+    await s.server.sendUserNotification('nora', 'report_ready', `away-${i}`, { i });
+    await s.server.sendUserNotification('other', 'report_ready', `other-${i}`);
+  }
+  const second = await open(t, s, { sub: 'nora', roles: ['viewer'] }, 'sess-n');
+  assert.equal(second.hello.resumed, true);
+  assert.equal(second.hello.recovered, true);
+  assert.deepEqual(second.hello.subscriptions, []);
+  const replay = eventsOf(await drain(second.c));
+  assert.deepEqual(replay.map((m) => [m.type, m.message, m.offset]), [1, 2, 3, 4, 5].map((i) => ['user_notification', `away-${i}`, i + 1]));
+  await s.server.sendUserNotification('nora', 'report_ready', 'live');
+  assert.deepEqual(eventsOf(await drain(second.c)).map((m) => m.message), ['live']);
+});
+
+test('notifications are replayed on resume even when the user never received one before', async (t) => {
+  const s = await startServer(t);
+  const first = await open(t, s, { sub: 'nick', roles: ['viewer'] }, 'sess-n2');
+  await disconnect(s, first.c, 'close');
+  await s.server.sendUserNotification('nick', 'alert', 'n1');
+  await s.server.sendUserNotification('nick', 'alert', 'n2');
+  const second = await open(t, s, { sub: 'nick', roles: ['viewer'] }, 'sess-n2');
+  assert.equal(second.hello.resumed, true);
+  assert.deepEqual(eventsOf(await drain(second.c)).map((m) => m.message), ['n1', 'n2']);
+});
+
+test('a restored subscription keeps working: get_subscriptions lists it, unsubscribe removes it', async (t) => {
+  const s = await startServer(t);
+  const filters = { 'knowledge_state.confidence': { min: 0.5 } };
+  const first = await open(t, s, { sub: 'alice', ...RESEARCHER }, 'sess-u');
+  await confirmed(first.c, { type: 'epistemic_updates', agent_id: 'agent_1', filters });
+  await confirmed(first.c, { type: 'agent_status', agent_id: 'agent_1' });
+  await disconnect(s, first.c, 'terminate');
+  const second = await open(t, s, { sub: 'alice', ...RESEARCHER }, 'sess-u');
+  assert.equal(second.hello.resumed, true);
+  const list = await second.c.request({ type: 'get_subscriptions' }, 'subscriptions_list');
+  const subs = [...list.data.subscriptions].sort((a: Message, b: Message) => a.type.localeCompare(b.type));
+  assert.deepEqual(subs, [
+    { type: 'agent_status', agent_id: 'agent_1', filters: null },
+    { type: 'epistemic_updates', agent_id: 'agent_1', filters },
+  ]);
+  // Subscribing again is refused: it is active.
+  const dup = await second.c.subscribe({ type: 'agent_status', agent_id: 'agent_1' });
+  assert.equal(dup.code, 'SUBSCRIPTION_EXISTS');
+
+  await pub(s, { type: 'epistemic_update', agent_id: 'agent_1', data: { knowledge_state: { facts: [], confidence: 0.9 } } });
+  await pub(s, { type: 'epistemic_update', agent_id: 'agent_1', data: { knowledge_state: { facts: [], confidence: 0.1 } } });
+  await pub(s, { type: 'agent_status_change', agent_id: 'agent_1', status: 'running' });
+  assert.deepEqual(eventsOf(await drain(second.c)).map((m) => [m.type, m.offset]), [['epistemic_update', 1], ['agent_status_change', 3]]);
+
+  const u = await second.c.request({ type: 'unsubscribe', data: { subscription_type: 'epistemic_updates', agent_id: 'agent_1' } }, 'unsubscription_confirmed');
+  assert.equal(u.type, 'unsubscription_confirmed', JSON.stringify(u));
+  await pub(s, { type: 'epistemic_update', agent_id: 'agent_1', data: { knowledge_state: { facts: [], confidence: 0.9 } } });
+  await pub(s, { type: 'agent_status_change', agent_id: 'agent_1', status: 'done' });
+  assert.deepEqual(eventsOf(await drain(second.c)).map((m) => [m.type, m.offset]), [['agent_status_change', 5]]);
+  const list2 = await second.c.request({ type: 'get_subscriptions' }, 'subscriptions_list');
+  assert.deepEqual(list2.data.subscriptions, [{ type: 'agent_status', agent_id: 'agent_1', filters: null }]);
+});
+
+test('another sub on the same session id does not resume it; the owner still can', async (t) => {
+  const s = await startServer(t);
+  const first = await open(t, s, { sub: 'alice', ...RESEARCHER }, 'shared-id');
+  await confirmed(first.c, { type: 'epistemic_updates', agent_id: 'agent_1' });
+  await disconnect(s, first.c, 'terminate');
+  for (let i = 1; i <= 5; i++) await pub(s, ep('agent_1', i, 0.9));
+
+  const mallory = await open(t, s, { sub: 'mallory', ...RESEARCHER }, 'shared-id');
+  assert.equal(mallory.hello.resumed, false);
+  assert.equal(mallory.hello.user_id, 'mallory');
+  assert.ok(!mallory.hello.subscriptions || mallory.hello.subscriptions.length === 0, JSON.stringify(mallory.hello));
+  await pub(s, ep('agent_1', 6, 0.9));
+  assert.deepEqual(eventsOf(await drain(mallory.c)), [], 'no replay and no live events of the other user\'s subscriptions');
+  const list = await mallory.c.request({ type: 'get_subscriptions' }, 'subscriptions_list');
+  assert.deepEqual(list.data.subscriptions, []);
+
+  const owner = await open(t, s, { sub: 'alice', ...RESEARCHER }, 'shared-id');
+  assert.equal(owner.hello.resumed, true);
+  assert.deepEqual(eventsOf(await drain(owner.c)).map((m) => m.offset), [1, 2, 3, 4, 5, 6]);
+});
+
+test('an expired session (sessionTtl 0.5 s) starts fresh', async (t) => {
+  const s = await startServer(t, { sessionTtl: 0.5 });
+  const first = await open(t, s, { sub: 'alice', ...RESEARCHER }, 'sess-e');
+  await confirmed(first.c, { type: 'epistemic_updates', agent_id: 'agent_1' });
+  await disconnect(s, first.c, 'terminate');
+  await pub(s, ep('agent_1', 1, 0.9));
+  await sleep(800);
+  const second = await open(t, s, { sub: 'alice', ...RESEARCHER }, 'sess-e');
+  assert.equal(second.hello.resumed, false);
+  assert.ok(!second.hello.subscriptions || second.hello.subscriptions.length === 0, JSON.stringify(second.hello));
+  await pub(s, ep('agent_1', 2, 0.9));
+  assert.deepEqual(eventsOf(await drain(second.c)), []);
+  const list = await second.c.request({ type: 'get_subscriptions' }, 'subscriptions_list');
+  assert.deepEqual(list.data.subscriptions, []);
+});
+
+test('within sessionTtl (0.5 s) the same session resumes (control for the expiry test)', async (t) => {
+  const s = await startServer(t, { sessionTtl: 0.5 });
+  const first = await open(t, s, { sub: 'alice', ...RESEARCHER }, 'sess-e2');
+  await confirmed(first.c, { type: 'epistemic_updates', agent_id: 'agent_1' });
+  await disconnect(s, first.c, 'terminate');
+  await pub(s, ep('agent_1', 1, 0.9));
+  const second = await open(t, s, { sub: 'alice', ...RESEARCHER }, 'sess-e2');
+  assert.equal(second.hello.resumed, true);
+  assert.deepEqual(eventsOf(await drain(second.c)).map((m) => m.offset), [1]);
+});
+
+test('sessionTtl 0 disables resume', async (t) => {
+  const s = await startServer(t, { sessionTtl: 0 });
+  const first = await open(t, s, { sub: 'alice', ...RESEARCHER }, 'sess-0');
+  await confirmed(first.c, { type: 'epistemic_updates', agent_id: 'agent_1' });
+  await disconnect(s, first.c, 'terminate');
+  await pub(s, ep('agent_1', 1, 0.9));
+  const second = await open(t, s, { sub: 'alice', ...RESEARCHER }, 'sess-0');
+  assert.equal(second.hello.resumed, false);
+  await pub(s, ep('agent_1', 2, 0.9));
+  assert.deepEqual(eventsOf(await drain(second.c)), []);
+});
+
+test('resume after history was lost: resumed, recovered false, no partial replay; live events flow', async (t) => {
+  const s = await startServer(t, { historySize: 5 });
+  const first = await open(t, s, { sub: 'alice', ...RESEARCHER }, 'sess-h');
+  await confirmed(first.c, { type: 'epistemic_updates', agent_id: 'agent_1' });
+  await pub(s, ep('agent_1', 1, 0.9));
+  assert.equal(eventsOf(await drain(first.c)).length, 1);
+  await disconnect(s, first.c, 'terminate');
+  for (let i = 2; i <= 30; i++) await pub(s, ep('agent_1', i, 0.9));
+  const second = await open(t, s, { sub: 'alice', ...RESEARCHER }, 'sess-h');
+  assert.equal(second.hello.resumed, true);
+  assert.equal(second.hello.recovered, false);
+  assert.deepEqual(second.hello.subscriptions, [{ type: 'epistemic_updates', agent_id: 'agent_1', filters: null }]);
+  assert.deepEqual(eventsOf(await drain(second.c)), [], 'none of the kept tail is replayed');
+  await pub(s, ep('agent_1', 31, 0.9));
+  assert.deepEqual(eventsOf(await drain(second.c)).map((m) => m.offset), [31]);
+});
+
+test('a resume with a token lacking a permission the old one had drops that subscription and delivers nothing of it', async (t) => {
+  const s = await startServer(t);
+  const before = { sub: 'vic', roles: ['viewer'], permissions: ['agent:agent_1:monitor', 'agent:agent_2:monitor'] };
+  const after = { sub: 'vic', roles: ['viewer'], permissions: ['agent:agent_2:monitor'] };
+  const first = await open(t, s, before, 'sess-d');
+  await confirmed(first.c, { type: 'epistemic_updates', agent_id: 'agent_1' });
+  await confirmed(first.c, { type: 'epistemic_updates', agent_id: 'agent_2' });
+  await confirmed(first.c, { type: 'agent_status' }); // all agents: checked per event
+  await disconnect(s, first.c, 'terminate');
+  for (let i = 1; i <= 4; i++) {
+    await pub(s, ep('agent_1', i, 0.9));
+    await pub(s, ep('agent_2', i, 0.9));
+    await pub(s, { type: 'agent_status_change', agent_id: 'agent_1', status: `s${i}` });
+    await pub(s, { type: 'agent_status_change', agent_id: 'agent_2', status: `s${i}` });
+  }
+  const second = await open(t, s, after, 'sess-d');
+  assert.equal(second.hello.resumed, true);
+  assert.ok(Array.isArray(second.hello.dropped_subscriptions), JSON.stringify(second.hello));
+  assert.equal(second.hello.dropped_subscriptions.length, 1);
+  assert.match(second.hello.dropped_subscriptions[0], /epistemic_updates/);
+  assert.match(second.hello.dropped_subscriptions[0], /agent_1/);
+  const subs = [...second.hello.subscriptions].sort((a: Message, b: Message) => a.type.localeCompare(b.type));
+  assert.deepEqual(subs, [
+    { type: 'agent_status', agent_id: null, filters: null },
+    { type: 'epistemic_updates', agent_id: 'agent_2', filters: null },
+  ]);
+  const replay = eventsOf(await drain(second.c));
+  assert.ok(replay.length > 0);
+  assert.ok(replay.every((m) => m.agent_id === 'agent_2'), `nothing of agent_1: ${JSON.stringify(replay.map((m) => [m.type, m.agent_id]))}`);
+  assert.deepEqual(replay.filter((m) => m.type === 'epistemic_update').map((m) => m.data.seq), [1, 2, 3, 4]);
+  assert.deepEqual(replay.filter((m) => m.type === 'agent_status_change').map((m) => m.status), ['s1', 's2', 's3', 's4']);
+
+  await pub(s, ep('agent_1', 5, 0.9));
+  await pub(s, { type: 'agent_status_change', agent_id: 'agent_1', status: 'live' });
+  await pub(s, ep('agent_2', 5, 0.9));
+  assert.deepEqual(eventsOf(await drain(second.c)).map((m) => [m.type, m.agent_id]), [['epistemic_update', 'agent_2']]);
+});
+
+// ---- Python ESCAI client: 10 s away, 50 events, all received in order -----
+
+const PYTHON = '/usr/bin/python3';
+const SCRIPT = fileURLToPath(new URL('./interop/escai_resume.py', import.meta.url));
+
+function pythonReady(): { ok: boolean; why: string } {
+  const probe = spawnSync(PYTHON, ['-c', 'import websockets, jwt'], { encoding: 'utf8' });
+  return { ok: probe.status === 0, why: probe.error?.message ?? probe.stderr.trim().split('\n').pop() ?? 'unknown' };
+}
+
+test('a plain Python ESCAI client disconnected for 10 s while 50 events are published receives all 50, in order, after reconnecting with the same session id', { timeout: 60_000 }, async (t) => {
+  const py = pythonReady();
+  if (!need(t, 'python', py.ok, `${PYTHON} with websockets and jwt: ${py.why}`)) return;
+  const s = await startServer(t);
+  const child = spawn(PYTHON, [SCRIPT, s.url, SECRET, '10'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  t.after(() => {
+    if (child.exitCode === null) child.kill();
+  });
+  let stderr = '';
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  const lines: string[] = [];
+  let published = 0;
+  let publishing: Promise<void> | undefined;
+  const rl = createInterface({ input: child.stdout });
+  rl.on('line', (line) => {
+    lines.push(line);
+    if (line === 'DISCONNECTED') {
+      publishing = (async () => {
+        await eventually(() => s.server.node.connections.size === 0, 5000, 'the server to notice the Python client left');
+        // 50 events spread over the first ~5 s of the absence; a low-confidence one and another agent's in between.
+        for (let seq = 1; seq <= 50; seq++) {
+          await pub(s, ep('agent_1', seq, 0.9));
+          published++;
+          if (seq % 10 === 0) await pub(s, ep('agent_2', seq, 0.9));
+          await sleep(100);
+        }
+      })();
+    }
+  });
+  const code = await exited;
+  await publishing;
+  assert.equal(code, 0, `python exited ${code}: ${lines.join('\n')}\n${stderr}`);
+  assert.ok(lines.includes('READY') && lines.includes('DISCONNECTED'), lines.join('\n'));
+  assert.equal(published, 50);
+  const result = JSON.parse(lines.at(-1)!);
+  assert.equal(result.resumed, true, JSON.stringify(result));
+  assert.ok(result.away_seconds >= 10, `away ${result.away_seconds} s`);
+  assert.deepEqual(result.seqs, Array.from({ length: 50 }, (_, i) => i + 1), 'all 50, in order');
+  assert.equal(result.offsets_increasing, true);
+  assert.equal(result.extra, 0, 'nothing more (no duplicate) before the pong');
+  assert.deepEqual(result.subscriptions, [{ type: 'epistemic_updates', agent_id: 'agent_1', filters: null }]);
+});
