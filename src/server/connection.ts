@@ -33,6 +33,14 @@ interface HeldFrame {
   eventId: string | undefined;
 }
 
+const WS_OPEN = 1;
+
+function clonePositions(positions: ReadonlyMap<string, StreamPosition>): Map<string, StreamPosition> {
+  const copy = new Map<string, StreamPosition>();
+  for (const [stream, pos] of positions) copy.set(stream, { offset: pos.offset, epoch: pos.epoch });
+  return copy;
+}
+
 export class Connection implements Subscriber {
   readonly id = randomUUID();
   readonly sessionId: string;
@@ -54,6 +62,10 @@ export class Connection implements Subscriber {
   /** Token-expiry timers (token_expiring, then close 4001). */
   expiryTimers: NodeJS.Timeout[] = [];
   #held: HeldFrame[] | null = null;
+  #pingSeq = 0;
+  #pingSnapshot: { seq: string; positions: Map<string, StreamPosition> } | null = null;
+  #confirmed = new Map<string, StreamPosition>();
+  #terminatedByServer = false;
   #state: ConnectionState = 'open';
   readonly #ws: WebSocket;
   readonly #limits: ConnectionLimits;
@@ -79,8 +91,9 @@ export class Connection implements Subscriber {
     return this.principal.userId;
   }
 
+  /** Open for sending: our state and the socket's (a close frame from the peer puts it in CLOSING before 'close' fires). */
   get isOpen(): boolean {
-    return this.#state === 'open';
+    return this.#state === 'open' && this.#ws.readyState === WS_OPEN;
   }
 
   /**
@@ -88,7 +101,7 @@ export class Connection implements Subscriber {
    * is disconnected (4008) rather than allowed to grow the node's memory.
    */
   send(frame: string | Buffer, eventId?: string): boolean {
-    if (this.#state !== 'open') return false;
+    if (!this.isOpen) return false;
     if (this.#held) {
       this.#held.push({ frame, eventId });
       return true;
@@ -165,7 +178,10 @@ export class Connection implements Subscriber {
     if (this.#state !== 'open') return;
     this.#setState('closing');
     this.#ws.close(CloseCodes[reason].code, text.slice(0, 120));
-    const timer = setTimeout(() => this.#ws.terminate(), graceMs);
+    const timer = setTimeout(() => {
+      this.#terminatedByServer = true;
+      this.#ws.terminate();
+    }, graceMs);
     timer.unref();
     this.#ws.once('close', () => clearTimeout(timer));
   }
@@ -173,13 +189,50 @@ export class Connection implements Subscriber {
   /** Drops the TCP connection at once (dead peer). */
   terminate(): void {
     if (this.#state === 'closed') return;
+    this.#terminatedByServer = true;
     this.#setState('closing');
     this.#ws.terminate();
   }
 
-  /** Protocol-level ping frame. */
+  /**
+   * Protocol-level ping frame, carrying a sequence number. The positions
+   * written so far are snapshotted: when the matching pong returns, the
+   * client has read everything up to them (TCP keeps order), so they are
+   * confirmed. An unclean drop resumes from the confirmed positions.
+   */
   ping(): void {
-    if (this.#state === 'open') this.#ws.ping();
+    if (this.#state !== 'open') return;
+    const seq = ++this.#pingSeq;
+    this.#pingSnapshot = { seq: String(seq), positions: clonePositions(this.positions) };
+    this.#ws.ping(this.#pingSnapshot.seq);
+  }
+
+  /** A pong frame arrived. */
+  onPong(payload: Buffer): void {
+    this.lastSeen = performance.now();
+    const snapshot = this.#pingSnapshot;
+    if (snapshot && payload.toString() === snapshot.seq) {
+      this.#confirmed = snapshot.positions;
+      this.#pingSnapshot = null;
+    }
+  }
+
+  /** Positions known to have been read before the last connection's start (resume base). */
+  setConfirmedBase(positions: Map<string, StreamPosition>): void {
+    this.#confirmed = clonePositions(positions);
+  }
+
+  /**
+   * Where a resumed session should start per stream. When the peer ended the
+   * connection (close frame, FIN/RST), everything written before was handed
+   * to its TCP stack: resume after it (exactly once). When the server had to
+   * terminate the socket (heartbeat timeout: a silently dead peer; a close
+   * handshake that never completed), written frames may have been lost:
+   * resume from what a pong confirmed (at least once; duplicates carry the
+   * same event_id).
+   */
+  resumePositions(): Map<string, StreamPosition> {
+    return this.#terminatedByServer ? this.#confirmed : this.positions;
   }
 
   /** Called once the socket has closed; the node then removes every trace of the connection. */

@@ -114,7 +114,7 @@ export class RealtimeNode {
         startedAt: conn.sessionStartedAt,
         detachedAt: Date.now(),
         subscriptions: [...conn.subscriptions.values()].map((sub) => ({ ...describeSubscription(sub), created_at: sub.createdAt })),
-        positions: [...conn.positions].map(([stream, pos]) => [stream, pos.offset, pos.epoch]),
+        positions: [...conn.resumePositions()].map(([stream, pos]) => [stream, pos.offset, pos.epoch]),
       };
       this.broker.saveSession(state, this.config.sessionTtl * 1000).catch((err: unknown) => this.log.warn({ err, userId: conn.userId }, 'could not park session'));
     }
@@ -136,6 +136,7 @@ export class RealtimeNode {
         }
       }
       const known = new Map(session.positions.map(([stream, offset, epoch]) => [stream, { offset, epoch }]));
+      conn.setConfirmedBase(known);
       const subs = [...conn.subscriptions.values()];
       const wants = (event: DeliveredEvent, byTime: boolean): boolean => {
         if (event.type === 'user_notification') return !byTime || Date.parse(event.timestamp) >= session.startedAt;

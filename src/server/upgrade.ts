@@ -98,7 +98,7 @@ export class UpgradeGate {
       this.#wss.handleUpgrade(req, socket, head, (ws) => {
         const conn = this.#node.attach(ws, principal, sessionId, session);
         ws.on('message', (data) => receiveFrame(this.#node, conn, data));
-        ws.on('pong', () => (conn.lastSeen = performance.now()));
+        ws.on('pong', (payload) => conn.onPong(payload));
         ws.on('ping', () => (conn.lastSeen = performance.now()));
         ws.on('error', (err) => this.#node.log.debug({ err, connectionId: conn.id }, 'socket error'));
       });
