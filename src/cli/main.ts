@@ -17,13 +17,14 @@ interface ServeFlags {
   port?: number;
   maxConnections?: number;
   config?: string;
+  redis?: string;
 }
 
 /** Settings from every source; dev-mode secret when none is configured outside production. */
 function loadConfig(flags: ServeFlags): { config: Config; devSecret: boolean } {
   const fromFile = flags.config ? configFromFile(flags.config) : {};
   const fromEnv = configFromEnv(process.env);
-  const fromFlags = { host: flags.host, port: flags.port, maxConnections: flags.maxConnections };
+  const fromFlags = { host: flags.host, port: flags.port, maxConnections: flags.maxConnections, redisUrl: flags.redis };
   let config = resolveConfig(fromFile, fromEnv, fromFlags);
   if (config.jwtSecret || config.jwtJwksUrl) return { config, devSecret: false };
   if (process.env['NODE_ENV'] === 'production') {
@@ -89,6 +90,7 @@ program
   .option('--port <port>', 'port (ESCAI_PORT, default 8000)', integer)
   .option('--max-connections <n>', 'maximum WebSocket connections (ESCAI_MAX_CONNECTIONS, default 10000)', integer)
   .option('--config <file>', 'JSON file with settings (same names as the configuration table)')
+  .option('--redis <url>', 'run on the Redis engine (ESCAI_REDIS_URL), e.g. redis://127.0.0.1:6379')
   .action(serve);
 
 program

@@ -75,6 +75,14 @@ export const ConfigSchema = z.object({
   tokenExpiryWarning: seconds.default(30),
   /** Seconds past exp a connection may stay without a valid refresh before close 4001. */
   tokenExpiryGrace: z.coerce.number().min(0).max(3600).default(5),
+  /** Redis URL: puts the node on the Redis engine (cluster). Without it: the in-memory engine. */
+  redisUrl: z.string().regex(/^rediss?:\/\//, 'must be a redis:// or rediss:// URL').optional(),
+  /** Namespace of every Redis key and channel. */
+  redisPrefix: z.string().min(1).max(64).regex(/^[A-Za-z0-9_.:-]+$/).default('escai'),
+  /** Seconds a node's registry entry lives without renewal (reports every third of it). */
+  nodeTtl: seconds.default(10),
+  /** Connections one user may hold across the cluster; 0 = no cap. */
+  maxConnectionsPerUser: z.coerce.number().int().min(0).default(0),
   /** Seconds shutdown waits for clients to finish the close handshake. */
   shutdownGrace: seconds.default(5),
   /** pino log level. */
@@ -114,6 +122,10 @@ export const ENV_NAMES: Readonly<Record<SettingName, string>> = {
   sessionTtl: 'ESCAI_SESSION_TTL',
   tokenExpiryWarning: 'ESCAI_TOKEN_EXPIRY_WARNING',
   tokenExpiryGrace: 'ESCAI_TOKEN_EXPIRY_GRACE',
+  redisUrl: 'ESCAI_REDIS_URL',
+  redisPrefix: 'ESCAI_REDIS_PREFIX',
+  nodeTtl: 'ESCAI_NODE_TTL',
+  maxConnectionsPerUser: 'ESCAI_MAX_CONNECTIONS_PER_USER',
   shutdownGrace: 'ESCAI_SHUTDOWN_GRACE',
   logLevel: 'ESCAI_LOG_LEVEL',
   trustProxy: 'ESCAI_TRUST_PROXY',

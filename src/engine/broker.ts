@@ -51,18 +51,72 @@ export interface SessionState {
   /** When its last connection closed (ms since the epoch). */
   detachedAt: number;
   subscriptions: Array<{ type: string; agent_id: string | null; filters: Record<string, unknown> | null; created_at: number }>;
-  /** Last offset written to the client, per stream: [stream, offset, epoch]. */
+  /** Last offset written to (or, for a live session, confirmed read by) the client, per stream: [stream, offset, epoch]. */
   positions: Array<[string, number, string]>;
+  /** Set while a connection still holds the session (saved as it goes, so a dead node's clients can resume elsewhere). */
+  live?: { node_id: string; connection_id: string };
 }
 
 /** Called for every publication, in offset order per stream. Returns the number of local recipients. */
 export type PublicationHandler = (publication: Publication) => number;
 
-export interface Broker {
+/** Called when events of a stream were lost and cannot be replayed (a gap that history no longer covers, a new epoch). */
+export type LossHandler = (stream: string, position: StreamPosition) => void;
+
+export interface EngineStatus {
+  ready: boolean;
+  /** Why not ready (e.g. "redis: connection refused"). */
+  reason?: string;
+}
+
+/** One node's entry in the cluster registry. */
+export interface NodeReport {
+  node_id: string;
+  /** Where the node listens (host:port). */
+  address: string;
+  started_at: string;
+  /** When this report was written (ms since the epoch). */
+  reported_at: number;
+  counters: Record<string, number>;
+}
+
+/** A connection as cluster-wide admin views list it. */
+export interface ConnectionSummary {
+  connection_id: string;
+  node_id: string;
+  user_id: string;
+  session_id: string;
+  connected_at: string;
+  subscriptions: Array<{ type: string; agent_id: string | null; filters: Record<string, unknown> | null }>;
+}
+
+/**
+ * Who is where: the node registry (heartbeat with TTL), connection
+ * summaries for admin views, and per-user connection slots across nodes.
+ */
+export interface Presence {
+  /** Writes this node's report; it expires after `ttlMs` unless renewed. */
+  reportNode(report: NodeReport, ttlMs: number): Promise<void>;
+  /** Live nodes (reports not expired), this one included. */
+  nodes(): Promise<NodeReport[]>;
+  /** Records (or, with null, removes) a connection of this node. Fire and forget. */
+  setConnection(connectionId: string, summary: ConnectionSummary | null): void;
+  /** Connections of the other live nodes. */
+  remoteConnections(): Promise<ConnectionSummary[]>;
+  /** Takes one of the user's `cap` connection slots across live nodes; false when all are taken. */
+  claimUserSlot(userId: string, cap: number): Promise<boolean>;
+  releaseUserSlot(userId: string): void;
+}
+
+export interface Broker extends Presence {
   /** Engine name, for /readyz and logs. */
   readonly name: string;
-  /** Registers the node's handler. Call once, before publishing. */
-  start(handler: PublicationHandler): Promise<void>;
+  /** This node's id in the cluster registry. */
+  readonly nodeId: string;
+  /** Registers the node's handlers. Call once, before publishing. */
+  start(handler: PublicationHandler, onLoss: LossHandler): Promise<void>;
+  /** Whether the engine can accept publications now. */
+  status(): EngineStatus;
   /** Appends to the stream and delivers. With `idempotencyKey`, a repeat returns the original publication. */
   publish(stream: string, event: UnsequencedEvent, idempotencyKey?: string): Promise<Publication>;
   history(stream: string, query: HistoryQuery): Promise<HistoryPage>;

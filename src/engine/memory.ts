@@ -7,7 +7,20 @@
 // after a long idle period) can never be mistaken for the old one.
 import { randomBytes } from 'node:crypto';
 import type { DeliveredEvent } from '../protocol/events.js';
-import type { Broker, HistoryPage, HistoryQuery, Publication, PublicationHandler, SessionState, StreamPosition, UnsequencedEvent } from './broker.js';
+import type {
+  Broker,
+  ConnectionSummary,
+  EngineStatus,
+  HistoryPage,
+  HistoryQuery,
+  LossHandler,
+  NodeReport,
+  Publication,
+  PublicationHandler,
+  SessionState,
+  StreamPosition,
+  UnsequencedEvent,
+} from './broker.js';
 
 export interface MemoryBrokerOptions {
   /** Events kept per stream. */
@@ -69,6 +82,9 @@ function sessionKey(userId: string, sessionId: string): string {
 
 export class MemoryBroker implements Broker {
   readonly name = 'memory';
+  readonly nodeId = `memory-${randomBytes(4).toString('hex')}`;
+  #report: NodeReport | undefined;
+  readonly #userSlots = new Map<string, number>();
   readonly #opts: Required<MemoryBrokerOptions>;
   readonly #streams = new Map<string, Stream>();
   readonly #idempotency = new Map<string, { publication: Publication; expiresAt: number }>();
@@ -80,7 +96,8 @@ export class MemoryBroker implements Broker {
     this.#opts = { idempotencyTtlMs: 300_000, streamMetaTtlMs: 86_400_000, ...options };
   }
 
-  async start(handler: PublicationHandler): Promise<void> {
+  // A single process loses nothing it does not lose entirely: no gaps to report.
+  async start(handler: PublicationHandler, _onLoss?: LossHandler): Promise<void> {
     this.#handler = handler;
     const every = Math.max(1000, Math.min(60_000, this.#opts.historyTtlMs / 4));
     this.#sweeper = setInterval(() => this.#sweep(Date.now()), every);
@@ -149,6 +166,41 @@ export class MemoryBroker implements Broker {
     const parked = this.#sessions.get(key);
     this.#sessions.delete(key);
     return parked && parked.expiresAt > Date.now() ? parked.state : undefined;
+  }
+
+  status(): EngineStatus {
+    return { ready: true };
+  }
+
+  // ---- presence: one node, so the registry is this process ----------------
+
+  async reportNode(report: NodeReport): Promise<void> {
+    this.#report = report;
+  }
+
+  async nodes(): Promise<NodeReport[]> {
+    return this.#report ? [this.#report] : [];
+  }
+
+  setConnection(_connectionId: string, _summary: ConnectionSummary | null): void {
+    // The node lists its own connections; there are no remote ones.
+  }
+
+  async remoteConnections(): Promise<ConnectionSummary[]> {
+    return [];
+  }
+
+  async claimUserSlot(userId: string, cap: number): Promise<boolean> {
+    const used = this.#userSlots.get(userId) ?? 0;
+    if (used >= cap) return false;
+    this.#userSlots.set(userId, used + 1);
+    return true;
+  }
+
+  releaseUserSlot(userId: string): void {
+    const used = (this.#userSlots.get(userId) ?? 0) - 1;
+    if (used > 0) this.#userSlots.set(userId, used);
+    else this.#userSlots.delete(userId);
   }
 
   async close(): Promise<void> {

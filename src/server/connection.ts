@@ -59,6 +59,10 @@ export class Connection implements Subscriber {
   sessionStartedAt = Date.now();
   /** Inbound messages are handled one after another, in arrival order, through this chain. */
   inbound: Promise<void> = Promise.resolve();
+  /** Set when a newer connection took this one's session over: it must not park it again. */
+  sessionTakenOver = false;
+  /** Whether this connection took one of its user's cluster-wide connection slots. */
+  holdsUserSlot = false;
   /** Token-expiry timers (token_expiring, then close 4001). */
   expiryTimers: NodeJS.Timeout[] = [];
   #held: HeldFrame[] | null = null;
@@ -66,6 +70,7 @@ export class Connection implements Subscriber {
   #pingSnapshot: { seq: string; positions: Map<string, StreamPosition> } | null = null;
   #confirmed = new Map<string, StreamPosition>();
   #terminatedByServer = false;
+  #advancedSinceSnapshot = false;
   #state: ConnectionState = 'open';
   readonly #ws: WebSocket;
   readonly #limits: ConnectionLimits;
@@ -133,6 +138,7 @@ export class Connection implements Subscriber {
 
   /** Records that an event of `stream` at `offset` was written; false if it already was (a duplicate). */
   advance(stream: string, offset: number, epoch: string): boolean {
+    this.#advancedSinceSnapshot = true;
     const pos = this.positions.get(stream);
     if (pos === undefined) this.positions.set(stream, { offset, epoch });
     else if (pos.epoch !== epoch) {
@@ -202,19 +208,48 @@ export class Connection implements Subscriber {
    */
   ping(): void {
     if (this.#state !== 'open') return;
-    const seq = ++this.#pingSeq;
-    this.#pingSnapshot = { seq: String(seq), positions: clonePositions(this.positions) };
-    this.#ws.ping(this.#pingSnapshot.seq);
+    const seq = String(++this.#pingSeq);
+    // Snapshot only when something was written since the last one: an idle connection costs nothing.
+    if (this.#advancedSinceSnapshot) {
+      this.#pingSnapshot = { seq, positions: clonePositions(this.positions) };
+      this.#advancedSinceSnapshot = false;
+    }
+    this.#ws.ping(seq);
   }
 
-  /** A pong frame arrived. */
-  onPong(payload: Buffer): void {
+  /** A pong frame arrived. True when it confirmed new positions. */
+  onPong(payload: Buffer): boolean {
     this.lastSeen = performance.now();
     const snapshot = this.#pingSnapshot;
     if (snapshot && payload.toString() === snapshot.seq) {
       this.#confirmed = snapshot.positions;
       this.#pingSnapshot = null;
+      return true;
     }
+    return false;
+  }
+
+  /** Pings the peer now; resolves true if anything comes back within `timeoutMs` (the peer is alive). */
+  probe(timeoutMs: number): Promise<boolean> {
+    if (!this.isOpen) return Promise.resolve(false);
+    const before = this.lastSeen;
+    this.#ws.ping('probe');
+    return new Promise((resolve) => {
+      const started = performance.now();
+      const check = setInterval(() => {
+        if (this.lastSeen > before) finish(true);
+        else if (!this.isOpen || performance.now() - started >= timeoutMs) finish(false);
+      }, 10);
+      const finish = (alive: boolean) => {
+        clearInterval(check);
+        resolve(alive);
+      };
+    });
+  }
+
+  /** Positions a pong has confirmed the client read. */
+  get confirmedPositions(): ReadonlyMap<string, StreamPosition> {
+    return this.#confirmed;
   }
 
   /** Positions known to have been read before the last connection's start (resume base). */
@@ -231,7 +266,7 @@ export class Connection implements Subscriber {
    * resume from what a pong confirmed (at least once; duplicates carry the
    * same event_id).
    */
-  resumePositions(): Map<string, StreamPosition> {
+  resumePositions(): ReadonlyMap<string, StreamPosition> {
     return this.#terminatedByServer ? this.#confirmed : this.positions;
   }
 

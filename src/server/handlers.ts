@@ -42,9 +42,9 @@ const handlers: Record<ClientMessageType, Handler> = {
   get_subscriptions(_node, conn, _data, id) {
     send(conn, 'subscriptions_list', { subscriptions: [...conn.subscriptions.values()].map(describeSubscription) }, id);
   },
-  get_stats(node, conn, _data, id) {
+  async get_stats(node, conn, _data, id) {
     if (!conn.principal.has(Permissions.ADMIN)) throw new EscaiError('PERMISSION_DENIED', 'get_stats needs websocket:admin');
-    const { timestamp: _t, ...stats } = node.health();
+    const { timestamp: _t, ...stats } = await node.clusterHealth();
     send(conn, 'stats', stats, id);
   },
   refresh(node, conn, data, id) {

@@ -6,7 +6,7 @@ import type { WebSocket } from 'ws';
 import type { Principal } from '../auth/permissions.js';
 import { Permissions } from '../auth/permissions.js';
 import type { Config } from '../config/config.js';
-import type { Broker, Publication, SessionState } from '../engine/broker.js';
+import type { Broker, NodeReport, Publication, SessionState, StreamPosition } from '../engine/broker.js';
 import type { TokenVerifier } from '../auth/jwt.js';
 import { EscaiError } from '../protocol/codes.js';
 import { SUBSCRIPTION_TYPES, streamOf, type DeliveredEvent, type PublishEvent, type SubscriptionType } from '../protocol/events.js';
@@ -54,6 +54,9 @@ export class RealtimeNode {
   #totalConnectionsEver = 0;
   #deliverySeq = 0;
   heartbeatRunning = false;
+  /** host:port this node listens on (set at listen). */
+  address = '';
+  readonly startedAt = new Date().toISOString();
 
   readonly verifier: TokenVerifier;
 
@@ -93,8 +96,11 @@ export class RealtimeNode {
       heartbeat_interval: this.config.heartbeatInterval,
       resumed: false,
     };
-    if (session) conn.inbound = this.#resume(conn, session, welcome);
-    else conn.sendJson(welcome);
+    if (session) conn.inbound = this.#resume(conn, session, welcome).then(() => this.#subscriptionsChanged(conn));
+    else {
+      conn.sendJson(welcome);
+      this.#publishPresence(conn);
+    }
     this.log.debug({ connectionId: conn.id, userId: conn.userId, sessionId, resumed: session !== undefined }, 'connection opened');
     return conn;
   }
@@ -107,19 +113,52 @@ export class RealtimeNode {
     userConns?.delete(conn);
     if (userConns?.size === 0) this.#byUser.delete(conn.userId);
     for (const sub of conn.subscriptions.values()) this.#index.remove(sub);
-    if (this.config.sessionTtl > 0) {
-      const state: SessionState = {
-        userId: conn.userId,
-        sessionId: conn.sessionId,
-        startedAt: conn.sessionStartedAt,
-        detachedAt: Date.now(),
-        subscriptions: [...conn.subscriptions.values()].map((sub) => ({ ...describeSubscription(sub), created_at: sub.createdAt })),
-        positions: [...conn.resumePositions()].map(([stream, pos]) => [stream, pos.offset, pos.epoch]),
-      };
-      this.broker.saveSession(state, this.config.sessionTtl * 1000).catch((err: unknown) => this.log.warn({ err, userId: conn.userId }, 'could not park session'));
-    }
+    this.saveSession(conn, false);
+    this.broker.setConnection(conn.id, null);
+    if (conn.holdsUserSlot) this.broker.releaseUserSlot(conn.userId);
     conn.subscriptions.clear();
     this.log.debug({ connectionId: conn.id, userId: conn.userId }, 'connection closed');
+  }
+
+  /**
+   * Writes the connection's session to the engine: while it is open (`live`),
+   * with the pong-confirmed positions, so that if this node dies its clients
+   * resume on another one; at the end, with where the resume should start.
+   */
+  saveSession(conn: Connection, live: boolean): void {
+    if (this.config.sessionTtl <= 0 || conn.sessionTakenOver) return;
+    const positions = live ? conn.confirmedPositions : conn.resumePositions();
+    const state: SessionState = {
+      userId: conn.userId,
+      sessionId: conn.sessionId,
+      startedAt: conn.sessionStartedAt,
+      detachedAt: Date.now(),
+      subscriptions: [...conn.subscriptions.values()].map((sub) => ({ ...describeSubscription(sub), created_at: sub.createdAt })),
+      positions: [...positions].map(([stream, pos]) => [stream, pos.offset, pos.epoch]),
+    };
+    if (live) state.live = { node_id: this.broker.nodeId, connection_id: conn.id };
+    // A live record must outlast a silent death: the heartbeat needs interval + timeout to notice it.
+    const ttlMs = (this.config.sessionTtl + (live ? this.config.heartbeatInterval + this.config.heartbeatTimeout : 0)) * 1000;
+    this.broker.saveSession(state, ttlMs).catch((err: unknown) => this.log.warn({ err, userId: conn.userId }, 'could not save session'));
+  }
+
+  /** The connection as cluster-wide admin views list it. */
+  #publishPresence(conn: Connection): void {
+    if (!conn.isOpen) return;
+    this.broker.setConnection(conn.id, {
+      connection_id: conn.id,
+      node_id: this.broker.nodeId,
+      user_id: conn.userId,
+      session_id: conn.sessionId,
+      connected_at: conn.connectedAt.toISOString(),
+      subscriptions: [...conn.subscriptions.values()].map(describeSubscription),
+    });
+  }
+
+  /** Subscriptions changed: refresh the admin view and the live session record. */
+  #subscriptionsChanged(conn: Connection): void {
+    this.#publishPresence(conn);
+    this.saveSession(conn, true);
   }
 
   async #resume(conn: Connection, session: SessionState, welcome: Record<string, unknown>): Promise<void> {
@@ -227,6 +266,7 @@ export class RealtimeNode {
     if (stream === null) {
       this.#addSubscription(conn, sub);
       conn.sendJson(reply('subscription_confirmed', confirmation, requestId));
+      this.#subscriptionsChanged(conn);
       return;
     }
     conn.hold();
@@ -245,6 +285,7 @@ export class RealtimeNode {
       throw err;
     }
     conn.release([JSON.stringify(reply('subscription_confirmed', confirmation, requestId)), ...(replay.recovered ? replay.frames : [])], replay.ids);
+    this.#subscriptionsChanged(conn);
   }
 
   unsubscribe(conn: Connection, data: UnsubscribeData): void {
@@ -254,6 +295,7 @@ export class RealtimeNode {
       throw new EscaiError('SUBSCRIPTION_NOT_FOUND', `No subscription to ${data.subscription_type}${agentId ? ` for agent ${agentId}` : ''}`);
     }
     this.#removeSubscription(conn, sub);
+    this.#subscriptionsChanged(conn);
   }
 
   // ---- token lifetime ----------------------------------------------------
@@ -297,6 +339,7 @@ export class RealtimeNode {
     }
     const expiresAt = principal.expiresAt === undefined ? null : new Date(principal.expiresAt * 1000).toISOString();
     conn.sendJson(reply('token_refreshed', { expires_at: expiresAt }, requestId));
+    this.#subscriptionsChanged(conn);
   }
 
   // ---- publishing and fan-out --------------------------------------------
@@ -368,7 +411,74 @@ export class RealtimeNode {
     if (conn.send(state.frame, event.event_id)) state.count++;
   }
 
+  /**
+   * The engine lost events of a stream that history cannot replay (a gap
+   * after a Redis outage, an expired stream). Every local connection that
+   * follows the stream is told, with the same meaning as `recovered: false`:
+   * reload. Its position moves to where the stream now is.
+   */
+  readonly onLoss = (stream: string, position: StreamPosition): void => {
+    const agentId = stream.startsWith('agent:') ? stream.slice('agent:'.length) : null;
+    const frame = JSON.stringify({
+      type: 'recovery_failed',
+      data: { stream, agent_id: agentId, offset: position.offset, epoch: position.epoch, reason: 'events of this stream were lost and cannot be replayed; reload' },
+      timestamp: isoNow(),
+    });
+    for (const conn of this.connections.values()) {
+      if (!this.#follows(conn, stream, agentId)) continue;
+      conn.advance(stream, position.offset, position.epoch);
+      conn.send(frame);
+    }
+  };
+
+  #follows(conn: Connection, stream: string, agentId: string | null): boolean {
+    if (stream === 'system') return [...conn.subscriptions.values()].some((sub) => sub.type === 'system_alerts');
+    if (stream.startsWith('user:')) return stream === `user:${conn.userId}`;
+    if (agentId === null || !conn.principal.canMonitor(agentId)) return false;
+    return [...conn.subscriptions.values()].some((sub) => sub.type !== 'system_alerts' && (sub.agentId === null || sub.agentId === agentId));
+  }
+
   // ---- views -------------------------------------------------------------
+
+  /** The registry entry this node writes every nodeTtl / 3 seconds. */
+  nodeReport(): NodeReport {
+    const { status: _s, timestamp: _t, heartbeat_running: _h, heartbeat_interval: _i, heartbeat_timeout: _o, ...counters } = this.health();
+    return { node_id: this.broker.nodeId, address: this.address, started_at: this.startedAt, reported_at: Date.now(), counters };
+  }
+
+  /**
+   * /ws/health across the cluster: the ESCAI counters summed over live nodes
+   * (this node's own figures live, the others' as last reported), plus each node's.
+   */
+  async clusterHealth(): Promise<HealthSnapshot & { engine: string; node_id: string; nodes: NodeReport[] }> {
+    const local = this.health();
+    const self = this.nodeReport();
+    let nodes: NodeReport[];
+    try {
+      nodes = (await this.broker.nodes()).filter((n) => n.node_id !== self.node_id);
+    } catch {
+      nodes = []; // engine unreachable: report this node alone (readyz says why)
+    }
+    nodes.unshift(self);
+    const sum = (key: string) => nodes.reduce((total, n) => total + (n.counters[key] ?? 0), 0);
+    const active = sum('active_connections');
+    const max = sum('max_connections');
+    return {
+      ...local,
+      status: active === 0 ? 'idle' : active >= max * 0.9 ? 'near_capacity' : 'healthy',
+      max_connections: max,
+      active_connections: active,
+      total_connections_ever: sum('total_connections_ever'),
+      active_users: sum('active_users'),
+      total_subscriptions: sum('total_subscriptions'),
+      messages_sent: sum('messages_sent'),
+      messages_received: sum('messages_received'),
+      agent_subscribers: sum('agent_subscribers'),
+      engine: this.engineName,
+      node_id: this.broker.nodeId,
+      nodes,
+    };
+  }
 
   health(): HealthSnapshot {
     const active = this.connections.size;

@@ -55,16 +55,19 @@ export function registerRoutes(app: FastifyInstance, { node, verifier, gate }: R
   app.get('/healthz', async () => ({ status: 'ok' }));
 
   app.get('/readyz', async (_req, reply) => {
-    if (gate.closed) return reply.code(503).send({ status: 'not_ready', reason: 'shutting down' });
-    return { status: 'ready', engine: node.engineName };
+    if (gate.closed) return reply.code(503).send({ status: 'not_ready', engine: node.engineName, reason: 'shutting down' });
+    const engine = node.broker.status();
+    if (!engine.ready) return reply.code(503).send({ status: 'not_ready', engine: node.engineName, reason: engine.reason });
+    return { status: 'ready', engine: node.engineName, node_id: node.broker.nodeId };
   });
 
-  app.get('/ws/health', async () => node.health());
+  app.get('/ws/health', async () => node.clusterHealth());
 
   app.get('/ws/connections', async (req) => {
     await authorize(verifier, req, Permissions.ADMIN);
-    const connections = [...node.connections.values()].map((conn) => ({
+    const local = [...node.connections.values()].map((conn) => ({
       connection_id: conn.id,
+      node_id: node.broker.nodeId,
       user_id: conn.userId,
       session_id: conn.sessionId,
       connected_at: conn.connectedAt.toISOString(),
@@ -72,6 +75,9 @@ export function registerRoutes(app: FastifyInstance, { node, verifier, gate }: R
       is_alive: conn.isOpen,
       subscriptions: [...conn.subscriptions.values()].map(describeSubscription),
     }));
+    // Other nodes' connections as they registered them (liveness fields are theirs to know).
+    const remote = (await node.broker.remoteConnections().catch(() => [])).map((c) => ({ ...c, last_ping: null, is_alive: true }));
+    const connections = [...local, ...remote];
     return { connections, total: connections.length, timestamp: isoNow() };
   });
 

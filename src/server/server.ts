@@ -8,6 +8,7 @@ import { WebSocketServer } from 'ws';
 import { createVerifier, type TokenVerifier } from '../auth/jwt.js';
 import type { Config } from '../config/config.js';
 import type { Broker } from '../engine/broker.js';
+import { RedisBroker } from '../engine/redis.js';
 import { MemoryBroker } from '../engine/memory.js';
 import { createLogger, type Logger } from '../log.js';
 import type { BehavioralPattern, EpistemicState, PredictionResult } from '../protocol/events.js';
@@ -34,12 +35,13 @@ export class EscaiServer {
   readonly #gate: UpgradeGate;
   readonly #heartbeat: Heartbeat;
   #closing: Promise<void> | undefined;
+  #reportTimer: NodeJS.Timeout | undefined;
 
   constructor({ config, logger, broker }: ServerOptions) {
     if (!config.jwtSecret && !config.jwtJwksUrl) throw new Error('jwtSecret (ESCAI_JWT_SECRET) or jwtJwksUrl is required');
     this.config = config;
     this.log = logger ?? createLogger(config.logLevel);
-    const engine = broker ?? new MemoryBroker({ historySize: config.historySize, historyTtlMs: config.historyTtl * 1000 });
+    const engine = broker ?? createEngine(config, this.log);
     this.#verifier = createVerifier({
       secret: config.jwtSecret,
       jwksUrl: config.jwtJwksUrl,
@@ -68,13 +70,27 @@ export class EscaiServer {
 
   /** Starts the engine and listens; resolves to the bound address. */
   async listen(): Promise<AddressInfo> {
-    await this.node.broker.start(this.node.deliver);
+    await this.node.broker.start(this.node.deliver, this.node.onLoss);
     await this.http.listen({ host: this.config.host, port: this.config.port });
     this.#heartbeat.start();
     const address = this.http.server.address() as AddressInfo;
-    this.log.info({ host: address.address, port: address.port, engine: this.node.engineName }, 'listening');
+    this.node.address = `${address.address}:${address.port}`;
+    this.#startReporting();
+    this.log.info({ host: address.address, port: address.port, engine: this.node.engineName, nodeId: this.node.broker.nodeId }, 'listening');
     return address;
   }
+
+  /** This node's registry entry, renewed every nodeTtl / 3 (failures are logged, not fatal: readyz tells). */
+  #startReporting(): void {
+    const ttlMs = this.config.nodeTtl * 1000;
+    const report = () => {
+      this.node.broker.reportNode(this.node.nodeReport(), ttlMs).catch((err: unknown) => this.log.debug({ err }, 'node report failed'));
+    };
+    report();
+    this.#reportTimer = setInterval(report, ttlMs / 3);
+    this.#reportTimer.unref();
+  }
+
 
   /** Base URL, e.g. `http://127.0.0.1:8000` (after `listen`). */
   get url(): string {
@@ -91,6 +107,7 @@ export class EscaiServer {
   async #shutdown(): Promise<void> {
     this.#gate.closed = true;
     this.#heartbeat.stop();
+    clearInterval(this.#reportTimer);
     const graceMs = this.config.shutdownGrace * 1000;
     for (const conn of this.node.connections.values()) conn.close('GOING_AWAY', 'server shutting down', graceMs);
     // Connections leave the registry as their sockets close; unresponsive ones are terminated at the grace.
@@ -136,6 +153,13 @@ export class EscaiServer {
   publish(input: unknown): Promise<PublishResult[]> {
     return this.node.publish(validateEvents(input, this.config.maxBatchEvents));
   }
+}
+
+/** The engine the config asks for: Redis with a URL, else the in-memory engine. */
+function createEngine(config: Config, log: Logger): Broker {
+  const history = { historySize: config.historySize, historyTtlMs: config.historyTtl * 1000 };
+  if (config.redisUrl) return new RedisBroker({ ...history, url: config.redisUrl, prefix: config.redisPrefix, log });
+  return new MemoryBroker(history);
 }
 
 export function createEscaiServer(options: ServerOptions): EscaiServer {

@@ -10,6 +10,7 @@ import { tokenFromRequest, type TokenVerifier } from '../auth/jwt.js';
 import { EscaiError, ErrorCodes, httpErrorBody, type ErrorCode } from '../protocol/codes.js';
 import { receiveFrame } from './handlers.js';
 import type { RealtimeNode } from './node.js';
+import type { SessionState } from '../engine/broker.js';
 
 const MONITOR_PATH = /^\/ws\/monitor\/([^/]+)$/;
 const SESSION_ID = /^[A-Za-z0-9_.:-]{1,128}$/;
@@ -60,6 +61,30 @@ export class UpgradeGate {
     });
   };
 
+  /**
+   * The parked session of this user with this id, if any (another user's
+   * never: the key includes the user). When a connection of this node still
+   * holds it, that one is probed: a peer that answers is a second client
+   * using the same id (the newcomer starts fresh); one that does not is the
+   * same client's dead connection, which is terminated and taken over.
+   */
+  async #takeSession(userId: string, sessionId: string): Promise<SessionState | undefined> {
+    const { config, broker, connections } = this.#node;
+    if (config.sessionTtl <= 0) return undefined;
+    const session = await broker.takeSession(userId, sessionId);
+    const holder = session?.live?.node_id === broker.nodeId ? connections.get(session.live.connection_id) : undefined;
+    if (session && holder?.isOpen) {
+      if (await holder.probe(Math.min(1000, config.heartbeatTimeout * 1000))) {
+        await broker.saveSession(session, (config.sessionTtl + config.heartbeatInterval + config.heartbeatTimeout) * 1000);
+        return undefined;
+      }
+      holder.sessionTakenOver = true;
+      holder.terminate();
+      this.#node.detach(holder);
+    }
+    return session;
+  }
+
   async #admit(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
     const { config } = this.#node;
     const url = new URL(req.url ?? '/', 'http://localhost');
@@ -87,18 +112,26 @@ export class UpgradeGate {
       if (!token) throw new EscaiError('TOKEN_MISSING', 'A token is required (?token= or Authorization: Bearer)');
       const principal = await this.#verifier.verify(token);
       if (!principal.has(Permissions.CONNECT)) throw new EscaiError('PERMISSION_DENIED', 'Missing permission websocket:connect');
-      // A parked session of this user with this id is resumed (another user's never is: the key includes the user).
-      const session = config.sessionTtl > 0 ? await this.#node.broker.takeSession(principal.userId, sessionId) : undefined;
+      let claimedSlot = false;
+      if (config.maxConnectionsPerUser > 0) {
+        claimedSlot = await this.#node.broker.claimUserSlot(principal.userId, config.maxConnectionsPerUser);
+        if (!claimedSlot) throw new EscaiError('USER_CONNECTION_LIMIT', `At most ${config.maxConnectionsPerUser} connections per user`);
+      }
+      const session = await this.#takeSession(principal.userId, sessionId);
       if (this.closed || socket.destroyed) {
-        // Park the session again for the client's next attempt.
+        // Give back what this attempt took: the client's next attempt needs them.
         if (session) await this.#node.broker.saveSession(session, config.sessionTtl * 1000);
+        if (claimedSlot) this.#node.broker.releaseUserSlot(principal.userId);
         if (this.closed) throw new EscaiError('SHUTTING_DOWN', 'Server is shutting down');
         return;
       }
       this.#wss.handleUpgrade(req, socket, head, (ws) => {
         const conn = this.#node.attach(ws, principal, sessionId, session);
+        conn.holdsUserSlot = claimedSlot;
         ws.on('message', (data) => receiveFrame(this.#node, conn, data));
-        ws.on('pong', (payload) => conn.onPong(payload));
+        ws.on('pong', (payload) => {
+          if (conn.onPong(payload)) this.#node.saveSession(conn, true);
+        });
         ws.on('ping', () => (conn.lastSeen = performance.now()));
         ws.on('error', (err) => this.#node.log.debug({ err, connectionId: conn.id }, 'socket error'));
       });
