@@ -2,6 +2,7 @@
 // guaranteed cleanup. Nothing under test is mocked.
 import { once } from 'node:events';
 import type { TestContext } from 'node:test';
+import { Redis } from 'ioredis';
 import { WebSocket } from 'ws';
 import { signToken, type TokenClaims } from '../src/auth/jwt.js';
 import { resolveConfig, type ConfigInput } from '../src/config/config.js';
@@ -23,15 +24,49 @@ export interface TestServer {
   connect(claims: Partial<TokenClaims> | string, options?: { session?: string }): Promise<TestClient>;
 }
 
+/**
+ * ESCAI_TEST_ENGINE=redis runs the same suites on the Redis engine (each
+ * server under a fresh key prefix), so both engines meet one contract.
+ */
+export const TEST_ENGINE = process.env['ESCAI_TEST_ENGINE'] === 'redis' ? 'redis' : 'memory';
+export const TEST_REDIS_URL = process.env['ESCAI_TEST_REDIS_URL'] ?? 'redis://127.0.0.1:6379';
+let prefixSeq = 0;
+
+export function freshRedisPrefix(): string {
+  return `escai-test-${process.pid}-${Date.now().toString(36)}-${++prefixSeq}`;
+}
+
+/** Deletes every key under a test prefix. */
+export async function dropRedisPrefix(url: string, prefix: string): Promise<void> {
+  const redis = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 1 });
+  try {
+    await redis.connect();
+    let cursor = '0';
+    do {
+      const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 500);
+      cursor = next;
+      if (keys.length > 0) await redis.del(...keys);
+    } while (cursor !== '0');
+  } finally {
+    redis.disconnect();
+  }
+}
+
+function engineOverrides(): Partial<ConfigInput> {
+  return TEST_ENGINE === 'redis' ? { redisUrl: TEST_REDIS_URL, redisPrefix: freshRedisPrefix() } : {};
+}
+
 /** Starts a server on port 0 with test-friendly settings; stopped when the test ends. */
 export async function startServer(t: TestContext, overrides: Partial<ConfigInput> = {}): Promise<TestServer> {
-  const config = resolveConfig({ port: 0, jwtSecret: SECRET, logLevel: 'silent', ...overrides });
+  const config = resolveConfig({ port: 0, jwtSecret: SECRET, logLevel: 'silent', ...engineOverrides(), ...overrides });
   const server = new EscaiServer({ config, logger: createLogger(config.logLevel) });
   await server.listen();
+  if (TEST_ENGINE === 'redis') await eventually(() => server.node.broker.status().ready, 5000, 'the Redis engine to be ready');
   const clients: TestClient[] = [];
   t.after(async () => {
     for (const c of clients) c.terminate();
     await server.close();
+    if (config.redisUrl) await dropRedisPrefix(config.redisUrl, config.redisPrefix);
   });
   const url = server.url;
   const wsUrl = url.replace(/^http/, 'ws');
