@@ -8,6 +8,9 @@ import { signToken, type TokenClaims } from '../src/auth/jwt.js';
 import { resolveConfig, type ConfigInput } from '../src/config/config.js';
 import { createLogger } from '../src/log.js';
 import { EscaiServer } from '../src/server/server.js';
+import { EVENT_TYPES } from '../src/protocol/constants.js';
+
+export { EVENT_TYPES };
 
 export const SECRET = 'test-secret-0123456789-abcdefghijklmnopqrstuvwxyz';
 
@@ -159,9 +162,28 @@ export class TestClient {
     return this.received.filter((m) => types.includes(m.type));
   }
 
+  /**
+   * Round-trips a ping and returns (and removes) everything received before
+   * the pong, in arrival order. Frames to one socket leave in order, so every
+   * event published (and resolved) before this call is in the result.
+   */
+  async drain(): Promise<Message[]> {
+    const id = `drain-${++drainSeq}`;
+    this.send({ type: 'ping', id });
+    await this.next((m) => m.type === 'pong' && m.id === id, 5000);
+    return this.received.splice(0, this.received.length);
+  }
+
   terminate(): void {
     this.ws.terminate();
   }
+}
+
+let drainSeq = 0;
+
+/** The delivered events among `msgs`. */
+export function eventsOf(msgs: Message[]): Message[] {
+  return msgs.filter((m) => (EVENT_TYPES as readonly string[]).includes(m.type));
 }
 
 /** The HTTP refusal of a WebSocket handshake: status, headers and JSON body. */

@@ -4,31 +4,13 @@
 import assert from 'node:assert/strict';
 import { test, type TestContext } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { startServer, TestClient, type Message, type TestServer } from './helpers.js';
+import { startServer, TestClient, type Message, type TestServer, eventsOf } from './helpers.js';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-const EVENT_TYPES = ['epistemic_update', 'pattern_alert', 'prediction_update', 'system_alert', 'agent_status_change', 'user_notification'];
 
 const RESEARCHER = { roles: ['researcher'] };
 const DEVELOPER = { roles: ['developer'] };
 
-let pingSeq = 0;
-
-/**
- * Round-trips a ping and returns (and removes) everything received before the
- * pong, in arrival order. Frames to one socket leave in order, so every event
- * published (and resolved) before this call is in the result.
- */
-async function drain(c: TestClient): Promise<Message[]> {
-  const id = `drain-${++pingSeq}`;
-  c.send({ type: 'ping', id });
-  await c.next((m) => m.type === 'pong' && m.id === id, 5000);
-  return c.received.splice(0, c.received.length);
-}
-
-function eventsOf(msgs: Message[]): Message[] {
-  return msgs.filter((m) => EVENT_TYPES.includes(m.type));
-}
 
 async function open(t: TestContext, s: TestServer, claims: Record<string, unknown>, session = 'session_1'): Promise<TestClient> {
   const tok = await s.token({ sub: 'user_1', ...claims });
@@ -113,7 +95,7 @@ test('every event carries event_id, offset and epoch; an agent\'s four event typ
   for (const [stream, set] of epochs) assert.equal(set.size, 1, `${stream} has one epoch`);
   assert.equal(new Set(published.map((r) => r.event_id)).size, published.length, 'event ids are unique');
 
-  const got = eventsOf(await drain(alice));
+  const got = eventsOf(await alice.drain());
   const expectedForAlice = published.filter((r) => r.stream !== 'user:bob');
   assert.deepEqual(
     got.map((m) => [m.event_id, m.offset, m.epoch]),
@@ -125,7 +107,7 @@ test('every event carries event_id, offset and epoch; an agent\'s four event typ
     'epistemic_update', 'pattern_alert', 'prediction_update', 'agent_status_change', 'epistemic_update', 'epistemic_update',
     'system_alert', 'agent_status_change', 'system_alert', 'user_notification', 'user_notification',
   ]);
-  const bobGot = eventsOf(await drain(bob));
+  const bobGot = eventsOf(await bob.drain());
   assert.deepEqual(bobGot.map((m) => [m.type, m.offset]), [['system_alert', 1], ['system_alert', 2], ['user_notification', 1]]);
 });
 
@@ -148,7 +130,7 @@ test('subscription_confirmed carries the stream\'s current offset and epoch, and
   assert.equal(other.data.offset, 0);
   assert.equal(typeof other.data.epoch, 'string');
   // Without `since` nothing is replayed.
-  assert.deepEqual(eventsOf(await drain(c)), []);
+  assert.deepEqual(eventsOf(await c.drain()), []);
 });
 
 // ---- recovery on subscribe ------------------------------------------------
@@ -166,7 +148,7 @@ test('subscribe with since: recovered, then exactly the missed matching events o
   }
   const epoch = all[0]!.epoch;
   c.send({ type: 'subscribe', id: 'sub-1', data: { type: 'epistemic_updates', agent_id: 'agent_1', filters: { confidence_level: { min: 0.5 } }, since: { offset: 6, epoch } } });
-  const msgs = await drain(c);
+  const msgs = await c.drain();
   const conf = msgs[0]!;
   assert.equal(conf.type, 'subscription_confirmed', `the confirmation comes first: ${JSON.stringify(msgs[0])}`);
   assert.equal(conf.id, 'sub-1');
@@ -185,7 +167,7 @@ test('subscribe with since: recovered, then exactly the missed matching events o
   await pub(s, ep('agent_1', 21, 0.1));
   const live = await pub(s, ep('agent_1', 22, 0.95));
   await pub(s, pattern('agent_1', 23));
-  const after = eventsOf(await drain(c));
+  const after = eventsOf(await c.drain());
   assert.deepEqual(after.map((m) => m.offset), [live.offset]);
 });
 
@@ -197,7 +179,7 @@ test('since equal to the current offset: recovered with nothing to replay', asyn
   const conf = await confirmed(c, { type: 'epistemic_updates', agent_id: 'agent_1', since: { offset: 3, epoch: last!.epoch } });
   assert.equal(conf.data.recovered, true);
   assert.equal(conf.data.offset, 3);
-  assert.deepEqual(eventsOf(await drain(c)), []);
+  assert.deepEqual(eventsOf(await c.drain()), []);
 });
 
 test('no gap and no duplicate while a producer keeps publishing during the replay', async (t) => {
@@ -223,7 +205,7 @@ test('no gap and no duplicate while a producer keeps publishing during the repla
     }
   })();
   await producer;
-  const msgs = await drain(c);
+  const msgs = await c.drain();
   const confIdx = msgs.findIndex((m) => m.type === 'subscription_confirmed');
   assert.ok(confIdx >= 0, `confirmation received: ${JSON.stringify(msgs.slice(0, 3))}`);
   const conf = msgs[confIdx]!;
@@ -245,9 +227,9 @@ test('since with a wrong epoch: recovered false, nothing replayed, live events o
   assert.equal(conf.data.recovered, false);
   assert.equal(conf.data.offset, 5);
   assert.equal(conf.data.epoch, r!.epoch);
-  assert.deepEqual(eventsOf(await drain(c)), [], 'no partial replay');
+  assert.deepEqual(eventsOf(await c.drain()), [], 'no partial replay');
   await pub(s, ep('agent_1', 6, 0.9));
-  assert.deepEqual(eventsOf(await drain(c)).map((m) => m.offset), [6]);
+  assert.deepEqual(eventsOf(await c.drain()).map((m) => m.offset), [6]);
 });
 
 test('since an offset that left history (historySize 5): recovered false, no partial replay', async (t) => {
@@ -258,15 +240,15 @@ test('since an offset that left history (historySize 5): recovered false, no par
   const conf = await confirmed(c, { type: 'epistemic_updates', agent_id: 'agent_1', since: { offset: 2, epoch: r!.epoch } });
   assert.equal(conf.data.recovered, false);
   assert.equal(conf.data.offset, 20);
-  assert.deepEqual(eventsOf(await drain(c)), [], 'none of the 5 kept events is replayed');
+  assert.deepEqual(eventsOf(await c.drain()), [], 'none of the 5 kept events is replayed');
   await pub(s, ep('agent_1', 21, 0.9));
-  assert.deepEqual(eventsOf(await drain(c)).map((m) => m.offset), [21]);
+  assert.deepEqual(eventsOf(await c.drain()).map((m) => m.offset), [21]);
 
   // Still within the kept window: recovered.
   const c2 = await open(t, s, RESEARCHER, 'session_2');
   const conf2 = await confirmed(c2, { type: 'epistemic_updates', agent_id: 'agent_1', since: { offset: 17, epoch: r!.epoch } });
   assert.equal(conf2.data.recovered, true);
-  assert.deepEqual(eventsOf(await drain(c2)).map((m) => m.offset), [18, 19, 20, 21]);
+  assert.deepEqual(eventsOf(await c2.drain()).map((m) => m.offset), [18, 19, 20, 21]);
 });
 
 test('history TTL: events older than historyTtl are gone; since before them → recovered false', async (t) => {
@@ -278,7 +260,7 @@ test('history TTL: events older than historyTtl are gone; since before them → 
   const conf = await confirmed(c, { type: 'epistemic_updates', agent_id: 'agent_1', since: { offset: 2, epoch: r!.epoch } });
   assert.equal(conf.data.recovered, false);
   assert.equal(conf.data.offset, 5);
-  assert.deepEqual(eventsOf(await drain(c)), []);
+  assert.deepEqual(eventsOf(await c.drain()), []);
   const tok = await s.token({ sub: 'u', ...RESEARCHER });
   const h = await api(s, 'GET', '/api/v1/agents/agent_1/events?since=2', { token: tok });
   assert.equal(h.status, 200);
@@ -308,7 +290,7 @@ test('since on system_alerts replays the system stream (with the filter)', async
   assert.equal(conf.data.recovered, true);
   assert.equal(conf.data.offset, 5);
   assert.equal(conf.data.epoch, r!.epoch);
-  assert.deepEqual(eventsOf(await drain(c)).map((m) => [m.type, m.offset, m.message]), [['system_alert', 4, 'm4'], ['system_alert', 5, 'm5']]);
+  assert.deepEqual(eventsOf(await c.drain()).map((m) => [m.type, m.offset, m.message]), [['system_alert', 4, 'm4'], ['system_alert', 5, 'm5']]);
 });
 
 // ---- idempotency -----------------------------------------------------------
@@ -333,7 +315,7 @@ test('idempotency over HTTP: the repeat is not delivered and answers with the or
   // Another key is a new event, at the next offset: the repeat consumed none.
   const third = await api(s, 'POST', '/api/v1/events', { token: tok, json: ep('agent_1', 2, 0.9, { idempotency_key: 'order-43' }) });
   assert.equal(third.body.events[0].offset, a.offset + 1);
-  const got = eventsOf(await drain(c));
+  const got = eventsOf(await c.drain());
   assert.deepEqual(got.map((m) => [m.event_id, m.offset]), [[a.event_id, a.offset], [third.body.events[0].event_id, a.offset + 1]]);
 });
 
@@ -353,7 +335,7 @@ test('idempotency in-process and within a batch socket publish', async (t) => {
   assert.equal(confirm.type, 'publish_confirmed', JSON.stringify(confirm));
   assert.deepEqual(confirm.data.events[0], { event_id: a!.event_id, offset: a!.offset, epoch: a!.epoch, duplicate: true });
   assert.equal(confirm.data.events[1].offset, a!.offset + 1);
-  const got = eventsOf(await drain(c));
+  const got = eventsOf(await c.drain());
   assert.deepEqual(got.map((m) => m.offset), [1, 2], 'delivered once');
   assert.equal(got[0]!.event_id, a!.event_id);
 });

@@ -8,25 +8,11 @@ import { createInterface } from 'node:readline';
 import { test, type TestContext } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
-import { eventually, SECRET, startServer, TestClient, type Message, type TestServer } from './helpers.js';
+import { eventually, SECRET, startServer, TestClient, type Message, type TestServer, eventsOf } from './helpers.js';
 import { need } from './require.js';
 
-const EVENT_TYPES = ['epistemic_update', 'pattern_alert', 'prediction_update', 'system_alert', 'agent_status_change', 'user_notification'];
 const RESEARCHER = { roles: ['researcher'] };
 
-let pingSeq = 0;
-
-/** Round-trips a ping; returns (and removes) everything received before the pong, in arrival order. */
-async function drain(c: TestClient): Promise<Message[]> {
-  const id = `drain-${++pingSeq}`;
-  c.send({ type: 'ping', id });
-  await c.next((m) => m.type === 'pong' && m.id === id, 5000);
-  return c.received.splice(0, c.received.length);
-}
-
-function eventsOf(msgs: Message[]): Message[] {
-  return msgs.filter((m) => EVENT_TYPES.includes(m.type));
-}
 
 /** Opens /ws/monitor/{session}; returns the client and its connection_established frame (left out of `received`). */
 async function open(t: TestContext, s: TestServer, claims: Record<string, unknown> | string, session: string): Promise<{ c: TestClient; hello: Message }> {
@@ -76,7 +62,7 @@ for (const how of ['terminate', 'close'] as const) {
     // Two events before the drop: received live, never again.
     await pub(s, ep('agent_1', 0, 0.9));
     await pub(s, ep('agent_1', 0, 0.9));
-    const before = eventsOf(await drain(first.c));
+    const before = eventsOf(await first.c.drain());
     assert.deepEqual(before.map((m) => m.offset), [1, 2]);
 
     await disconnect(s, first.c, how);
@@ -105,7 +91,7 @@ for (const how of ['terminate', 'close'] as const) {
     ]);
     assert.equal(second.hello.dropped_subscriptions, undefined);
 
-    const replay = eventsOf(await drain(second.c));
+    const replay = eventsOf(await second.c.drain());
     const agentEvents = replay.filter((m) => m.type === 'epistemic_update');
     assert.deepEqual(agentEvents.map((m) => m.offset), missed, 'exactly the missed matching events, in order');
     assert.deepEqual(agentEvents.map((m) => m.data.seq), missed.map((_, i) => (i + 1) * 2));
@@ -116,7 +102,7 @@ for (const how of ['terminate', 'close'] as const) {
     // Live events follow, and nothing is delivered twice.
     const live = await pub(s, ep('agent_1', 51, 0.95));
     await pub(s, ep('agent_1', 52, 0.1));
-    const after = eventsOf(await drain(second.c));
+    const after = eventsOf(await second.c.drain());
     assert.deepEqual(after.map((m) => m.offset), [live.offset]);
   });
 }
@@ -145,7 +131,7 @@ test('a clean close while a producer keeps publishing: what the old connection g
   const second = await open(t, s, { sub: 'alice', ...RESEARCHER }, 'sess-P');
   assert.equal(second.hello.resumed, true);
   assert.equal(second.hello.recovered, true);
-  const replayed = eventsOf(await drain(second.c)).map((m) => m.offset as number);
+  const replayed = eventsOf(await second.c.drain()).map((m) => m.offset as number);
   const all = [...got, ...replayed];
   assert.equal(new Set(all).size, all.length, `no duplicate (old connection ended at ${got.at(-1)}, replay starts at ${replayed[0]})`);
   assert.deepEqual(all, Array.from({ length: TOTAL }, (_, i) => i + 1), `no gap: old connection ended at ${got.at(-1)}, replay starts at ${replayed[0]}`);
@@ -159,7 +145,7 @@ test('all-agents subscriptions are resumed: events of monitorable agents, includ
   const first = await open(t, s, viewer, 'sess-all');
   await confirmed(first.c, { type: 'epistemic_updates', filters: { confidence_level: { min: 0.5 } } });
   await pub(s, ep('agent_1', 0, 0.9));
-  assert.deepEqual(eventsOf(await drain(first.c)).map((m) => [m.agent_id, m.offset]), [['agent_1', 1]]);
+  assert.deepEqual(eventsOf(await first.c.drain()).map((m) => [m.agent_id, m.offset]), [['agent_1', 1]]);
   await disconnect(s, first.c, 'terminate');
 
   const expected1: number[] = [];
@@ -178,7 +164,7 @@ test('all-agents subscriptions are resumed: events of monitorable agents, includ
   assert.equal(second.hello.resumed, true);
   assert.equal(second.hello.recovered, true);
   assert.deepEqual(second.hello.subscriptions, [{ type: 'epistemic_updates', agent_id: null, filters: { confidence_level: { min: 0.5 } } }]);
-  const replay = eventsOf(await drain(second.c));
+  const replay = eventsOf(await second.c.drain());
   assert.ok(replay.every((m) => m.type === 'epistemic_update'), JSON.stringify(replay.map((m) => m.type)));
   assert.deepEqual(replay.filter((m) => m.agent_id === 'agent_1').map((m) => m.offset), expected1);
   assert.deepEqual(replay.filter((m) => m.agent_id === 'agent_3').map((m) => m.offset), expected3, 'the stream first seen while away is replayed from the subscription on');
@@ -187,14 +173,14 @@ test('all-agents subscriptions are resumed: events of monitorable agents, includ
 
   await pub(s, ep('agent_2', 99, 0.9));
   const live3 = await pub(s, ep('agent_3', 99, 0.9));
-  assert.deepEqual(eventsOf(await drain(second.c)).map((m) => [m.agent_id, m.offset]), [['agent_3', live3.offset]]);
+  assert.deepEqual(eventsOf(await second.c.drain()).map((m) => [m.agent_id, m.offset]), [['agent_3', live3.offset]]);
 });
 
 test('user notifications sent while disconnected are replayed on resume (and only the user\'s own)', async (t) => {
   const s = await startServer(t);
   const first = await open(t, s, { sub: 'nora', roles: ['viewer'] }, 'sess-n');
   await s.server.sendUserNotification('nora', 'report_ready', 'before');
-  assert.deepEqual(eventsOf(await drain(first.c)).map((m) => m.message), ['before']);
+  assert.deepEqual(eventsOf(await first.c.drain()).map((m) => m.message), ['before']);
   await disconnect(s, first.c, 'terminate');
   for (let i = 1; i <= 5; i++) {
     await s.server.sendUserNotification('nora', 'report_ready', `away-${i}`, { i });
@@ -204,10 +190,10 @@ test('user notifications sent while disconnected are replayed on resume (and onl
   assert.equal(second.hello.resumed, true);
   assert.equal(second.hello.recovered, true);
   assert.deepEqual(second.hello.subscriptions, []);
-  const replay = eventsOf(await drain(second.c));
+  const replay = eventsOf(await second.c.drain());
   assert.deepEqual(replay.map((m) => [m.type, m.message, m.offset]), [1, 2, 3, 4, 5].map((i) => ['user_notification', `away-${i}`, i + 1]));
   await s.server.sendUserNotification('nora', 'report_ready', 'live');
-  assert.deepEqual(eventsOf(await drain(second.c)).map((m) => m.message), ['live']);
+  assert.deepEqual(eventsOf(await second.c.drain()).map((m) => m.message), ['live']);
 });
 
 test('notifications are replayed on resume even when the user never received one before', async (t) => {
@@ -218,7 +204,7 @@ test('notifications are replayed on resume even when the user never received one
   await s.server.sendUserNotification('nick', 'alert', 'n2');
   const second = await open(t, s, { sub: 'nick', roles: ['viewer'] }, 'sess-n2');
   assert.equal(second.hello.resumed, true);
-  assert.deepEqual(eventsOf(await drain(second.c)).map((m) => m.message), ['n1', 'n2']);
+  assert.deepEqual(eventsOf(await second.c.drain()).map((m) => m.message), ['n1', 'n2']);
 });
 
 test('a restored subscription keeps working: get_subscriptions lists it, unsubscribe removes it', async (t) => {
@@ -243,13 +229,13 @@ test('a restored subscription keeps working: get_subscriptions lists it, unsubsc
   await pub(s, { type: 'epistemic_update', agent_id: 'agent_1', data: { knowledge_state: { facts: [], confidence: 0.9 } } });
   await pub(s, { type: 'epistemic_update', agent_id: 'agent_1', data: { knowledge_state: { facts: [], confidence: 0.1 } } });
   await pub(s, { type: 'agent_status_change', agent_id: 'agent_1', status: 'running' });
-  assert.deepEqual(eventsOf(await drain(second.c)).map((m) => [m.type, m.offset]), [['epistemic_update', 1], ['agent_status_change', 3]]);
+  assert.deepEqual(eventsOf(await second.c.drain()).map((m) => [m.type, m.offset]), [['epistemic_update', 1], ['agent_status_change', 3]]);
 
   const u = await second.c.request({ type: 'unsubscribe', data: { subscription_type: 'epistemic_updates', agent_id: 'agent_1' } }, 'unsubscription_confirmed');
   assert.equal(u.type, 'unsubscription_confirmed', JSON.stringify(u));
   await pub(s, { type: 'epistemic_update', agent_id: 'agent_1', data: { knowledge_state: { facts: [], confidence: 0.9 } } });
   await pub(s, { type: 'agent_status_change', agent_id: 'agent_1', status: 'done' });
-  assert.deepEqual(eventsOf(await drain(second.c)).map((m) => [m.type, m.offset]), [['agent_status_change', 5]]);
+  assert.deepEqual(eventsOf(await second.c.drain()).map((m) => [m.type, m.offset]), [['agent_status_change', 5]]);
   const list2 = await second.c.request({ type: 'get_subscriptions' }, 'subscriptions_list');
   assert.deepEqual(list2.data.subscriptions, [{ type: 'agent_status', agent_id: 'agent_1', filters: null }]);
 });
@@ -266,13 +252,13 @@ test('another sub on the same session id does not resume it; the owner still can
   assert.equal(mallory.hello.user_id, 'mallory');
   assert.ok(!mallory.hello.subscriptions || mallory.hello.subscriptions.length === 0, JSON.stringify(mallory.hello));
   await pub(s, ep('agent_1', 6, 0.9));
-  assert.deepEqual(eventsOf(await drain(mallory.c)), [], 'no replay and no live events of the other user\'s subscriptions');
+  assert.deepEqual(eventsOf(await mallory.c.drain()), [], 'no replay and no live events of the other user\'s subscriptions');
   const list = await mallory.c.request({ type: 'get_subscriptions' }, 'subscriptions_list');
   assert.deepEqual(list.data.subscriptions, []);
 
   const owner = await open(t, s, { sub: 'alice', ...RESEARCHER }, 'shared-id');
   assert.equal(owner.hello.resumed, true);
-  assert.deepEqual(eventsOf(await drain(owner.c)).map((m) => m.offset), [1, 2, 3, 4, 5, 6]);
+  assert.deepEqual(eventsOf(await owner.c.drain()).map((m) => m.offset), [1, 2, 3, 4, 5, 6]);
 });
 
 test('an expired session (sessionTtl 0.5 s) starts fresh', async (t) => {
@@ -286,7 +272,7 @@ test('an expired session (sessionTtl 0.5 s) starts fresh', async (t) => {
   assert.equal(second.hello.resumed, false);
   assert.ok(!second.hello.subscriptions || second.hello.subscriptions.length === 0, JSON.stringify(second.hello));
   await pub(s, ep('agent_1', 2, 0.9));
-  assert.deepEqual(eventsOf(await drain(second.c)), []);
+  assert.deepEqual(eventsOf(await second.c.drain()), []);
   const list = await second.c.request({ type: 'get_subscriptions' }, 'subscriptions_list');
   assert.deepEqual(list.data.subscriptions, []);
 });
@@ -299,7 +285,7 @@ test('within sessionTtl (0.5 s) the same session resumes (control for the expiry
   await pub(s, ep('agent_1', 1, 0.9));
   const second = await open(t, s, { sub: 'alice', ...RESEARCHER }, 'sess-e2');
   assert.equal(second.hello.resumed, true);
-  assert.deepEqual(eventsOf(await drain(second.c)).map((m) => m.offset), [1]);
+  assert.deepEqual(eventsOf(await second.c.drain()).map((m) => m.offset), [1]);
 });
 
 test('sessionTtl 0 disables resume', async (t) => {
@@ -311,7 +297,7 @@ test('sessionTtl 0 disables resume', async (t) => {
   const second = await open(t, s, { sub: 'alice', ...RESEARCHER }, 'sess-0');
   assert.equal(second.hello.resumed, false);
   await pub(s, ep('agent_1', 2, 0.9));
-  assert.deepEqual(eventsOf(await drain(second.c)), []);
+  assert.deepEqual(eventsOf(await second.c.drain()), []);
 });
 
 test('resume after history was lost: resumed, recovered false, no partial replay; live events flow', async (t) => {
@@ -319,16 +305,16 @@ test('resume after history was lost: resumed, recovered false, no partial replay
   const first = await open(t, s, { sub: 'alice', ...RESEARCHER }, 'sess-h');
   await confirmed(first.c, { type: 'epistemic_updates', agent_id: 'agent_1' });
   await pub(s, ep('agent_1', 1, 0.9));
-  assert.equal(eventsOf(await drain(first.c)).length, 1);
+  assert.equal(eventsOf(await first.c.drain()).length, 1);
   await disconnect(s, first.c, 'terminate');
   for (let i = 2; i <= 30; i++) await pub(s, ep('agent_1', i, 0.9));
   const second = await open(t, s, { sub: 'alice', ...RESEARCHER }, 'sess-h');
   assert.equal(second.hello.resumed, true);
   assert.equal(second.hello.recovered, false);
   assert.deepEqual(second.hello.subscriptions, [{ type: 'epistemic_updates', agent_id: 'agent_1', filters: null }]);
-  assert.deepEqual(eventsOf(await drain(second.c)), [], 'none of the kept tail is replayed');
+  assert.deepEqual(eventsOf(await second.c.drain()), [], 'none of the kept tail is replayed');
   await pub(s, ep('agent_1', 31, 0.9));
-  assert.deepEqual(eventsOf(await drain(second.c)).map((m) => m.offset), [31]);
+  assert.deepEqual(eventsOf(await second.c.drain()).map((m) => m.offset), [31]);
 });
 
 test('a resume with a token lacking a permission the old one had drops that subscription and delivers nothing of it', async (t) => {
@@ -357,7 +343,7 @@ test('a resume with a token lacking a permission the old one had drops that subs
     { type: 'agent_status', agent_id: null, filters: null },
     { type: 'epistemic_updates', agent_id: 'agent_2', filters: null },
   ]);
-  const replay = eventsOf(await drain(second.c));
+  const replay = eventsOf(await second.c.drain());
   assert.ok(replay.length > 0);
   assert.ok(replay.every((m) => m.agent_id === 'agent_2'), `nothing of agent_1: ${JSON.stringify(replay.map((m) => [m.type, m.agent_id]))}`);
   assert.deepEqual(replay.filter((m) => m.type === 'epistemic_update').map((m) => m.data.seq), [1, 2, 3, 4]);
@@ -366,7 +352,7 @@ test('a resume with a token lacking a permission the old one had drops that subs
   await pub(s, ep('agent_1', 5, 0.9));
   await pub(s, { type: 'agent_status_change', agent_id: 'agent_1', status: 'live' });
   await pub(s, ep('agent_2', 5, 0.9));
-  assert.deepEqual(eventsOf(await drain(second.c)).map((m) => [m.type, m.agent_id]), [['epistemic_update', 'agent_2']]);
+  assert.deepEqual(eventsOf(await second.c.drain()).map((m) => [m.type, m.agent_id]), [['epistemic_update', 'agent_2']]);
 });
 
 // ---- Python ESCAI client: 10 s away, 50 events, all received in order -----

@@ -2,11 +2,10 @@
 // publishing, through a real server and real sockets.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { epistemic, eventually, startServer, TestClient, type Message, type TestServer } from './helpers.js';
+import { epistemic, eventually, startServer, TestClient, type Message, type TestServer, EVENT_TYPES } from './helpers.js';
 
 const ISO_Z = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$/;
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-const EVENT_TYPES = ['epistemic_update', 'pattern_alert', 'prediction_update', 'system_alert', 'agent_status_change', 'user_notification'];
 
 let flushSeq = 0;
 

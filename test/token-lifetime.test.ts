@@ -8,12 +8,11 @@ import { describe, test, type TestContext } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { WebSocket } from 'ws';
 import { signToken } from '../src/auth/jwt.js';
-import { startServer, TestClient, type Message, type TestServer } from './helpers.js';
+import { startServer, TestClient, type Message, type TestServer, EVENT_TYPES } from './helpers.js';
 
 const OVERRIDES = { tokenExpiryWarning: 2, tokenExpiryGrace: 0.5, clockTolerance: 0 };
 const LIFETIME = 3;
 const GRACE_MS = 500;
-const EVENT_TYPES = ['epistemic_update', 'pattern_alert', 'prediction_update', 'system_alert', 'agent_status_change', 'user_notification'];
 
 let pingSeq = 0;
 

@@ -3,7 +3,8 @@
 // callback, reconnects with full-jitter backoff, resumes its session or
 // re-subscribes with `since` from the last offset it saw per stream, drops
 // duplicates, answers pings and token_expiring, and surfaces every state change.
-import type { DeliveredEvent, EventType, PublishEventInput, SubscriptionType } from '../protocol/events.js';
+import { EVENT_TYPES, SUBSCRIPTION_TYPES, type EventType, type SubscriptionType } from '../protocol/constants.js';
+import type { DeliveredEvent, PublishEventInput } from '../protocol/events.js';
 import { fullJitterBackoff, type BackoffFn } from './backoff.js';
 import { TypedEmitter } from './emitter.js';
 
@@ -117,15 +118,6 @@ function streamOfSubscription(sub: SubscriptionInfo): string | null {
   return sub.agentId === null ? null : `agent:${sub.agentId}`;
 }
 
-/** The event type each subscription type receives. */
-const SUBSCRIPTION_EVENT: Readonly<Record<SubscriptionType, EventType>> = {
-  epistemic_updates: 'epistemic_update',
-  pattern_alerts: 'pattern_alert',
-  prediction_updates: 'prediction_update',
-  system_alerts: 'system_alert',
-  agent_status: 'agent_status_change',
-};
-
 const TRANSIENT_REQUEST_ERRORS = new Set(['DISCONNECTED', 'NOT_CONNECTED', 'TIMEOUT', 'CLOSED', 'RATE_LIMITED', 'INTERNAL_ERROR']);
 
 function info(sub: DesiredSubscription): SubscriptionInfo {
@@ -141,14 +133,7 @@ function settle(sub: DesiredSubscription, err?: Error): void {
   }
 }
 
-const EVENT_TYPES: ReadonlySet<string> = new Set<EventType>([
-  'epistemic_update',
-  'pattern_alert',
-  'prediction_update',
-  'system_alert',
-  'agent_status_change',
-  'user_notification',
-]);
+const EVENT_TYPE_SET: ReadonlySet<string> = new Set(EVENT_TYPES);
 
 /**
  * @example
@@ -355,7 +340,7 @@ export class EscaiClient extends TypedEmitter<ClientEvents> {
     }
     const type = msg['type'];
     if (typeof type !== 'string') return;
-    if (EVENT_TYPES.has(type)) {
+    if (EVENT_TYPE_SET.has(type)) {
       this.#onEvent(msg as unknown as DeliveredEvent);
       return;
     }
@@ -440,7 +425,7 @@ export class EscaiClient extends TypedEmitter<ClientEvents> {
 
   async #sendSubscribe(sub: DesiredSubscription, recovering = false): Promise<void> {
     const stream = streamOfSubscription(sub);
-    const positionKey = stream && `${stream}|${SUBSCRIPTION_EVENT[sub.type]}`;
+    const positionKey = stream && `${stream}|${SUBSCRIPTION_TYPES[sub.type]}`;
     const since = positionKey && recovering ? this.#positions.get(positionKey) : undefined;
     const data: Record<string, unknown> = { type: sub.type, agent_id: sub.agentId, filters: sub.filters };
     if (since) data['since'] = since;

@@ -2,4 +2,5 @@
 export { EscaiClient, EscaiClientError } from './client.js';
 export type { ClientEvents, ClientOptions, ClientState, SubscriptionInfo, SubscriptionOptions, WebSocketConstructor, WebSocketLike } from './client.js';
 export { fullJitterBackoff, type BackoffFn } from './backoff.js';
-export type { DeliveredEvent, EventType, PublishEventInput, SubscriptionType } from '../protocol/events.js';
+export type { DeliveredEvent, PublishEventInput } from '../protocol/events.js';
+export { EVENT_TYPES, SUBSCRIPTION_TYPES, type EventType, type SubscriptionType } from '../protocol/constants.js';

@@ -148,24 +148,14 @@ export const PublishEventSchema = z.discriminatedUnion('type', [
 ]);
 
 export type PublishEvent = z.infer<typeof PublishEventSchema>;
+// The type names live in constants.ts (no zod), so the browser SDK can import them.
+export { EVENT_TYPES, SUBSCRIPTION_TYPES, type EventType, type SubscriptionType } from './constants.js';
+import { SUBSCRIPTION_TYPES, type EventType, type SubscriptionType } from './constants.js';
 export type PublishEventInput = z.input<typeof PublishEventSchema>;
-export type EventType = PublishEvent['type'];
 export type EpistemicState = z.infer<typeof EpistemicStateSchema>;
 export type BehavioralPattern = z.infer<typeof BehavioralPatternSchema>;
 export type PredictionResult = z.infer<typeof PredictionResultSchema>;
 
-export const EVENT_TYPES = ['epistemic_update', 'pattern_alert', 'prediction_update', 'system_alert', 'agent_status_change', 'user_notification'] as const satisfies readonly EventType[];
-
-/** Subscription types (plural, as ESCAI clients send them) and the event type each receives. */
-export const SUBSCRIPTION_TYPES = {
-  epistemic_updates: 'epistemic_update',
-  pattern_alerts: 'pattern_alert',
-  prediction_updates: 'prediction_update',
-  system_alerts: 'system_alert',
-  agent_status: 'agent_status_change',
-} as const satisfies Record<string, Exclude<EventType, 'user_notification'>>;
-
-export type SubscriptionType = keyof typeof SUBSCRIPTION_TYPES;
 export const SubscriptionTypeSchema = z.enum(Object.keys(SUBSCRIPTION_TYPES) as [SubscriptionType, ...SubscriptionType[]]);
 
 /**
