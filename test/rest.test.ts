@@ -409,3 +409,18 @@ test('unknown route → 404 NOT_FOUND', async (t) => {
   assertError(await api(s, 'GET', '/no/such/route'), 404, 'NOT_FOUND');
   assertError(await api(s, 'POST', '/api/v1/nothing', { json: {} }), 404, 'NOT_FOUND');
 });
+
+test('GET /metrics exposes Prometheus metrics that follow the node', async (t) => {
+  const s = await startServer(t);
+  const c = await s.connect({ roles: ['researcher'] });
+  await c.subscribe({ type: 'system_alerts' });
+  await s.server.broadcastSystemAlert('maintenance', 'm');
+  const res = await fetch(`${s.url}/metrics`);
+  assert.equal(res.status, 200);
+  assert.match(res.headers.get('content-type') ?? '', /text\/plain/);
+  const text = await res.text();
+  assert.match(text, /^escai_connections 1$/m);
+  assert.match(text, /^escai_subscriptions 1$/m);
+  assert.match(text, /^escai_publications_total\{type="system_alert"\} 1$/m);
+  assert.match(text, /^escai_engine_ready 1$/m);
+});

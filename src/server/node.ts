@@ -14,6 +14,7 @@ import { isoNow, type SubscribeData, type UnsubscribeData } from '../protocol/me
 import { Connection, type RequestId, type TrafficCounters } from './connection.js';
 import { collectReplay, subscriptionWants, type Replay, type ReplayPlan } from './recovery.js';
 import { compileFilter } from './filters.js';
+import type { Metrics } from './metrics.js';
 import { envelope } from './publish.js';
 import { SubscriptionIndex, subscriptionKey, type Subscription } from './subscriptions.js';
 
@@ -54,6 +55,8 @@ export class RealtimeNode {
   #totalConnectionsEver = 0;
   #deliverySeq = 0;
   heartbeatRunning = false;
+  /** Prometheus metrics, when the server exposes them. */
+  metrics: Metrics | undefined;
   /** host:port this node listens on (set at listen). */
   address = '';
   readonly startedAt = new Date().toISOString();
@@ -350,6 +353,7 @@ export class RealtimeNode {
     for (const event of events) {
       const stream = streamOf(event);
       const pub = await this.broker.publish(stream, envelope(event), event.idempotency_key);
+      if (pub.duplicate !== true) this.metrics?.publications.inc({ type: event.type });
       results.push({
         event_id: pub.event.event_id,
         stream,
@@ -418,6 +422,7 @@ export class RealtimeNode {
    * reload. Its position moves to where the stream now is.
    */
   readonly onLoss = (stream: string, position: StreamPosition): void => {
+    this.metrics?.streamLosses.inc();
     const agentId = stream.startsWith('agent:') ? stream.slice('agent:'.length) : null;
     const frame = JSON.stringify({
       type: 'recovery_failed',

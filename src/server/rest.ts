@@ -63,6 +63,12 @@ export function registerRoutes(app: FastifyInstance, { node, verifier, gate }: R
 
   app.get('/ws/health', async () => node.clusterHealth());
 
+  app.get('/metrics', async (_req, reply) => {
+    const registry = node.metrics?.registry;
+    if (!registry) throw new EscaiError('NOT_FOUND', 'Metrics are not enabled');
+    return reply.type(registry.contentType).send(await registry.metrics());
+  });
+
   app.get('/ws/connections', async (req) => {
     await authorize(verifier, req, Permissions.ADMIN);
     const local = [...node.connections.values()].map((conn) => ({

@@ -13,6 +13,7 @@ import { MemoryBroker } from '../engine/memory.js';
 import { createLogger, type Logger } from '../log.js';
 import type { BehavioralPattern, EpistemicState, PredictionResult } from '../protocol/events.js';
 import { Heartbeat } from './heartbeat.js';
+import { createMetrics } from './metrics.js';
 import { RealtimeNode, type PublishResult } from './node.js';
 import { validateEvents } from './publish.js';
 import { registerRoutes } from './rest.js';
@@ -51,6 +52,7 @@ export class EscaiServer {
       roles: config.roles,
     });
     this.node = new RealtimeNode(config, engine, this.#verifier, this.log);
+    this.node.metrics = createMetrics(this.node);
     this.#wss = new WebSocketServer({ noServer: true, maxPayload: config.maxMessageBytes, clientTracking: false, perMessageDeflate: false });
     this.#gate = new UpgradeGate(this.node, this.#verifier, this.#wss);
     this.#heartbeat = new Heartbeat(this.node);

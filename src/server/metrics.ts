@@ -1,0 +1,34 @@
+// Prometheus metrics (GET /metrics). Gauges are read from the node when
+// scraped, so the delivery path pays nothing for them.
+import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+import type { RealtimeNode } from './node.js';
+
+export interface Metrics {
+  registry: Registry;
+  publications: Counter<'type'>;
+  streamLosses: Counter;
+}
+
+export function createMetrics(node: RealtimeNode): Metrics {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry, prefix: 'escai_process_' });
+  const gauge = (name: string, help: string, read: () => number) =>
+    new Gauge({
+      name,
+      help,
+      registers: [registry],
+      collect() {
+        this.set(read());
+      },
+    });
+  gauge('escai_connections', 'Open WebSocket connections on this node', () => node.connections.size);
+  gauge('escai_subscriptions', 'Subscriptions on this node', () => node.health().total_subscriptions);
+  gauge('escai_messages_sent', 'Frames sent to clients since start', () => node.counters.messagesSent);
+  gauge('escai_messages_received', 'Frames received from clients since start', () => node.counters.messagesReceived);
+  gauge('escai_engine_ready', '1 when the engine accepts publications', () => (node.broker.status().ready ? 1 : 0));
+  return {
+    registry,
+    publications: new Counter({ name: 'escai_publications_total', help: 'Events published through this node', labelNames: ['type'], registers: [registry] }),
+    streamLosses: new Counter({ name: 'escai_stream_losses_total', help: 'Streams whose lost events could not be replayed (clients told recovery_failed)', registers: [registry] }),
+  };
+}
