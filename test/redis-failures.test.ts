@@ -157,6 +157,62 @@ test('CLIENT KILL of a node\'s subscriber and commands connections mid-stream: a
   assert.equal(c.ws.readyState, c.ws.OPEN);
 });
 
+test('the publishing node\'s commands connection killed with publications in flight: no event is appended twice; accepted ones are delivered once, refused ones never', async (t) => {
+  if (!(await needSharedRedis(t))) return;
+  const { a, b, admin } = await twoNodes(t);
+  const c = await b.connect(WATCHER);
+  await subscribeAgent1(c);
+
+  // Producers without idempotency keys keep publications in flight while A's commands connection is killed.
+  let next = 0;
+  let stop = false;
+  const accepted = new Set<number>();
+  const refused = new Set<number>();
+  const producer = async () => {
+    while (!stop) {
+      const seq = next++;
+      try {
+        await a.server.publish(ep(seq));
+        accepted.add(seq);
+      } catch (err) {
+        if (!(err instanceof EscaiError) || err.code !== 'ENGINE_UNAVAILABLE') throw err;
+        refused.add(seq);
+        await sleep(10);
+      }
+    }
+  };
+  const producers = Array.from({ length: 16 }, producer);
+  try {
+    for (let k = 0; k < 8; k++) {
+      await eventually(async () => a.server.node.broker.status().ready && (await nodeConnected(admin, nodeId(a))), 5000, 'A reconnected');
+      await sleep(50);
+      assert.equal(await killNodeConnections(admin, nodeId(a), 'commands'), 1);
+    }
+    await sleep(200);
+  } finally {
+    stop = true;
+    await Promise.all(producers);
+  }
+  assert.ok(accepted.size > 0);
+
+  await eventually(() => eventsOf(c).length >= accepted.size, 15_000, `the ${accepted.size} accepted events at the client on node B`);
+  await settle(500);
+  const events = eventsOf(c);
+  const times = new Map<number, number>();
+  for (const e of events) times.set(e.data.seq, (times.get(e.data.seq) ?? 0) + 1);
+  const doubled = [...times].filter(([, n]) => n > 1).map(([seq]) => seq);
+  const doubledIds = events.filter((e) => e.data.seq === doubled[0]).map((e) => `${e.event_id}@${e.offset}`);
+  assert.deepEqual(doubled, [], `publications appended twice (same event_id at two offsets, e.g. ${doubledIds.join(', ')})`);
+  assert.deepEqual([...accepted].filter((seq) => !times.has(seq)), [], 'every accepted publication delivered');
+  assert.deepEqual([...refused].filter((seq) => times.has(seq)), [], 'a publication answered ENGINE_UNAVAILABLE was not appended');
+  assert.deepEqual(
+    events.map((e) => e.offset),
+    Array.from({ length: events.length }, (_, i) => i + 1),
+    'offsets without gap',
+  );
+  assert.deepEqual(c.events('recovery_failed'), []);
+});
+
 // ---- (2) Redis down at start ---------------------------------------------------------------
 
 test('Redis down at start: the node listens, /readyz 503 names Redis, publishing 503 ENGINE_UNAVAILABLE and nothing delivered; once Redis starts the node becomes ready and delivers', async (t) => {
@@ -275,6 +331,41 @@ test('Redis lost mid-run: /readyz 503, sockets stay open, publishing 503; Redis 
   await settle(200);
   assert.deepEqual(eventsOf(c), [], 'nothing refused during the outage shows up later');
   assert.equal(c.ws.readyState, c.ws.OPEN);
+});
+
+test('Redis lost right after a publication a node had not received yet, then back empty: the node\'s client is told of the loss without waiting for another event', async (t) => {
+  if (!needRedisBinary(t)) return;
+  const redis = await PrivateRedis.create(t, { start: true });
+  const redisPrefix = freshRedisPrefix();
+  const a = await startServer(t, { redisUrl: redis.url, redisPrefix });
+  const b = await startServer(t, { redisUrl: redis.url, redisPrefix });
+  redis.stopAfter(t);
+  let admin = await adminClient(t, redis.url);
+  for (const s of [a, b]) await eventually(() => nodeConnected(admin, nodeId(s)), 5000, `node ${nodeId(s)} connected`);
+
+  const c = await b.connect(WATCHER);
+  const confirmed = await subscribeAgent1(c);
+  await publishRetrying(a, ep(1));
+  await eventually(() => eventsOf(c).length === 1, 5000, 'the first event at the client on node B');
+
+  // B's subscriber is away when A publishes event 2 (accepted), and Redis dies before B is back.
+  assert.equal(await killNodeConnections(admin, nodeId(b), 'subscriber'), 1);
+  const lost = await publishRetrying(a, ep(2));
+  assert.equal(lost.offset, 2);
+  await redis.kill();
+  admin.disconnect();
+  await sleep(300);
+  await redis.start();
+  admin = await adminClient(t, redis.url);
+  await eventually(() => nodeConnected(admin, nodeId(b)), 10_000, 'B back on the restarted Redis');
+
+  // Nothing else is published: event 2 is gone with Redis, and only the engine can say so.
+  await eventually(() => c.events('recovery_failed').length > 0, 8000, 'recovery_failed for agent_1 at the client on node B (event 2 was accepted, never delivered, and is gone)');
+  const loss = c.events('recovery_failed')[0]!;
+  assert.equal(loss.data.stream, 'agent:agent_1');
+  assert.equal(loss.data.agent_id, 'agent_1');
+  assert.notEqual(loss.data.epoch, confirmed.data.epoch, 'the stream now lives under a new epoch');
+  assert.deepEqual(eventsOf(c).map((e) => e.offset), [1]);
 });
 
 // ---- (4) a gap history no longer covers ---------------------------------------------------------

@@ -43,10 +43,18 @@ export interface RedisBrokerOptions {
   positionCheckMs?: number;
 }
 
-// KEYS: meta, stream, active zset, idempotency key
+// KEYS: meta, stream, active zset, idempotency key, event-id key
 // ARGV: stream name, event JSON (without offset/epoch), maxlen, history ttl ms,
 //       meta ttl ms, channel, epoch for a new stream, idempotency ttl ms, has-idempotency flag
+// The event-id key makes the script safe to run twice: ioredis resends a
+// command whose reply was lost with the connection, and the second run must
+// not append the same event at a second offset.
 const PUBLISH_LUA = `
+local ran = redis.call('GET', KEYS[5])
+if ran then
+  local sep = string.find(ran, ' ', 1, true)
+  return {0, string.sub(ARGV[2], 1, -2) .. ',"offset":' .. string.sub(ran, 1, sep - 1) .. ',"epoch":"' .. string.sub(ran, sep + 1) .. '"}'}
+end
 if ARGV[9] == '1' then
   local prev = redis.call('GET', KEYS[4])
   if prev then return {1, prev} end
@@ -67,6 +75,7 @@ redis.call('PEXPIRE', KEYS[1], ARGV[5])
 redis.call('ZADD', KEYS[3], now, ARGV[1])
 redis.call('PUBLISH', ARGV[6], ARGV[1] .. '\\n' .. msg)
 if ARGV[9] == '1' then redis.call('SET', KEYS[4], msg, 'PX', ARGV[8]) end
+redis.call('SET', KEYS[5], string.format('%d', offset) .. ' ' .. epoch, 'PX', 30000)
 return {0, msg}
 `;
 
@@ -167,7 +176,7 @@ export class RedisBroker implements Broker {
     // Commands fail at once while Redis is away: nothing is accepted that cannot be delivered.
     this.#cmd = new Redis(options.url, { ...common, enableOfflineQueue: false, maxRetriesPerRequest: 1 });
     this.#sub = new Redis(options.url, { ...common, autoResubscribe: true });
-    this.#cmd.defineCommand('escaiPublish', { numberOfKeys: 4, lua: PUBLISH_LUA });
+    this.#cmd.defineCommand('escaiPublish', { numberOfKeys: 5, lua: PUBLISH_LUA });
     this.#cmd.defineCommand('escaiHistory', { numberOfKeys: 2, lua: HISTORY_LUA });
     this.#cmd.defineCommand('escaiClaimSlot', { numberOfKeys: 2, lua: CLAIM_SLOT_LUA });
     for (const [name, client] of [
@@ -253,6 +262,7 @@ export class RedisBroker implements Broker {
         this.#key('s', stream),
         this.#key('active'),
         idemKey,
+        this.#key('e', stream, event.event_id),
         stream,
         JSON.stringify(event),
         this.#opts.historySize,
@@ -320,16 +330,9 @@ export class RedisBroker implements Broker {
       track.queue.push(event);
       return;
     }
-    if (event.epoch !== track.epoch) {
-      // The stream was reset (its history expired): whatever we had not seen of the old epoch is gone.
-      track.epoch = event.epoch;
-      track.offset = event.offset;
-      this.#onLoss(stream, { offset: event.offset - 1, epoch: event.epoch });
-      this.#deliver(stream, event);
-      return;
-    }
-    if (event.offset <= track.offset) return; // already delivered (filled from history)
-    if (event.offset === track.offset + 1) {
+    // A new epoch (the stream was reset, its history lost) is handled by the fill: loss reported, new epoch replayed from its start.
+    if (event.epoch === track.epoch && event.offset <= track.offset) return; // already delivered (filled from history)
+    if (event.epoch === track.epoch && event.offset === track.offset + 1) {
       track.offset = event.offset;
       track.suspect = undefined;
       this.#deliver(stream, event);
@@ -340,23 +343,37 @@ export class RedisBroker implements Broker {
     void this.#fill(stream, track);
   }
 
-  /** Reads the missing events from the stream, delivers them, then what queued meanwhile. */
+  /**
+   * Reads the missing events from the stream, delivers them, then what queued
+   * meanwhile. Events history no longer holds (or a new epoch: the stream was
+   * reset, e.g. Redis restarted empty) are reported through the loss handler
+   * before delivery resumes from what history does hold.
+   */
   async #fill(stream: string, track: Track): Promise<void> {
     let page: HistoryPage;
+    let lost = false;
     try {
       page = await this.history(stream, { since: track.offset });
+      if (page.position.epoch !== track.epoch) {
+        page = await this.history(stream, { since: 0 }); // the new epoch, from its start
+        track.epoch = page.position.epoch;
+        track.offset = 0;
+        lost = true;
+      }
     } catch (err) {
       this.#log.warn({ stream, err: (err as Error).message }, 'gap fill failed; retrying');
       const retry = setTimeout(() => void this.#fill(stream, track), 500);
       retry.unref();
       return;
     }
-    if (page.position.epoch !== track.epoch || !page.complete) {
-      this.#log.warn({ stream, from: track.offset, to: page.position.offset }, 'gap cannot be filled from history; subscribers are told');
-      track.epoch = page.position.epoch;
+    if (!page.complete) {
       // Deliver what history still holds after the hole, from its first kept offset.
       const first = page.events[0];
       track.offset = first ? first.offset - 1 : page.position.offset;
+      lost = true;
+    }
+    if (lost) {
+      this.#log.warn({ stream, resumeAfter: track.offset, epoch: track.epoch }, 'events lost beyond history; subscribers are told');
       this.#onLoss(stream, { offset: track.offset, epoch: track.epoch });
     }
     for (const event of page.events) {
@@ -405,11 +422,8 @@ export class RedisBroker implements Broker {
           const track = this.#tracks.get(stream);
           const [offset, epoch] = value as [string | null, string | null];
           if (!track || track.filling) return;
-          if (offset === null || epoch === null) {
-            this.#tracks.delete(stream); // expired in Redis
-            return;
-          }
-          const redisOffset = Number(offset);
+          // No record: Redis lost the stream (restarted empty, or it expired): a reset, like a new epoch.
+          const redisOffset = offset === null ? 0 : Number(offset);
           if (epoch !== track.epoch || redisOffset > track.offset) {
             if (immediate || track.suspect !== undefined) {
               track.filling = true;

@@ -22,7 +22,7 @@ export const ErrorCodes = {
   ORIGIN_NOT_ALLOWED: { status: 403, retry: false, description: 'The Origin header is not in ESCAI_ALLOWED_ORIGINS.' },
   SERVER_AT_CAPACITY: { status: 503, retry: true, description: 'The server holds its maximum number of connections; retry after Retry-After seconds.' },
   SHUTTING_DOWN: { status: 503, retry: true, description: 'The server is shutting down; retry, ideally against another node.' },
-  ENGINE_UNAVAILABLE: { status: 503, retry: true, description: 'The engine (Redis) is unreachable; nothing was accepted. Retry with backoff.' },
+  ENGINE_UNAVAILABLE: { status: 503, retry: true, description: 'The engine (Redis) is unreachable. Refused before Redis was reached, nothing was accepted; if the connection dropped mid-request the event may have been accepted: retry with the same idempotency_key.' },
   USER_CONNECTION_LIMIT: { status: 429, retry: true, description: 'The user holds the maximum number of connections across the cluster.' },
   NOT_FOUND: { status: 404, retry: false, description: 'No such route.' },
   BAD_REQUEST: { status: 400, retry: false, description: 'The HTTP request is malformed (bad session id, bad body).' },
