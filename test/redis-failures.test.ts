@@ -10,6 +10,8 @@ import assert from 'node:assert/strict';
 import { test, type TestContext } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Redis } from 'ioredis';
+import { WebSocket } from 'ws';
+import { EscaiClient } from '../src/client/index.js';
 import { EscaiError } from '../src/protocol/codes.js';
 import { eventually, freshRedisPrefix, settle, startServer, TEST_ENGINE, TEST_REDIS_URL, type Message, type TestClient, type TestServer } from './helpers.js';
 import { adminClient, killNodeConnections, nodeConnected, PrivateRedis, redisAnswers, redisServerBinary } from './redis-support.js';
@@ -439,4 +441,30 @@ test('a quiet stream whose last message was lost while the subscriber was away i
   const events = eventsOf(c);
   assert.deepEqual(events.map((e) => e.offset), [1, 2, 3]);
   assert.deepEqual(events.map((e) => e.data.seq), [1, 2, 3]);
+});
+
+// ---- (6) the SDK surfaces the server's recovery_failed --------------------------------------------------
+
+test('the SDK turns a server recovery_failed (gap beyond history) into its recovery_failed event and keeps receiving', async (t) => {
+  if (!(await needSharedRedis(t))) return;
+  const { a, b, admin } = await twoNodes(t, { historySize: 5 });
+  const sdk = new EscaiClient({ url: b.url, getToken: () => b.token(WATCHER), WebSocket, minReconnectDelay: 20, maxReconnectDelay: 200 });
+  t.after(() => sdk.close());
+  const failures: Array<{ type: string; agentId: string | null; reason: string }> = [];
+  const seqs: number[] = [];
+  sdk.on('recovery_failed', ({ subscription, reason }) => failures.push({ type: subscription.type, agentId: subscription.agentId, reason }));
+  sdk.on('epistemic_update', (e) => seqs.push(e.data?.['seq'] as number));
+  sdk.connect();
+  await sdk.subscribe('epistemic_updates', { agentId: 'agent_1' });
+
+  assert.equal(await killNodeConnections(admin, nodeId(b), 'subscriber'), 1);
+  await a.server.publish(Array.from({ length: 20 }, (_, i) => ep(i + 1)));
+  await eventually(() => failures.length > 0, 8000, 'recovery_failed at the SDK');
+  await eventually(() => seqs.includes(20), 5000, 'the events history still held');
+  assert.deepEqual(failures, [{ type: 'epistemic_updates', agentId: 'agent_1', reason: failures[0]!.reason }]);
+  assert.match(failures[0]!.reason, /lost/);
+  // Delivery resumes after the hole, in order; the SDK's position follows the server's.
+  assert.deepEqual(seqs, Array.from({ length: seqs.length }, (_, i) => 21 - seqs.length + i));
+  assert.equal(sdk.position('agent:agent_1', 'epistemic_update')?.offset, 20);
+  assert.equal(sdk.state, 'connected');
 });

@@ -366,6 +366,20 @@ export class EscaiClient extends TypedEmitter<ClientEvents> {
       case 'error':
         this.emit('error', { code: String(msg['code']), message: String(msg['message']) });
         break;
+      case 'recovery_failed': {
+        // The server lost events of a stream beyond its history (cluster engine outage): reload.
+        const data = (msg['data'] ?? {}) as { stream?: string; offset?: number; epoch?: string; reason?: string };
+        if (typeof data.stream !== 'string') break;
+        for (const sub of this.#subscriptions.values()) {
+          const follows = data.stream === 'system' ? sub.type === 'system_alerts' : sub.type !== 'system_alerts' && (sub.agentId === null || `agent:${sub.agentId}` === data.stream);
+          if (!follows) continue;
+          if (typeof data.offset === 'number' && typeof data.epoch === 'string') {
+            this.#positions.set(`${data.stream}|${SUBSCRIPTION_TYPES[sub.type]}`, { offset: data.offset, epoch: data.epoch });
+          }
+          this.emit('recovery_failed', { subscription: info(sub), reason: data.reason ?? 'events lost' });
+        }
+        break;
+      }
       case 'subscription_revoked': {
         const data = (msg['data'] ?? {}) as { subscription_type?: string; agent_id?: string | null; reason?: string };
         const sub = this.#subscriptions.get(`${data.subscription_type}\u0000${data.agent_id ?? ''}`);
