@@ -67,9 +67,11 @@ export async function startServer(t: TestContext, overrides: Partial<ConfigInput
   if (TEST_ENGINE === 'redis') await eventually(() => server.node.broker.status().ready, 5000, 'the Redis engine to be ready');
   const clients: TestClient[] = [];
   t.after(async () => {
+    const binary = clients.reduce((n, c) => n + c.binaryFrames, 0);
     for (const c of clients) c.terminate();
     await server.close();
     if (config.redisUrl) await dropRedisPrefix(config.redisUrl, config.redisPrefix);
+    if (binary > 0) throw new Error(`the server sent ${binary} binary frame(s); every frame must be JSON text`);
   });
   const url = server.url;
   const wsUrl = url.replace(/^http/, 'ws');
@@ -93,13 +95,16 @@ export async function startServer(t: TestContext, overrides: Partial<ConfigInput
 export class TestClient {
   readonly ws: WebSocket;
   readonly received: Message[] = [];
+  /** Binary frames received: the protocol is JSON text, so any is a server bug (checked when the test ends). */
+  binaryFrames = 0;
   #waiters: Array<{ match: (m: Message) => boolean; resolve: (m: Message) => void }> = [];
   closeEvent: Promise<{ code: number; reason: string }>;
 
   private constructor(ws: WebSocket) {
     this.ws = ws;
     this.closeEvent = new Promise((resolve) => ws.on('close', (code, reason) => resolve({ code, reason: reason.toString() })));
-    ws.on('message', (data) => {
+    ws.on('message', (data, isBinary) => {
+      if (isBinary) this.binaryFrames++;
       const msg = JSON.parse(data.toString()) as Message;
       this.received.push(msg);
       for (const w of [...this.#waiters]) {

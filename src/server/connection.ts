@@ -34,6 +34,7 @@ interface HeldFrame {
 }
 
 const WS_OPEN = 1;
+const TEXT_FRAME = Object.freeze({ binary: false });
 
 function clonePositions(positions: ReadonlyMap<string, StreamPosition>): Map<string, StreamPosition> {
   const copy = new Map<string, StreamPosition>();
@@ -115,7 +116,8 @@ export class Connection implements Subscriber {
       this.close('SLOW_CONSUMER', 'send buffer over limit');
       return false;
     }
-    this.#ws.send(frame);
+    // Events are shared Buffers; ws would send a Buffer as a binary frame. The protocol is JSON text.
+    this.#ws.send(frame, TEXT_FRAME);
     this.#counters.messagesSent++;
     return true;
   }

@@ -35,7 +35,9 @@ def publish(base, secret, event):
 
 async def next_of(ws, types):
     while True:
-        msg = json.loads(await asyncio.wait_for(ws.recv(), timeout=5))
+        raw = await asyncio.wait_for(ws.recv(), timeout=5)
+        assert isinstance(raw, str), "the server sent a binary frame; the protocol is JSON text"
+        msg = json.loads(raw)
         if msg["type"] in types:
             return msg
 
