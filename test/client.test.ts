@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { test, type TestContext } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { WebSocket } from 'ws';
-import { EscaiClient, EscaiClientError, fullJitterBackoff, type ClientEvents, type ClientOptions, type DeliveredEvent } from '../src/client/index.js';
+import { EscaiClient, EscaiClientError, fullJitterBackoff, type ClientEvents, type ClientOptions } from '../src/client/index.js';
 import { signToken } from '../src/auth/jwt.js';
 import { resolveConfig } from '../src/config/config.js';
 import { createLogger } from '../src/log.js';

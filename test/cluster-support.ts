@@ -2,27 +2,13 @@
 // one real Redis under a fresh key prefix, each reached over real sockets.
 import assert from 'node:assert/strict';
 import type { TestContext } from 'node:test';
-import { Redis } from 'ioredis';
 import { signToken, type TokenClaims } from '../src/auth/jwt.js';
 import { runCli, type CliProcess } from './cli-process.js';
 import { dropRedisPrefix, freshRedisPrefix, SECRET, TEST_ENGINE, TEST_REDIS_URL, TestClient, type Message } from './helpers.js';
 import { need } from './require.js';
+import { redisAnswers } from './redis-support.js';
 
 export { TEST_REDIS_URL };
-
-/** Whether a Redis server answers PING at `url` within a short timeout. */
-export async function redisAnswers(url: string): Promise<boolean> {
-  const redis = new Redis(url, { lazyConnect: true, connectTimeout: 1000, maxRetriesPerRequest: 0, retryStrategy: () => null, enableOfflineQueue: false });
-  redis.on('error', () => {});
-  try {
-    await redis.connect();
-    return (await redis.ping()) === 'PONG';
-  } catch {
-    return false;
-  } finally {
-    redis.disconnect();
-  }
-}
 
 /**
  * True when a cluster test may run: Redis answers (else skipped loudly, or
@@ -30,7 +16,8 @@ export async function redisAnswers(url: string): Promise<boolean> {
  * ESCAI_TEST_ENGINE=redis pass (the cluster suite already ran in the main pass).
  */
 export async function clusterAvailable(t: TestContext): Promise<boolean> {
-  if (!need(t, 'redis', await redisAnswers(TEST_REDIS_URL), `no Redis answers PING at ${TEST_REDIS_URL}`)) return false;
+  const redis = await redisAnswers(TEST_REDIS_URL);
+  if (!need(t, 'redis', redis.ok, redis.why)) return false;
   if (TEST_ENGINE === 'redis') {
     t.skip('cluster tests run in the main pass only (ESCAI_TEST_ENGINE=redis)');
     return false;
