@@ -1,77 +1,128 @@
-// Fan-out benchmark: deliveries/s and end-to-end latency, one node on the
-// memory engine vs two nodes on Redis (publisher on node A, subscribers on
-// node B: every delivery crosses Redis). Servers run as separate processes;
-// this process is the load (publisher + subscribers) and the clock.
+// Fan-out benchmark: deliveries/s and end-to-end latency for
+//   memory   one ESCAI node, in-memory engine;
+//   redis    two ESCAI nodes on Redis (publisher on node A, subscribers on
+//            node B: every delivery crosses Redis);
+//   socketio a Socket.IO 4 server doing the same job (peer, same harness).
+// Servers run as separate processes; this process is the load (publisher +
+// subscribers) and the clock.
 //
-// Usage: npm run build && node --import tsx bench/fanout.ts <memory|redis> [subscribers=50] [rate=400] [seconds=10]
-//   rate = events/s published (open loop); 0 = closed loop, as fast as the window allows.
+// Usage: npm run build && node --import tsx bench/fanout.ts <memory|redis|socketio> [subscribers=50] [rate=400] [seconds=10]
+//   rate = events/s published (open loop); 0 = closed loop, as fast as a window of 64 unacknowledged publishes allows.
+import { fileURLToPath } from 'node:url';
 import { performance } from 'node:perf_hooks';
+import { io as ioClient } from 'socket.io-client';
 import { WebSocket } from 'ws';
-import { histogram, startServerProcess, summary, token, type ServerProcess } from './lib.js';
+import { histogram, startProcess, startServerProcess, summary, token, type ServerProcess } from './lib.js';
 
 const [engine = 'memory', subsArg = '50', rateArg = '400', secondsArg = '10'] = process.argv.slice(2);
 const SUBSCRIBERS = Number(subsArg);
 const RATE = Number(rateArg);
 const SECONDS = Number(secondsArg);
-const WINDOW = 64; // closed loop: publishes in flight
+const WINDOW = 64;
+const AGENT = 'bench_agent';
 
-const servers: ServerProcess[] = [];
+interface Target {
+  servers: ServerProcess[];
+  /** Connects subscriber `i`; calls `onEvent(sentAt)` per delivered event. */
+  subscriber(i: number, onEvent: (sentAt: number) => void): Promise<() => void>;
+  /** Connects the producer; `publish` sends one event and calls `onAck` when the server acknowledged it. */
+  producer(onAck: () => void): Promise<{ publish(seq: number): void; close(): void }>;
+}
+
+async function escaiTarget(servers: ServerProcess[]): Promise<Target> {
+  const pubUrl = servers[0]!.url.replace('http', 'ws');
+  const subUrl = servers[servers.length - 1]!.url.replace('http', 'ws');
+  const open = (url: string) =>
+    new Promise<WebSocket>((resolve, reject) => {
+      const ws = new WebSocket(url);
+      ws.once('message', () => resolve(ws)); // connection_established
+      ws.once('error', reject);
+    });
+  const watcher = await token('bench-watcher', ['researcher']);
+  const producerToken = await token('bench-producer', ['developer']);
+  return {
+    servers,
+    async subscriber(i, onEvent) {
+      const ws = await open(`${subUrl}/ws/monitor/sub-${i}?token=${watcher}`);
+      ws.send(JSON.stringify({ type: 'subscribe', data: { type: 'epistemic_updates', agent_id: AGENT } }));
+      ws.on('message', (raw) => {
+        const text = raw.toString();
+        if (text.startsWith('{"type":"epistemic_update"')) onEvent((JSON.parse(text) as { data: { sent_at: number } }).data.sent_at);
+      });
+      return () => ws.terminate();
+    },
+    async producer(onAck) {
+      const ws = await open(`${pubUrl}/ws/monitor/producer?token=${producerToken}`);
+      ws.on('message', (raw) => {
+        if (raw.toString().startsWith('{"type":"publish_confirmed"')) onAck();
+      });
+      return {
+        publish: (seq) =>
+          ws.send(JSON.stringify({ type: 'publish', data: { type: 'epistemic_update', agent_id: AGENT, data: { confidence_level: 0.9, sent_at: performance.now(), seq } } })),
+        close: () => ws.terminate(),
+      };
+    },
+  };
+}
+
+async function socketioTarget(): Promise<Target> {
+  const server = await startProcess(['--import', 'tsx', fileURLToPath(new URL('./peer-socketio-server.ts', import.meta.url))]);
+  const connect = () =>
+    new Promise<ReturnType<typeof ioClient>>((resolve, reject) => {
+      const socket = ioClient(server.url, { transports: ['websocket'], forceNew: true });
+      socket.once('connect', () => resolve(socket));
+      socket.once('connect_error', reject);
+    });
+  return {
+    servers: [server],
+    async subscriber(_i, onEvent) {
+      const socket = await connect();
+      socket.emit('subscribe', AGENT);
+      socket.on('epistemic_update', (event: { data: { sent_at: number } }) => onEvent(event.data.sent_at));
+      return () => socket.close();
+    },
+    async producer(onAck) {
+      const socket = await connect();
+      return {
+        publish: (seq) => socket.emit('publish', { type: 'epistemic_update', agent_id: AGENT, data: { confidence_level: 0.9, sent_at: performance.now(), seq } }, onAck),
+        close: () => socket.close(),
+      };
+    },
+  };
+}
+
+let target: Target;
 if (engine === 'redis') {
   const env = { ESCAI_REDIS_URL: process.env['ESCAI_TEST_REDIS_URL'] ?? 'redis://127.0.0.1:6379', ESCAI_REDIS_PREFIX: `bench-${Date.now()}` };
-  servers.push(await startServerProcess(env), await startServerProcess(env));
+  target = await escaiTarget([await startServerProcess(env), await startServerProcess(env)]);
   await new Promise((r) => setTimeout(r, 500));
-} else if (engine === 'memory') {
-  servers.push(await startServerProcess());
-} else throw new Error('engine must be memory or redis');
-const pubUrl = servers[0]!.url.replace('http', 'ws');
-const subUrl = servers[servers.length - 1]!.url.replace('http', 'ws');
+} else if (engine === 'memory') target = await escaiTarget([await startServerProcess()]);
+else if (engine === 'socketio') target = await socketioTarget();
+else throw new Error('engine must be memory, redis or socketio');
 
 const h = histogram();
 let deliveries = 0;
 let measuring = false;
-
-function open(url: string): Promise<WebSocket> {
-  const ws = new WebSocket(url);
-  return new Promise((resolve, reject) => {
-    ws.once('message', () => resolve(ws)); // connection_established
-    ws.once('error', reject);
-  });
-}
-
-const watcher = await token('bench-watcher', ['researcher']);
-const subs: WebSocket[] = [];
+const closers: Array<() => void> = [];
 for (let i = 0; i < SUBSCRIBERS; i++) {
-  const ws = await open(`${subUrl}/ws/monitor/sub-${i}?token=${watcher}`);
-  ws.send(JSON.stringify({ type: 'subscribe', data: { type: 'epistemic_updates', agent_id: 'bench_agent' } }));
-  ws.on('message', (raw) => {
-    const text = raw.toString();
-    if (!measuring || !text.startsWith('{"type":"epistemic_update"')) return;
-    const sentAt = (JSON.parse(text) as { data: { sent_at: number } }).data.sent_at;
-    h.recordValue(Math.max(1, Math.round((performance.now() - sentAt) * 1000)));
-    deliveries++;
-  });
-  subs.push(ws);
+  closers.push(
+    await target.subscriber(i, (sentAt) => {
+      if (!measuring) return;
+      h.recordValue(Math.max(1, Math.round((performance.now() - sentAt) * 1000)));
+      deliveries++;
+    }),
+  );
 }
 await new Promise((r) => setTimeout(r, 500));
 
-const producer = await open(`${pubUrl}/ws/monitor/producer?token=${await token('bench-producer', ['developer'])}`);
 let inFlight = 0;
 let published = 0;
-const acked = () => {
-  inFlight--;
-};
-producer.on('message', (raw) => {
-  if (raw.toString().startsWith('{"type":"publish_confirmed"')) acked();
-});
+const producer = await target.producer(() => inFlight--);
 const publishOne = () => {
   inFlight++;
-  published++;
-  producer.send(
-    JSON.stringify({ type: 'publish', data: { type: 'epistemic_update', agent_id: 'bench_agent', data: { confidence_level: 0.9, sent_at: performance.now(), seq: published } } }),
-  );
+  producer.publish(++published);
 };
 
-// Warm-up second, then the measured run.
 const runFor = async (seconds: number) => {
   const end = performance.now() + seconds * 1000;
   if (RATE > 0) {
@@ -92,7 +143,7 @@ const runFor = async (seconds: number) => {
     }
   }
 };
-await runFor(1);
+await runFor(1); // warm-up
 await new Promise((r) => setTimeout(r, 300));
 measuring = true;
 const t0 = performance.now();
@@ -102,9 +153,10 @@ const elapsed = (performance.now() - t0) / 1000;
 measuring = false;
 const events = published - publishedBefore;
 console.log(
-  `engine=${engine} nodes=${servers.length} subscribers=${SUBSCRIBERS} rate=${RATE || 'closed-loop'} seconds=${SECONDS}: ` +
+  `engine=${engine} nodes=${target.servers.length} subscribers=${SUBSCRIBERS} rate=${RATE || 'closed-loop'} seconds=${SECONDS}: ` +
     `published ${Math.round(events / elapsed)} ev/s, deliveries ${Math.round(deliveries / elapsed)}/s (expected ${Math.round((events * SUBSCRIBERS) / elapsed)}/s); latency ${summary(h)}`,
 );
-for (const ws of [...subs, producer]) ws.terminate();
-for (const s of servers) await s.stop();
+for (const close of closers) close();
+producer.close();
+for (const s of target.servers) await s.stop();
 process.exit(0);

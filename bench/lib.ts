@@ -17,9 +17,14 @@ export interface ServerProcess {
 }
 
 /** Starts `escai-realtime serve` (the built dist/) on a free port with extra environment. */
-export async function startServerProcess(env: Record<string, string> = {}): Promise<ServerProcess> {
-  const child = spawn(process.execPath, [CLI, 'serve', '--port', '0'], {
-    env: { ...process.env, ESCAI_JWT_SECRET: SECRET, ESCAI_LOG_LEVEL: 'info', ESCAI_RATE_LIMIT: '100000', ESCAI_RATE_BURST: '100000', ...env },
+export function startServerProcess(env: Record<string, string> = {}): Promise<ServerProcess> {
+  return startProcess([CLI, 'serve', '--port', '0'], { ESCAI_JWT_SECRET: SECRET, ESCAI_LOG_LEVEL: 'info', ESCAI_RATE_LIMIT: '100000', ESCAI_RATE_BURST: '100000', ...env });
+}
+
+/** Starts a node process (args after `node`) that prints a JSON {"msg":"listening","port":N} line. */
+export async function startProcess(args: string[], env: Record<string, string> = {}): Promise<ServerProcess> {
+  const child = spawn(process.execPath, args, {
+    env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   const lines = createInterface({ input: child.stdout! });
