@@ -50,7 +50,14 @@ export interface SessionState {
   startedAt: number;
   /** When its last connection closed (ms since the epoch). */
   detachedAt: number;
-  subscriptions: Array<{ type: string; agent_id: string | null; filters: Record<string, unknown> | null; created_at: number }>;
+  subscriptions: Array<{
+    type: string;
+    agent_id: string | null;
+    filters: Record<string, unknown> | null;
+    created_at: number;
+    /** Single-stream subscriptions: [offset, epoch] of the stream when the subscription started. */
+    start?: [number, string];
+  }>;
   /** Last offset written to (or, for a live session, confirmed read by) the client, per stream: [stream, offset, epoch]. */
   positions: Array<[string, number, string]>;
   /** Set while a connection still holds the session (saved as it goes, so a dead node's clients can resume elsewhere). */

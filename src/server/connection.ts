@@ -27,10 +27,18 @@ export interface TrafficCounters {
 
 export type RequestId = string | number | undefined;
 
-/** A frame queued while the connection is held (during a replay), with the event it carries, if any. */
-interface HeldFrame {
+/** An outbound frame; for an event, its stream and sequence, so the position moves only once it is written. */
+export interface OutFrame {
   frame: string | Buffer;
-  eventId: string | undefined;
+  stream?: string;
+  event?: { event_id: string; offset: number; epoch: string };
+}
+
+/** Replayed event ids of a stream, suppressed on the live path until the stream passes `upTo` (events still in flight). */
+interface Suppression {
+  upTo: number;
+  epoch: string;
+  ids: ReadonlySet<string>;
 }
 
 const WS_OPEN = 1;
@@ -60,13 +68,16 @@ export class Connection implements Subscriber {
   sessionStartedAt = Date.now();
   /** Inbound messages are handled one after another, in arrival order, through this chain. */
   inbound: Promise<void> = Promise.resolve();
+  /** When the live session record was last written (ms since the epoch). */
+  lastSessionSave = 0;
   /** Set when a newer connection took this one's session over: it must not park it again. */
   sessionTakenOver = false;
   /** Whether this connection took one of its user's cluster-wide connection slots. */
   holdsUserSlot = false;
   /** Token-expiry timers (token_expiring, then close 4001). */
   expiryTimers: NodeJS.Timeout[] = [];
-  #held: HeldFrame[] | null = null;
+  #held: OutFrame[] | null = null;
+  #suppress: Map<string, Suppression> | null = null;
   #pingSeq = 0;
   #pingSnapshot: { seq: string; positions: Map<string, StreamPosition> } | null = null;
   #confirmed = new Map<string, StreamPosition>();
@@ -106,12 +117,33 @@ export class Connection implements Subscriber {
    * Queues one frame. Never blocks: a client whose unsent bytes pass the cap
    * is disconnected (4008) rather than allowed to grow the node's memory.
    */
-  send(frame: string | Buffer, eventId?: string): boolean {
+  send(frame: string | Buffer): boolean {
     if (!this.isOpen) return false;
     if (this.#held) {
-      this.#held.push({ frame, eventId });
+      this.#held.push({ frame });
       return true;
     }
+    return this.#write(frame);
+  }
+
+  /**
+   * Sends an event of `stream`. Its position counts only once the frame is
+   * really written (not when held, not when refused): a session resumes from
+   * what was written. False when not sent (closed, duplicate of a replay, over the cap).
+   */
+  sendEvent(frame: string | Buffer, stream: string, event: { event_id: string; offset: number; epoch: string }): boolean {
+    if (!this.isOpen) return false;
+    if (this.#suppress !== null && this.#suppressed(stream, event)) return false;
+    if (this.#held) {
+      this.#held.push({ frame, stream, event });
+      return true;
+    }
+    if (!this.#write(frame)) return false;
+    this.advance(stream, event.offset, event.epoch);
+    return true;
+  }
+
+  #write(frame: string | Buffer): boolean {
     if (this.#ws.bufferedAmount > this.#limits.maxBufferedBytes) {
       this.close('SLOW_CONSUMER', 'send buffer over limit');
       return false;
@@ -122,24 +154,56 @@ export class Connection implements Subscriber {
     return true;
   }
 
+  #suppressed(stream: string, event: { event_id: string; offset: number; epoch: string }): boolean {
+    const sup = this.#suppress!.get(stream);
+    if (sup === undefined) return false;
+    if (event.epoch !== sup.epoch || event.offset > sup.upTo) {
+      // The live stream has passed the replay: nothing later can be a duplicate.
+      this.#suppress!.delete(stream);
+      if (this.#suppress!.size === 0) this.#suppress = null;
+      return false;
+    }
+    return sup.ids.has(event.event_id);
+  }
+
   /**
-   * Holds outbound frames (a replay is being prepared): `send` queues them
-   * until `release`, so replayed events go out before anything live.
+   * Holds outbound frames (a replay is being prepared): sends queue until
+   * `release`, so replayed events go out before anything live.
    */
   hold(): void {
     this.#held ??= [];
   }
 
-  /** Sends `first`, then the held frames except events in `skip` (already replayed), and resumes direct sending. */
-  release(first: ReadonlyArray<string | Buffer>, skip: ReadonlySet<string>): void {
-    const held = this.#held ?? [];
-    this.#held = null;
-    for (const frame of first) this.send(frame);
-    for (const h of held) if (h.eventId === undefined || !skip.has(h.eventId)) this.send(h.frame);
+  get isHeld(): boolean {
+    return this.#held !== null;
   }
 
-  /** Records that an event of `stream` at `offset` was written; false if it already was (a duplicate). */
-  advance(stream: string, offset: number, epoch: string): boolean {
+  /**
+   * Sends `first` (the reply and the replay), then the held frames except
+   * events already replayed, and resumes direct sending. `positions`: where
+   * each replayed stream now stands (everything up to it was considered);
+   * live events of those streams still in flight with a replayed id are
+   * suppressed until the stream passes that position.
+   */
+  release(first: readonly OutFrame[], replayedIds: ReadonlySet<string>, positions?: ReadonlyMap<string, StreamPosition>): void {
+    const held = this.#held ?? [];
+    this.#held = null;
+    for (const out of first) this.#sendOut(out);
+    for (const out of held) if (out.event === undefined || !replayedIds.has(out.event.event_id)) this.#sendOut(out);
+    if (!positions || !this.isOpen) return;
+    for (const [stream, pos] of positions) {
+      this.advance(stream, pos.offset, pos.epoch);
+      if (replayedIds.size > 0) (this.#suppress ??= new Map()).set(stream, { upTo: pos.offset, epoch: pos.epoch, ids: replayedIds });
+    }
+  }
+
+  #sendOut(out: OutFrame): void {
+    if (out.event !== undefined && out.stream !== undefined) this.sendEvent(out.frame, out.stream, out.event);
+    else this.send(out.frame);
+  }
+
+  /** Moves the written position of `stream` forward (a new epoch replaces it). */
+  advance(stream: string, offset: number, epoch: string): void {
     this.#advancedSinceSnapshot = true;
     const pos = this.positions.get(stream);
     if (pos === undefined) this.positions.set(stream, { offset, epoch });
@@ -147,8 +211,6 @@ export class Connection implements Subscriber {
       pos.offset = offset;
       pos.epoch = epoch;
     } else if (offset > pos.offset) pos.offset = offset;
-    else return false;
-    return true;
   }
 
   sendJson(message: object): boolean {
@@ -211,8 +273,9 @@ export class Connection implements Subscriber {
   ping(): void {
     if (this.#state !== 'open') return;
     const seq = String(++this.#pingSeq);
-    // Snapshot only when something was written since the last one: an idle connection costs nothing.
-    if (this.#advancedSinceSnapshot) {
+    // Snapshot only when something was written since the last one (an idle connection costs nothing),
+    // and never while frames are held: a pong must not confirm what was not yet sent.
+    if (this.#advancedSinceSnapshot && this.#held === null) {
       this.#pingSnapshot = { seq, positions: clonePositions(this.positions) };
       this.#advancedSinceSnapshot = false;
     }

@@ -130,13 +130,20 @@ export class RealtimeNode {
    */
   saveSession(conn: Connection, live: boolean): void {
     if (this.config.sessionTtl <= 0 || conn.sessionTakenOver) return;
+    // A handler finishing after the connection left must not overwrite the record its detach wrote.
+    if (live && !this.connections.has(conn.id)) return;
+    conn.lastSessionSave = Date.now();
     const positions = live ? conn.confirmedPositions : conn.resumePositions();
     const state: SessionState = {
       userId: conn.userId,
       sessionId: conn.sessionId,
       startedAt: conn.sessionStartedAt,
       detachedAt: Date.now(),
-      subscriptions: [...conn.subscriptions.values()].map((sub) => ({ ...describeSubscription(sub), created_at: sub.createdAt })),
+      subscriptions: [...conn.subscriptions.values()].map((sub) => ({
+        ...describeSubscription(sub),
+        created_at: sub.createdAt,
+        ...(sub.start ? { start: [sub.start.offset, sub.start.epoch] as [number, string] } : {}),
+      })),
       positions: [...positions].map(([stream, pos]) => [stream, pos.offset, pos.epoch]),
     };
     if (live) state.live = { node_id: this.broker.nodeId, connection_id: conn.id };
@@ -160,6 +167,7 @@ export class RealtimeNode {
 
   /** Subscriptions changed: refresh the admin view and the live session record. */
   #subscriptionsChanged(conn: Connection): void {
+    if (!this.connections.has(conn.id)) return;
     this.#publishPresence(conn);
     this.saveSession(conn, true);
   }
@@ -171,7 +179,9 @@ export class RealtimeNode {
       conn.sessionStartedAt = session.startedAt;
       for (const saved of session.subscriptions) {
         try {
-          this.#addSubscription(conn, this.#buildSubscription(conn, { type: saved.type, agent_id: saved.agent_id, filters: saved.filters }, saved.created_at));
+          const sub = this.#buildSubscription(conn, { type: saved.type, agent_id: saved.agent_id, filters: saved.filters }, saved.created_at);
+          if (saved.start) sub.start = { offset: saved.start[0], epoch: saved.start[1] };
+          this.#addSubscription(conn, sub);
         } catch (err) {
           // The new token may not allow it any more.
           dropped.push(`${saved.type}${saved.agent_id ? `/${saved.agent_id}` : ''}: ${(err as Error).message}`);
@@ -186,11 +196,22 @@ export class RealtimeNode {
       };
       const plans: ReplayPlan[] = [...known].map(([stream, since]) => ({ stream, since, wants: (e) => wants(e, false) }));
       // Streams the client never saw an event of: replay by time (all-agents subscriptions, notifications).
+      // Single-stream subscriptions that had not seen an event: from the position they started at.
+      for (const sub of subs) {
+        const stream = subscriptionStream(sub);
+        if (stream && sub.start && !known.has(stream)) {
+          known.set(stream, sub.start);
+          plans.push({ stream, since: sub.start, wants: (e) => wants(e, false) });
+        }
+      }
       const allAgentSubs = subs.filter((sub) => sub.agentId === null && sub.type !== 'system_alerts');
       const unknown = new Map<string, number>();
       if (allAgentSubs.length > 0) {
         const since = Math.min(...allAgentSubs.map((sub) => sub.createdAt));
-        for (const stream of await this.broker.streamsActiveSince('agent:', since)) if (!known.has(stream)) unknown.set(stream, since);
+        for (const stream of await this.broker.streamsActiveSince('agent:', since)) {
+          // Only agents this user may see: others can neither be replayed nor count as lost.
+          if (!known.has(stream) && conn.principal.canMonitor(stream.slice('agent:'.length))) unknown.set(stream, since);
+        }
       }
       for (const sub of subs) {
         const stream = subscriptionStream(sub);
@@ -199,7 +220,8 @@ export class RealtimeNode {
       const userStream = `user:${conn.userId}`;
       if (!known.has(userStream)) unknown.set(userStream, session.startedAt);
       for (const [stream, notBefore] of unknown) plans.push({ stream, notBefore, wants: (e) => wants(e, true) });
-      const replay = await collectReplay(this.broker, conn, plans);
+      const replay = await collectReplay(this.broker, plans);
+      if (!this.connections.has(conn.id)) return; // left during the replay: its detach saved the session as restored
       const hello = JSON.stringify({
         ...welcome,
         resumed: true,
@@ -207,11 +229,11 @@ export class RealtimeNode {
         subscriptions: subs.map(describeSubscription),
         ...(dropped.length > 0 ? { dropped_subscriptions: dropped } : {}),
       });
-      conn.release([hello, ...replay.frames], replay.ids);
+      conn.release([{ frame: hello }, ...replay.frames], replay.ids, replay.positions);
       this.log.debug({ connectionId: conn.id, replayed: replay.frames.length, recovered: replay.recovered }, 'session resumed');
     } catch (err) {
       this.log.error({ err, connectionId: conn.id }, 'session resume failed');
-      conn.release([JSON.stringify({ ...welcome, resumed: true, recovered: false, subscriptions: [...conn.subscriptions.values()].map(describeSubscription) })], new Set());
+      conn.release([{ frame: JSON.stringify({ ...welcome, resumed: true, recovered: false, subscriptions: [...conn.subscriptions.values()].map(describeSubscription) }) }], new Set());
     }
   }
 
@@ -278,16 +300,19 @@ export class RealtimeNode {
     try {
       const plan: ReplayPlan = { stream, wants: (event) => subscriptionWants(conn, sub, event) };
       if (since) plan.since = since;
-      replay = await collectReplay(this.broker, conn, since ? [plan] : []);
+      replay = await collectReplay(this.broker, since ? [plan] : []);
       const position = replay.positions.get(stream) ?? (await this.broker.position(stream));
-      conn.advance(stream, position.offset, position.epoch);
+      // The subscription starts here: a resume before its first event replays from this position.
+      sub.start = position;
       Object.assign(confirmation, { recovered: since !== undefined && replay.recovered, offset: position.offset, epoch: position.epoch });
     } catch (err) {
       this.#removeSubscription(conn, sub);
       conn.release([], new Set());
       throw err;
     }
-    conn.release([JSON.stringify(reply('subscription_confirmed', confirmation, requestId)), ...(replay.recovered ? replay.frames : [])], replay.ids);
+    if (!this.connections.has(conn.id)) return;
+    const frames = replay.recovered ? replay.frames : [];
+    conn.release([{ frame: JSON.stringify(reply('subscription_confirmed', confirmation, requestId)) }, ...frames], replay.ids, replay.recovered ? replay.positions : undefined);
     this.#subscriptionsChanged(conn);
   }
 
@@ -324,6 +349,7 @@ export class RealtimeNode {
    */
   async refresh(conn: Connection, token: string, requestId: RequestId): Promise<void> {
     const principal = await this.verifier.verify(token);
+    if (!this.connections.has(conn.id)) return;
     if (principal.userId !== conn.userId) {
       conn.close('FORBIDDEN', 'refresh token belongs to another user');
       return;
@@ -405,14 +431,10 @@ export class RealtimeNode {
   }
 
   #sendTo(conn: Connection, state: FanOut): void {
-    // A closing connection must not advance its positions: its session resumes from them.
     if (!conn.isOpen) return;
     conn.lastDeliverySeq = state.seq;
-    const { event } = state;
-    // Offsets only grow on a stream; an event at or below the connection's position was already written (replayed).
-    if (!conn.advance(state.stream, event.offset, event.epoch)) return;
-    state.frame ??= Buffer.from(JSON.stringify(event));
-    if (conn.send(state.frame, event.event_id)) state.count++;
+    state.frame ??= Buffer.from(JSON.stringify(state.event));
+    if (conn.sendEvent(state.frame, state.stream, state.event)) state.count++;
   }
 
   /**

@@ -5,7 +5,7 @@
 // nothing and marks the result unrecovered, so the client knows to reload.
 import type { Broker, StreamPosition } from '../engine/broker.js';
 import type { DeliveredEvent } from '../protocol/events.js';
-import type { Connection } from './connection.js';
+import type { Connection, OutFrame } from './connection.js';
 import type { Subscription } from './subscriptions.js';
 
 export interface ReplayPlan {
@@ -19,12 +19,12 @@ export interface ReplayPlan {
 }
 
 export interface Replay {
-  frames: Buffer[];
+  frames: OutFrame[];
   /** Ids of replayed events: live frames held meanwhile with these ids are dropped. */
   ids: Set<string>;
   /** False when some stream could not be replayed completely. */
   recovered: boolean;
-  /** Current position of each planned stream. */
+  /** Current position of each planned stream (applied to the connection once the replay is written). */
   positions: Map<string, StreamPosition>;
 }
 
@@ -37,12 +37,11 @@ export function subscriptionWants(conn: Connection, sub: Subscription, event: De
   return sub.match(event);
 }
 
-export async function collectReplay(broker: Broker, conn: Connection, plans: readonly ReplayPlan[]): Promise<Replay> {
+export async function collectReplay(broker: Broker, plans: readonly ReplayPlan[]): Promise<Replay> {
   const replay: Replay = { frames: [], ids: new Set(), recovered: true, positions: new Map() };
   for (const plan of plans) {
     const page = await broker.history(plan.stream, plan.since ? { since: plan.since.offset } : {});
     replay.positions.set(plan.stream, page.position);
-    conn.advance(plan.stream, page.position.offset, page.position.epoch);
     if (plan.since && (page.position.epoch !== plan.since.epoch || !page.complete)) {
       replay.recovered = false;
       continue;
@@ -58,7 +57,7 @@ export async function collectReplay(broker: Broker, conn: Connection, plans: rea
     for (const event of page.events) {
       if (plan.notBefore !== undefined && Date.parse(event.timestamp) < plan.notBefore) continue;
       if (!plan.wants(event) || replay.ids.has(event.event_id)) continue;
-      replay.frames.push(Buffer.from(JSON.stringify(event)));
+      replay.frames.push({ frame: Buffer.from(JSON.stringify(event)), stream: plan.stream, event });
       replay.ids.add(event.event_id);
     }
   }

@@ -21,6 +21,8 @@ export interface Subscription<S extends Subscriber = Subscriber> {
   readonly match: EventPredicate;
   /** When the client subscribed (ms since the epoch; kept across session resume). */
   readonly createdAt: number;
+  /** Single-stream subscriptions: the stream's position when it started (kept across session resume). */
+  start?: { offset: number; epoch: string };
 }
 
 /** The key of a subscription within one connection: type + agent. */

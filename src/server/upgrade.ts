@@ -129,8 +129,11 @@ export class UpgradeGate {
         const conn = this.#node.attach(ws, principal, sessionId, session);
         conn.holdsUserSlot = claimedSlot;
         ws.on('message', (data) => receiveFrame(this.#node, conn, data));
+        // A pong that confirms new positions rewrites the live session record; otherwise it is
+        // renewed every half session TTL so a quiet connection's record never expires under it.
+        const renewMs = (config.sessionTtl * 1000) / 2;
         ws.on('pong', (payload) => {
-          if (conn.onPong(payload)) this.#node.saveSession(conn, true);
+          if (conn.onPong(payload) || Date.now() - conn.lastSessionSave > renewMs) this.#node.saveSession(conn, true);
         });
         ws.on('ping', () => (conn.lastSeen = performance.now()));
         ws.on('error', (err) => this.#node.log.debug({ err, connectionId: conn.id }, 'socket error'));
