@@ -2,6 +2,7 @@
 // roles and permissions, path/session/origin/capacity refusals, and the rule
 // that no token ever reaches a log line. Real server, real sockets.
 import assert from 'node:assert/strict';
+import { createConnection } from 'node:net';
 import { test, type TestContext } from 'node:test';
 import { base64url, SignJWT } from 'jose';
 import { signToken } from '../src/auth/jwt.js';
@@ -350,4 +351,30 @@ test('a token never appears in any log line', async (t) => {
     const signature = tok.split('.')[2]!;
     assert.ok(!output.includes(signature), `the signature of token "${name}" appears in the log`);
   }
+});
+
+test('a token without exp is refused (it could never be revoked)', async (t) => {
+  const s = await startServer(t);
+  const noExp = await new SignJWT({ roles: ['admin'] }).setProtectedHeader({ alg: 'HS256' }).setSubject('u1').setIssuedAt().sign(new TextEncoder().encode(SECRET));
+  const r = await handshakeRefusal(`${s.wsUrl}/ws/monitor/s1?token=${noExp}`);
+  assert.equal(r.status, 401);
+  assert.equal(r.body.error.code, 'TOKEN_INVALID');
+  assert.match(r.body.error.message, /exp/);
+});
+
+test('a malformed upgrade is refused before anything is claimed: no per-user slot leaks', async (t) => {
+  const s = await startServer(t, { maxConnectionsPerUser: 1 });
+  const token = await s.token({ sub: 'solo', roles: ['viewer'] });
+  const raw = createConnection({ host: '127.0.0.1', port: Number(new URL(s.url).port) });
+  raw.write(`GET /ws/monitor/s1?token=${token} HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: bad\r\n\r\n`);
+  const answer = await new Promise<string>((resolve) => {
+    let text = '';
+    raw.on('data', (d) => (text += d.toString()));
+    raw.on('close', () => resolve(text));
+  });
+  assert.match(answer, /^HTTP\/1\.1 400 /);
+  assert.match(answer, /"code":"BAD_REQUEST"/);
+  // The user's one slot is still free.
+  await s.connect(token);
+  assert.equal(s.server.node.connections.size, 1);
 });

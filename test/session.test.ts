@@ -8,7 +8,7 @@ import { createInterface } from 'node:readline';
 import { test, type TestContext } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
-import { eventually, SECRET, startServer, TestClient, type Message, type TestServer, eventsOf } from './helpers.js';
+import { eventually, SECRET, settle, startServer, TestClient, type Message, type TestServer, eventsOf } from './helpers.js';
 import { need } from './require.js';
 
 const RESEARCHER = { roles: ['researcher'] };
@@ -407,4 +407,38 @@ test('a plain Python ESCAI client disconnected for 10 s while 50 events are publ
   assert.equal(result.offsets_increasing, true);
   assert.equal(result.extra, 0, 'nothing more (no duplicate) before the pong');
   assert.deepEqual(result.subscriptions, [{ type: 'epistemic_updates', agent_id: 'agent_1', filters: null }]);
+});
+
+test('ids containing ":" cannot reach another user\'s session (engine keys are escaped)', async (t) => {
+  const s = await startServer(t);
+  const alice = await open(t, s, { sub: 'alice', roles: ['researcher'] }, 'team:dash');
+  await confirmed(alice.c, { type: 'epistemic_updates', agent_id: 'secret-agent' });
+  await disconnect(s, alice.c, 'close');
+  const other = await open(t, s, { sub: 'alice:team', roles: ['researcher'] }, 'dash');
+  assert.equal(other.hello.resumed, false);
+  const again = await open(t, s, { sub: 'alice', roles: ['researcher'] }, 'team:dash');
+  assert.equal(again.hello.resumed, true);
+  assert.deepEqual(again.hello.subscriptions.map((x: Message) => x.agent_id), ['secret-agent']);
+});
+
+test('a request still in flight when the client leaves does not wipe the parked session', async (t) => {
+  const s = await startServer(t);
+  const tok = await s.token({ sub: 'user_1', roles: ['researcher'] });
+  for (let i = 0; i < 10; i++) {
+    const { c } = await open(t, s, tok, 'racy');
+    if (i === 0) await confirmed(c, { type: 'epistemic_updates', agent_id: 'agent_1' });
+    else assert.equal(c.received.length, 0);
+    // A refresh (async token verification) races the close.
+    c.send({ type: 'refresh', data: { token: tok } });
+    c.ws.close(1000);
+    await c.closeEvent;
+    await eventually(() => s.server.node.connections.size === 0, 3000, 'the server to let go');
+    await settle(20);
+    const { c: next, hello } = await open(t, s, tok, 'racy');
+    assert.equal(hello.resumed, true, `round ${i}`);
+    assert.deepEqual(hello.subscriptions.map((x: Message) => x.agent_id), ['agent_1'], `round ${i}: subscriptions survive`);
+    next.ws.close(1000);
+    await next.closeEvent;
+    await eventually(() => s.server.node.connections.size === 0, 3000, 'the server to let go');
+  }
 });

@@ -42,6 +42,8 @@ export function createVerifier(options: VerifierOptions): TokenVerifier {
       try {
         ({ payload } = await jwtVerify(token, getKey, {
           algorithms,
+          // A token without exp could never be revoked (one shared secret): refused.
+          requiredClaims: ['exp'],
           clockTolerance: options.clockToleranceSec,
           ...(options.issuer ? { issuer: options.issuer } : {}),
           ...(options.audience ? { audience: options.audience } : {}),

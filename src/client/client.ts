@@ -118,7 +118,8 @@ function streamOfSubscription(sub: SubscriptionInfo): string | null {
   return sub.agentId === null ? null : `agent:${sub.agentId}`;
 }
 
-const TRANSIENT_REQUEST_ERRORS = new Set(['DISCONNECTED', 'NOT_CONNECTED', 'TIMEOUT', 'CLOSED', 'RATE_LIMITED', 'INTERNAL_ERROR']);
+/** Errors after which the request may succeed later: the subscription is kept and asked for again on the next connection. */
+const TRANSIENT_REQUEST_ERRORS = new Set(['DISCONNECTED', 'NOT_CONNECTED', 'TIMEOUT', 'CLOSED', 'RATE_LIMITED', 'INTERNAL_ERROR', 'ENGINE_UNAVAILABLE', 'SHUTTING_DOWN']);
 
 function info(sub: DesiredSubscription): SubscriptionInfo {
   return { type: sub.type, agentId: sub.agentId, filters: sub.filters };

@@ -119,6 +119,9 @@ return 1
 
 type StreamEntry = [id: string, fields: string[]];
 
+/** Publications queued per stream behind a gap fill; past it the oldest go (the fill reads them from the stream). */
+const MAX_QUEUED = 10_000;
+
 interface Track {
   offset: number;
   epoch: string;
@@ -127,6 +130,14 @@ interface Track {
   queue: DeliveredEvent[];
   /** Offset Redis reported at the previous quiet-stream check, while we were behind it. */
   suspect: number | undefined;
+  /** The epoch before the last reset: late publications of it are stale, not a new reset. */
+  oldEpoch?: string;
+  /** Last time this stream was published to or read (ms): idle streams stop being checked. */
+  lastActivity: number;
+}
+
+function escapeKeyPart(part: string): string {
+  return part.replace(/%/g, '%25').replace(/:/g, '%3A');
 }
 
 function newEpoch(): string {
@@ -161,13 +172,13 @@ export class RedisBroker implements Broker {
 
   constructor(options: RedisBrokerOptions) {
     this.#opts = {
-      streamMetaTtlMs: 86_400_000,
-      idempotencyTtlMs: 300_000,
-      positionCheckMs: 2000,
       url: options.url,
       prefix: options.prefix,
       historySize: options.historySize,
       historyTtlMs: options.historyTtlMs,
+      streamMetaTtlMs: options.streamMetaTtlMs ?? 86_400_000,
+      idempotencyTtlMs: options.idempotencyTtlMs ?? 300_000,
+      positionCheckMs: options.positionCheckMs ?? 2000,
     };
     this.#log = options.log.child({ engine: 'redis' });
     this.#channel = `${options.prefix}:pub`;
@@ -194,8 +205,9 @@ export class RedisBroker implements Broker {
     }
   }
 
+  /** prefix:part:part — each part escaped, so ids containing ':' cannot collide with other keys. */
   #key(...parts: string[]): string {
-    return [this.#opts.prefix, ...parts].join(':');
+    return [this.#opts.prefix, ...parts.map(escapeKeyPart)].join(':');
   }
 
   async start(handler: PublicationHandler, onLoss: LossHandler): Promise<void> {
@@ -322,11 +334,16 @@ export class RedisBroker implements Broker {
     const track = this.#tracks.get(stream);
     if (!track) {
       // First event of this stream we see: nothing before it was ours to deliver.
-      this.#tracks.set(stream, { offset: event.offset, epoch: event.epoch, filling: false, queue: [], suspect: undefined });
+      this.#tracks.set(stream, { offset: event.offset, epoch: event.epoch, filling: false, queue: [], suspect: undefined, lastActivity: Date.now() });
       this.#deliver(stream, event);
       return;
     }
+    track.lastActivity = Date.now();
+    if (event.epoch === track.oldEpoch) return; // stale: published before the reset we already handled
     if (track.filling) {
+      if (track.queue.length >= MAX_QUEUED) {
+        track.queue.shift(); // the fill reads them from the stream anyway; the queue only saves round trips
+      }
       track.queue.push(event);
       return;
     }
@@ -356,11 +373,13 @@ export class RedisBroker implements Broker {
       page = await this.history(stream, { since: track.offset });
       if (page.position.epoch !== track.epoch) {
         page = await this.history(stream, { since: 0 }); // the new epoch, from its start
+        track.oldEpoch = track.epoch;
         track.epoch = page.position.epoch;
         track.offset = 0;
         lost = true;
       }
     } catch (err) {
+      if (this.#closed) return;
       this.#log.warn({ stream, err: (err as Error).message }, 'gap fill failed; retrying');
       const retry = setTimeout(() => void this.#fill(stream, track), 500);
       retry.unref();
@@ -411,6 +430,10 @@ export class RedisBroker implements Broker {
    */
   #checkPositions(immediate: boolean): void {
     if (this.#cmd.status !== 'ready' || this.#tracks.size === 0) return;
+    // Streams quiet for longer than history lasts are no longer followed: nothing left to fill, and their
+    // metadata expiring later must not look like a reset.
+    const idleBefore = Date.now() - this.#opts.historyTtlMs;
+    for (const [stream, track] of this.#tracks) if (!track.filling && track.lastActivity < idleBefore) this.#tracks.delete(stream);
     const streams = [...this.#tracks.keys()];
     const pipeline = this.#cmd.pipeline();
     for (const stream of streams) pipeline.hmget(this.#key('m', stream), 'offset', 'epoch');
@@ -482,8 +505,10 @@ export class RedisBroker implements Broker {
 
   /** A position read for a subscriber starts following the stream there, so a lost next message is noticed. */
   #noteFollowed(stream: string, position: StreamPosition): void {
-    if (!this.#tracks.has(stream)) {
-      this.#tracks.set(stream, { offset: position.offset, epoch: position.epoch, filling: false, queue: [], suspect: undefined });
+    const track = this.#tracks.get(stream);
+    if (track) track.lastActivity = Date.now();
+    else {
+      this.#tracks.set(stream, { offset: position.offset, epoch: position.epoch, filling: false, queue: [], suspect: undefined, lastActivity: Date.now() });
     }
   }
 

@@ -68,6 +68,8 @@ export class Connection implements Subscriber {
   sessionStartedAt = Date.now();
   /** Inbound messages are handled one after another, in arrival order, through this chain. */
   inbound: Promise<void> = Promise.resolve();
+  /** Inbound messages accepted but not yet handled. */
+  pendingInbound = 0;
   /** When the live session record was last written (ms since the epoch). */
   lastSessionSave = 0;
   /** Set when a newer connection took this one's session over: it must not park it again. */

@@ -62,12 +62,13 @@ function reader(key: string): (event: DeliveredEvent) => unknown {
 }
 
 function asText(v: unknown): string {
-  return typeof v === 'string' ? v : typeof v === 'object' ? JSON.stringify(v) : String(v);
+  return typeof v === 'string' ? v : String(v);
 }
 
+/** Substring of a primitive's text, or of some primitive element of a list; objects never match (no per-event serialization). */
 function contains(v: unknown, needle: string): boolean {
-  if (Array.isArray(v)) return v.some((item) => item !== null && item !== undefined && asText(item).includes(needle));
-  return asText(v).includes(needle);
+  if (Array.isArray(v)) return v.some((item) => isPrimitive(item) && asText(item).includes(needle));
+  return isPrimitive(v) && asText(v).includes(needle);
 }
 
 function compileOperator(key: string, op: string, arg: unknown): (v: unknown) => boolean {

@@ -68,8 +68,17 @@ export function publishedRef(r: { event_id: string; offset: number; epoch: strin
  */
 export function receiveFrame(node: RealtimeNode, conn: Connection, raw: Buffer | ArrayBuffer | Buffer[]): void {
   if (!conn.admitInbound()) return;
-  conn.inbound = conn.inbound.then(() => handleFrame(node, conn, raw));
+  // Bounded: a client whose requests pile up faster than they are handled is cut off, not buffered without end.
+  if (conn.pendingInbound >= MAX_PENDING_INBOUND) {
+    conn.close('POLICY_VIOLATION', 'too many requests in flight');
+    return;
+  }
+  conn.pendingInbound++;
+  conn.inbound = conn.inbound.then(() => handleFrame(node, conn, raw)).finally(() => conn.pendingInbound--);
 }
+
+/** Inbound messages one connection may have waiting to be handled. */
+export const MAX_PENDING_INBOUND = 256;
 
 /** Handles one inbound frame; never rejects. */
 async function handleFrame(node: RealtimeNode, conn: Connection, raw: Buffer | ArrayBuffer | Buffer[]): Promise<void> {

@@ -4,7 +4,8 @@
 import type { IncomingMessage } from 'node:http';
 import { STATUS_CODES } from 'node:http';
 import type { Duplex } from 'node:stream';
-import type { WebSocketServer } from 'ws';
+import type { WebSocket, WebSocketServer } from 'ws';
+import type { Principal } from '../auth/permissions.js';
 import { Permissions } from '../auth/permissions.js';
 import { tokenFromRequest, type TokenVerifier } from '../auth/jwt.js';
 import { EscaiError, ErrorCodes, httpErrorBody, type ErrorCode } from '../protocol/codes.js';
@@ -14,6 +15,7 @@ import type { SessionState } from '../engine/broker.js';
 
 const MONITOR_PATH = /^\/ws\/monitor\/([^/]+)$/;
 const SESSION_ID = /^[A-Za-z0-9_.:-]{1,128}$/;
+const WS_KEY = /^[+/0-9A-Za-z]{22}==$/;
 
 /** Removes `token=` values from a URL before it is logged. */
 export function redactUrl(url: string | undefined): string | undefined {
@@ -98,6 +100,12 @@ export class UpgradeGate {
     }
     if (!SESSION_ID.test(sessionId)) throw new EscaiError('BAD_REQUEST', 'session_id must be 1-128 characters of A-Z a-z 0-9 _ . : -');
     if (this.closed) throw new EscaiError('SHUTTING_DOWN', 'Server is shutting down');
+    // What ws would refuse (with a plain-text 400 and no callback), refused here first, before anything is claimed.
+    const key = req.headers['sec-websocket-key'];
+    const version = req.headers['sec-websocket-version'];
+    if (req.method !== 'GET' || req.headers.upgrade?.toLowerCase() !== 'websocket' || typeof key !== 'string' || !WS_KEY.test(key.trim()) || (version !== '8' && version !== '13')) {
+      throw new EscaiError('BAD_REQUEST', 'Not a valid WebSocket upgrade (method, Upgrade, Sec-WebSocket-Key or Sec-WebSocket-Version)');
+    }
     const origin = req.headers.origin;
     if (config.allowedOrigins.length > 0 && (!origin || !config.allowedOrigins.includes(origin))) {
       throw new EscaiError('ORIGIN_NOT_ALLOWED', 'Origin not allowed');
@@ -114,32 +122,49 @@ export class UpgradeGate {
       if (!principal.has(Permissions.CONNECT)) throw new EscaiError('PERMISSION_DENIED', 'Missing permission websocket:connect');
       let claimedSlot = false;
       if (config.maxConnectionsPerUser > 0) {
-        claimedSlot = await this.#node.broker.claimUserSlot(principal.userId, config.maxConnectionsPerUser);
+        try {
+          claimedSlot = await this.#node.broker.claimUserSlot(principal.userId, config.maxConnectionsPerUser);
+        } catch (err) {
+          throw new EscaiError('ENGINE_UNAVAILABLE', `Cannot check the per-user connection cap: ${(err as Error).message}`);
+        }
         if (!claimedSlot) throw new EscaiError('USER_CONNECTION_LIMIT', `At most ${config.maxConnectionsPerUser} connections per user`);
       }
-      const session = await this.#takeSession(principal.userId, sessionId);
-      if (this.closed || socket.destroyed) {
-        // Give back what this attempt took: the client's next attempt needs them.
-        if (session) await this.#node.broker.saveSession(session, config.sessionTtl * 1000);
-        if (claimedSlot) this.#node.broker.releaseUserSlot(principal.userId);
+      let attached = false;
+      let session: SessionState | undefined;
+      try {
+        session = await this.#takeSession(principal.userId, sessionId);
         if (this.closed) throw new EscaiError('SHUTTING_DOWN', 'Server is shutting down');
-        return;
-      }
-      this.#wss.handleUpgrade(req, socket, head, (ws) => {
-        const conn = this.#node.attach(ws, principal, sessionId, session);
-        conn.holdsUserSlot = claimedSlot;
-        ws.on('message', (data) => receiveFrame(this.#node, conn, data));
-        // A pong that confirms new positions rewrites the live session record; otherwise it is
-        // renewed every half session TTL so a quiet connection's record never expires under it.
-        const renewMs = (config.sessionTtl * 1000) / 2;
-        ws.on('pong', (payload) => {
-          if (conn.onPong(payload) || Date.now() - conn.lastSessionSave > renewMs) this.#node.saveSession(conn, true);
+        if (socket.destroyed || !socket.writable) return;
+        this.#wss.handleUpgrade(req, socket, head, (ws) => {
+          attached = true;
+          this.#accept(ws, principal, sessionId, session, claimedSlot);
         });
-        ws.on('ping', () => (conn.lastSeen = performance.now()));
-        ws.on('error', (err) => this.#node.log.debug({ err, connectionId: conn.id }, 'socket error'));
-      });
+      } finally {
+        // handleUpgrade calls back synchronously, or never (it refused the socket): give back what this attempt took.
+        if (!attached) {
+          if (claimedSlot) this.#node.broker.releaseUserSlot(principal.userId);
+          if (session) this.#node.broker.saveSession(session, config.sessionTtl * 1000).catch(() => {});
+        }
+      }
     } finally {
       this.#pending--;
     }
   }
+
+  /** Wires an accepted socket to its connection. */
+  #accept(ws: WebSocket, principal: Principal, sessionId: string, session: SessionState | undefined, claimedSlot: boolean): void {
+    const node = this.#node;
+    const conn = node.attach(ws, principal, sessionId, session);
+    conn.holdsUserSlot = claimedSlot;
+    ws.on('message', (data) => receiveFrame(node, conn, data));
+    // A pong that confirms new positions rewrites the live session record; otherwise it is
+    // renewed every half session TTL so a quiet connection's record never expires under it.
+    const renewMs = (node.config.sessionTtl * 1000) / 2;
+    ws.on('pong', (payload) => {
+      if (conn.onPong(payload) || Date.now() - conn.lastSessionSave > renewMs) node.saveSession(conn, true);
+    });
+    ws.on('ping', () => (conn.lastSeen = performance.now()));
+    ws.on('error', (err) => node.log.debug({ err, connectionId: conn.id }, 'socket error'));
+  }
+
 }
