@@ -20,6 +20,8 @@ export interface StreamPosition {
 export interface Publication {
   stream: string;
   event: DeliveredEvent;
+  /** The event as JSON text, when the engine already has it (saves serializing it again for the fan-out). */
+  json?: string;
   /**
    * Recipients on this node, when the engine delivered synchronously inside
    * `publish` (the memory engine does); undefined otherwise.

@@ -162,6 +162,8 @@ export class RedisBroker implements Broker {
   /** Local recipient counts of recent publications, for `publish` callers (keyed stream@offset). */
   readonly #delivered = new Map<string, number>();
   readonly #waiters = new Map<string, (count: number) => void>();
+  /** The channel text of events received live, reused as their frame (weak: gone with the event). */
+  readonly #jsonOf = new WeakMap<DeliveredEvent, string>();
   #handler: PublicationHandler = () => 0;
   #onLoss: LossHandler = () => {};
   #subscribed = false;
@@ -319,13 +321,15 @@ export class RedisBroker implements Broker {
     const nl = message.indexOf('\n');
     if (nl < 0) return;
     const stream = message.slice(0, nl);
+    const json = message.slice(nl + 1);
     let event: DeliveredEvent;
     try {
-      event = JSON.parse(message.slice(nl + 1)) as DeliveredEvent;
+      event = JSON.parse(json) as DeliveredEvent;
     } catch {
       this.#log.error({ stream }, 'unparsable publication on the channel');
       return;
     }
+    this.#jsonOf.set(event, json);
     this.#accept(stream, event);
   }
 
@@ -409,7 +413,8 @@ export class RedisBroker implements Broker {
   #deliver(stream: string, event: DeliveredEvent): void {
     let count = 0;
     try {
-      count = this.#handler({ stream, event });
+      const json = this.#jsonOf.get(event);
+      count = this.#handler(json === undefined ? { stream, event } : { stream, event, json });
     } catch (err) {
       this.#log.error({ err, stream }, 'delivery failed');
     }

@@ -400,7 +400,7 @@ export class RealtimeNode {
   readonly deliver = (pub: Publication): number => {
     const event = pub.event;
     const seq = ++this.#deliverySeq;
-    const state: FanOut = { event, stream: pub.stream, seq, frame: undefined, count: 0 };
+    const state: FanOut = { event, stream: pub.stream, seq, frame: undefined, json: pub.json, count: 0 };
     if (event.type === 'user_notification') {
       const conns = this.#byUser.get(pub.stream.slice('user:'.length));
       if (conns) for (const conn of conns) this.#sendTo(conn, state);
@@ -433,7 +433,7 @@ export class RealtimeNode {
   #sendTo(conn: Connection, state: FanOut): void {
     if (!conn.isOpen) return;
     conn.lastDeliverySeq = state.seq;
-    state.frame ??= Buffer.from(JSON.stringify(state.event));
+    state.frame ??= Buffer.from(state.json ?? JSON.stringify(state.event));
     if (conn.sendEvent(state.frame, state.stream, state.event)) state.count++;
   }
 
@@ -533,6 +533,8 @@ interface FanOut {
   readonly stream: string;
   readonly seq: number;
   frame: Buffer | undefined;
+  /** The engine's JSON text of the event, if it has one. */
+  readonly json: string | undefined;
   count: number;
 }
 
