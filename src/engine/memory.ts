@@ -38,25 +38,36 @@ interface Entry {
   at: number;
 }
 
-/** Fixed-capacity ring of history entries, oldest first. */
+/**
+ * Ring of history entries, oldest first, at most `capacity` long. It grows as
+ * events arrive, so a stream that was only read (or holds a few events) costs
+ * a few bytes, not `capacity` slots.
+ */
 class Ring {
-  readonly #slots: Array<Entry | undefined>;
+  #slots: Array<Entry | undefined> = [];
   #head = 0;
   #size = 0;
+  readonly #capacity: number;
   constructor(capacity: number) {
-    this.#slots = new Array<Entry | undefined>(capacity);
+    this.#capacity = capacity;
   }
   get size(): number {
     return this.#size;
   }
   push(entry: Entry): void {
-    const cap = this.#slots.length;
-    if (this.#size < cap) {
-      this.#slots[(this.#head + this.#size) % cap] = entry;
+    const len = this.#slots.length;
+    if (this.#size < len) {
+      this.#slots[(this.#head + this.#size) % len] = entry;
+      this.#size++;
+    } else if (len < this.#capacity) {
+      // Full but below capacity: lay the entries out from 0 and grow by one.
+      if (this.#head !== 0) this.#slots = [...this.#slots.slice(this.#head), ...this.#slots.slice(0, this.#head)];
+      this.#head = 0;
+      this.#slots.push(entry);
       this.#size++;
     } else {
       this.#slots[this.#head] = entry;
-      this.#head = (this.#head + 1) % cap;
+      this.#head = (this.#head + 1) % len;
     }
   }
   at(i: number): Entry {
