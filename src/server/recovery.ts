@@ -37,9 +37,16 @@ export function subscriptionWants(conn: Connection, sub: Subscription, event: De
   return sub.match(event);
 }
 
+/** Most events one replay may send; past it nothing is replayed and the client is told to reload. */
+export const MAX_REPLAY_EVENTS = 10_000;
+
 export async function collectReplay(broker: Broker, plans: readonly ReplayPlan[]): Promise<Replay> {
   const replay: Replay = { frames: [], ids: new Set(), recovered: true, positions: new Map() };
   for (const plan of plans) {
+    if (replay.frames.length > MAX_REPLAY_EVENTS) {
+      // Too much to replay through one socket: no partial replay, the client reloads instead.
+      return { frames: [], ids: new Set(), recovered: false, positions: replay.positions };
+    }
     const page = await broker.history(plan.stream, plan.since ? { since: plan.since.offset } : {});
     replay.positions.set(plan.stream, page.position);
     if (plan.since && (page.position.epoch !== plan.since.epoch || !page.complete)) {
