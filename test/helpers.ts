@@ -239,3 +239,28 @@ export function epistemic(agentId: string, confidence: number, extra: Record<str
     ...extra,
   };
 }
+
+/** The answer of an HTTP call: status, headers and the JSON body (null when empty). */
+export interface ApiResponse {
+  status: number;
+  headers: Headers;
+  body: Message;
+}
+
+/** Calls the server's HTTP API (Bearer token, JSON or raw body). */
+export async function api(
+  s: TestServer,
+  method: string,
+  path: string,
+  options: { token?: string; json?: unknown; raw?: string; headers?: Record<string, string> } = {},
+): Promise<ApiResponse> {
+  const headers: Record<string, string> = { ...options.headers };
+  if (options.token !== undefined) headers['Authorization'] = `Bearer ${options.token}`;
+  let body: string | undefined;
+  if (options.json !== undefined) body = JSON.stringify(options.json);
+  if (options.raw !== undefined) body = options.raw;
+  if (body !== undefined) headers['Content-Type'] ??= 'application/json';
+  const res = await fetch(`${s.url}${path}`, { method, headers, ...(body === undefined ? {} : { body }) });
+  const text = await res.text();
+  return { status: res.status, headers: res.headers, body: (text ? JSON.parse(text) : null) as Message };
+}

@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { test, type TestContext } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { startServer, TestClient, type Message, type TestServer, eventsOf } from './helpers.js';
+import { api, startServer, TestClient, type Message, type TestServer, eventsOf } from './helpers.js';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
@@ -41,14 +41,6 @@ async function confirmed(c: TestClient, data: Message): Promise<Message> {
   return reply;
 }
 
-async function api(s: TestServer, method: string, path: string, options: { token?: string; json?: unknown } = {}) {
-  const headers: Record<string, string> = {};
-  if (options.token !== undefined) headers['Authorization'] = `Bearer ${options.token}`;
-  if (options.json !== undefined) headers['Content-Type'] = 'application/json';
-  const res = await fetch(`${s.url}${path}`, { method, headers, ...(options.json === undefined ? {} : { body: JSON.stringify(options.json) }) });
-  const text = await res.text();
-  return { status: res.status, body: (text ? JSON.parse(text) : null) as Message };
-}
 
 // ---- streams, offsets, epochs ------------------------------------------
 

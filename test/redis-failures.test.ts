@@ -13,7 +13,7 @@ import type { Redis } from 'ioredis';
 import { WebSocket } from 'ws';
 import { EscaiClient } from '../src/client/index.js';
 import { EscaiError } from '../src/protocol/codes.js';
-import { eventually, freshRedisPrefix, settle, startServer, TEST_ENGINE, TEST_REDIS_URL, type Message, type TestClient, type TestServer } from './helpers.js';
+import { api, eventually, freshRedisPrefix, settle, startServer, TEST_ENGINE, TEST_REDIS_URL, type Message, type TestClient, type TestServer } from './helpers.js';
 import { adminClient, killNodeConnections, nodeConnected, PrivateRedis, redisAnswers, redisServerBinary } from './redis-support.js';
 import { need } from './require.js';
 
@@ -79,14 +79,6 @@ async function publishRetrying(s: TestServer, event: Record<string, unknown>, ti
   }
 }
 
-async function api(s: TestServer, method: string, path: string, options: { token?: string; json?: unknown } = {}) {
-  const headers: Record<string, string> = {};
-  if (options.token !== undefined) headers['Authorization'] = `Bearer ${options.token}`;
-  if (options.json !== undefined) headers['Content-Type'] = 'application/json';
-  const res = await fetch(`${s.url}${path}`, { method, headers, ...(options.json === undefined ? {} : { body: JSON.stringify(options.json) }) });
-  const text = await res.text();
-  return { status: res.status, body: (text ? JSON.parse(text) : null) as Message };
-}
 
 async function subscribeAgent1(c: TestClient): Promise<Message> {
   const reply = await c.subscribe({ type: 'epistemic_updates', agent_id: 'agent_1' });

@@ -3,33 +3,10 @@
 // real sockets, global fetch.
 import assert from 'node:assert/strict';
 import { test, type TestContext } from 'node:test';
-import { epistemic, eventually, settle, startServer, TestClient, type Message, type TestServer, TEST_ENGINE } from './helpers.js';
+import { api, epistemic, eventually, settle, startServer, TestClient, type Message, type TestServer, TEST_ENGINE, type ApiResponse } from './helpers.js';
 
 const ISO_UTC = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$/;
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-
-interface ApiResponse {
-  status: number;
-  headers: Headers;
-  body: Message;
-}
-
-async function api(
-  s: TestServer,
-  method: string,
-  path: string,
-  options: { token?: string; json?: unknown; raw?: string; headers?: Record<string, string> } = {},
-): Promise<ApiResponse> {
-  const headers: Record<string, string> = { ...options.headers };
-  if (options.token !== undefined) headers['Authorization'] = `Bearer ${options.token}`;
-  let body: string | undefined;
-  if (options.json !== undefined) body = JSON.stringify(options.json);
-  if (options.raw !== undefined) body = options.raw;
-  if (body !== undefined) headers['Content-Type'] ??= 'application/json';
-  const res = await fetch(`${s.url}${path}`, { method, headers, ...(body === undefined ? {} : { body }) });
-  const text = await res.text();
-  return { status: res.status, headers: res.headers, body: (text ? JSON.parse(text) : null) as Message };
-}
 
 function assertError(r: ApiResponse, status: number, code: string): void {
   assert.equal(r.status, status, `expected ${status} ${code}, got ${r.status} ${JSON.stringify(r.body)}`);
