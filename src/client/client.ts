@@ -466,7 +466,11 @@ export class EscaiClient extends TypedEmitter<ClientEvents> {
     // Start from the confirmed position unless a replay from our own is coming:
     // a drop before the first event then still recovers (or reports) the gap.
     if (positionKey && confirmed['recovered'] !== true && typeof confirmed['offset'] === 'number' && typeof confirmed['epoch'] === 'string') {
-      this.#positions.set(positionKey, { offset: confirmed['offset'], epoch: confirmed['epoch'] });
+      const seen = this.#positions.get(positionKey);
+      // Never backwards: an event after the confirmation may already have been handled.
+      if (!seen || seen.epoch !== confirmed['epoch'] || seen.offset < confirmed['offset']) {
+        this.#positions.set(positionKey, { offset: confirmed['offset'], epoch: confirmed['epoch'] });
+      }
     }
     // Without a position (all-agents subscription) or with one the server no longer
     // holds, it cannot prove nothing was missed while disconnected.
