@@ -428,9 +428,9 @@ test('a request still in flight when the client leaves does not wipe the parked 
     const { c } = await open(t, s, tok, 'racy');
     if (i === 0) await confirmed(c, { type: 'epistemic_updates', agent_id: 'agent_1' });
     else assert.equal(c.received.length, 0);
-    // A refresh (async token verification) races the close.
+    // A refresh (async token verification) races the disconnect: the socket is gone before the refresh is handled.
     c.send({ type: 'refresh', data: { token: tok } });
-    c.ws.close(1000);
+    c.terminate();
     await c.closeEvent;
     await eventually(() => s.server.node.connections.size === 0, 3000, 'the server to let go');
     await settle(20);

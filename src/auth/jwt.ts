@@ -77,7 +77,7 @@ function stringList(value: unknown, claim: string): string[] {
   return value;
 }
 
-export function principalFromClaims(payload: JWTPayload, roles: RoleTable): Principal {
+function principalFromClaims(payload: JWTPayload, roles: RoleTable): Principal {
   if (typeof payload.sub !== 'string' || payload.sub.length === 0 || payload.sub.length > 256) {
     throw new EscaiError('TOKEN_INVALID', 'Token has no "sub" (user id)');
   }

@@ -61,8 +61,11 @@ export class Principal {
     return this.#all || this.permissions.has(permission);
   }
 
-  /** May this principal see events of `agentId`? Exact id match or `agent:*:monitor`. */
-  canMonitor(agentId: string): boolean {
-    return this.#monitorAll || this.permissions.has(monitorPermission(agentId));
+  /**
+   * May this principal see events of `agentId`? Exact id match or `agent:*:monitor`.
+   * `key` is `monitorPermission(agentId)` when the caller already built it (fan-out does, once per event).
+   */
+  canMonitor(agentId: string, key?: string): boolean {
+    return this.#monitorAll || this.permissions.has(key ?? monitorPermission(agentId));
   }
 }

@@ -3,7 +3,7 @@
 // callback, reconnects with full-jitter backoff, resumes its session or
 // re-subscribes with `since` from the last offset it saw per stream, drops
 // duplicates, answers pings and token_expiring, and surfaces every state change.
-import { EVENT_TYPES, SUBSCRIPTION_TYPES, type EventType, type SubscriptionType } from '../protocol/constants.js';
+import { EVENT_TYPES, SUBSCRIPTION_TYPES, subscriptionFollows, subscriptionStream, type EventType, type SubscriptionType } from '../protocol/constants.js';
 import type { DeliveredEvent, PublishEventInput } from '../protocol/events.js';
 import { fullJitterBackoff, type BackoffFn } from './backoff.js';
 import { TypedEmitter } from './emitter.js';
@@ -111,11 +111,6 @@ function streamOfEvent(event: DeliveredEvent): string {
   if (event.type === 'system_alert') return 'system';
   if (event.type === 'user_notification') return 'user';
   return `agent:${event.agent_id ?? ''}`;
-}
-
-function streamOfSubscription(sub: SubscriptionInfo): string | null {
-  if (sub.type === 'system_alerts') return 'system';
-  return sub.agentId === null ? null : `agent:${sub.agentId}`;
 }
 
 /** Errors after which the request may succeed later: the subscription is kept and asked for again on the next connection. */
@@ -372,8 +367,7 @@ export class EscaiClient extends TypedEmitter<ClientEvents> {
         const data = (msg['data'] ?? {}) as { stream?: string; offset?: number; epoch?: string; reason?: string };
         if (typeof data.stream !== 'string') break;
         for (const sub of this.#subscriptions.values()) {
-          const follows = data.stream === 'system' ? sub.type === 'system_alerts' : sub.type !== 'system_alerts' && (sub.agentId === null || `agent:${sub.agentId}` === data.stream);
-          if (!follows) continue;
+          if (!subscriptionFollows(sub.type, sub.agentId, data.stream)) continue;
           if (typeof data.offset === 'number' && typeof data.epoch === 'string') {
             this.#positions.set(`${data.stream}|${SUBSCRIPTION_TYPES[sub.type]}`, { offset: data.offset, epoch: data.epoch });
           }
@@ -439,7 +433,7 @@ export class EscaiClient extends TypedEmitter<ClientEvents> {
   }
 
   async #sendSubscribe(sub: DesiredSubscription, recovering = false): Promise<void> {
-    const stream = streamOfSubscription(sub);
+    const stream = subscriptionStream(sub.type, sub.agentId);
     const positionKey = stream && `${stream}|${SUBSCRIPTION_TYPES[sub.type]}`;
     const since = positionKey && recovering ? this.#positions.get(positionKey) : undefined;
     const data: Record<string, unknown> = { type: sub.type, agent_id: sub.agentId, filters: sub.filters };

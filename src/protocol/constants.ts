@@ -15,3 +15,15 @@ export const SUBSCRIPTION_TYPES = {
 } as const satisfies Record<string, Exclude<EventType, 'user_notification'>>;
 
 export type SubscriptionType = keyof typeof SUBSCRIPTION_TYPES;
+
+/** The one stream a subscription reads (`agent:{id}`, `system`), or null for all-agents subscriptions. */
+export function subscriptionStream(type: SubscriptionType, agentId: string | null): string | null {
+  if (type === 'system_alerts') return 'system';
+  return agentId === null ? null : `agent:${agentId}`;
+}
+
+/** Does a subscription receive events of `stream`? (Permission aside: the caller checks it.) */
+export function subscriptionFollows(type: SubscriptionType, agentId: string | null, stream: string): boolean {
+  if (stream === 'system') return type === 'system_alerts';
+  return type !== 'system_alerts' && stream.startsWith('agent:') && (agentId === null || stream === `agent:${agentId}`);
+}

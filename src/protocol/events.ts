@@ -150,13 +150,12 @@ export const PublishEventSchema = z.discriminatedUnion('type', [
 export type PublishEvent = z.infer<typeof PublishEventSchema>;
 // The type names live in constants.ts (no zod), so the browser SDK can import them.
 export { EVENT_TYPES, SUBSCRIPTION_TYPES, type EventType, type SubscriptionType } from './constants.js';
-import { SUBSCRIPTION_TYPES, type EventType, type SubscriptionType } from './constants.js';
+import type { EventType } from './constants.js';
 export type PublishEventInput = z.input<typeof PublishEventSchema>;
 export type EpistemicState = z.infer<typeof EpistemicStateSchema>;
 export type BehavioralPattern = z.infer<typeof BehavioralPatternSchema>;
 export type PredictionResult = z.infer<typeof PredictionResultSchema>;
 
-export const SubscriptionTypeSchema = z.enum(Object.keys(SUBSCRIPTION_TYPES) as [SubscriptionType, ...SubscriptionType[]]);
 
 /**
  * An event as delivered: the ESCAI envelope plus `event_id`, `offset` and

@@ -176,10 +176,6 @@ export class Connection implements Subscriber {
     this.#held ??= [];
   }
 
-  get isHeld(): boolean {
-    return this.#held !== null;
-  }
-
   /**
    * Sends `first` (the reply and the replay), then the held frames except
    * events already replayed, and resumes direct sending. `positions`: where

@@ -36,7 +36,8 @@ export class Heartbeat {
 
   #ping(): void {
     const timestamp = isoNow();
-    const frame = JSON.stringify({ type: 'ping', timestamp });
+    // One buffer for every connection this tick (a string would be encoded again per send).
+    const frame = Buffer.from(JSON.stringify({ type: 'ping', timestamp }));
     for (const conn of this.#node.connections.values()) {
       if (!conn.isOpen) continue;
       conn.ping();

@@ -4,11 +4,12 @@
 import type { Logger } from 'pino';
 import type { WebSocket } from 'ws';
 import type { Principal } from '../auth/permissions.js';
-import { Permissions } from '../auth/permissions.js';
+import { monitorPermission, Permissions } from '../auth/permissions.js';
 import type { Config } from '../config/config.js';
 import type { Broker, NodeReport, Publication, SessionState, StreamPosition } from '../engine/broker.js';
 import type { TokenVerifier } from '../auth/jwt.js';
 import { EscaiError } from '../protocol/codes.js';
+import { subscriptionFollows, subscriptionStream } from '../protocol/constants.js';
 import { SUBSCRIPTION_TYPES, streamOf, type DeliveredEvent, type PublishEvent, type SubscriptionType } from '../protocol/events.js';
 import { isoNow, type SubscribeData, type UnsubscribeData } from '../protocol/messages.js';
 import { Connection, type RequestId, type TrafficCounters } from './connection.js';
@@ -198,7 +199,7 @@ export class RealtimeNode {
       // Streams the client never saw an event of: replay by time (all-agents subscriptions, notifications).
       // Single-stream subscriptions that had not seen an event: from the position they started at.
       for (const sub of subs) {
-        const stream = subscriptionStream(sub);
+        const stream = subscriptionStream(sub.type, sub.agentId);
         if (stream && sub.start && !known.has(stream)) {
           known.set(stream, sub.start);
           plans.push({ stream, since: sub.start, wants: (e) => wants(e, false) });
@@ -214,7 +215,7 @@ export class RealtimeNode {
         }
       }
       for (const sub of subs) {
-        const stream = subscriptionStream(sub);
+        const stream = subscriptionStream(sub.type, sub.agentId);
         if (stream && !known.has(stream) && !unknown.has(stream)) unknown.set(stream, sub.createdAt);
       }
       const userStream = `user:${conn.userId}`;
@@ -282,7 +283,7 @@ export class RealtimeNode {
    */
   async subscribe(conn: Connection, data: SubscribeData, requestId: RequestId): Promise<void> {
     const sub = this.#buildSubscription(conn, data);
-    const stream = subscriptionStream(sub);
+    const stream = subscriptionStream(sub.type, sub.agentId);
     const since = data.since ?? undefined;
     if (stream === null && since) {
       throw new EscaiError('VALIDATION_ERROR', 'data.since: recovery needs a single stream (an agent_id, or system_alerts)');
@@ -407,18 +408,20 @@ export class RealtimeNode {
       return state.count;
     }
     const agentId = event.agent_id;
-    if (agentId !== undefined) this.#fanOut(this.#index.forAgent(event.type, agentId), state, agentId);
-    this.#fanOut(this.#index.forAllAgents(event.type), state, agentId);
+    // The permission string is built once per publication, not once per recipient.
+    const monitorKey = agentId === undefined ? undefined : monitorPermission(agentId);
+    if (agentId !== undefined) this.#fanOut(this.#index.forAgent(event.type, agentId), state, agentId, monitorKey);
+    this.#fanOut(this.#index.forAllAgents(event.type), state, agentId, monitorKey);
     return state.count;
   };
 
-  #fanOut(subs: ReadonlySet<Subscription<Connection>>, state: FanOut, agentId: string | undefined): void {
+  #fanOut(subs: ReadonlySet<Subscription<Connection>>, state: FanOut, agentId: string | undefined, monitorKey: string | undefined): void {
     for (const sub of subs) {
       const conn = sub.subscriber;
       if (conn.lastDeliverySeq === state.seq) continue;
       // Permission is re-checked at delivery: all-agent subscriptions rely on it,
       // and a refreshed token may have narrowed what this connection may see.
-      if (agentId !== undefined && !conn.principal.canMonitor(agentId)) continue;
+      if (agentId !== undefined && !conn.principal.canMonitor(agentId, monitorKey)) continue;
       let matched: boolean;
       try {
         matched = sub.match(state.event);
@@ -446,11 +449,11 @@ export class RealtimeNode {
   readonly onLoss = (stream: string, position: StreamPosition): void => {
     this.metrics?.streamLosses.inc();
     const agentId = stream.startsWith('agent:') ? stream.slice('agent:'.length) : null;
-    const frame = JSON.stringify({
+    const frame = Buffer.from(JSON.stringify({
       type: 'recovery_failed',
       data: { stream, agent_id: agentId, offset: position.offset, epoch: position.epoch, reason: 'events of this stream were lost and cannot be replayed; reload' },
       timestamp: isoNow(),
-    });
+    }));
     for (const conn of this.connections.values()) {
       if (!this.#follows(conn, stream, agentId)) continue;
       conn.advance(stream, position.offset, position.epoch);
@@ -459,17 +462,17 @@ export class RealtimeNode {
   };
 
   #follows(conn: Connection, stream: string, agentId: string | null): boolean {
-    if (stream === 'system') return [...conn.subscriptions.values()].some((sub) => sub.type === 'system_alerts');
     if (stream.startsWith('user:')) return stream === `user:${conn.userId}`;
-    if (agentId === null || !conn.principal.canMonitor(agentId)) return false;
-    return [...conn.subscriptions.values()].some((sub) => sub.type !== 'system_alerts' && (sub.agentId === null || sub.agentId === agentId));
+    if (agentId !== null && !conn.principal.canMonitor(agentId)) return false;
+    for (const sub of conn.subscriptions.values()) if (subscriptionFollows(sub.type, sub.agentId, stream)) return true;
+    return false;
   }
 
   // ---- views -------------------------------------------------------------
 
   /** The registry entry this node writes every nodeTtl / 3 seconds. */
-  nodeReport(): NodeReport {
-    const { status: _s, timestamp: _t, heartbeat_running: _h, heartbeat_interval: _i, heartbeat_timeout: _o, ...counters } = this.health();
+  nodeReport(local: HealthSnapshot = this.health()): NodeReport {
+    const { status: _s, timestamp: _t, heartbeat_running: _h, heartbeat_interval: _i, heartbeat_timeout: _o, ...counters } = local;
     return { node_id: this.broker.nodeId, address: this.address, started_at: this.startedAt, reported_at: Date.now(), counters };
   }
 
@@ -479,7 +482,7 @@ export class RealtimeNode {
    */
   async clusterHealth(): Promise<HealthSnapshot & { engine: string; node_id: string; nodes: NodeReport[] }> {
     const local = this.health();
-    const self = this.nodeReport();
+    const self = this.nodeReport(local);
     let nodes: NodeReport[];
     try {
       nodes = (await this.broker.nodes()).filter((n) => n.node_id !== self.node_id);
@@ -536,12 +539,6 @@ interface FanOut {
   /** The engine's JSON text of the event, if it has one. */
   readonly json: string | undefined;
   count: number;
-}
-
-/** The one stream a subscription reads, or null for all-agents subscriptions. */
-export function subscriptionStream(sub: Subscription): string | null {
-  if (sub.type === 'system_alerts') return 'system';
-  return sub.agentId === null ? null : `agent:${sub.agentId}`;
 }
 
 /** A reply frame: {type, data, timestamp[, id]}. */
