@@ -1,8 +1,8 @@
 // Issue 3 benchmark: heap cost of history at the defaults (1,000 events per
 // stream) for 1,000 agents, with a representative EpistemicState payload.
 // Usage: node --expose-gc --import tsx bench/history-memory.ts [agents=1000] [perAgent=1000]
-import { MemoryBroker } from '../src/engine/memory.js';
-import { envelope } from '../src/server/publish.js';
+import { MemoryBroker } from '../src/engine/memory/broker.js';
+import { envelope } from '../src/server/publisher.js';
 import { sampleEpistemic } from './lib.js';
 
 const AGENTS = Number(process.argv[2] ?? 1000);
@@ -11,7 +11,7 @@ const gc = (globalThis as { gc?: () => void }).gc;
 if (!gc) throw new Error('run with node --expose-gc');
 
 const broker = new MemoryBroker({ historySize: 1000, historyTtlMs: 3_600_000 });
-await broker.start(() => 0);
+await broker.start(() => {});
 gc();
 const before = process.memoryUsage();
 let bytes = 0;
@@ -32,4 +32,4 @@ console.log(
   `history: ${AGENTS} agents × ${PER_AGENT} events = ${total} events; JSON size ≈ ${Math.round(bytes / PER_AGENT)} B/event; ` +
     `heap +${(heap / 2 ** 20).toFixed(0)} MiB (${Math.round(heap / total)} B/event), rss ${(after.rss / 2 ** 20).toFixed(0)} MiB`,
 );
-await broker.close();
+broker.close();

@@ -9,7 +9,7 @@ import { signToken } from '../src/auth/jwt.js';
 import { resolveConfig } from '../src/config/config.js';
 import { createLogger } from '../src/log.js';
 import { EscaiServer } from '../src/server/server.js';
-import { epistemic, eventually, handshakeRefusal, SECRET, settle, startServer, TestClient, type Message, type TestServer } from './helpers.js';
+import { connectionCount, epistemic, eventually, handshakeRefusal, SECRET, settle, startServer, TestClient, type Message, type TestServer } from './helpers.js';
 
 const OTHER_SECRET = 'another-secret-9876543210-zyxwvutsrqponmlkjihgfedcba';
 const key = (secret: string) => new TextEncoder().encode(secret);
@@ -338,7 +338,7 @@ test('a token never appears in any log line', async (t) => {
   await c.next((m) => m.type === 'system_alert');
   c.ws.close();
   await c.closeEvent;
-  await eventually(() => server.node.connections.size === 0, 3000, 'the connection to close');
+  await connectionCount(server, 0, 3000, 'the connection to close');
   await settle(50);
 
   const output = lines.join('');
@@ -376,5 +376,5 @@ test('a malformed upgrade is refused before anything is claimed: no per-user slo
   assert.match(answer, /"code":"BAD_REQUEST"/);
   // The user's one slot is still free.
   await s.connect(token);
-  assert.equal(s.server.node.connections.size, 1);
+  assert.equal(s.server.connections.size, 1);
 });

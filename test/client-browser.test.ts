@@ -11,7 +11,7 @@ import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
 import { chromium } from 'playwright-core';
-import { eventually, startServer } from './helpers.js';
+import { connectionCount, eventually, startServer } from './helpers.js';
 import { need } from './require.js';
 
 const CHROMIUM = '/usr/bin/chromium';
@@ -67,7 +67,7 @@ test('the SDK runs in Chromium with the browser WebSocket: subscribes, receives,
   const publish = (seq: number) => s.server.broadcastEpistemicUpdate('agent_1', { confidence_level: 0.7, seq });
   for (let seq = 1; seq <= 20; seq++) await publish(seq);
   // Drop the browser's connection from the server side mid-stream; keep publishing while it reconnects.
-  for (const conn of s.server.node.connections.values()) conn.terminate();
+  for (const conn of s.server.connections.values()) conn.terminate();
   for (let seq = 21; seq <= 40; seq++) await publish(seq);
   await eventually(async () => (await log()).seqs.length >= 40, 10_000, 'all 40 events in the page');
   const final = await log();
@@ -77,6 +77,6 @@ test('the SDK runs in Chromium with the browser WebSocket: subscribes, receives,
   assert.deepEqual(errors, []);
 
   await page.evaluate(() => (globalThis as unknown as { __client: { close(): void } }).__client.close());
-  await eventually(() => s.server.node.connections.size === 0, 5000, 'close() to close the socket');
+  await connectionCount(s.server, 0, 5000, 'close() to close the socket');
   assert.equal((await log()).states.at(-1), 'closed');
 });

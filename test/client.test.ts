@@ -56,7 +56,7 @@ function tokenSource(make: (n: number) => Promise<string>) {
 
 /** The server-side connections of one SDK session. */
 function connsOf(server: EscaiServer, sessionId: string) {
-  return [...server.node.connections.values()].filter((c) => c.sessionId === sessionId);
+  return [...server.connections.values()].filter((c) => c.sessionId === sessionId);
 }
 
 interface Health {
@@ -355,7 +355,12 @@ test('sessionTtl 0, drop before the first event: events published while away are
   await client.subscribe('epistemic_updates', { agentId: 'agent_1' });
   connsOf(s.server, client.sessionId)[0]!.terminate();
   for (let i = 1; i <= 5; i++) await s.server.broadcastEpistemicUpdate('agent_1', epistemic('agent_1', 0.5, { seq: i }));
-  await eventually(() => of('connected').length === 2 && connsOf(s.server, client.sessionId)[0]?.subscriptions.size === 1, 5000, 'reconnected and re-subscribed');
+  const resubscribed = async () => {
+    if (of('connected').length !== 2) return false;
+    const list = await client.request('get_subscriptions').catch(() => undefined);
+    return (list?.['data'] as { subscriptions?: unknown[] } | undefined)?.subscriptions?.length === 1;
+  };
+  await eventually(resubscribed, 5000, 'reconnected and re-subscribed');
   await s.server.broadcastEpistemicUpdate('agent_1', epistemic('agent_1', 0.5, { seq: 6 }));
   await eventually(() => of('epistemic_update').some((e) => e.offset === 6), 3000, 'live event after the reconnect');
   await flush(client);

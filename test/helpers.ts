@@ -64,7 +64,7 @@ export async function startServer(t: TestContext, overrides: Partial<ConfigInput
   const config = resolveConfig({ port: 0, jwtSecret: SECRET, logLevel: 'silent', ...engineOverrides(), ...overrides });
   const server = new EscaiServer({ config, logger: createLogger(config.logLevel) });
   await server.listen();
-  if (TEST_ENGINE === 'redis') await eventually(() => server.node.broker.status().ready, 5000, 'the Redis engine to be ready');
+  if (TEST_ENGINE === 'redis') await eventually(() => server.engineStatus().ready, 5000, 'the Redis engine to be ready');
   const clients: TestClient[] = [];
   t.after(async () => {
     const binary = clients.reduce((n, c) => n + c.binaryFrames, 0);
@@ -219,6 +219,28 @@ export async function eventually(check: () => boolean | Promise<boolean>, timeou
     await new Promise((r) => setTimeout(r, 10));
   }
   throw new Error(`timed out waiting for ${what}`);
+}
+
+/**
+ * Resolves once the server holds exactly `count` connections. Waits on the
+ * registry's change events (a connection leaves it when the server has
+ * removed every trace of it), never by polling.
+ */
+export function connectionCount(server: EscaiServer, count: number, timeoutMs = 3000, what = `${count} connection(s) on the server`): Promise<void> {
+  const connections = server.connections;
+  if (connections.size === count) return Promise.resolve();
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      stop();
+      reject(new Error(`timed out waiting for ${what} (holds ${connections.size})`));
+    }, timeoutMs);
+    const stop = connections.onChange(({ size }) => {
+      if (size !== count) return;
+      clearTimeout(timer);
+      stop();
+      resolve();
+    });
+  });
 }
 
 /** Gives in-flight frames a moment to arrive, for asserting that something did NOT arrive. */

@@ -45,7 +45,7 @@ function needRedisBinary(t: TestContext): boolean {
 // ---- helpers -------------------------------------------------------------------
 
 function nodeId(s: TestServer): string {
-  return s.server.node.broker.nodeId;
+  return s.server.nodeId;
 }
 
 /** Two nodes on the shared Redis under one fresh prefix (one cluster), both connected and subscribed. */
@@ -55,7 +55,7 @@ async function twoNodes(t: TestContext, overrides: Record<string, unknown> = {})
   const b = await startServer(t, { redisUrl: TEST_REDIS_URL, redisPrefix, ...overrides });
   const admin = await adminClient(t, TEST_REDIS_URL);
   for (const s of [a, b]) {
-    await eventually(async () => s.server.node.broker.status().ready && (await nodeConnected(admin, nodeId(s))), 5000, `node ${nodeId(s)} connected and subscribed`);
+    await eventually(async () => s.server.engineStatus().ready && (await nodeConnected(admin, nodeId(s))), 5000, `node ${nodeId(s)} connected and subscribed`);
   }
   return { a, b, admin };
 }
@@ -178,7 +178,7 @@ test('the publishing node\'s commands connection killed with publications in fli
   const producers = Array.from({ length: 16 }, producer);
   try {
     for (let k = 0; k < 8; k++) {
-      await eventually(async () => a.server.node.broker.status().ready && (await nodeConnected(admin, nodeId(a))), 5000, 'A reconnected');
+      await eventually(async () => a.server.engineStatus().ready && (await nodeConnected(admin, nodeId(a))), 5000, 'A reconnected');
       await sleep(50);
       assert.equal(await killNodeConnections(admin, nodeId(a), 'commands'), 1);
     }

@@ -149,12 +149,12 @@ export async function adminClient(t: TestContext, url: string): Promise<Redis> {
 export interface RedisClientInfo {
   id: string;
   name: string;
-  /** The pub/sub connection (subscribed to at least one channel). */
+  /** The pub/sub connection (named `escai:<nodeId>:sub`; it may hold no subscription yet). */
   subscriber: boolean;
   cmd: string;
 }
 
-/** The connections a node holds (both are named `escai:<nodeId>`). */
+/** The connections a node holds (`escai:<nodeId>:cmd` and `escai:<nodeId>:sub`). */
 export async function connectionsOf(admin: Redis, nodeId: string): Promise<RedisClientInfo[]> {
   const list = (await admin.call('CLIENT', 'LIST')) as string;
   const out: RedisClientInfo[] = [];
@@ -165,21 +165,16 @@ export async function connectionsOf(admin: Redis, nodeId: string): Promise<Redis
       const eq = part.indexOf('=');
       if (eq > 0) fields.set(part.slice(0, eq), part.slice(eq + 1));
     }
-    if (fields.get('name') !== `escai:${nodeId}`) continue;
-    const subs = Number(fields.get('sub') ?? 0) + Number(fields.get('psub') ?? 0);
-    out.push({
-      id: fields.get('id') ?? '',
-      name: fields.get('name') ?? '',
-      subscriber: subs > 0 || (fields.get('flags') ?? '').includes('P'),
-      cmd: fields.get('cmd') ?? '',
-    });
+    const name = fields.get('name') ?? '';
+    if (name !== `escai:${nodeId}:cmd` && name !== `escai:${nodeId}:sub`) continue;
+    out.push({ id: fields.get('id') ?? '', name, subscriber: name.endsWith(':sub'), cmd: fields.get('cmd') ?? '' });
   }
   return out;
 }
 
 /**
  * Kills a node's subscriber and/or commands connection with CLIENT KILL ID,
- * once both are there (a subscribed pub/sub connection and one other).
+ * once both are there (the pub/sub connection and the commands connection).
  * Returns how many were killed.
  */
 export async function killNodeConnections(admin: Redis, nodeId: string, which: 'subscriber' | 'commands' | 'both'): Promise<number> {
@@ -188,7 +183,7 @@ export async function killNodeConnections(admin: Redis, nodeId: string, which: '
   for (;;) {
     conns = await connectionsOf(admin, nodeId);
     if (conns.length === 2 && conns.filter((c) => c.subscriber).length === 1) break;
-    if (Date.now() > deadline) throw new Error(`node ${nodeId}: expected one subscribed and one commands connection, found ${JSON.stringify(conns)}`);
+    if (Date.now() > deadline) throw new Error(`node ${nodeId}: expected one pub/sub and one commands connection, found ${JSON.stringify(conns)}`);
     await sleep(10);
   }
   const targets = conns.filter((c) => which === 'both' || (which === 'subscriber') === c.subscriber);
@@ -197,7 +192,7 @@ export async function killNodeConnections(admin: Redis, nodeId: string, which: '
   return killed;
 }
 
-/** True once the node has exactly one commands connection and one subscribed pub/sub connection on this Redis. */
+/** True once the node has exactly one commands connection and one pub/sub connection on this Redis. */
 export async function nodeConnected(admin: Redis, nodeId: string): Promise<boolean> {
   const conns = await connectionsOf(admin, nodeId);
   return conns.length === 2 && conns.filter((c) => c.subscriber).length === 1;

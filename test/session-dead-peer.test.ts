@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { test } from 'node:test';
 import { WebSocket } from 'ws';
-import { eventually, startServer, TestClient, type Message } from './helpers.js';
+import { connectionCount, eventually, startServer, TestClient, type Message } from './helpers.js';
 
 test('a peer that dies silently resumes from its last confirmed pong: no event lost', async (t) => {
   const s = await startServer(t, { heartbeatInterval: 0.2, heartbeatTimeout: 0.2 });
@@ -43,7 +43,7 @@ test('a peer that dies silently resumes from its last confirmed pong: no event l
   // The peer "dies": it neither answers nor reads. Events written now are lost to it.
   alive = false;
   for (let i = 6; i <= 10; i++) await publish(i);
-  await eventually(() => s.server.node.connections.size === 0, 5000, 'the heartbeat to terminate the silent peer');
+  await connectionCount(s.server, 0, 5000, 'the heartbeat to terminate the silent peer');
 
   const c = await TestClient.open(url);
   t.after(() => c.terminate());

@@ -8,7 +8,7 @@ import { createInterface } from 'node:readline';
 import { test, type TestContext } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
-import { eventually, SECRET, settle, startServer, TestClient, type Message, type TestServer, eventsOf } from './helpers.js';
+import { connectionCount, SECRET, settle, startServer, TestClient, type Message, type TestServer, eventsOf } from './helpers.js';
 import { need } from './require.js';
 
 const RESEARCHER = { roles: ['researcher'] };
@@ -36,7 +36,7 @@ async function disconnect(s: TestServer, c: TestClient, how: Drop): Promise<void
   if (how === 'terminate') c.terminate();
   else c.ws.close(1000, 'bye');
   await c.closeEvent;
-  await eventually(() => s.server.node.connections.size === 0, 3000, 'the server to notice the disconnect');
+  await connectionCount(s.server, 0, 3000, 'the server to notice the disconnect');
 }
 
 function ep(agentId: string, seq: number, confidence: number): Record<string, unknown> {
@@ -126,7 +126,7 @@ test('a clean close while a producer keeps publishing: what the old connection g
   await producer;
   await first.c.closeEvent;
   assert.ok(closed);
-  await eventually(() => s.server.node.connections.size === 0, 3000, 'the server to notice the disconnect');
+  await connectionCount(s.server, 0, 3000, 'the server to notice the disconnect');
   const got = first.c.received.filter((m) => m.type === 'epistemic_update').map((m) => m.offset as number);
   const second = await open(t, s, { sub: 'alice', ...RESEARCHER }, 'sess-P');
   assert.equal(second.hello.resumed, true);
@@ -384,7 +384,7 @@ test('a plain Python ESCAI client disconnected for 10 s while 50 events are publ
     lines.push(line);
     if (line === 'DISCONNECTED') {
       publishing = (async () => {
-        await eventually(() => s.server.node.connections.size === 0, 5000, 'the server to notice the Python client left');
+        await connectionCount(s.server, 0, 5000, 'the server to notice the Python client left');
         // 50 events spread over the first ~5 s of the absence; a low-confidence one and another agent's in between.
         for (let seq = 1; seq <= 50; seq++) {
           await pub(s, ep('agent_1', seq, 0.9));
@@ -432,13 +432,13 @@ test('a request still in flight when the client leaves does not wipe the parked 
     c.send({ type: 'refresh', data: { token: tok } });
     c.terminate();
     await c.closeEvent;
-    await eventually(() => s.server.node.connections.size === 0, 3000, 'the server to let go');
+    await connectionCount(s.server, 0, 3000, 'the server to let go');
     await settle(20);
     const { c: next, hello } = await open(t, s, tok, 'racy');
     assert.equal(hello.resumed, true, `round ${i}`);
     assert.deepEqual(hello.subscriptions.map((x: Message) => x.agent_id), ['agent_1'], `round ${i}: subscriptions survive`);
     next.ws.close(1000);
     await next.closeEvent;
-    await eventually(() => s.server.node.connections.size === 0, 3000, 'the server to let go');
+    await connectionCount(s.server, 0, 3000, 'the server to let go');
   }
 });

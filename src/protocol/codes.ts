@@ -64,3 +64,14 @@ export class EscaiError extends Error {
 export function httpErrorBody(code: ErrorCode, message: string, details?: unknown): { error: { code: ErrorCode; message: string; details?: unknown } } {
   return details === undefined ? { error: { code, message } } : { error: { code, message, details } };
 }
+
+/** Whether a client should reconnect after the server closed with `code` (unknown codes: yes, with backoff). */
+export function closeAllowsReconnect(code: number): boolean {
+  for (const entry of Object.values(CloseCodes)) if (entry.code === code) return entry.reconnect;
+  return true;
+}
+
+/** Whether a request refused with `code` may succeed if sent again later (unknown codes: no). */
+export function errorIsRetryable(code: string): boolean {
+  return Object.hasOwn(ErrorCodes, code) && ErrorCodes[code as ErrorCode].retry;
+}

@@ -150,32 +150,13 @@ export const PublishEventSchema = z.discriminatedUnion('type', [
 export type PublishEvent = z.infer<typeof PublishEventSchema>;
 // The type names live in constants.ts (no zod), so the browser SDK can import them.
 export { EVENT_TYPES, SUBSCRIPTION_TYPES, type EventType, type SubscriptionType } from './constants.js';
-import type { EventType } from './constants.js';
 export type PublishEventInput = z.input<typeof PublishEventSchema>;
 export type EpistemicState = z.infer<typeof EpistemicStateSchema>;
 export type BehavioralPattern = z.infer<typeof BehavioralPatternSchema>;
 export type PredictionResult = z.infer<typeof PredictionResultSchema>;
 
 
-/**
- * An event as delivered: the ESCAI envelope plus `event_id`, `offset` and
- * `epoch`. Envelope fields other than these depend on `type`.
- */
-export interface DeliveredEvent {
-  type: EventType;
-  event_id: string;
-  agent_id?: string;
-  alert_type?: string;
-  severity?: string;
-  status?: string;
-  message?: string;
-  notification_type?: string;
-  metadata?: Record<string, unknown>;
-  data?: Record<string, unknown>;
-  timestamp: string;
-  offset: number;
-  epoch: string;
-}
+export type { DeliveredEvent } from './server-messages.js';
 
 /** The stream an event belongs to: one per agent, one for system alerts, one per user. */
 export function streamOf(event: PublishEvent): string {

@@ -65,7 +65,3 @@ export function describeZodError(error: z.ZodError, prefix?: string): string {
     })
     .join('; ');
 }
-
-export function isoNow(): string {
-  return new Date().toISOString();
-}

@@ -1,16 +1,33 @@
-// One client connection: its socket, who it is, its subscriptions, its
-// inbound rate budget and liveness. Frames leave through `send`, which
-// enforces the outbound byte cap; state changes only through `#setState`.
+// One client connection: its socket, who it is, its outbound path (byte cap,
+// held frames during a replay, written and confirmed positions), its inbound
+// path (rate budget, one-at-a-time queue) and its liveness. Every field is
+// private; the lifecycle moves only through `#setState`, whose transitions the
+// node observes through its ConnectionHooks (one object per node, shared by
+// every connection: no per-connection closures).
 import { randomUUID } from 'node:crypto';
-import type { WebSocket } from 'ws';
+import type { RawData, WebSocket } from 'ws';
 import type { Principal } from '../auth/permissions.js';
-import type { StreamPosition } from '../engine/broker.js';
 import { CloseCodes, type CloseCode, type ErrorCode } from '../protocol/codes.js';
-import { isoNow } from '../protocol/messages.js';
+import { ServerMessages, type ControlMessage, type RequestId, type StreamPosition } from '../protocol/server-messages.js';
 import { TokenBucket } from './limits.js';
-import type { Subscriber, Subscription } from './subscriptions.js';
 
 export type ConnectionState = 'open' | 'closing' | 'closed';
+
+export interface StateChange {
+  oldState: ConnectionState;
+  newState: ConnectionState;
+}
+
+/** What the node does when something happens on one of its connections. */
+export interface ConnectionHooks {
+  /** Every transition of every connection; `closed` is final (the socket is gone or was terminated). */
+  stateChanged(conn: Connection, change: StateChange): void;
+  /** One inbound message, admitted by the rate budget; handled one at a time per connection, in order. */
+  message(conn: Connection, data: RawData): Promise<void>;
+  /** A pong arrived; `confirmed` when it confirmed newly written positions. */
+  pong(conn: Connection, confirmed: boolean): void;
+  socketError(conn: Connection, err: Error): void;
+}
 
 export interface ConnectionLimits {
   maxBufferedBytes: number;
@@ -25,9 +42,17 @@ export interface TrafficCounters {
   messagesReceived: number;
 }
 
-export type RequestId = string | number | undefined;
+/** What a connection is opened with: decided by the upgrade gate before the 101. */
+export interface Admission {
+  principal: Principal;
+  sessionId: string;
+  /** When the session began: now, or the resumed session's start (ms since the epoch). */
+  sessionStartedAt: number;
+  /** Whether the gate took one of the user's cluster-wide connection slots for it. */
+  holdsUserSlot: boolean;
+}
 
-/** An outbound frame; for an event, its stream and sequence, so the position moves only once it is written. */
+/** An outbound frame; for an event, its stream and ids, so the position moves only once it is written. */
 export interface OutFrame {
   frame: string | Buffer;
   stream?: string;
@@ -41,8 +66,13 @@ interface Suppression {
   ids: ReadonlySet<string>;
 }
 
+/** Inbound messages one connection may have waiting to be handled; more closes it with 1008. */
+export const MAX_PENDING_INBOUND = 256;
+
 const WS_OPEN = 1;
 const TEXT_FRAME = Object.freeze({ binary: false });
+const CONNECTION = Symbol('escai.connection');
+type TaggedSocket = WebSocket & { [CONNECTION]: Connection };
 
 function clonePositions(positions: ReadonlyMap<string, StreamPosition>): Map<string, StreamPosition> {
   const copy = new Map<string, StreamPosition>();
@@ -50,70 +80,138 @@ function clonePositions(positions: ReadonlyMap<string, StreamPosition>): Map<str
   return copy;
 }
 
-export class Connection implements Subscriber {
+export class Connection {
   readonly id = randomUUID();
   readonly sessionId: string;
   readonly connectedAt = new Date();
-  readonly subscriptions = new Map<string, Subscription<Connection>>();
-  principal: Principal;
-  /** performance.now() of the last inbound frame of any kind. */
-  lastSeen = performance.now();
-  /** ISO time of the last heartbeat sent (null before the first). */
-  lastPing: string | null = null;
-  /** Sequence number of the last publication delivered here; dedupes overlapping subscriptions. */
-  lastDeliverySeq = 0;
-  /** Last offset written to this client per stream: what a resumed session replays from. */
-  readonly positions = new Map<string, StreamPosition>();
   /** When this session's first connection opened (inherited on resume), ms since the epoch. */
-  sessionStartedAt = Date.now();
-  /** Inbound messages are handled one after another, in arrival order, through this chain. */
-  inbound: Promise<void> = Promise.resolve();
-  /** Inbound messages accepted but not yet handled. */
-  pendingInbound = 0;
-  /** When the live session record was last written (ms since the epoch). */
-  lastSessionSave = 0;
-  /** Set when a newer connection took this one's session over: it must not park it again. */
-  sessionTakenOver = false;
-  /** Whether this connection took one of its user's cluster-wide connection slots. */
-  holdsUserSlot = false;
-  /** Token-expiry timers (token_expiring, then close 4001). */
-  expiryTimers: NodeJS.Timeout[] = [];
-  #held: OutFrame[] | null = null;
-  #suppress: Map<string, Suppression> | null = null;
-  #pingSeq = 0;
-  #pingSnapshot: { seq: string; positions: Map<string, StreamPosition> } | null = null;
-  #confirmed = new Map<string, StreamPosition>();
-  #terminatedByServer = false;
-  #advancedSinceSnapshot = false;
+  readonly sessionStartedAt: number;
+  /** Whether this connection holds one of its user's cluster-wide connection slots (given back when it closes). */
+  readonly holdsUserSlot: boolean;
+  #principal: Principal;
   #state: ConnectionState = 'open';
-  readonly #ws: WebSocket;
+  readonly #ws: TaggedSocket;
   readonly #limits: ConnectionLimits;
   readonly #counters: TrafficCounters;
+  readonly #hooks: ConnectionHooks;
+  // liveness
+  #lastSeen = performance.now();
+  #lastPing: string | null = null;
+  #terminatedByServer = false;
+  // outbound
+  #lastDeliverySeq = 0;
+  #held: OutFrame[] | null = null;
+  #suppress: Map<string, Suppression> | null = null;
+  /** Last offset written to this client per stream: what a resumed session replays from. */
+  readonly #written = new Map<string, StreamPosition>();
+  #confirmed = new Map<string, StreamPosition>();
+  #pingSeq = 0;
+  #pingSnapshot: { seq: string; positions: Map<string, StreamPosition> } | null = null;
+  #advancedSinceSnapshot = false;
+  // inbound
   readonly #bucket: TokenBucket;
   #droppedInARow = 0;
   #lastRateLimitNotice = Number.NEGATIVE_INFINITY;
+  #inbound: Promise<void> = Promise.resolve();
+  #pendingInbound = 0;
 
-  constructor(ws: WebSocket, principal: Principal, sessionId: string, limits: ConnectionLimits, counters: TrafficCounters) {
-    this.#ws = ws;
-    this.principal = principal;
-    this.sessionId = sessionId;
+  constructor(ws: WebSocket, admission: Admission, limits: ConnectionLimits, counters: TrafficCounters, hooks: ConnectionHooks) {
+    this.#ws = ws as TaggedSocket;
+    this.#principal = admission.principal;
+    this.sessionId = admission.sessionId;
+    this.sessionStartedAt = admission.sessionStartedAt;
+    this.holdsUserSlot = admission.holdsUserSlot;
     this.#limits = limits;
     this.#counters = counters;
+    this.#hooks = hooks;
     this.#bucket = new TokenBucket(limits.rateLimit, limits.rateBurst);
+    // Module-level listeners find their connection on the socket: nothing allocated per connection for them.
+    this.#ws[CONNECTION] = this;
+    ws.on('message', Connection.#onMessage);
+    ws.on('pong', Connection.#onPong);
+    ws.on('ping', Connection.#onPing);
+    ws.on('error', Connection.#onError);
+    ws.once('close', Connection.#onClose);
   }
+
+  static #onMessage(this: WebSocket, data: RawData): void {
+    (this as TaggedSocket)[CONNECTION].#receive(data);
+  }
+
+  static #onPong(this: WebSocket, payload: Buffer): void {
+    const conn = (this as TaggedSocket)[CONNECTION];
+    conn.#hooks.pong(conn, conn.#pongArrived(payload));
+  }
+
+  static #onPing(this: WebSocket): void {
+    (this as TaggedSocket)[CONNECTION].#lastSeen = performance.now();
+  }
+
+  static #onError(this: WebSocket, err: Error): void {
+    const conn = (this as TaggedSocket)[CONNECTION];
+    conn.#hooks.socketError(conn, err);
+  }
+
+  static #onClose(this: WebSocket): void {
+    (this as TaggedSocket)[CONNECTION].#setState('closed');
+  }
+
+  // ---- identity and lifecycle ------------------------------------------------
 
   get state(): ConnectionState {
     return this.#state;
   }
 
+  get principal(): Principal {
+    return this.#principal;
+  }
+
   get userId(): string {
-    return this.principal.userId;
+    return this.#principal.userId;
+  }
+
+  /** Replaces the token's principal (a refresh of the same user). */
+  setPrincipal(principal: Principal): void {
+    if (principal.userId !== this.#principal.userId) throw new Error('a connection cannot change user');
+    this.#principal = principal;
   }
 
   /** Open for sending: our state and the socket's (a close frame from the peer puts it in CLOSING before 'close' fires). */
   get isOpen(): boolean {
     return this.#state === 'open' && this.#ws.readyState === WS_OPEN;
   }
+
+  /** The one door of the lifecycle: open → closing → closed (or open → closed). */
+  #setState(newState: ConnectionState): void {
+    const oldState = this.#state;
+    if (oldState === newState || oldState === 'closed') return;
+    this.#state = newState;
+    if (newState === 'closed') {
+      this.#held = null;
+      this.#suppress = null;
+    }
+    this.#hooks.stateChanged(this, { oldState, newState });
+  }
+
+  /** Sends a close frame; the socket is terminated if the peer does not answer within `graceMs`. */
+  close(reason: CloseCode, text: string = CloseCodes[reason].description, graceMs = 2000): void {
+    if (this.#state !== 'open') return;
+    this.#setState('closing');
+    this.#ws.close(CloseCodes[reason].code, text.slice(0, 120));
+    const timer = setTimeout(() => this.terminate(), graceMs);
+    timer.unref();
+    this.#ws.once('close', () => clearTimeout(timer));
+  }
+
+  /** Drops the TCP connection at once (a dead peer, a session taken over). The connection is closed from here on. */
+  terminate(): void {
+    if (this.#state === 'closed') return;
+    this.#terminatedByServer = true;
+    this.#ws.terminate();
+    this.#setState('closed');
+  }
+
+  // ---- outbound ----------------------------------------------------------------
 
   /**
    * Queues one frame. Never blocks: a client whose unsent bytes pass the cap
@@ -126,6 +224,25 @@ export class Connection implements Subscriber {
       return true;
     }
     return this.#write(frame);
+  }
+
+  /** Sends a control message. */
+  sendMessage(message: ControlMessage): boolean {
+    return this.send(JSON.stringify(message));
+  }
+
+  sendError(code: ErrorCode, message: string, requestId?: RequestId): void {
+    this.sendMessage(ServerMessages.error(code, message, requestId));
+  }
+
+  /**
+   * Marks publication `seq` as delivered here; false when it already was (a
+   * connection with overlapping subscriptions gets one copy).
+   */
+  claimDelivery(seq: number): boolean {
+    if (this.#lastDeliverySeq === seq) return false;
+    this.#lastDeliverySeq = seq;
+    return true;
   }
 
   /**
@@ -169,11 +286,20 @@ export class Connection implements Subscriber {
   }
 
   /**
-   * Holds outbound frames (a replay is being prepared): sends queue until
-   * `release`, so replayed events go out before anything live.
+   * Holds outbound frames (a reply and its replay are being prepared): sends
+   * queue until `release`, so replayed events go out before anything live.
    */
   hold(): void {
-    this.#held ??= [];
+    if (this.#state !== 'closed') this.#held ??= [];
+  }
+
+  /** The lowest offset of `stream` (in `epoch`) among the held events, if any is held. */
+  firstHeldOffset(stream: string, epoch: string): number | undefined {
+    let first: number | undefined;
+    for (const out of this.#held ?? []) {
+      if (out.stream === stream && out.event!.epoch === epoch && (first === undefined || out.event!.offset < first)) first = out.event!.offset;
+    }
+    return first;
   }
 
   /**
@@ -183,7 +309,7 @@ export class Connection implements Subscriber {
    * live events of those streams still in flight with a replayed id are
    * suppressed until the stream passes that position.
    */
-  release(first: readonly OutFrame[], replayedIds: ReadonlySet<string>, positions?: ReadonlyMap<string, StreamPosition>): void {
+  release(first: readonly OutFrame[], replayedIds: ReadonlySet<string> = new Set(), positions?: ReadonlyMap<string, StreamPosition>): void {
     const held = this.#held ?? [];
     this.#held = null;
     for (const out of first) this.#sendOut(out);
@@ -203,120 +329,23 @@ export class Connection implements Subscriber {
   /** Moves the written position of `stream` forward (a new epoch replaces it). */
   advance(stream: string, offset: number, epoch: string): void {
     this.#advancedSinceSnapshot = true;
-    const pos = this.positions.get(stream);
-    if (pos === undefined) this.positions.set(stream, { offset, epoch });
+    const pos = this.#written.get(stream);
+    if (pos === undefined) this.#written.set(stream, { offset, epoch });
     else if (pos.epoch !== epoch) {
       pos.offset = offset;
       pos.epoch = epoch;
     } else if (offset > pos.offset) pos.offset = offset;
   }
 
-  sendJson(message: object): boolean {
-    return this.send(JSON.stringify(message));
-  }
-
-  sendError(code: ErrorCode, message: string, requestId?: RequestId): void {
-    this.sendJson({ type: 'error', code, message, timestamp: isoNow(), ...(requestId === undefined ? {} : { id: requestId }) });
-  }
-
-  /**
-   * Accounts an inbound frame against the rate budget. False when it must be
-   * dropped; after `rateLimitCloseAfter` drops in a row the connection closes with 1008.
-   */
-  admitInbound(): boolean {
-    this.lastSeen = performance.now();
-    this.#counters.messagesReceived++;
-    if (this.#bucket.take(this.lastSeen)) {
-      this.#droppedInARow = 0;
-      return true;
-    }
-    this.#droppedInARow++;
-    if (this.#droppedInARow >= this.#limits.rateLimitCloseAfter) {
-      this.close('POLICY_VIOLATION', 'rate limit exceeded');
-    } else if (this.lastSeen - this.#lastRateLimitNotice >= 1000) {
-      // At most one notice a second, so a flood is not answered with a flood.
-      this.#lastRateLimitNotice = this.lastSeen;
-      this.sendError('RATE_LIMITED', 'Too many messages; message dropped');
-    }
-    return false;
-  }
-
-  /** Sends a close frame; the socket is terminated if the peer does not answer within `graceMs`. */
-  close(reason: CloseCode, text: string = CloseCodes[reason].description, graceMs = 2000): void {
-    if (this.#state !== 'open') return;
-    this.#setState('closing');
-    this.#ws.close(CloseCodes[reason].code, text.slice(0, 120));
-    const timer = setTimeout(() => {
-      this.#terminatedByServer = true;
-      this.#ws.terminate();
-    }, graceMs);
-    timer.unref();
-    this.#ws.once('close', () => clearTimeout(timer));
-  }
-
-  /** Drops the TCP connection at once (dead peer). */
-  terminate(): void {
-    if (this.#state === 'closed') return;
-    this.#terminatedByServer = true;
-    this.#setState('closing');
-    this.#ws.terminate();
-  }
-
-  /**
-   * Protocol-level ping frame, carrying a sequence number. The positions
-   * written so far are snapshotted: when the matching pong returns, the
-   * client has read everything up to them (TCP keeps order), so they are
-   * confirmed. An unclean drop resumes from the confirmed positions.
-   */
-  ping(): void {
-    if (this.#state !== 'open') return;
-    const seq = String(++this.#pingSeq);
-    // Snapshot only when something was written since the last one (an idle connection costs nothing),
-    // and never while frames are held: a pong must not confirm what was not yet sent.
-    if (this.#advancedSinceSnapshot && this.#held === null) {
-      this.#pingSnapshot = { seq, positions: clonePositions(this.positions) };
-      this.#advancedSinceSnapshot = false;
-    }
-    this.#ws.ping(seq);
-  }
-
-  /** A pong frame arrived. True when it confirmed new positions. */
-  onPong(payload: Buffer): boolean {
-    this.lastSeen = performance.now();
-    const snapshot = this.#pingSnapshot;
-    if (snapshot && payload.toString() === snapshot.seq) {
-      this.#confirmed = snapshot.positions;
-      this.#pingSnapshot = null;
-      return true;
-    }
-    return false;
-  }
-
-  /** Pings the peer now; resolves true if anything comes back within `timeoutMs` (the peer is alive). */
-  probe(timeoutMs: number): Promise<boolean> {
-    if (!this.isOpen) return Promise.resolve(false);
-    const before = this.lastSeen;
-    this.#ws.ping('probe');
-    return new Promise((resolve) => {
-      const started = performance.now();
-      const check = setInterval(() => {
-        if (this.lastSeen > before) finish(true);
-        else if (!this.isOpen || performance.now() - started >= timeoutMs) finish(false);
-      }, 10);
-      const finish = (alive: boolean) => {
-        clearInterval(check);
-        resolve(alive);
-      };
-    });
-  }
+  // ---- positions (what a resumed session starts from) ---------------------------
 
   /** Positions a pong has confirmed the client read. */
   get confirmedPositions(): ReadonlyMap<string, StreamPosition> {
     return this.#confirmed;
   }
 
-  /** Positions known to have been read before the last connection's start (resume base). */
-  setConfirmedBase(positions: Map<string, StreamPosition>): void {
+  /** Positions known to have been read before this connection started (a resumed session's base). */
+  setConfirmedBase(positions: ReadonlyMap<string, StreamPosition>): void {
     this.#confirmed = clonePositions(positions);
   }
 
@@ -330,19 +359,116 @@ export class Connection implements Subscriber {
    * same event_id).
    */
   resumePositions(): ReadonlyMap<string, StreamPosition> {
-    return this.#terminatedByServer ? this.#confirmed : this.positions;
+    return this.#terminatedByServer ? this.#confirmed : this.#written;
   }
 
-  /** Called once the socket has closed; the node then removes every trace of the connection. */
-  markClosed(): void {
-    this.#setState('closed');
-    for (const t of this.expiryTimers) clearTimeout(t);
-    this.expiryTimers = [];
-    this.#held = null;
+  // ---- liveness ------------------------------------------------------------------
+
+  /** performance.now() of the last inbound frame of any kind. */
+  get lastSeen(): number {
+    return this.#lastSeen;
   }
 
-  #setState(next: ConnectionState): void {
-    if (this.#state === next) return;
-    this.#state = next;
+  /** ISO time of the last heartbeat sent (null before the first). */
+  get lastPing(): string | null {
+    return this.#lastPing;
+  }
+
+  /**
+   * One heartbeat: a protocol ping frame carrying a sequence number, then the
+   * ESCAI JSON ping (`frame`, shared by every connection of the tick). The
+   * positions written so far are snapshotted: when the matching pong returns,
+   * the client has read everything up to them (TCP keeps order), so they are
+   * confirmed. An unclean drop resumes from the confirmed positions.
+   */
+  heartbeat(frame: Buffer, timestamp: string): void {
+    if (!this.isOpen) return;
+    const seq = String(++this.#pingSeq);
+    // Snapshot only when something was written since the last one (an idle connection costs nothing),
+    // and never while frames are held: a pong must not confirm what was not yet sent.
+    if (this.#advancedSinceSnapshot && this.#held === null) {
+      this.#pingSnapshot = { seq, positions: clonePositions(this.#written) };
+      this.#advancedSinceSnapshot = false;
+    }
+    this.#ws.ping(seq);
+    this.send(frame);
+    this.#lastPing = timestamp;
+  }
+
+  /** A pong frame arrived. True when it confirmed new positions. */
+  #pongArrived(payload: Buffer): boolean {
+    this.#lastSeen = performance.now();
+    const snapshot = this.#pingSnapshot;
+    if (snapshot && payload.toString() === snapshot.seq) {
+      this.#confirmed = snapshot.positions;
+      this.#pingSnapshot = null;
+      return true;
+    }
+    return false;
+  }
+
+  /** Pings the peer now; resolves true if anything comes back within `timeoutMs` (the peer is alive). */
+  probe(timeoutMs: number): Promise<boolean> {
+    if (!this.isOpen) return Promise.resolve(false);
+    const before = this.#lastSeen;
+    this.#ws.ping('probe');
+    return new Promise((resolve) => {
+      const started = performance.now();
+      const check = setInterval(() => {
+        if (this.#lastSeen > before) finish(true);
+        else if (!this.isOpen || performance.now() - started >= timeoutMs) finish(false);
+      }, 10);
+      const finish = (alive: boolean) => {
+        clearInterval(check);
+        resolve(alive);
+      };
+    });
+  }
+
+  // ---- inbound -------------------------------------------------------------------
+
+  /**
+   * Runs `task` after every message and task queued before it, so replies
+   * keep the order of requests (a resumed session's replay goes first).
+   */
+  enqueue(task: () => Promise<void>): void {
+    this.#pendingInbound++;
+    this.#inbound = this.#inbound.then(task).finally(() => this.#pendingInbound--);
+  }
+
+  /**
+   * Accepts one inbound frame: counts it against the rate budget at once,
+   * then queues it behind the connection's earlier messages.
+   */
+  #receive(data: RawData): void {
+    if (!this.#admitInbound()) return;
+    // Bounded: a client whose requests pile up faster than they are handled is cut off, not buffered without end.
+    if (this.#pendingInbound >= MAX_PENDING_INBOUND) {
+      this.close('POLICY_VIOLATION', 'too many requests in flight');
+      return;
+    }
+    this.enqueue(() => (this.isOpen ? this.#hooks.message(this, data) : Promise.resolve()));
+  }
+
+  /**
+   * Accounts an inbound frame against the rate budget. False when it must be
+   * dropped; after `rateLimitCloseAfter` drops in a row the connection closes with 1008.
+   */
+  #admitInbound(): boolean {
+    this.#lastSeen = performance.now();
+    this.#counters.messagesReceived++;
+    if (this.#bucket.take(this.#lastSeen)) {
+      this.#droppedInARow = 0;
+      return true;
+    }
+    this.#droppedInARow++;
+    if (this.#droppedInARow >= this.#limits.rateLimitCloseAfter) {
+      this.close('POLICY_VIOLATION', 'rate limit exceeded');
+    } else if (this.#lastSeen - this.#lastRateLimitNotice >= 1000) {
+      // At most one notice a second, so a flood is not answered with a flood.
+      this.#lastRateLimitNotice = this.#lastSeen;
+      this.sendError('RATE_LIMITED', 'Too many messages; message dropped');
+    }
+    return false;
   }
 }

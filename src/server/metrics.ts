@@ -1,7 +1,8 @@
-// Prometheus metrics (GET /metrics). Gauges are read from the node when
+// Prometheus metrics (GET /metrics). Gauges are read from their owners when
 // scraped, so the delivery path pays nothing for them.
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
-import type { RealtimeNode } from './node.js';
+import type { EngineStatus } from '../engine/engine.js';
+import type { TrafficCounters } from './connection.js';
 
 export interface Metrics {
   registry: Registry;
@@ -9,7 +10,15 @@ export interface Metrics {
   streamLosses: Counter;
 }
 
-export function createMetrics(node: RealtimeNode): Metrics {
+/** What the gauges read at scrape time. */
+export interface MetricSources {
+  connections(): number;
+  subscriptions(): number;
+  counters: TrafficCounters;
+  engineStatus(): EngineStatus;
+}
+
+export function createMetrics(sources: MetricSources): Metrics {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'escai_process_' });
   const gauge = (name: string, help: string, read: () => number) =>
@@ -21,11 +30,11 @@ export function createMetrics(node: RealtimeNode): Metrics {
         this.set(read());
       },
     });
-  gauge('escai_connections', 'Open WebSocket connections on this node', () => node.connections.size);
-  gauge('escai_subscriptions', 'Subscriptions on this node', () => node.health().total_subscriptions);
-  gauge('escai_messages_sent', 'Frames sent to clients since start', () => node.counters.messagesSent);
-  gauge('escai_messages_received', 'Frames received from clients since start', () => node.counters.messagesReceived);
-  gauge('escai_engine_ready', '1 when the engine accepts publications', () => (node.broker.status().ready ? 1 : 0));
+  gauge('escai_connections', 'Open WebSocket connections on this node', sources.connections);
+  gauge('escai_subscriptions', 'Subscriptions on this node', sources.subscriptions);
+  gauge('escai_messages_sent', 'Frames sent to clients since start', () => sources.counters.messagesSent);
+  gauge('escai_messages_received', 'Frames received from clients since start', () => sources.counters.messagesReceived);
+  gauge('escai_engine_ready', '1 when the engine accepts publications', () => (sources.engineStatus().ready ? 1 : 0));
   return {
     registry,
     publications: new Counter({ name: 'escai_publications_total', help: 'Events published through this node', labelNames: ['type'], registers: [registry] }),

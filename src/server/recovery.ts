@@ -3,10 +3,8 @@
 // client wants into frames, all-or-nothing per stream: a stream whose
 // position was lost (epoch changed, or the offset left history) replays
 // nothing and marks the result unrecovered, so the client knows to reload.
-import type { Broker, StreamPosition } from '../engine/broker.js';
-import type { DeliveredEvent } from '../protocol/events.js';
-import type { Connection, OutFrame } from './connection.js';
-import type { Subscription } from './subscriptions.js';
+import type { Broker, DeliveredEvent, StreamPosition } from '../engine/broker.js';
+import type { OutFrame } from './connection.js';
 
 export interface ReplayPlan {
   stream: string;
@@ -28,19 +26,10 @@ export interface Replay {
   positions: Map<string, StreamPosition>;
 }
 
-/** Would this subscription deliver this event to its connection? (type, agent, permission, filter) */
-export function subscriptionWants(conn: Connection, sub: Subscription, event: DeliveredEvent): boolean {
-  if (sub.eventType !== event.type) return false;
-  const agentId = event.agent_id;
-  if (sub.agentId !== null && sub.agentId !== agentId) return false;
-  if (agentId !== undefined && !conn.principal.canMonitor(agentId)) return false;
-  return sub.match(event);
-}
-
 /** Most events one replay may send; past it nothing is replayed and the client is told to reload. */
 export const MAX_REPLAY_EVENTS = 10_000;
 
-export async function collectReplay(broker: Broker, plans: readonly ReplayPlan[]): Promise<Replay> {
+export async function collectReplay(broker: Pick<Broker, 'history'>, plans: readonly ReplayPlan[]): Promise<Replay> {
   const replay: Replay = { frames: [], ids: new Set(), recovered: true, positions: new Map() };
   for (const plan of plans) {
     if (replay.frames.length > MAX_REPLAY_EVENTS) {

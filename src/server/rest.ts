@@ -1,26 +1,38 @@
 // HTTP routes: ESCAI's /ws/health, /ws/connections, /ws/broadcast/test, the
-// publish API, and probes. Every refusal is {"error":{"code","message"}}.
+// publish API, history, metrics and probes. Every refusal is {"error":{"code","message"}}.
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { z } from 'zod';
 import { tokenFromRequest, type TokenVerifier } from '../auth/jwt.js';
 import { Permissions, type Principal } from '../auth/permissions.js';
+import type { Config } from '../config/config.js';
+import type { Engine } from '../engine/engine.js';
 import { EscaiError, httpErrorBody } from '../protocol/codes.js';
 import { IdSchema } from '../protocol/events.js';
-import { describeZodError, isoNow } from '../protocol/messages.js';
-import { z } from 'zod';
+import { describeZodError } from '../protocol/messages.js';
+import { isoNow } from '../protocol/server-messages.js';
+import { catalogued } from './errors.js';
+import type { HealthViews } from './health.js';
+import type { Metrics } from './metrics.js';
+import { publishedRef, type Publisher } from './publisher.js';
+import type { ConnectionRegistry } from './registry.js';
+import type { Subscriptions } from './subscribe.js';
 
 const HistoryQuerySchema = z.object({
   since: z.coerce.number().int().min(0).optional(),
   limit: z.coerce.number().int().min(1).max(1000).default(100),
 });
-import { publishedRef } from './handlers.js';
-import { describeSubscription, type RealtimeNode } from './node.js';
-import { validateEvents } from './publish.js';
-import type { UpgradeGate } from './upgrade.js';
 
-export interface RestContext {
-  node: RealtimeNode;
+export interface RestDeps {
+  config: Pick<Config, 'maxBodyBytes'>;
   verifier: TokenVerifier;
-  gate: UpgradeGate;
+  engine: Pick<Engine, 'name' | 'nodeId' | 'status' | 'broker' | 'presence'>;
+  /** Whether the node refuses new work (shutting down). */
+  closing(): boolean;
+  health: HealthViews;
+  publisher: Publisher;
+  registry: ConnectionRegistry;
+  subscriptions: Pick<Subscriptions, 'describe'>;
+  metrics: Metrics;
 }
 
 /** Verifies the request's Bearer token and checks one permission: 401 / 403 otherwise. */
@@ -36,11 +48,13 @@ function sendError(reply: FastifyReply, err: EscaiError): FastifyReply {
   return reply.code(err.status).send(httpErrorBody(err.code, err.message));
 }
 
-export function registerRoutes(app: FastifyInstance, { node, verifier, gate }: RestContext): void {
+export function registerRoutes(app: FastifyInstance, deps: RestDeps): void {
+  const { config, verifier, engine, health, publisher, registry, subscriptions, metrics } = deps;
   app.setErrorHandler((err, req, reply) => {
-    if (err instanceof EscaiError) return sendError(reply, err);
+    const known = catalogued(err);
+    if (known) return sendError(reply, known);
     const e = err as { code?: string; statusCode?: number; message?: string };
-    if (e.code === 'FST_ERR_CTP_BODY_TOO_LARGE') return sendError(reply, new EscaiError('PAYLOAD_TOO_LARGE', `Body exceeds ${node.config.maxBodyBytes} bytes`));
+    if (e.code === 'FST_ERR_CTP_BODY_TOO_LARGE') return sendError(reply, new EscaiError('PAYLOAD_TOO_LARGE', `Body exceeds ${config.maxBodyBytes} bytes`));
     if (e.code === 'FST_ERR_CTP_INVALID_JSON_BODY' || (e.statusCode === 400 && err instanceof SyntaxError)) {
       return sendError(reply, new EscaiError('INVALID_JSON', 'Body is not valid JSON'));
     }
@@ -55,34 +69,30 @@ export function registerRoutes(app: FastifyInstance, { node, verifier, gate }: R
   app.get('/healthz', async () => ({ status: 'ok' }));
 
   app.get('/readyz', async (_req, reply) => {
-    if (gate.closed) return reply.code(503).send({ status: 'not_ready', engine: node.engineName, reason: 'shutting down' });
-    const engine = node.broker.status();
-    if (!engine.ready) return reply.code(503).send({ status: 'not_ready', engine: node.engineName, reason: engine.reason });
-    return { status: 'ready', engine: node.engineName, node_id: node.broker.nodeId };
+    if (deps.closing()) return reply.code(503).send({ status: 'not_ready', engine: engine.name, reason: 'shutting down' });
+    const status = engine.status();
+    if (!status.ready) return reply.code(503).send({ status: 'not_ready', engine: engine.name, reason: status.reason });
+    return { status: 'ready', engine: engine.name, node_id: engine.nodeId };
   });
 
-  app.get('/ws/health', async () => node.clusterHealth());
+  app.get('/ws/health', async () => health.cluster());
 
-  app.get('/metrics', async (_req, reply) => {
-    const registry = node.metrics?.registry;
-    if (!registry) throw new EscaiError('NOT_FOUND', 'Metrics are not enabled');
-    return reply.type(registry.contentType).send(await registry.metrics());
-  });
+  app.get('/metrics', async (_req, reply) => reply.type(metrics.registry.contentType).send(await metrics.registry.metrics()));
 
   app.get('/ws/connections', async (req) => {
     await authorize(verifier, req, Permissions.ADMIN);
-    const local = [...node.connections.values()].map((conn) => ({
+    const local = [...registry.values()].map((conn) => ({
       connection_id: conn.id,
-      node_id: node.broker.nodeId,
+      node_id: engine.nodeId,
       user_id: conn.userId,
       session_id: conn.sessionId,
       connected_at: conn.connectedAt.toISOString(),
       last_ping: conn.lastPing,
       is_alive: conn.isOpen,
-      subscriptions: [...conn.subscriptions.values()].map(describeSubscription),
+      subscriptions: subscriptions.describe(conn),
     }));
     // Other nodes' connections as they registered them (liveness fields are theirs to know).
-    const remote = (await node.broker.remoteConnections().catch(() => [])).map((c) => ({ ...c, last_ping: null, is_alive: true }));
+    const remote = (await engine.presence.remoteConnections().catch(() => [])).map((c) => ({ ...c, last_ping: null, is_alive: true }));
     const connections = [...local, ...remote];
     return { connections, total: connections.length, timestamp: isoNow() };
   });
@@ -97,7 +107,7 @@ export function registerRoutes(app: FastifyInstance, { node, verifier, gate }: R
     const input = agentId
       ? { type: 'agent_status_change', agent_id: agentId, status: 'test', metadata: { message, message_type: messageType } }
       : { type: 'system_alert', alert_type: messageType, message, severity: 'info', metadata: {} };
-    const [result] = await node.publish(validateEvents(input, 1));
+    const [result] = await publisher.publishInput(input, 1);
     return { message: 'Broadcast sent', recipients: result!.recipients, event_id: result!.event_id, timestamp: isoNow() };
   });
 
@@ -108,14 +118,13 @@ export function registerRoutes(app: FastifyInstance, { node, verifier, gate }: R
     if (!principal.canMonitor(agentId)) throw new EscaiError('AGENT_ACCESS_DENIED', `No permission to monitor agent ${agentId}`);
     const query = HistoryQuerySchema.safeParse(req.query);
     if (!query.success) throw new EscaiError('VALIDATION_ERROR', describeZodError(query.error));
-    const page = await node.broker.history(`agent:${agentId}`, query.data);
+    const page = await engine.broker.history(`agent:${agentId}`, query.data);
     return { agent_id: agentId, events: page.events, offset: page.position.offset, epoch: page.position.epoch, complete: page.complete };
   });
 
   app.post('/api/v1/events', async (req, reply) => {
     await authorize(verifier, req, Permissions.PUBLISH);
-    const events = validateEvents(req.body, node.config.maxBatchEvents);
-    const results = await node.publish(events);
+    const results = await publisher.publishInput(req.body);
     return reply.code(202).send({ accepted: results.length, events: results.map(publishedRef) });
   });
 }

@@ -1,48 +1,64 @@
-// Assembles one ESCAI Realtime node: Fastify for HTTP, ws (noServer) behind
-// the upgrade gate, the engine, the heartbeat, and the in-process publishing
-// API. `createEscaiServer` is what the CLI runs and what tests start on port 0.
+// Assembles one ESCAI Realtime node: the engine (chosen by the config, or
+// given), the jobs of the node wired with narrow dependencies, Fastify for
+// HTTP, ws (noServer) behind the upgrade gate, the heartbeat, the cluster
+// report, and the in-process publishing API. `createEscaiServer` is what the
+// CLI runs and what tests start on port 0.
 import type { AddressInfo } from 'node:net';
-import { setTimeout as sleep } from 'node:timers/promises';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import { WebSocketServer } from 'ws';
 import { createVerifier, type TokenVerifier } from '../auth/jwt.js';
 import type { Config } from '../config/config.js';
-import type { Broker } from '../engine/broker.js';
-import { RedisBroker } from '../engine/redis.js';
-import { MemoryBroker } from '../engine/memory.js';
+import { createEngine, type Engine, type EngineStatus } from '../engine/index.js';
 import { createLogger, type Logger } from '../log.js';
 import type { BehavioralPattern, EpistemicState, PredictionResult } from '../protocol/events.js';
+import type { Connection, TrafficCounters } from './connection.js';
+import { FanOut } from './fanout.js';
+import { HealthViews } from './health.js';
 import { Heartbeat } from './heartbeat.js';
+import { ConnectionLifecycle } from './lifecycle.js';
 import { createMetrics } from './metrics.js';
-import { RealtimeNode, type PublishResult } from './node.js';
-import { validateEvents } from './publish.js';
+import { Publisher, type PublishResult } from './publisher.js';
+import { ConnectionRegistry, type ConnectionsView } from './registry.js';
 import { registerRoutes } from './rest.js';
+import { SessionKeeper } from './sessions.js';
+import { Subscriptions } from './subscribe.js';
+import { SubscriptionIndex } from './subscriptions.js';
+import { TokenLifetime } from './token-lifetime.js';
 import { redactUrl, UpgradeGate } from './upgrade.js';
 
 export interface ServerOptions {
   config: Config;
   logger?: Logger;
-  /** Engine; defaults to the in-memory engine built from the config. */
-  broker?: Broker;
+  /** Engine; defaults to the one the config asks for (Redis with a URL, else in-memory). */
+  engine?: Engine;
+}
+
+/** The parts of a running node. */
+interface Node {
+  engine: Engine;
+  fanout: FanOut;
+  registry: ConnectionRegistry;
+  publisher: Publisher;
+  gate: UpgradeGate;
+  heartbeat: Heartbeat;
+  health: HealthViews;
 }
 
 export class EscaiServer {
   readonly config: Config;
-  readonly node: RealtimeNode;
   readonly http: FastifyInstance;
   readonly log: Logger;
   readonly #verifier: TokenVerifier;
-  readonly #wss: WebSocketServer;
-  readonly #gate: UpgradeGate;
-  readonly #heartbeat: Heartbeat;
+  readonly #engine: Engine | undefined;
+  #node: Node | undefined;
   #closing: Promise<void> | undefined;
   #reportTimer: NodeJS.Timeout | undefined;
 
-  constructor({ config, logger, broker }: ServerOptions) {
+  constructor({ config, logger, engine }: ServerOptions) {
     if (!config.jwtSecret && !config.jwtJwksUrl) throw new Error('jwtSecret (ESCAI_JWT_SECRET) or jwtJwksUrl is required');
     this.config = config;
     this.log = logger ?? createLogger(config.logLevel);
-    const engine = broker ?? createEngine(config, this.log);
+    this.#engine = engine;
     this.#verifier = createVerifier({
       secret: config.jwtSecret,
       jwksUrl: config.jwtJwksUrl,
@@ -51,11 +67,6 @@ export class EscaiServer {
       clockToleranceSec: config.clockTolerance,
       roles: config.roles,
     });
-    this.node = new RealtimeNode(config, engine, this.#verifier, this.log);
-    this.node.metrics = createMetrics(this.node);
-    this.#wss = new WebSocketServer({ noServer: true, maxPayload: config.maxMessageBytes, clientTracking: false, perMessageDeflate: false });
-    this.#gate = new UpgradeGate(this.node, this.#verifier, this.#wss);
-    this.#heartbeat = new Heartbeat(this.node);
     this.http = Fastify({
       loggerInstance: this.log as FastifyBaseLogger,
       logController: new LogController({ disableRequestLogging: true }),
@@ -66,38 +77,115 @@ export class EscaiServer {
     this.http.addHook('onResponse', async (req, reply) => {
       req.log.debug({ method: req.method, url: redactUrl(req.url), status: reply.statusCode, ms: Math.round(reply.elapsedTime) }, 'request');
     });
-    registerRoutes(this.http, { node: this.node, verifier: this.#verifier, gate: this.#gate });
-    this.http.server.on('upgrade', this.#gate.handle);
+  }
+
+  /** Wires every job of the node around one engine; each receives only what it needs. */
+  #wire(engine: Engine): Node {
+    const { config, log } = this;
+    const { broker, presence } = engine;
+    const counters: TrafficCounters = { messagesSent: 0, messagesReceived: 0 };
+    const interest = { follow: (stream: string) => broker.follow(stream), unfollow: (stream: string) => broker.unfollow(stream) };
+    const registry = new ConnectionRegistry(interest);
+    const index = new SubscriptionIndex<Connection>(interest);
+    const metrics = createMetrics({ connections: () => registry.size, subscriptions: () => index.size, counters, engineStatus: () => engine.status() });
+    const fanout = new FanOut({ registry, index, log, metrics });
+    // `changed` is the lifecycle's; the jobs built before it reach it through this late-bound call.
+    let lifecycle: ConnectionLifecycle | undefined;
+    const changed = (conn: Connection) => lifecycle?.changed(conn);
+    const subscriptions = new Subscriptions({ config, index, broker, fanout, changed });
+    const sessions = new SessionKeeper({ config, nodeId: engine.nodeId, store: engine.sessions, broker, registry, index, subscriptions, fanout, log });
+    const tokens = new TokenLifetime({ config, verifier: this.#verifier, subscriptions, changed });
+    const publisher = new Publisher({ broker, fanout, metrics, maxBatchEvents: config.maxBatchEvents });
+    const heartbeat = new Heartbeat({ connections: registry, config, log });
+    const health = new HealthViews({
+      config,
+      engineName: engine.name,
+      nodeId: engine.nodeId,
+      registry,
+      index,
+      counters,
+      presence,
+      heartbeatRunning: () => heartbeat.running,
+    });
+    const handlers = { subscriptions, tokens, publisher, health, log };
+    lifecycle = new ConnectionLifecycle({ config, nodeId: engine.nodeId, counters, registry, index, subscriptions, sessions, tokens, presence, handlers, log });
+    const accepted = lifecycle;
+    const wss = new WebSocketServer({ noServer: true, maxPayload: config.maxMessageBytes, clientTracking: false, perMessageDeflate: false });
+    const gate = new UpgradeGate({
+      config,
+      verifier: this.#verifier,
+      wss,
+      presence,
+      sessions,
+      connections: registry,
+      accept: (ws, admission, session) => accepted.open(ws, admission, session),
+      log,
+    });
+    registerRoutes(this.http, {
+      config,
+      verifier: this.#verifier,
+      engine,
+      closing: () => gate.closed,
+      health,
+      publisher,
+      registry,
+      subscriptions,
+      metrics,
+    });
+    this.http.server.on('upgrade', gate.handle);
+    return { engine, fanout, registry, publisher, gate, heartbeat, health };
   }
 
   /** Starts the engine and listens; resolves to the bound address. */
   async listen(): Promise<AddressInfo> {
-    await this.node.broker.start(this.node.deliver, this.node.onLoss);
+    if (this.#node) throw new Error('already listening');
+    const engine = this.#engine ?? (await createEngine(this.config, this.log));
+    const node = (this.#node = this.#wire(engine));
+    await engine.broker.start(node.fanout.deliver, node.fanout.lost);
     await this.http.listen({ host: this.config.host, port: this.config.port });
-    this.#heartbeat.start();
+    node.heartbeat.start();
     const address = this.http.server.address() as AddressInfo;
-    this.node.address = `${address.address}:${address.port}`;
-    this.#startReporting();
-    this.log.info({ host: address.address, port: address.port, engine: this.node.engineName, nodeId: this.node.broker.nodeId }, 'listening');
+    node.health.address = `${address.address}:${address.port}`;
+    this.#startReporting(node);
+    this.log.info({ host: address.address, port: address.port, engine: engine.name, nodeId: engine.nodeId }, 'listening');
     return address;
   }
 
+  #running(): Node {
+    if (!this.#node) throw new Error('the server is not listening yet (call listen())');
+    return this.#node;
+  }
+
   /** This node's registry entry, renewed every nodeTtl / 3 (failures are logged, not fatal: readyz tells). */
-  #startReporting(): void {
+  #startReporting(node: Node): void {
     const ttlMs = this.config.nodeTtl * 1000;
     const report = () => {
-      this.node.broker.reportNode(this.node.nodeReport(), ttlMs).catch((err: unknown) => this.log.debug({ err }, 'node report failed'));
+      node.engine.presence.reportNode(node.health.nodeReport(), ttlMs).catch((err: unknown) => this.log.debug({ err }, 'node report failed'));
     };
     report();
     this.#reportTimer = setInterval(report, ttlMs / 3);
     this.#reportTimer.unref();
   }
 
-
   /** Base URL, e.g. `http://127.0.0.1:8000` (after `listen`). */
   get url(): string {
     const { address, port, family } = this.http.server.address() as AddressInfo;
     return `http://${family === 'IPv6' ? `[${address}]` : address}:${port}`;
+  }
+
+  /** This node's id in the cluster registry. */
+  get nodeId(): string {
+    return this.#running().engine.nodeId;
+  }
+
+  /** The engine's readiness (what /readyz answers). */
+  engineStatus(): EngineStatus {
+    return this.#running().engine.status();
+  }
+
+  /** This node's open connections (read-only; `onChange` tells when they come and go). */
+  get connections(): ConnectionsView {
+    return this.#running().registry;
   }
 
   /** Graceful stop: refuse new connections, close every client with 1001, stop the engine. */
@@ -107,23 +195,38 @@ export class EscaiServer {
   }
 
   async #shutdown(): Promise<void> {
-    this.#gate.closed = true;
-    this.#heartbeat.stop();
+    const node = this.#node;
+    if (!node) {
+      await this.http.close();
+      return;
+    }
+    node.gate.close();
+    node.heartbeat.stop();
     clearInterval(this.#reportTimer);
     const graceMs = this.config.shutdownGrace * 1000;
-    for (const conn of this.node.connections.values()) conn.close('GOING_AWAY', 'server shutting down', graceMs);
     // Connections leave the registry as their sockets close; unresponsive ones are terminated at the grace.
-    const deadline = Date.now() + graceMs + 500;
-    while (this.node.connections.size > 0 && Date.now() < deadline) await sleep(20);
+    const gone = new Promise<void>((resolve) => {
+      if (node.registry.size === 0) return resolve();
+      const stop = node.registry.onChange(({ size }) => {
+        if (size === 0) {
+          stop();
+          resolve();
+        }
+      });
+    });
+    for (const conn of [...node.registry.values()]) conn.close('GOING_AWAY', 'server shutting down', graceMs);
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([gone, new Promise<void>((resolve) => (timer = setTimeout(resolve, graceMs + 500)))]);
+    clearTimeout(timer);
     await this.http.close();
-    await this.node.broker.close();
+    await node.engine.close();
     this.log.info('stopped');
   }
 
   // ---- in-process publishing: each resolves to the local recipient count ----
 
   async #publishOne(input: unknown): Promise<number> {
-    const [result] = await this.node.publish(validateEvents(input, 1));
+    const [result] = await this.#running().publisher.publishInput(input, 1);
     return result!.recipients;
   }
 
@@ -153,15 +256,8 @@ export class EscaiServer {
 
   /** Publishes raw events (one or a batch, validated all-or-nothing), as the HTTP API does. */
   publish(input: unknown): Promise<PublishResult[]> {
-    return this.node.publish(validateEvents(input, this.config.maxBatchEvents));
+    return this.#running().publisher.publishInput(input);
   }
-}
-
-/** The engine the config asks for: Redis with a URL, else the in-memory engine. */
-function createEngine(config: Config, log: Logger): Broker {
-  const history = { historySize: config.historySize, historyTtlMs: config.historyTtl * 1000 };
-  if (config.redisUrl) return new RedisBroker({ ...history, url: config.redisUrl, prefix: config.redisPrefix, log });
-  return new MemoryBroker(history);
 }
 
 export function createEscaiServer(options: ServerOptions): EscaiServer {

@@ -1,11 +1,15 @@
-// The subscription index: which subscriptions want an event, found without
-// scanning every connection. Per event type, subscriptions are kept by agent
-// id, plus one set for subscriptions to all agents.
-import type { EventType, SubscriptionType } from '../protocol/events.js';
-import { SUBSCRIPTION_TYPES } from '../protocol/events.js';
+// The subscription index: the only writer of subscription state. It finds
+// the subscriptions an event may concern without scanning connections (per
+// event type: by agent id, plus one set for all-agents subscriptions), lists
+// each connection's own, and tells the engine which streams this node follows
+// (the first subscription of a stream follows it, the last one leaves it).
+import { ALL_AGENT_STREAMS } from '../engine/broker.js';
+import { SUBSCRIPTION_TYPES, subscriptionStream } from '../protocol/constants.js';
+import type { EventType, SubscriptionType } from '../protocol/constants.js';
+import type { SubscriptionView } from '../protocol/server-messages.js';
 import type { EventPredicate } from './filters.js';
 
-/** What a subscription delivers to; the Connection implements it. */
+/** What a subscription delivers to (a Connection). */
 export interface Subscriber {
   readonly id: string;
 }
@@ -25,9 +29,25 @@ export interface Subscription<S extends Subscriber = Subscriber> {
   start?: { offset: number; epoch: string };
 }
 
+/** Which streams the node receives: the engine's follow/unfollow. */
+export interface Interest {
+  follow(stream: string): Promise<void>;
+  unfollow(stream: string): void;
+}
+
 /** The key of a subscription within one connection: type + agent. */
 export function subscriptionKey(type: string, agentId: string | null | undefined): string {
   return agentId ? `${type}\u0000${agentId}` : type;
+}
+
+/** The stream a subscription makes the node follow: its one stream, or every agent stream. */
+function followedStream(sub: Subscription): string {
+  return subscriptionStream(sub.type, sub.agentId) ?? ALL_AGENT_STREAMS;
+}
+
+/** The subscription as replies show it. */
+export function describeSubscription(sub: Subscription): SubscriptionView {
+  return { type: sub.type, agent_id: sub.agentId, filters: sub.filters };
 }
 
 interface TypeIndex<S extends Subscriber> {
@@ -36,12 +56,16 @@ interface TypeIndex<S extends Subscriber> {
 }
 
 const EMPTY: ReadonlySet<never> = new Set();
+const NONE: ReadonlyMap<string, never> = new Map<string, never>();
 
 export class SubscriptionIndex<S extends Subscriber = Subscriber> {
   readonly #byType = new Map<EventType, TypeIndex<S>>();
+  readonly #bySubscriber = new Map<S, Map<string, Subscription<S>>>();
+  readonly #interest: Interest;
   #size = 0;
 
-  constructor() {
+  constructor(interest: Interest) {
+    this.#interest = interest;
     for (const eventType of Object.values(SUBSCRIPTION_TYPES)) this.#byType.set(eventType, { byAgent: new Map(), all: new Set() });
   }
 
@@ -56,7 +80,14 @@ export class SubscriptionIndex<S extends Subscriber = Subscriber> {
     return agents.size;
   }
 
-  add(sub: Subscription<S>): void {
+  /**
+   * Adds a subscription (the subscriber must not hold one of the same type
+   * and agent). Resolves once the engine delivers its stream to this node.
+   */
+  add(sub: Subscription<S>): Promise<void> {
+    let own = this.#bySubscriber.get(sub.subscriber);
+    if (!own) this.#bySubscriber.set(sub.subscriber, (own = new Map()));
+    own.set(subscriptionKey(sub.type, sub.agentId), sub);
     const index = this.#byType.get(sub.eventType)!;
     if (sub.agentId === null) index.all.add(sub);
     else {
@@ -65,18 +96,46 @@ export class SubscriptionIndex<S extends Subscriber = Subscriber> {
       set.add(sub);
     }
     this.#size++;
+    const following = this.#interest.follow(followedStream(sub));
+    following.catch(() => {}); // a caller that does not wait must not see an unhandled rejection
+    return following;
   }
 
-  remove(sub: Subscription<S>): void {
+  /** Removes a subscription; false when it was not there. */
+  remove(sub: Subscription<S>): boolean {
+    const own = this.#bySubscriber.get(sub.subscriber);
+    const key = subscriptionKey(sub.type, sub.agentId);
+    if (own?.get(key) !== sub) return false;
+    own.delete(key);
+    if (own.size === 0) this.#bySubscriber.delete(sub.subscriber);
     const index = this.#byType.get(sub.eventType)!;
-    let removed: boolean;
-    if (sub.agentId === null) removed = index.all.delete(sub);
+    if (sub.agentId === null) index.all.delete(sub);
     else {
-      const set = index.byAgent.get(sub.agentId);
-      removed = set?.delete(sub) ?? false;
-      if (set && set.size === 0) index.byAgent.delete(sub.agentId);
+      const set = index.byAgent.get(sub.agentId)!;
+      set.delete(sub);
+      if (set.size === 0) index.byAgent.delete(sub.agentId);
     }
-    if (removed) this.#size--;
+    this.#size--;
+    this.#interest.unfollow(followedStream(sub));
+    return true;
+  }
+
+  /** Removes every subscription of a subscriber (it left). */
+  removeAll(subscriber: S): void {
+    for (const sub of [...this.of(subscriber)]) this.remove(sub);
+  }
+
+  /** The subscriber's subscriptions, in the order they were made. */
+  of(subscriber: S): Iterable<Subscription<S>> {
+    return (this.#bySubscriber.get(subscriber) ?? NONE).values();
+  }
+
+  get(subscriber: S, type: string, agentId: string | null | undefined): Subscription<S> | undefined {
+    return this.#bySubscriber.get(subscriber)?.get(subscriptionKey(type, agentId));
+  }
+
+  countOf(subscriber: S): number {
+    return this.#bySubscriber.get(subscriber)?.size ?? 0;
   }
 
   /** Subscriptions to this agent's events of this type. */
@@ -87,5 +146,16 @@ export class SubscriptionIndex<S extends Subscriber = Subscriber> {
   /** Subscriptions to this type from every agent. */
   forAllAgents(eventType: EventType): ReadonlySet<Subscription<S>> {
     return this.#byType.get(eventType)?.all ?? EMPTY;
+  }
+
+  /** Whether any subscription here may want events of `stream` (an agent stream, or `system`). */
+  follows(stream: string): boolean {
+    if (stream === 'system') return this.#byType.get('system_alert')!.all.size > 0;
+    if (!stream.startsWith('agent:')) return false;
+    const agentId = stream.slice('agent:'.length);
+    for (const [eventType, index] of this.#byType) {
+      if (eventType !== 'system_alert' && (index.all.size > 0 || index.byAgent.has(agentId))) return true;
+    }
+    return false;
   }
 }

@@ -4,14 +4,17 @@
 import type { IncomingMessage } from 'node:http';
 import { STATUS_CODES } from 'node:http';
 import type { Duplex } from 'node:stream';
+import type { Logger } from 'pino';
 import type { WebSocket, WebSocketServer } from 'ws';
-import type { Principal } from '../auth/permissions.js';
 import { Permissions } from '../auth/permissions.js';
 import { tokenFromRequest, type TokenVerifier } from '../auth/jwt.js';
+import type { Config } from '../config/config.js';
+import type { Presence } from '../engine/presence.js';
+import type { SessionState } from '../engine/sessions.js';
 import { EscaiError, ErrorCodes, httpErrorBody, type ErrorCode } from '../protocol/codes.js';
-import { receiveFrame } from './handlers.js';
-import type { RealtimeNode } from './node.js';
-import type { SessionState } from '../engine/broker.js';
+import type { Admission } from './connection.js';
+import { catalogued } from './errors.js';
+import type { SessionKeeper } from './sessions.js';
 
 const MONITOR_PATH = /^\/ws\/monitor\/([^/]+)$/;
 const SESSION_ID = /^[A-Za-z0-9_.:-]{1,128}$/;
@@ -36,59 +39,54 @@ function refuse(socket: Duplex, code: ErrorCode, message: string, headers: Recor
   else socket.destroy();
 }
 
-export class UpgradeGate {
-  readonly #node: RealtimeNode;
-  readonly #verifier: TokenVerifier;
-  readonly #wss: WebSocketServer;
-  /** Handshakes past the capacity check but not yet attached: they hold a slot. */
-  #pending = 0;
-  closed = false;
+export interface GateDeps {
+  config: Pick<Config, 'allowedOrigins' | 'maxConnections' | 'maxConnectionsPerUser'>;
+  verifier: TokenVerifier;
+  wss: WebSocketServer;
+  presence: Pick<Presence, 'claimUserSlot' | 'releaseUserSlot'>;
+  sessions: Pick<SessionKeeper, 'take' | 'giveBack'>;
+  /** Open connections on this node (the capacity check). */
+  connections: { readonly size: number };
+  /** Hands an accepted socket to the node. */
+  accept(ws: WebSocket, admission: Admission, session: SessionState | undefined): void;
+  log: Logger;
+}
 
-  constructor(node: RealtimeNode, verifier: TokenVerifier, wss: WebSocketServer) {
-    this.#node = node;
-    this.#verifier = verifier;
-    this.#wss = wss;
+export class UpgradeGate {
+  readonly #deps: GateDeps;
+  /** Handshakes past the capacity check but not yet accepted: they hold a slot. */
+  #pending = 0;
+  #closed = false;
+
+  constructor(deps: GateDeps) {
+    this.#deps = deps;
+  }
+
+  /** Whether the gate refuses every handshake (the node is shutting down). */
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  close(): void {
+    this.#closed = true;
   }
 
   /** The `upgrade` listener of the HTTP server. */
   readonly handle = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
-    socket.on('error', (err) => this.#node.log.debug({ err }, 'socket error during handshake'));
+    socket.on('error', (err) => this.#deps.log.debug({ err }, 'socket error during handshake'));
     this.#admit(req, socket, head).catch((err: unknown) => {
-      if (err instanceof EscaiError) {
-        refuse(socket, err.code, err.message);
+      const known = catalogued(err);
+      if (known) {
+        refuse(socket, known.code, known.message);
         return;
       }
-      this.#node.log.error({ err, url: redactUrl(req.url) }, 'upgrade failed');
+      this.#deps.log.error({ err, url: redactUrl(req.url) }, 'upgrade failed');
       refuse(socket, 'INTERNAL_ERROR', 'Internal error');
     });
   };
 
-  /**
-   * The parked session of this user with this id, if any (another user's
-   * never: the key includes the user). When a connection of this node still
-   * holds it, that one is probed: a peer that answers is a second client
-   * using the same id (the newcomer starts fresh); one that does not is the
-   * same client's dead connection, which is terminated and taken over.
-   */
-  async #takeSession(userId: string, sessionId: string): Promise<SessionState | undefined> {
-    const { config, broker, connections } = this.#node;
-    if (config.sessionTtl <= 0) return undefined;
-    const session = await broker.takeSession(userId, sessionId);
-    const holder = session?.live?.node_id === broker.nodeId ? connections.get(session.live.connection_id) : undefined;
-    if (session && holder?.isOpen) {
-      if (await holder.probe(Math.min(1000, config.heartbeatTimeout * 1000))) {
-        await broker.saveSession(session, (config.sessionTtl + config.heartbeatInterval + config.heartbeatTimeout) * 1000);
-        return undefined;
-      }
-      holder.sessionTakenOver = true;
-      holder.terminate();
-      this.#node.detach(holder);
-    }
-    return session;
-  }
-
   async #admit(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
-    const { config } = this.#node;
+    const { config, presence, sessions, verifier } = this.#deps;
     const url = new URL(req.url ?? '/', 'http://localhost');
     const match = MONITOR_PATH.exec(url.pathname);
     if (!match) throw new EscaiError('NOT_FOUND', 'WebSocket endpoint is /ws/monitor/{session_id}');
@@ -99,7 +97,7 @@ export class UpgradeGate {
       sessionId = '';
     }
     if (!SESSION_ID.test(sessionId)) throw new EscaiError('BAD_REQUEST', 'session_id must be 1-128 characters of A-Z a-z 0-9 _ . : -');
-    if (this.closed) throw new EscaiError('SHUTTING_DOWN', 'Server is shutting down');
+    if (this.#closed) throw new EscaiError('SHUTTING_DOWN', 'Server is shutting down');
     // What ws would refuse (with a plain-text 400 and no callback), refused here first, before anything is claimed.
     const key = req.headers['sec-websocket-key'];
     const version = req.headers['sec-websocket-version'];
@@ -110,7 +108,7 @@ export class UpgradeGate {
     if (config.allowedOrigins.length > 0 && (!origin || !config.allowedOrigins.includes(origin))) {
       throw new EscaiError('ORIGIN_NOT_ALLOWED', 'Origin not allowed');
     }
-    if (this.#node.connections.size + this.#pending >= config.maxConnections) {
+    if (this.#deps.connections.size + this.#pending >= config.maxConnections) {
       refuse(socket, 'SERVER_AT_CAPACITY', `Server is at its maximum of ${config.maxConnections} connections`, { 'Retry-After': '5' });
       return;
     }
@@ -118,53 +116,37 @@ export class UpgradeGate {
     try {
       const token = tokenFromRequest(req.headers.authorization, url);
       if (!token) throw new EscaiError('TOKEN_MISSING', 'A token is required (?token= or Authorization: Bearer)');
-      const principal = await this.#verifier.verify(token);
+      const principal = await verifier.verify(token);
       if (!principal.has(Permissions.CONNECT)) throw new EscaiError('PERMISSION_DENIED', 'Missing permission websocket:connect');
-      let claimedSlot = false;
+      let holdsUserSlot = false;
       if (config.maxConnectionsPerUser > 0) {
         try {
-          claimedSlot = await this.#node.broker.claimUserSlot(principal.userId, config.maxConnectionsPerUser);
+          holdsUserSlot = await presence.claimUserSlot(principal.userId, config.maxConnectionsPerUser);
         } catch (err) {
           throw new EscaiError('ENGINE_UNAVAILABLE', `Cannot check the per-user connection cap: ${(err as Error).message}`);
         }
-        if (!claimedSlot) throw new EscaiError('USER_CONNECTION_LIMIT', `At most ${config.maxConnectionsPerUser} connections per user`);
+        if (!holdsUserSlot) throw new EscaiError('USER_CONNECTION_LIMIT', `At most ${config.maxConnectionsPerUser} connections per user`);
       }
-      let attached = false;
+      let accepted = false;
       let session: SessionState | undefined;
       try {
-        session = await this.#takeSession(principal.userId, sessionId);
-        if (this.closed) throw new EscaiError('SHUTTING_DOWN', 'Server is shutting down');
+        session = await sessions.take(principal.userId, sessionId);
+        if (this.#closed) throw new EscaiError('SHUTTING_DOWN', 'Server is shutting down');
         if (socket.destroyed || !socket.writable) return;
-        this.#wss.handleUpgrade(req, socket, head, (ws) => {
-          attached = true;
-          this.#accept(ws, principal, sessionId, session, claimedSlot);
+        this.#deps.wss.handleUpgrade(req, socket, head, (ws) => {
+          accepted = true;
+          const admission: Admission = { principal, sessionId, sessionStartedAt: session?.startedAt ?? Date.now(), holdsUserSlot };
+          this.#deps.accept(ws, admission, session);
         });
       } finally {
         // handleUpgrade calls back synchronously, or never (it refused the socket): give back what this attempt took.
-        if (!attached) {
-          if (claimedSlot) this.#node.broker.releaseUserSlot(principal.userId);
-          if (session) this.#node.broker.saveSession(session, config.sessionTtl * 1000).catch(() => {});
+        if (!accepted) {
+          if (holdsUserSlot) presence.releaseUserSlot(principal.userId);
+          if (session) sessions.giveBack(session);
         }
       }
     } finally {
       this.#pending--;
     }
   }
-
-  /** Wires an accepted socket to its connection. */
-  #accept(ws: WebSocket, principal: Principal, sessionId: string, session: SessionState | undefined, claimedSlot: boolean): void {
-    const node = this.#node;
-    const conn = node.attach(ws, principal, sessionId, session);
-    conn.holdsUserSlot = claimedSlot;
-    ws.on('message', (data) => receiveFrame(node, conn, data));
-    // A pong that confirms new positions rewrites the live session record; otherwise it is
-    // renewed every half session TTL so a quiet connection's record never expires under it.
-    const renewMs = (node.config.sessionTtl * 1000) / 2;
-    ws.on('pong', (payload) => {
-      if (conn.onPong(payload) || Date.now() - conn.lastSessionSave > renewMs) node.saveSession(conn, true);
-    });
-    ws.on('ping', () => (conn.lastSeen = performance.now()));
-    ws.on('error', (err) => node.log.debug({ err, connectionId: conn.id }, 'socket error'));
-  }
-
 }

@@ -1,26 +1,23 @@
-// The in-memory engine: one process, no external service. The reference
+// The in-memory broker: one process, no external service. The reference
 // implementation of the Broker seam.
 //
 // Each stream keeps its next offset, its epoch and a ring buffer of recent
 // events bounded by count (historySize) and age (historyTtl). The epoch is
 // random per stream lifetime, so a restarted process (or a stream forgotten
-// after a long idle period) can never be mistaken for the old one.
+// after a long idle period) can never be mistaken for the old one. Delivery is
+// synchronous inside `publish`: per-stream order holds trivially, and every
+// stream reaches the node (follow/unfollow are no-ops).
 import { randomBytes } from 'node:crypto';
-import type { DeliveredEvent } from '../protocol/events.js';
 import type {
   Broker,
-  ConnectionSummary,
-  EngineStatus,
+  DeliveredEvent,
+  DeliveryHandler,
   HistoryPage,
   HistoryQuery,
-  LossHandler,
-  NodeReport,
-  Publication,
-  PublicationHandler,
-  SessionState,
+  PublishReceipt,
   StreamPosition,
   UnsequencedEvent,
-} from './broker.js';
+} from '../broker.js';
 
 export interface MemoryBrokerOptions {
   /** Events kept per stream. */
@@ -87,20 +84,11 @@ interface Stream {
   lastPublishAt: number;
 }
 
-function sessionKey(userId: string, sessionId: string): string {
-  return `${userId}\u0000${sessionId}`;
-}
-
 export class MemoryBroker implements Broker {
-  readonly name = 'memory';
-  readonly nodeId = `memory-${randomBytes(4).toString('hex')}`;
-  #report: NodeReport | undefined;
-  readonly #userSlots = new Map<string, number>();
   readonly #opts: Required<MemoryBrokerOptions>;
   readonly #streams = new Map<string, Stream>();
-  readonly #idempotency = new Map<string, { publication: Publication; expiresAt: number }>();
-  readonly #sessions = new Map<string, { state: SessionState; expiresAt: number }>();
-  #handler: PublicationHandler | undefined;
+  readonly #idempotency = new Map<string, { receipt: PublishReceipt; expiresAt: number }>();
+  #onDelivery: DeliveryHandler | undefined;
   #sweeper: NodeJS.Timeout | undefined;
 
   constructor(options: MemoryBrokerOptions) {
@@ -108,19 +96,19 @@ export class MemoryBroker implements Broker {
   }
 
   // A single process loses nothing it does not lose entirely: no gaps to report.
-  async start(handler: PublicationHandler, _onLoss?: LossHandler): Promise<void> {
-    this.#handler = handler;
+  async start(onDelivery: DeliveryHandler): Promise<void> {
+    this.#onDelivery = onDelivery;
     const every = Math.max(1000, Math.min(60_000, this.#opts.historyTtlMs / 4));
     this.#sweeper = setInterval(() => this.#sweep(Date.now()), every);
     this.#sweeper.unref();
   }
 
-  async publish(streamName: string, event: UnsequencedEvent, idempotencyKey?: string): Promise<Publication> {
+  async publish(streamName: string, event: UnsequencedEvent, idempotencyKey?: string): Promise<PublishReceipt> {
     const now = Date.now();
     const idemKey = idempotencyKey === undefined ? undefined : `${streamName}\u0000${idempotencyKey}`;
     if (idemKey !== undefined) {
       const seen = this.#idempotency.get(idemKey);
-      if (seen && seen.expiresAt > now) return { ...seen.publication, duplicate: true, localRecipients: 0 };
+      if (seen && seen.expiresAt > now) return { ...seen.receipt, duplicate: true };
     }
     const stream = this.#stream(streamName);
     stream.offset += 1;
@@ -129,13 +117,15 @@ export class MemoryBroker implements Broker {
     sequenced.offset = stream.offset;
     sequenced.epoch = stream.epoch;
     stream.history.push({ event: sequenced, at: now });
-    const publication: Publication = { stream: streamName, event: sequenced };
-    if (idemKey !== undefined) this.#idempotency.set(idemKey, { publication, expiresAt: now + this.#opts.idempotencyTtlMs });
-    // Synchronous delivery keeps per-stream order trivially and lets the
-    // caller learn the local recipient count.
-    publication.localRecipients = this.#handler ? this.#handler(publication) : 0;
-    return publication;
+    const receipt: PublishReceipt = { event_id: sequenced.event_id, offset: sequenced.offset, epoch: sequenced.epoch, duplicate: false };
+    if (idemKey !== undefined) this.#idempotency.set(idemKey, { receipt, expiresAt: now + this.#opts.idempotencyTtlMs });
+    this.#onDelivery?.(streamName, sequenced, undefined);
+    return receipt;
   }
+
+  async follow(): Promise<void> {}
+
+  unfollow(): void {}
 
   async history(streamName: string, query: HistoryQuery): Promise<HistoryPage> {
     const stream = this.#stream(streamName);
@@ -168,55 +158,9 @@ export class MemoryBroker implements Broker {
     return names;
   }
 
-  async saveSession(state: SessionState, ttlMs: number): Promise<void> {
-    this.#sessions.set(sessionKey(state.userId, state.sessionId), { state, expiresAt: Date.now() + ttlMs });
-  }
-
-  async takeSession(userId: string, sessionId: string): Promise<SessionState | undefined> {
-    const key = sessionKey(userId, sessionId);
-    const parked = this.#sessions.get(key);
-    this.#sessions.delete(key);
-    return parked && parked.expiresAt > Date.now() ? parked.state : undefined;
-  }
-
-  status(): EngineStatus {
-    return { ready: true };
-  }
-
-  // ---- presence: one node, so the registry is this process ----------------
-
-  async reportNode(report: NodeReport): Promise<void> {
-    this.#report = report;
-  }
-
-  async nodes(): Promise<NodeReport[]> {
-    return this.#report ? [this.#report] : [];
-  }
-
-  setConnection(_connectionId: string, _summary: ConnectionSummary | null): void {
-    // The node lists its own connections; there are no remote ones.
-  }
-
-  async remoteConnections(): Promise<ConnectionSummary[]> {
-    return [];
-  }
-
-  async claimUserSlot(userId: string, cap: number): Promise<boolean> {
-    const used = this.#userSlots.get(userId) ?? 0;
-    if (used >= cap) return false;
-    this.#userSlots.set(userId, used + 1);
-    return true;
-  }
-
-  releaseUserSlot(userId: string): void {
-    const used = (this.#userSlots.get(userId) ?? 0) - 1;
-    if (used > 0) this.#userSlots.set(userId, used);
-    else this.#userSlots.delete(userId);
-  }
-
-  async close(): Promise<void> {
+  close(): void {
     if (this.#sweeper) clearInterval(this.#sweeper);
-    this.#handler = undefined;
+    this.#onDelivery = undefined;
   }
 
   #stream(name: string): Stream {
@@ -235,6 +179,5 @@ export class MemoryBroker implements Broker {
       if (stream.history.size === 0 && now - stream.lastPublishAt > this.#opts.streamMetaTtlMs) this.#streams.delete(name);
     }
     for (const [key, seen] of this.#idempotency) if (seen.expiresAt <= now) this.#idempotency.delete(key);
-    for (const [key, parked] of this.#sessions) if (parked.expiresAt <= now) this.#sessions.delete(key);
   }
 }

@@ -1,0 +1,37 @@
+// Presence on one node: the registry is this process, there are no remote
+// connections, and user slots are a local count.
+import type { ConnectionSummary, NodeReport, Presence } from '../presence.js';
+
+export class MemoryPresence implements Presence {
+  #report: NodeReport | undefined;
+  readonly #userSlots = new Map<string, number>();
+
+  async reportNode(report: NodeReport): Promise<void> {
+    this.#report = report;
+  }
+
+  async nodes(): Promise<NodeReport[]> {
+    return this.#report ? [this.#report] : [];
+  }
+
+  setConnection(_connectionId: string, _summary: ConnectionSummary | null): void {
+    // The node lists its own connections; there are no remote ones.
+  }
+
+  async remoteConnections(): Promise<ConnectionSummary[]> {
+    return [];
+  }
+
+  async claimUserSlot(userId: string, cap: number): Promise<boolean> {
+    const used = this.#userSlots.get(userId) ?? 0;
+    if (used >= cap) return false;
+    this.#userSlots.set(userId, used + 1);
+    return true;
+  }
+
+  releaseUserSlot(userId: string): void {
+    const used = (this.#userSlots.get(userId) ?? 0) - 1;
+    if (used > 0) this.#userSlots.set(userId, used);
+    else this.#userSlots.delete(userId);
+  }
+}

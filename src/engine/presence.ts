@@ -1,0 +1,30 @@
+// The presence seam: who is where in the cluster. The node registry
+// (reports with a TTL), connection summaries for admin views, and per-user
+// connection slots counted across nodes.
+import type { NodeReport, SubscriptionView } from '../protocol/server-messages.js';
+
+export type { NodeReport };
+
+/** A connection as cluster-wide admin views list it. */
+export interface ConnectionSummary {
+  connection_id: string;
+  node_id: string;
+  user_id: string;
+  session_id: string;
+  connected_at: string;
+  subscriptions: SubscriptionView[];
+}
+
+export interface Presence {
+  /** Writes this node's report; it expires after `ttlMs` unless renewed. */
+  reportNode(report: NodeReport, ttlMs: number): Promise<void>;
+  /** Live nodes (reports not expired), this one included. */
+  nodes(): Promise<NodeReport[]>;
+  /** Records (or, with null, removes) a connection of this node. Fire and forget. */
+  setConnection(connectionId: string, summary: ConnectionSummary | null): void;
+  /** Connections of the other live nodes. */
+  remoteConnections(): Promise<ConnectionSummary[]>;
+  /** Takes one of the user's `cap` connection slots across live nodes; false when all are taken. */
+  claimUserSlot(userId: string, cap: number): Promise<boolean>;
+  releaseUserSlot(userId: string): void;
+}

@@ -1,0 +1,503 @@
+// The Redis broker: several nodes, one system. Streams live in Redis: one Lua
+// script assigns the next offset, appends to a Redis Stream (trimmed by count
+// and age) and publishes on the stream's own channel, atomically, so offsets
+// stay gap-free and ordered whichever node publishes. A node subscribes only
+// to the channels of streams it has subscribers for (and to the pattern of
+// every agent channel while it holds an all-agents subscription), so its
+// pub/sub traffic is its own interest, not the whole cluster's.
+//
+// Pub/sub is fire-and-forget, so gaps are never trusted to not happen: a node
+// that sees an offset jump fills it from the stream before delivering further,
+// a periodic position check covers quiet streams (a lost last message), and a
+// gap history no longer covers is reported through the loss handler.
+import { randomBytes } from 'node:crypto';
+import { EngineUnavailableError } from '../engine.js';
+import {
+  ALL_AGENT_STREAMS,
+  type Broker,
+  type DeliveredEvent,
+  type DeliveryHandler,
+  type HistoryPage,
+  type HistoryQuery,
+  type LossHandler,
+  type PublishReceipt,
+  type StreamPosition,
+  type UnsequencedEvent,
+} from '../broker.js';
+import type { RedisLink } from './link.js';
+
+export interface RedisBrokerOptions {
+  historySize: number;
+  historyTtlMs: number;
+  /** Idle streams (and their epoch) are forgotten after this long (default 24 h). */
+  streamMetaTtlMs?: number;
+  idempotencyTtlMs?: number;
+  /** How often quiet streams are checked against Redis for a lost last message (default 2 s). */
+  positionCheckMs?: number;
+}
+
+// KEYS: meta, stream, active zset, idempotency key, event-id key
+// ARGV: stream name, event JSON (without offset/epoch), maxlen, history ttl ms,
+//       meta ttl ms, channel, epoch for a new stream, idempotency ttl ms, has-idempotency flag
+// Returns {duplicate flag, event JSON with offset and epoch}.
+// The event-id key makes the script safe to run twice: ioredis resends a
+// command whose reply was lost with the connection, and the second run must
+// not append the same event at a second offset.
+const PUBLISH_LUA = `
+local ran = redis.call('GET', KEYS[5])
+if ran then
+  local sep = string.find(ran, ' ', 1, true)
+  return {0, string.sub(ARGV[2], 1, -2) .. ',"offset":' .. string.sub(ran, 1, sep - 1) .. ',"epoch":"' .. string.sub(ran, sep + 1) .. '"}'}
+end
+if ARGV[9] == '1' then
+  local prev = redis.call('GET', KEYS[4])
+  if prev then return {1, prev} end
+end
+local epoch = redis.call('HGET', KEYS[1], 'epoch')
+if not epoch then
+  epoch = ARGV[7]
+  redis.call('HSET', KEYS[1], 'epoch', epoch, 'offset', 0)
+end
+local offset = redis.call('HINCRBY', KEYS[1], 'offset', 1)
+local msg = string.sub(ARGV[2], 1, -2) .. ',"offset":' .. string.format('%d', offset) .. ',"epoch":"' .. epoch .. '"}'
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+redis.call('XADD', KEYS[2], 'MAXLEN', '=', ARGV[3], '*', 'o', offset, 'm', msg)
+redis.call('XTRIM', KEYS[2], 'MINID', now - tonumber(ARGV[4]))
+redis.call('PEXPIRE', KEYS[2], ARGV[5])
+redis.call('PEXPIRE', KEYS[1], ARGV[5])
+redis.call('ZADD', KEYS[3], now, ARGV[1])
+redis.call('PUBLISH', ARGV[6], ARGV[1] .. '\\n' .. msg)
+if ARGV[9] == '1' then redis.call('SET', KEYS[4], msg, 'PX', ARGV[8]) end
+redis.call('SET', KEYS[5], string.format('%d', offset) .. ' ' .. epoch, 'PX', 30000)
+return {0, msg}
+`;
+
+// KEYS: meta, stream. ARGV: mode ('p' position, 's' since, 'a' all), since, limit,
+// history ttl ms, epoch for a new stream, meta ttl ms.
+// Reads the position and the entries in one step, so they agree.
+const HISTORY_LUA = `
+local epoch = redis.call('HGET', KEYS[1], 'epoch')
+if not epoch then
+  epoch = ARGV[5]
+  redis.call('HSET', KEYS[1], 'epoch', epoch, 'offset', 0)
+  redis.call('PEXPIRE', KEYS[1], ARGV[6])
+end
+local offset = tonumber(redis.call('HGET', KEYS[1], 'offset'))
+if ARGV[1] == 'p' then return {epoch, offset, {}} end
+local t = redis.call('TIME')
+local minId = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) - tonumber(ARGV[4])
+if ARGV[1] == 'a' then
+  return {epoch, offset, redis.call('XRANGE', KEYS[2], minId, '+', 'COUNT', ARGV[3])}
+end
+local n = offset - tonumber(ARGV[2])
+if n <= 0 then return {epoch, offset, {}} end
+return {epoch, offset, redis.call('XREVRANGE', KEYS[2], '+', minId, 'COUNT', n)}
+`;
+
+interface RedisScripts {
+  escaiPublish(...args: Array<string | number>): Promise<[number, string]>;
+  escaiHistory(...args: Array<string | number>): Promise<[string, number | string, StreamEntry[]]>;
+}
+
+type StreamEntry = [id: string, fields: string[]];
+
+/** Publications queued per stream behind a gap fill; past it the oldest go (the fill reads them from the stream). */
+const MAX_QUEUED = 10_000;
+
+interface Track {
+  offset: number;
+  epoch: string;
+  /** A gap fill is running: publications queue behind it. */
+  filling: boolean;
+  queue: DeliveredEvent[];
+  /** Offset Redis reported at the previous quiet-stream check, while we were behind it. */
+  suspect: number | undefined;
+  /** The epoch before the last reset: late publications of it are stale, not a new reset. */
+  oldEpoch?: string;
+  /** Last time this stream was published to or read (ms): idle streams stop being checked. */
+  lastActivity: number;
+}
+
+function newEpoch(): string {
+  return randomBytes(6).toString('hex');
+}
+
+function parseEntry(entry: StreamEntry): DeliveredEvent | undefined {
+  const fields = entry[1];
+  for (let i = 0; i < fields.length; i += 2) if (fields[i] === 'm') return JSON.parse(fields[i + 1]!) as DeliveredEvent;
+  return undefined;
+}
+
+function isAgentStream(stream: string): boolean {
+  return stream.startsWith('agent:');
+}
+
+export class RedisBroker implements Broker {
+  readonly #link: RedisLink;
+  readonly #opts: Required<RedisBrokerOptions>;
+  readonly #scripts: RedisScripts;
+  readonly #tracks = new Map<string, Track>();
+  /** Followed streams (ALL_AGENT_STREAMS included) and how many followers each has on this node. */
+  readonly #interest = new Map<string, number>();
+  /** SUBSCRIBE / PSUBSCRIBE in flight per followed stream: later followers wait for it too. */
+  readonly #subscribing = new Map<string, Promise<void>>();
+  /** The all-agents pattern is confirmed: agent streams arrive through it, their own-channel copies are skipped. */
+  #allAgentsActive = false;
+  /** The subscriber connection is up and every followed channel subscribed on it. */
+  #reconciled = false;
+  /** The channel text of events received live, reused as their frame (weak: gone with the event). */
+  readonly #jsonOf = new WeakMap<DeliveredEvent, string>();
+  #onDelivery: DeliveryHandler = () => {};
+  #onLoss: LossHandler = () => {};
+  #checkTimer: NodeJS.Timeout | undefined;
+
+  constructor(link: RedisLink, options: RedisBrokerOptions) {
+    this.#link = link;
+    this.#opts = {
+      historySize: options.historySize,
+      historyTtlMs: options.historyTtlMs,
+      streamMetaTtlMs: options.streamMetaTtlMs ?? 86_400_000,
+      idempotencyTtlMs: options.idempotencyTtlMs ?? 300_000,
+      positionCheckMs: options.positionCheckMs ?? 2000,
+    };
+    link.cmd.defineCommand('escaiPublish', { numberOfKeys: 5, lua: PUBLISH_LUA });
+    link.cmd.defineCommand('escaiHistory', { numberOfKeys: 2, lua: HISTORY_LUA });
+    this.#scripts = link.cmd as unknown as RedisScripts;
+  }
+
+  /** Up and subscribed to everything followed. */
+  get subscribed(): boolean {
+    return this.#reconciled && this.#link.sub.status === 'ready';
+  }
+
+  async start(onDelivery: DeliveryHandler, onLoss: LossHandler): Promise<void> {
+    this.#onDelivery = onDelivery;
+    this.#onLoss = onLoss;
+    const sub = this.#link.sub;
+    sub.on('message', (_channel: string, message: string) => this.#onMessage(message, false));
+    sub.on('pmessage', (_pattern: string, _channel: string, message: string) => this.#onMessage(message, true));
+    sub.on('ready', () => void this.#reconcile());
+    sub.on('close', () => {
+      this.#reconciled = false;
+      this.#allAgentsActive = false;
+    });
+    this.#checkTimer = setInterval(() => this.#checkPositions(false), this.#opts.positionCheckMs);
+    this.#checkTimer.unref();
+    // Connect only now, so the subscriber's first 'ready' finds the listeners above.
+    this.#link.connect();
+  }
+
+  /**
+   * (Re)subscribed: every followed channel again, then every followed stream
+   * checked at once (anything published while we were away is a gap).
+   */
+  async #reconcile(): Promise<void> {
+    const sub = this.#link.sub;
+    const channels = [...this.#interest.keys()].filter((s) => s !== ALL_AGENT_STREAMS).map((s) => this.#link.channel(s));
+    try {
+      if (channels.length > 0) await sub.subscribe(...channels);
+      if (this.#interest.has(ALL_AGENT_STREAMS)) {
+        await sub.psubscribe(this.#link.allAgentsPattern);
+        this.#allAgentsActive = true;
+      }
+    } catch (err) {
+      // The connection went away again; its next 'ready' reconciles.
+      this.#link.log.debug({ err: (err as Error).message }, 'resubscribe failed');
+      return;
+    }
+    this.#reconciled = true;
+    this.#checkPositions(true);
+  }
+
+  // ---- interest ------------------------------------------------------------
+
+  async follow(stream: string): Promise<void> {
+    const refs = this.#interest.get(stream) ?? 0;
+    this.#interest.set(stream, refs + 1);
+    if (refs > 0) {
+      await this.#subscribing.get(stream);
+      return;
+    }
+    const subscribing = this.#subscribe(stream).finally(() => {
+      if (this.#subscribing.get(stream) === subscribing) this.#subscribing.delete(stream);
+    });
+    this.#subscribing.set(stream, subscribing);
+    await subscribing;
+  }
+
+  /**
+   * Subscribes one followed stream's channel (or the all-agents pattern) and,
+   * for a single stream, starts tracking it from its current position, so
+   * that even a lost first message is noticed. While Redis is away the
+   * interest stays recorded and this resolves at once: the next reconcile
+   * subscribes it, and nothing can be published meanwhile.
+   */
+  async #subscribe(stream: string): Promise<void> {
+    const sub = this.#link.sub;
+    if (this.#link.subscriberDown() !== undefined) return;
+    try {
+      if (stream === ALL_AGENT_STREAMS) {
+        await sub.psubscribe(this.#link.allAgentsPattern);
+        if (this.#interest.has(stream)) this.#allAgentsActive = true;
+        return;
+      }
+      await sub.subscribe(this.#link.channel(stream));
+      if (!this.#tracks.has(stream)) await this.position(stream);
+    } catch (err) {
+      // The connection went away mid-command: its next 'ready' reconciles.
+      this.#link.log.debug({ stream, err: (err as Error).message }, 'follow deferred to the next reconnect');
+    }
+  }
+
+  unfollow(stream: string): void {
+    const refs = (this.#interest.get(stream) ?? 0) - 1;
+    if (refs > 0) {
+      this.#interest.set(stream, refs);
+      return;
+    }
+    this.#interest.delete(stream);
+    const sub = this.#link.sub;
+    if (stream === ALL_AGENT_STREAMS) {
+      this.#allAgentsActive = false;
+      if (sub.status === 'ready') sub.punsubscribe(this.#link.allAgentsPattern).catch(() => {});
+      for (const tracked of this.#tracks.keys()) if (isAgentStream(tracked) && !this.#interest.has(tracked)) this.#tracks.delete(tracked);
+      return;
+    }
+    if (sub.status === 'ready') sub.unsubscribe(this.#link.channel(stream)).catch(() => {});
+    // Not received any more: a later follow starts from the position then, not from a stale one.
+    if (!(isAgentStream(stream) && this.#interest.has(ALL_AGENT_STREAMS))) this.#tracks.delete(stream);
+  }
+
+  // ---- publishing --------------------------------------------------------
+
+  async publish(stream: string, event: UnsequencedEvent, idempotencyKey?: string): Promise<PublishReceipt> {
+    // Nothing is accepted that this node could not deliver: both connections must be up.
+    const status = this.#link.status();
+    if (!status.ready) throw new EngineUnavailableError(status.reason ?? 'redis unavailable');
+    const link = this.#link;
+    const reply = await link.run('publish', () =>
+      this.#scripts.escaiPublish(
+        link.key('m', stream),
+        link.key('s', stream),
+        link.key('active'),
+        idempotencyKey === undefined ? link.key('i', '-') : link.key('i', stream, idempotencyKey),
+        link.key('e', stream, event.event_id),
+        stream,
+        JSON.stringify(event),
+        this.#opts.historySize,
+        this.#opts.historyTtlMs,
+        this.#opts.streamMetaTtlMs,
+        link.channel(stream),
+        newEpoch(),
+        this.#opts.idempotencyTtlMs,
+        idempotencyKey === undefined ? '0' : '1',
+      ),
+    );
+    const stored = JSON.parse(reply[1]) as DeliveredEvent;
+    return { event_id: stored.event_id, offset: stored.offset, epoch: stored.epoch, duplicate: reply[0] === 1 };
+  }
+
+  // ---- receiving, in order, without silent gaps ---------------------------
+
+  #onMessage(message: string, viaPattern: boolean): void {
+    const nl = message.indexOf('\n');
+    if (nl < 0) return;
+    const stream = message.slice(0, nl);
+    // An agent stream followed on its own channel and through the pattern arrives twice: keep one copy.
+    if (!viaPattern && this.#allAgentsActive && isAgentStream(stream)) return;
+    // In flight when the stream was unfollowed: nobody here wants it any more.
+    if (!this.#receives(stream)) return;
+    const json = message.slice(nl + 1);
+    let event: DeliveredEvent;
+    try {
+      event = JSON.parse(json) as DeliveredEvent;
+    } catch {
+      this.#link.log.error({ stream }, 'unparsable publication on the channel');
+      return;
+    }
+    this.#jsonOf.set(event, json);
+    this.#accept(stream, event);
+  }
+
+  /** Delivers `event` if it is the next of its stream; otherwise queues it behind a gap fill. */
+  #accept(stream: string, event: DeliveredEvent): void {
+    const track = this.#tracks.get(stream);
+    if (!track) {
+      // First event of this stream we see: nothing before it was ours to deliver.
+      this.#tracks.set(stream, { offset: event.offset, epoch: event.epoch, filling: false, queue: [], suspect: undefined, lastActivity: Date.now() });
+      this.#deliver(stream, event);
+      return;
+    }
+    track.lastActivity = Date.now();
+    if (event.epoch === track.oldEpoch) return; // stale: published before the reset we already handled
+    if (track.filling) {
+      if (track.queue.length >= MAX_QUEUED) {
+        track.queue.shift(); // the fill reads them from the stream anyway; the queue only saves round trips
+      }
+      track.queue.push(event);
+      return;
+    }
+    // A new epoch (the stream was reset, its history lost) is handled by the fill: loss reported, new epoch replayed from its start.
+    if (event.epoch === track.epoch && event.offset <= track.offset) return; // already delivered (filled from history)
+    if (event.epoch === track.epoch && event.offset === track.offset + 1) {
+      track.offset = event.offset;
+      track.suspect = undefined;
+      this.#deliver(stream, event);
+      return;
+    }
+    track.filling = true;
+    track.queue.push(event);
+    void this.#fill(stream, track);
+  }
+
+  /**
+   * Reads the missing events from the stream, delivers them, then what queued
+   * meanwhile. Events history no longer holds (or a new epoch: the stream was
+   * reset, e.g. Redis restarted empty) are reported through the loss handler
+   * before delivery resumes from what history does hold.
+   */
+  async #fill(stream: string, track: Track): Promise<void> {
+    let page: HistoryPage;
+    let lost = false;
+    try {
+      page = await this.history(stream, { since: track.offset });
+      if (page.position.epoch !== track.epoch) {
+        page = await this.history(stream, { since: 0 }); // the new epoch, from its start
+        // A stream we followed from offset 0 and never saw an event of lost nothing we could have delivered.
+        lost = track.offset > 0;
+        track.oldEpoch = track.epoch;
+        track.epoch = page.position.epoch;
+        track.offset = 0;
+      }
+    } catch (err) {
+      if (this.#link.closed) return;
+      this.#link.log.warn({ stream, err: (err as Error).message }, 'gap fill failed; retrying');
+      const retry = setTimeout(() => void this.#fill(stream, track), 500);
+      retry.unref();
+      return;
+    }
+    if (!page.complete) {
+      // Deliver what history still holds after the hole, from its first kept offset.
+      const first = page.events[0];
+      track.offset = first ? first.offset - 1 : page.position.offset;
+      lost = true;
+    }
+    if (lost) {
+      this.#link.log.warn({ stream, resumeAfter: track.offset, epoch: track.epoch }, 'events lost beyond history; subscribers are told');
+      this.#onLoss(stream, { offset: track.offset, epoch: track.epoch });
+    }
+    for (const event of page.events) {
+      if (event.offset !== track.offset + 1) continue;
+      track.offset = event.offset;
+      this.#deliver(stream, event);
+    }
+    track.suspect = undefined;
+    track.filling = false;
+    const queued = track.queue.splice(0);
+    // Unfollowed meanwhile: what queued is nobody's any more.
+    if (this.#tracks.get(stream) !== track) return;
+    for (const event of queued) this.#accept(stream, event);
+  }
+
+  #deliver(stream: string, event: DeliveredEvent): void {
+    try {
+      this.#onDelivery(stream, event, this.#jsonOf.get(event));
+    } catch (err) {
+      this.#link.log.error({ err, stream }, 'delivery failed');
+    }
+  }
+
+  /**
+   * Compares each followed stream with Redis. A stream Redis is ahead on, at
+   * two checks in a row (or at once after a reconnect), lost a message: fill it.
+   */
+  #checkPositions(immediate: boolean): void {
+    const cmd = this.#link.cmd;
+    if (cmd.status !== 'ready' || this.#tracks.size === 0) return;
+    // Streams quiet for longer than history lasts are no longer checked: nothing left to fill, and their
+    // metadata expiring later must not look like a reset.
+    const idleBefore = Date.now() - this.#opts.historyTtlMs;
+    for (const [stream, track] of this.#tracks) if (!track.filling && track.lastActivity < idleBefore) this.#tracks.delete(stream);
+    const streams = [...this.#tracks.keys()];
+    const pipeline = cmd.pipeline();
+    for (const stream of streams) pipeline.hmget(this.#link.key('m', stream), 'offset', 'epoch');
+    pipeline.exec().then(
+      (results) => {
+        results?.forEach(([err, value], i) => {
+          if (err) return;
+          const stream = streams[i]!;
+          const track = this.#tracks.get(stream);
+          const [offset, epoch] = value as [string | null, string | null];
+          if (!track || track.filling) return;
+          // No record: Redis lost the stream (restarted empty, or it expired): a reset, like a new epoch.
+          const redisOffset = offset === null ? 0 : Number(offset);
+          if (epoch !== track.epoch || redisOffset > track.offset) {
+            if (immediate || track.suspect !== undefined) {
+              track.filling = true;
+              void this.#fill(stream, track);
+            } else track.suspect = redisOffset;
+          } else track.suspect = undefined;
+        });
+      },
+      () => {},
+    );
+  }
+
+  // ---- history -------------------------------------------------------------
+
+  async history(stream: string, query: HistoryQuery): Promise<HistoryPage> {
+    const mode = query.since === undefined ? 'a' : 's';
+    const limit = query.limit ?? this.#opts.historySize;
+    const [epoch, offset, entries] = await this.#historyScript(stream, mode, query.since ?? 0, limit);
+    const position = { offset, epoch };
+    this.#noteFollowed(stream, position);
+    if (mode === 'a') {
+      const events = entries.map(parseEntry).filter((e): e is DeliveredEvent => e !== undefined);
+      return { events, position, complete: true };
+    }
+    // Newest first: every offset since+1..offset must be there for the page to be complete.
+    const ascending = entries.map(parseEntry).filter((e): e is DeliveredEvent => e !== undefined).reverse();
+    const wanted = offset - query.since!;
+    const complete = wanted <= 0 || (ascending.length === wanted && ascending[0]?.offset === query.since! + 1);
+    return { events: ascending.slice(0, limit), position, complete };
+  }
+
+  async position(stream: string): Promise<StreamPosition> {
+    const [epoch, offset] = await this.#historyScript(stream, 'p', 0, 0);
+    const position = { offset, epoch };
+    this.#noteFollowed(stream, position);
+    return position;
+  }
+
+  async #historyScript(stream: string, mode: string, since: number, limit: number): Promise<[string, number, StreamEntry[]]> {
+    const link = this.#link;
+    const [epoch, offset, entries] = await link.run('history read', () =>
+      this.#scripts.escaiHistory(link.key('m', stream), link.key('s', stream), mode, since, limit, this.#opts.historyTtlMs, newEpoch(), this.#opts.streamMetaTtlMs),
+    );
+    return [epoch, Number(offset), entries];
+  }
+
+  /** A position read of a stream this node receives starts tracking it there, so a lost next message is noticed. */
+  #noteFollowed(stream: string, position: StreamPosition): void {
+    const track = this.#tracks.get(stream);
+    if (track) track.lastActivity = Date.now();
+    else if (this.#receives(stream)) {
+      this.#tracks.set(stream, { offset: position.offset, epoch: position.epoch, filling: false, queue: [], suspect: undefined, lastActivity: Date.now() });
+    }
+  }
+
+  /** Whether this node is subscribed (or subscribing) to the stream's events. */
+  #receives(stream: string): boolean {
+    return this.#interest.has(stream) || (isAgentStream(stream) && this.#interest.has(ALL_AGENT_STREAMS));
+  }
+
+  async streamsActiveSince(prefix: string, sinceMs: number): Promise<string[]> {
+    const names = await this.#link.run('activity read', () => this.#link.cmd.zrangebyscore(this.#link.key('active'), sinceMs, '+inf'));
+    return names.filter((n) => n.startsWith(prefix));
+  }
+
+  close(): void {
+    clearInterval(this.#checkTimer);
+  }
+}

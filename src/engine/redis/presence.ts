@@ -1,0 +1,116 @@
+// Presence on Redis: each node's report with a TTL (and a sorted set of
+// report times, so dead nodes drop out), each node's connection summaries in
+// a hash that expires with the node, and per-user slots counted over live
+// nodes only, so a dead node's slots free themselves.
+import type { ConnectionSummary, NodeReport, Presence } from '../presence.js';
+import type { RedisLink } from './link.js';
+
+// KEYS: user slots hash, nodes zset. ARGV: node id, cap, oldest live report (ms).
+const CLAIM_SLOT_LUA = `
+local fields = redis.call('HGETALL', KEYS[1])
+local used = 0
+for i = 1, #fields, 2 do
+  local score = redis.call('ZSCORE', KEYS[2], fields[i])
+  if score and tonumber(score) >= tonumber(ARGV[3]) then used = used + tonumber(fields[i + 1])
+  elseif fields[i] ~= ARGV[1] then redis.call('HDEL', KEYS[1], fields[i]) end
+end
+if used >= tonumber(ARGV[2]) then return 0 end
+redis.call('HINCRBY', KEYS[1], ARGV[1], 1)
+redis.call('PEXPIRE', KEYS[1], 86400000)
+return 1
+`;
+
+export interface RedisPresenceOptions {
+  /** Idle streams' activity entries are dropped after this long (the broker forgets them then too). */
+  streamMetaTtlMs: number;
+}
+
+export class RedisPresence implements Presence {
+  readonly #link: RedisLink;
+  readonly #opts: RedisPresenceOptions;
+  #nodeTtlMs = 10_000;
+
+  constructor(link: RedisLink, options: RedisPresenceOptions) {
+    this.#link = link;
+    this.#opts = options;
+    link.cmd.defineCommand('escaiClaimSlot', { numberOfKeys: 2, lua: CLAIM_SLOT_LUA });
+  }
+
+  async reportNode(report: NodeReport, ttlMs: number): Promise<void> {
+    const { key, cmd, nodeId } = this.#parts();
+    this.#nodeTtlMs = ttlMs;
+    await this.#link.run('node report', () =>
+      cmd
+        .multi()
+        .set(key('node', nodeId), JSON.stringify(report), 'PX', ttlMs)
+        .zadd(key('nodes'), report.reported_at, nodeId)
+        .zremrangebyscore(key('nodes'), '-inf', report.reported_at - ttlMs * 10)
+        .pexpire(key('conns', nodeId), ttlMs)
+        .zremrangebyscore(key('active'), '-inf', Date.now() - this.#opts.streamMetaTtlMs)
+        .exec(),
+    );
+  }
+
+  async #liveNodeIds(): Promise<string[]> {
+    const { key, cmd } = this.#parts();
+    return this.#link.run('node list', () => cmd.zrangebyscore(key('nodes'), Date.now() - this.#nodeTtlMs, '+inf'));
+  }
+
+  async nodes(): Promise<NodeReport[]> {
+    const { key, cmd } = this.#parts();
+    const ids = await this.#liveNodeIds();
+    if (ids.length === 0) return [];
+    const raws = await this.#link.run('node reports', () => cmd.mget(ids.map((id) => key('node', id))));
+    return raws.filter((r): r is string => r !== null).map((r) => JSON.parse(r) as NodeReport);
+  }
+
+  setConnection(connectionId: string, summary: ConnectionSummary | null): void {
+    const { key, cmd, nodeId } = this.#parts();
+    if (cmd.status !== 'ready') return;
+    const op = summary ? cmd.hset(key('conns', nodeId), connectionId, JSON.stringify(summary)) : cmd.hdel(key('conns', nodeId), connectionId);
+    op.catch(() => {});
+  }
+
+  async remoteConnections(): Promise<ConnectionSummary[]> {
+    const { key, cmd, nodeId } = this.#parts();
+    const ids = (await this.#liveNodeIds()).filter((id) => id !== nodeId);
+    const out: ConnectionSummary[] = [];
+    for (const id of ids) {
+      const all = await this.#link.run('connection list', () => cmd.hgetall(key('conns', id)));
+      for (const raw of Object.values(all)) out.push(JSON.parse(raw) as ConnectionSummary);
+    }
+    return out;
+  }
+
+  async claimUserSlot(userId: string, cap: number): Promise<boolean> {
+    const { key, cmd, nodeId } = this.#parts();
+    const claim = (cmd as unknown as { escaiClaimSlot(...args: Array<string | number>): Promise<number> }).escaiClaimSlot;
+    const ok = await this.#link.run('slot claim', () => claim.call(cmd, key('uslots', userId), key('nodes'), nodeId, cap, Date.now() - this.#nodeTtlMs));
+    return ok === 1;
+  }
+
+  releaseUserSlot(userId: string): void {
+    const { key, cmd, nodeId } = this.#parts();
+    const slots = key('uslots', userId);
+    cmd
+      .hincrby(slots, nodeId, -1)
+      .then((left) => (left <= 0 ? cmd.hdel(slots, nodeId) : 0))
+      .catch(() => {});
+  }
+
+  /** Leaves the registry at once rather than at TTL expiry. */
+  async leave(): Promise<void> {
+    const { key, cmd, nodeId } = this.#parts();
+    await cmd
+      .multi()
+      .zrem(key('nodes'), nodeId)
+      .del(key('node', nodeId), key('conns', nodeId))
+      .exec()
+      .catch(() => {});
+  }
+
+  #parts() {
+    const link = this.#link;
+    return { key: (...parts: string[]) => link.key(...parts), cmd: link.cmd, nodeId: link.nodeId };
+  }
+}

@@ -1,0 +1,94 @@
+// Health views: this node's ESCAI counters, the registry entry it writes for
+// the cluster, and GET /ws/health summed over every live node.
+import type { Config } from '../config/config.js';
+import type { Presence } from '../engine/presence.js';
+import { isoNow, type ClusterHealth, type HealthCounters, type NodeReport } from '../protocol/server-messages.js';
+import type { TrafficCounters } from './connection.js';
+import type { ConnectionRegistry } from './registry.js';
+
+export interface HealthDeps {
+  config: Pick<Config, 'maxConnections' | 'heartbeatInterval' | 'heartbeatTimeout'>;
+  engineName: string;
+  nodeId: string;
+  registry: ConnectionRegistry;
+  index: { readonly size: number; readonly agentCount: number };
+  counters: TrafficCounters;
+  presence: Pick<Presence, 'nodes'>;
+  heartbeatRunning(): boolean;
+}
+
+function statusOf(active: number, max: number): HealthCounters['status'] {
+  return active === 0 ? 'idle' : active >= max * 0.9 ? 'near_capacity' : 'healthy';
+}
+
+export class HealthViews {
+  readonly #deps: HealthDeps;
+  readonly startedAt = new Date().toISOString();
+  /** host:port this node listens on (set once it listens). */
+  address = '';
+
+  constructor(deps: HealthDeps) {
+    this.#deps = deps;
+  }
+
+  /** This node's counters. */
+  local(): HealthCounters & { timestamp: string } {
+    const { config, registry, index, counters } = this.#deps;
+    const active = registry.size;
+    return {
+      status: statusOf(active, config.maxConnections),
+      max_connections: config.maxConnections,
+      heartbeat_interval: config.heartbeatInterval,
+      heartbeat_timeout: config.heartbeatTimeout,
+      heartbeat_running: this.#deps.heartbeatRunning(),
+      active_connections: active,
+      total_connections_ever: registry.totalEver,
+      active_users: registry.userCount,
+      total_subscriptions: index.size,
+      messages_sent: counters.messagesSent,
+      messages_received: counters.messagesReceived,
+      agent_subscribers: index.agentCount,
+      timestamp: isoNow(),
+    };
+  }
+
+  /** The registry entry this node writes every nodeTtl / 3 seconds. */
+  nodeReport(local = this.local()): NodeReport {
+    const { status: _s, timestamp: _t, heartbeat_running: _h, heartbeat_interval: _i, heartbeat_timeout: _o, ...counters } = local;
+    return { node_id: this.#deps.nodeId, address: this.address, started_at: this.startedAt, reported_at: Date.now(), counters };
+  }
+
+  /**
+   * /ws/health across the cluster: the ESCAI counters summed over live nodes
+   * (this node's own figures live, the others' as last reported), plus each node's.
+   */
+  async cluster(): Promise<ClusterHealth & { timestamp: string }> {
+    const local = this.local();
+    const self = this.nodeReport(local);
+    let nodes: NodeReport[];
+    try {
+      nodes = (await this.#deps.presence.nodes()).filter((n) => n.node_id !== self.node_id);
+    } catch {
+      nodes = []; // engine unreachable: report this node alone (readyz says why)
+    }
+    nodes.unshift(self);
+    const sum = (key: string) => nodes.reduce((total, n) => total + (n.counters[key] ?? 0), 0);
+    const active = sum('active_connections');
+    const max = sum('max_connections');
+    return {
+      ...local,
+      status: statusOf(active, max),
+      max_connections: max,
+      active_connections: active,
+      total_connections_ever: sum('total_connections_ever'),
+      active_users: sum('active_users'),
+      total_subscriptions: sum('total_subscriptions'),
+      messages_sent: sum('messages_sent'),
+      messages_received: sum('messages_received'),
+      agent_subscribers: sum('agent_subscribers'),
+      engine: this.#deps.engineName,
+      node_id: this.#deps.nodeId,
+      nodes,
+    };
+  }
+}

@@ -1,0 +1,124 @@
+// A connection's life on this node, in order: opened (registered, token
+// watched, greeted, or resumed with its replay), changed (admin views and the
+// live session record follow), closed (session parked, then every trace
+// removed). The node's one ConnectionHooks object: every connection reports
+// here, and here alone teardown happens.
+import type { RawData, WebSocket } from 'ws';
+import type { Logger } from 'pino';
+import type { Config } from '../config/config.js';
+import type { Presence } from '../engine/presence.js';
+import type { SessionState } from '../engine/sessions.js';
+import { ServerMessages } from '../protocol/server-messages.js';
+import { Connection, type Admission, type ConnectionHooks, type StateChange, type TrafficCounters } from './connection.js';
+import { handleMessage, type HandlerContext } from './handlers.js';
+import type { ConnectionRegistry } from './registry.js';
+import type { SessionKeeper } from './sessions.js';
+import type { Subscriptions } from './subscribe.js';
+import type { SubscriptionIndex } from './subscriptions.js';
+import type { TokenLifetime } from './token-lifetime.js';
+
+export interface LifecycleDeps {
+  config: Config;
+  nodeId: string;
+  counters: TrafficCounters;
+  registry: ConnectionRegistry;
+  index: SubscriptionIndex<Connection>;
+  subscriptions: Subscriptions;
+  sessions: SessionKeeper;
+  tokens: TokenLifetime;
+  presence: Pick<Presence, 'setConnection' | 'releaseUserSlot'>;
+  handlers: HandlerContext;
+  log: Logger;
+}
+
+export class ConnectionLifecycle implements ConnectionHooks {
+  readonly #deps: LifecycleDeps;
+
+  constructor(deps: LifecycleDeps) {
+    this.#deps = deps;
+  }
+
+  /**
+   * Registers an accepted socket and greets it. With a parked `session` of
+   * the same user, restores its subscriptions and replays what it missed
+   * before anything else is sent (the greeting is the connection's first
+   * queued task: messages the client sends meanwhile wait behind it).
+   */
+  open(ws: WebSocket, admission: Admission, session?: SessionState): Connection {
+    const { config, counters, registry, tokens, sessions, log } = this.#deps;
+    const conn = new Connection(ws, admission, config, counters, this);
+    const following = registry.add(conn);
+    tokens.watch(conn);
+    const welcome = ServerMessages.connectionEstablished({
+      connection_id: conn.id,
+      session_id: conn.sessionId,
+      user_id: conn.userId,
+      heartbeat_interval: config.heartbeatInterval,
+      resumed: false,
+    });
+    conn.hold();
+    conn.enqueue(async () => {
+      // The user's notifications reach this node before the client hears it is connected.
+      await following.catch(() => {});
+      if (session) {
+        await sessions.resume(conn, session, welcome);
+        this.changed(conn);
+      } else {
+        conn.release([{ frame: JSON.stringify(welcome) }]);
+        this.#publishPresence(conn);
+      }
+    });
+    log.debug({ connectionId: conn.id, userId: conn.userId, sessionId: conn.sessionId, resumed: session !== undefined }, 'connection opened');
+    return conn;
+  }
+
+  /** The connection's subscriptions changed: refresh the admin view and the live session record. */
+  changed(conn: Connection): void {
+    if (!this.#deps.registry.has(conn)) return;
+    this.#publishPresence(conn);
+    this.#deps.sessions.saveLive(conn);
+  }
+
+  /** The connection as cluster-wide admin views list it. */
+  #publishPresence(conn: Connection): void {
+    if (!conn.isOpen) return;
+    this.#deps.presence.setConnection(conn.id, {
+      connection_id: conn.id,
+      node_id: this.#deps.nodeId,
+      user_id: conn.userId,
+      session_id: conn.sessionId,
+      connected_at: conn.connectedAt.toISOString(),
+      subscriptions: this.#deps.subscriptions.describe(conn),
+    });
+  }
+
+  // ---- ConnectionHooks ------------------------------------------------------------
+
+  stateChanged(conn: Connection, change: StateChange): void {
+    if (change.newState === 'closed') this.#closed(conn);
+  }
+
+  message(conn: Connection, data: RawData): Promise<void> {
+    return handleMessage(this.#deps.handlers, conn, data);
+  }
+
+  pong(conn: Connection, confirmed: boolean): void {
+    this.#deps.sessions.pong(conn, confirmed);
+  }
+
+  socketError(conn: Connection, err: Error): void {
+    this.#deps.log.debug({ err, connectionId: conn.id }, 'socket error');
+  }
+
+  /** Parks the session (it needs the subscriptions), then removes every trace of the connection. */
+  #closed(conn: Connection): void {
+    const { registry, sessions, index, tokens, presence, log } = this.#deps;
+    if (!registry.remove(conn)) return;
+    sessions.park(conn);
+    index.removeAll(conn);
+    tokens.forget(conn);
+    presence.setConnection(conn.id, null);
+    if (conn.holdsUserSlot) presence.releaseUserSlot(conn.userId);
+    log.debug({ connectionId: conn.id, userId: conn.userId }, 'connection closed');
+  }
+}

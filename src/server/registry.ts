@@ -1,0 +1,92 @@
+// The connection registry: the only writer of this node's connections and of
+// the per-user index. A user with a connection here makes the node follow the
+// user's notification stream; others may watch the registry change.
+import type { Connection } from './connection.js';
+import type { Interest } from './subscriptions.js';
+
+export type RegistryListener = (change: { added?: Connection; removed?: Connection; size: number }) => void;
+
+/** What the rest of the server may read of the registry. */
+export interface ConnectionsView {
+  readonly size: number;
+  get(connectionId: string): Connection | undefined;
+  values(): IterableIterator<Connection>;
+  /** Calls `listener` after every add and remove; returns a function that stops it. */
+  onChange(listener: RegistryListener): () => void;
+}
+
+export class ConnectionRegistry implements ConnectionsView {
+  readonly #byId = new Map<string, Connection>();
+  readonly #byUser = new Map<string, Set<Connection>>();
+  readonly #listeners = new Set<RegistryListener>();
+  readonly #interest: Interest;
+  #totalEver = 0;
+
+  constructor(interest: Interest) {
+    this.#interest = interest;
+  }
+
+  get size(): number {
+    return this.#byId.size;
+  }
+
+  get userCount(): number {
+    return this.#byUser.size;
+  }
+
+  get totalEver(): number {
+    return this.#totalEver;
+  }
+
+  get(connectionId: string): Connection | undefined {
+    return this.#byId.get(connectionId);
+  }
+
+  has(conn: Connection): boolean {
+    return this.#byId.get(conn.id) === conn;
+  }
+
+  values(): IterableIterator<Connection> {
+    return this.#byId.values();
+  }
+
+  /** The user's connections on this node. */
+  ofUser(userId: string): ReadonlySet<Connection> | undefined {
+    return this.#byUser.get(userId);
+  }
+
+  /** Registers a connection. Resolves once the engine delivers the user's notifications to this node. */
+  add(conn: Connection): Promise<void> {
+    this.#byId.set(conn.id, conn);
+    this.#totalEver++;
+    let userConns = this.#byUser.get(conn.userId);
+    if (!userConns) this.#byUser.set(conn.userId, (userConns = new Set()));
+    userConns.add(conn);
+    // Counted per connection: the engine follows the stream while any of the user's connections is here.
+    const following = this.#interest.follow(`user:${conn.userId}`);
+    following.catch(() => {}); // the engine re-subscribes when it is back; the caller decides whether to wait
+    this.#notify({ added: conn, size: this.#byId.size });
+    return following;
+  }
+
+  /** Unregisters a connection; false when it was not registered. */
+  remove(conn: Connection): boolean {
+    if (this.#byId.get(conn.id) !== conn) return false;
+    this.#byId.delete(conn.id);
+    const userConns = this.#byUser.get(conn.userId)!;
+    userConns.delete(conn);
+    if (userConns.size === 0) this.#byUser.delete(conn.userId);
+    this.#interest.unfollow(`user:${conn.userId}`);
+    this.#notify({ removed: conn, size: this.#byId.size });
+    return true;
+  }
+
+  onChange(listener: RegistryListener): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  #notify(change: Parameters<RegistryListener>[0]): void {
+    for (const listener of this.#listeners) listener(change);
+  }
+}

@@ -1,0 +1,182 @@
+// Sessions: what a connection leaves behind for a reconnect with the same
+// session id, on any node. Saved while the connection lives (positions a
+// pong confirmed, so a dead node's clients resume elsewhere) and when it
+// ends; taken, atomically, by the next handshake of that user and id; and
+// resumed: subscriptions restored, everything missed replayed before
+// anything live.
+import type { Logger } from 'pino';
+import type { Config } from '../config/config.js';
+import type { Broker, DeliveredEvent, StreamPosition } from '../engine/broker.js';
+import type { SessionState, SessionStore } from '../engine/sessions.js';
+import { subscriptionStream } from '../protocol/constants.js';
+import { ServerMessages, type ConnectionEstablished } from '../protocol/server-messages.js';
+import type { Connection } from './connection.js';
+import type { FanOut } from './fanout.js';
+import { collectReplay, type ReplayPlan } from './recovery.js';
+import type { ConnectionRegistry } from './registry.js';
+import type { Subscriptions } from './subscribe.js';
+import type { SubscriptionIndex } from './subscriptions.js';
+
+export interface SessionDeps {
+  config: Pick<Config, 'sessionTtl' | 'heartbeatInterval' | 'heartbeatTimeout'>;
+  nodeId: string;
+  store: SessionStore;
+  broker: Pick<Broker, 'history' | 'streamsActiveSince'>;
+  registry: ConnectionRegistry;
+  index: SubscriptionIndex<Connection>;
+  subscriptions: Subscriptions;
+  fanout: Pick<FanOut, 'wants'>;
+  log: Logger;
+}
+
+export class SessionKeeper {
+  readonly #deps: SessionDeps;
+  /** When each connection's live record was last written (ms since the epoch). */
+  readonly #lastSave = new WeakMap<Connection, number>();
+  /** Connections whose session a newer connection took over: they must not park it again. */
+  readonly #takenOver = new WeakSet<Connection>();
+
+  constructor(deps: SessionDeps) {
+    this.#deps = deps;
+  }
+
+  get enabled(): boolean {
+    return this.#deps.config.sessionTtl > 0;
+  }
+
+  /** Milliseconds a live record must outlast a silent death: the heartbeat needs interval + timeout to notice it. */
+  get #liveTtlMs(): number {
+    const { sessionTtl, heartbeatInterval, heartbeatTimeout } = this.#deps.config;
+    return (sessionTtl + heartbeatInterval + heartbeatTimeout) * 1000;
+  }
+
+  /**
+   * The parked session of this user with this id, if any (another user's
+   * never: the key includes the user). When a connection of this node still
+   * holds it, that one is probed: a peer that answers is a second client
+   * using the same id (the newcomer starts fresh); one that does not is the
+   * same client's dead connection, which is terminated and taken over.
+   */
+  async take(userId: string, sessionId: string): Promise<SessionState | undefined> {
+    const { store, nodeId, registry, config } = this.#deps;
+    if (!this.enabled) return undefined;
+    const session = await store.take(userId, sessionId);
+    const holder = session?.live?.node_id === nodeId ? registry.get(session.live.connection_id) : undefined;
+    if (session && holder?.isOpen) {
+      if (await holder.probe(Math.min(1000, config.heartbeatTimeout * 1000))) {
+        await store.save(session, this.#liveTtlMs);
+        return undefined;
+      }
+      this.#takenOver.add(holder);
+      holder.terminate();
+    }
+    return session;
+  }
+
+  /** Puts back a session a refused handshake had taken. */
+  giveBack(session: SessionState): void {
+    this.#deps.store.save(session, this.#deps.config.sessionTtl * 1000).catch(() => {});
+  }
+
+  /** The live record: saved as the connection goes (subscription changes, confirmed positions). */
+  saveLive(conn: Connection): void {
+    // A handler finishing after the connection left must not overwrite the record its close wrote.
+    if (!this.#deps.registry.has(conn)) return;
+    this.#save(conn, true);
+  }
+
+  /** On a pong: rewrite the live record when it confirmed new positions, else renew it every half TTL. */
+  pong(conn: Connection, confirmed: boolean): void {
+    const renewMs = (this.#deps.config.sessionTtl * 1000) / 2;
+    if (confirmed || Date.now() - (this.#lastSave.get(conn) ?? 0) > renewMs) this.saveLive(conn);
+  }
+
+  /** The final record of a closed connection: where its resume should start. */
+  park(conn: Connection): void {
+    this.#save(conn, false);
+  }
+
+  #save(conn: Connection, live: boolean): void {
+    if (!this.enabled || this.#takenOver.has(conn)) return;
+    this.#lastSave.set(conn, Date.now());
+    const positions = live ? conn.confirmedPositions : conn.resumePositions();
+    const state: SessionState = {
+      userId: conn.userId,
+      sessionId: conn.sessionId,
+      startedAt: conn.sessionStartedAt,
+      detachedAt: Date.now(),
+      subscriptions: [...this.#deps.index.of(conn)].map((sub) => ({
+        type: sub.type,
+        agent_id: sub.agentId,
+        filters: sub.filters,
+        created_at: sub.createdAt,
+        ...(sub.start ? { start: [sub.start.offset, sub.start.epoch] as [number, string] } : {}),
+      })),
+      positions: [...positions].map(([stream, pos]) => [stream, pos.offset, pos.epoch]),
+    };
+    if (live) state.live = { node_id: this.#deps.nodeId, connection_id: conn.id };
+    const ttlMs = live ? this.#liveTtlMs : this.#deps.config.sessionTtl * 1000;
+    this.#deps.store.save(state, ttlMs).catch((err: unknown) => this.#deps.log.warn({ err, userId: conn.userId }, 'could not save session'));
+  }
+
+  /**
+   * Resumes `session` on `conn` (output held meanwhile): restores its
+   * subscriptions, replays what it missed, then sends the welcome, the
+   * replay, and whatever arrived live meanwhile, without duplicates.
+   */
+  async resume(conn: Connection, session: SessionState, welcome: ConnectionEstablished): Promise<void> {
+    const { broker, subscriptions, fanout, index, log } = this.#deps;
+    conn.hold();
+    try {
+      const dropped = await subscriptions.restore(conn, session.subscriptions);
+      const known = new Map<string, StreamPosition>(session.positions.map(([stream, offset, epoch]) => [stream, { offset, epoch }]));
+      conn.setConfirmedBase(known);
+      const subs = [...index.of(conn)];
+      const wants = (event: DeliveredEvent, byTime: boolean): boolean => {
+        if (event.type === 'user_notification') return !byTime || Date.parse(event.timestamp) >= session.startedAt;
+        return subs.some((sub) => fanout.wants(conn, sub, event) && (!byTime || Date.parse(event.timestamp) >= sub.createdAt));
+      };
+      const plans: ReplayPlan[] = [...known].map(([stream, since]) => ({ stream, since, wants: (e) => wants(e, false) }));
+      // Streams the client never saw an event of: replay by time (all-agents subscriptions, notifications).
+      // Single-stream subscriptions that had not seen an event: from the position they started at.
+      for (const sub of subs) {
+        const stream = subscriptionStream(sub.type, sub.agentId);
+        if (stream && sub.start && !known.has(stream)) {
+          known.set(stream, sub.start);
+          plans.push({ stream, since: sub.start, wants: (e) => wants(e, false) });
+        }
+      }
+      const allAgentSubs = subs.filter((sub) => sub.agentId === null && sub.type !== 'system_alerts');
+      const unknown = new Map<string, number>();
+      if (allAgentSubs.length > 0) {
+        const since = Math.min(...allAgentSubs.map((sub) => sub.createdAt));
+        for (const stream of await broker.streamsActiveSince('agent:', since)) {
+          // Only agents this user may see: others can neither be replayed nor count as lost.
+          if (!known.has(stream) && conn.principal.canMonitor(stream.slice('agent:'.length))) unknown.set(stream, since);
+        }
+      }
+      for (const sub of subs) {
+        const stream = subscriptionStream(sub.type, sub.agentId);
+        if (stream && !known.has(stream) && !unknown.has(stream)) unknown.set(stream, sub.createdAt);
+      }
+      const userStream = `user:${conn.userId}`;
+      if (!known.has(userStream)) unknown.set(userStream, session.startedAt);
+      for (const [stream, notBefore] of unknown) plans.push({ stream, notBefore, wants: (e) => wants(e, true) });
+      const replay = await collectReplay(broker, plans);
+      if (conn.state === 'closed') return; // left during the replay: its close parked the session as restored
+      const hello = ServerMessages.connectionEstablished({
+        ...welcome,
+        resumed: true,
+        recovered: replay.recovered,
+        subscriptions: subscriptions.describe(conn),
+        ...(dropped.length > 0 ? { dropped_subscriptions: dropped } : {}),
+      });
+      conn.release([{ frame: JSON.stringify(hello) }, ...replay.frames], replay.ids, replay.positions);
+      log.debug({ connectionId: conn.id, replayed: replay.frames.length, recovered: replay.recovered }, 'session resumed');
+    } catch (err) {
+      log.error({ err, connectionId: conn.id }, 'session resume failed');
+      const hello = ServerMessages.connectionEstablished({ ...welcome, resumed: true, recovered: false, subscriptions: subscriptions.describe(conn) });
+      conn.release([{ frame: JSON.stringify(hello) }]);
+    }
+  }
+}

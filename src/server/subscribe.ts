@@ -1,0 +1,161 @@
+// Subscribing: the permission and validity checks of a subscription, the
+// replay of what a `since` missed, the confirmation at a consistent position,
+// unsubscribing, restoring a resumed session's subscriptions, and revoking
+// what a refreshed token no longer allows.
+import type { Config } from '../config/config.js';
+import type { Broker } from '../engine/broker.js';
+import { Permissions } from '../auth/permissions.js';
+import { EscaiError } from '../protocol/codes.js';
+import { SUBSCRIPTION_TYPES, subscriptionStream, type SubscriptionType } from '../protocol/constants.js';
+import type { SubscribeData, UnsubscribeData } from '../protocol/messages.js';
+import { ServerMessages, type RequestId, type SubscriptionView } from '../protocol/server-messages.js';
+import type { SavedSubscription } from '../engine/sessions.js';
+import type { Connection } from './connection.js';
+import type { FanOut } from './fanout.js';
+import { compileFilter } from './filters.js';
+import { collectReplay, type Replay, type ReplayPlan } from './recovery.js';
+import { describeSubscription, type Subscription, type SubscriptionIndex } from './subscriptions.js';
+
+export interface SubscribeDeps {
+  config: Pick<Config, 'maxSubscriptions'>;
+  index: SubscriptionIndex<Connection>;
+  broker: Pick<Broker, 'history' | 'position'>;
+  fanout: Pick<FanOut, 'wants'>;
+  /** A connection's subscriptions changed (admin views and the live session record follow). */
+  changed(conn: Connection): void;
+}
+
+export class Subscriptions {
+  readonly #deps: SubscribeDeps;
+
+  constructor(deps: SubscribeDeps) {
+    this.#deps = deps;
+  }
+
+  /** The connection's subscriptions as replies show them. */
+  describe(conn: Connection): SubscriptionView[] {
+    return [...this.#deps.index.of(conn)].map(describeSubscription);
+  }
+
+  /** Validates a subscription request against the connection's permissions and state; builds (does not add) it. */
+  #build(conn: Connection, data: Pick<SubscribeData, 'type' | 'agent_id' | 'filters'>, createdAt = Date.now()): Subscription<Connection> {
+    const { principal } = conn;
+    const { index, config } = this.#deps;
+    if (!principal.has(Permissions.SUBSCRIBE)) throw new EscaiError('PERMISSION_DENIED', 'Missing permission websocket:subscribe');
+    if (!Object.hasOwn(SUBSCRIPTION_TYPES, data.type)) {
+      throw new EscaiError('VALIDATION_ERROR', `data.type: unknown subscription type "${data.type}" (one of ${Object.keys(SUBSCRIPTION_TYPES).join(', ')})`);
+    }
+    const type = data.type as SubscriptionType;
+    const agentId = data.agent_id ?? null;
+    if (type === 'system_alerts' && agentId !== null) {
+      throw new EscaiError('VALIDATION_ERROR', 'data.agent_id: system_alerts are not per agent; subscribe without agent_id');
+    }
+    if (agentId !== null && !principal.canMonitor(agentId)) {
+      throw new EscaiError('AGENT_ACCESS_DENIED', `No permission to monitor agent ${agentId}`);
+    }
+    if (index.get(conn, type, agentId)) {
+      throw new EscaiError('SUBSCRIPTION_EXISTS', `Already subscribed to ${type}${agentId ? ` for agent ${agentId}` : ''}`);
+    }
+    if (index.countOf(conn) >= config.maxSubscriptions) {
+      throw new EscaiError('TOO_MANY_SUBSCRIPTIONS', `At most ${config.maxSubscriptions} subscriptions per connection`);
+    }
+    const filters = data.filters && Object.keys(data.filters).length > 0 ? data.filters : null;
+    return { subscriber: conn, type, eventType: SUBSCRIPTION_TYPES[type], agentId, filters, match: compileFilter(filters), createdAt };
+  }
+
+  /**
+   * Adds a subscription and sends `subscription_confirmed` (with the stream's
+   * position and `recovered`), then, when `since` was given and the position
+   * is still in history, every missed event that passes the subscription,
+   * then live events: live events are held meanwhile and merged without gap
+   * or duplicate.
+   */
+  async subscribe(conn: Connection, data: SubscribeData, requestId: RequestId | undefined): Promise<void> {
+    const { index, broker, fanout } = this.#deps;
+    const sub = this.#build(conn, data);
+    const stream = subscriptionStream(sub.type, sub.agentId);
+    const since = data.since ?? undefined;
+    if (stream === null && since) {
+      throw new EscaiError('VALIDATION_ERROR', 'data.since: recovery needs a single stream (an agent_id, or system_alerts)');
+    }
+    const confirmation: ReturnType<typeof ServerMessages.subscriptionConfirmed>['data'] = {
+      subscription_type: sub.type,
+      agent_id: sub.agentId,
+      filters: sub.filters,
+      recovered: false,
+    };
+    // Held from here: nothing live may overtake the confirmation (or the replay).
+    conn.hold();
+    let replay: Replay | undefined;
+    try {
+      await index.add(sub);
+      if (stream !== null) {
+        const plan: ReplayPlan = { stream, wants: (event) => fanout.wants(conn, sub, event) };
+        if (since) plan.since = since;
+        replay = await collectReplay(broker, since ? [plan] : []);
+        let position = replay.positions.get(stream) ?? (await broker.position(stream));
+        const recovered = since !== undefined && replay.recovered;
+        if (!recovered) {
+          // Events of the stream already held for this connection come after the confirmed position, whatever the race.
+          const firstHeld = conn.firstHeldOffset(stream, position.epoch);
+          if (firstHeld !== undefined && firstHeld <= position.offset) position = { offset: firstHeld - 1, epoch: position.epoch };
+        }
+        // The subscription starts here: a resume before its first event replays from this position.
+        sub.start = position;
+        Object.assign(confirmation, { recovered, offset: position.offset, epoch: position.epoch });
+      }
+    } catch (err) {
+      index.remove(sub);
+      conn.release([]);
+      throw err;
+    }
+    if (conn.state === 'closed') return;
+    const reply = { frame: JSON.stringify(ServerMessages.subscriptionConfirmed(confirmation, requestId)) };
+    if (replay?.recovered && since) conn.release([reply, ...replay.frames], replay.ids, replay.positions);
+    else conn.release([reply]);
+    this.#deps.changed(conn);
+  }
+
+  /** Removes exactly one subscription (SUBSCRIPTION_NOT_FOUND when there is none). */
+  unsubscribe(conn: Connection, data: UnsubscribeData): void {
+    const agentId = data.agent_id ?? null;
+    const sub = this.#deps.index.get(conn, data.subscription_type, agentId);
+    if (!sub) {
+      throw new EscaiError('SUBSCRIPTION_NOT_FOUND', `No subscription to ${data.subscription_type}${agentId ? ` for agent ${agentId}` : ''}`);
+    }
+    this.#deps.index.remove(sub);
+    this.#deps.changed(conn);
+  }
+
+  /**
+   * Re-creates a resumed session's subscriptions under the connection's
+   * (possibly new) token. Resolves to the ones it no longer allows, each with
+   * the reason, once the engine delivers every restored stream here.
+   */
+  async restore(conn: Connection, saved: readonly SavedSubscription[]): Promise<string[]> {
+    const dropped: string[] = [];
+    const following: Array<Promise<void>> = [];
+    for (const entry of saved) {
+      try {
+        const sub = this.#build(conn, { type: entry.type, agent_id: entry.agent_id, filters: entry.filters }, entry.created_at);
+        if (entry.start) sub.start = { offset: entry.start[0], epoch: entry.start[1] };
+        following.push(this.#deps.index.add(sub));
+      } catch (err) {
+        dropped.push(`${entry.type}${entry.agent_id ? `/${entry.agent_id}` : ''}: ${(err as Error).message}`);
+      }
+    }
+    await Promise.all(following);
+    return dropped;
+  }
+
+  /** Removes the subscriptions the connection's (refreshed) token no longer allows, announcing each. */
+  revokeDisallowed(conn: Connection): void {
+    const { principal } = conn;
+    for (const sub of [...this.#deps.index.of(conn)]) {
+      const allowed = principal.has(Permissions.SUBSCRIBE) && (sub.agentId === null || principal.canMonitor(sub.agentId));
+      if (allowed) continue;
+      this.#deps.index.remove(sub);
+      conn.sendMessage(ServerMessages.subscriptionRevoked(sub.type, sub.agentId, 'permission removed by token refresh'));
+    }
+  }
+}
