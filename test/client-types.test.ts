@@ -8,6 +8,10 @@ import { WebSocket } from 'ws';
 import {
   EscaiClient,
   EscaiClientError,
+  closeAllowsReconnect,
+  CloseCodes,
+  ErrorCodes,
+  errorIsRetryable,
   fullJitterBackoff,
   type BackoffFn,
   type ClientEvents,
@@ -15,7 +19,10 @@ import {
   type ClientState,
   type DeliveredEvent,
   type EventType,
+  type PublishConfirmed,
   type PublishEventInput,
+  type ServerMessage,
+  type SubscriptionView,
   type SubscriptionInfo,
   type SubscriptionType,
   type WebSocketConstructor,
@@ -48,7 +55,18 @@ export type Checks = [
   Expect<Equal<EscaiClient['state'], ClientState>>,
   Expect<Equal<EscaiClientError['code'], string>>,
   Expect<Equal<ReturnType<typeof fullJitterBackoff>, number>>,
+  // Replies are typed from the shared protocol module, per request type.
+  Expect<Equal<Awaited<ReturnType<EscaiClient['publish']>>, PublishConfirmed['data']>>,
+  Expect<Equal<Awaited<ReturnType<typeof pingReply>>['type'], 'pong'>>,
+  Expect<Equal<Awaited<ReturnType<typeof listReply>>['data']['subscriptions'][number], SubscriptionView>>,
 ];
+
+function pingReply(client: EscaiClient) {
+  return client.request('ping');
+}
+function listReply(client: EscaiClient) {
+  return client.request('get_subscriptions');
+}
 
 // ---- usage that must compile, and misuse that must not ----------------------
 
@@ -137,6 +155,16 @@ export function usage(client: EscaiClient): void {
   // @ts-expect-error severity is one of the listed levels
   void client.publish({ type: 'system_alert', alert_type: 'x', message: 'y', severity: 'fatal' });
 
+  // Server messages are one union, narrowed by `type`.
+  const narrow = (m: ServerMessage): string => {
+    if (m.type === 'subscription_confirmed') return m.data.subscription_type;
+    if (m.type === 'error') return m.code;
+    // @ts-expect-error a pong has no data
+    if (m.type === 'pong') return m.data;
+    return m.type;
+  };
+  void narrow;
+
   const pos: { offset: number; epoch: string } | undefined = client.position('agent:agent_1', 'epistemic_update');
   const reason: string | undefined = client.closeReason;
   void [pos, reason];
@@ -159,5 +187,10 @@ test('client exports: runtime values match the type surface', () => {
   assert.equal(client.position('agent:agent_1', 'epistemic_update'), undefined);
   assert.equal(client.closeReason, undefined);
   client.close();
+  // Retry and terminal meanings come from the one catalogue.
+  assert.equal(closeAllowsReconnect(CloseCodes.FORBIDDEN.code), false);
+  assert.equal(closeAllowsReconnect(CloseCodes.SLOW_CONSUMER.code), true);
+  assert.equal(errorIsRetryable('ENGINE_UNAVAILABLE'), ErrorCodes.ENGINE_UNAVAILABLE.retry);
+  assert.equal(errorIsRetryable('AGENT_ACCESS_DENIED'), false);
   assert.equal(client.state, 'closed');
 });

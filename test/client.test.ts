@@ -74,7 +74,7 @@ async function health(url: string): Promise<Health> {
 /** Round-trips a ping through the SDK: frames to one socket keep their order, so every event sent before has arrived. */
 async function flush(client: EscaiClient): Promise<void> {
   const reply = await client.request('ping');
-  assert.equal(reply['type'], 'pong');
+  assert.equal(reply.type, 'pong');
 }
 
 function expSeconds(token: string): number {
@@ -281,7 +281,7 @@ test('request/reply: publish() with a developer token; forbidden publish and sub
   // The refused subscription is not kept (nor retried); the allowed one works.
   await viewer.client.subscribe('epistemic_updates', { agentId: 'agent_1' });
   const list = await viewer.client.request('get_subscriptions');
-  assert.deepEqual((list['data'] as { subscriptions: unknown[] }).subscriptions, [{ type: 'epistemic_updates', agent_id: 'agent_1', filters: null }]);
+  assert.deepEqual(list.data.subscriptions, [{ type: 'epistemic_updates', agent_id: 'agent_1', filters: null }]);
   await assert.rejects(viewer.client.request('no_such_type'), (err: unknown) => err instanceof EscaiClientError && err.code === 'UNKNOWN_MESSAGE_TYPE');
 });
 
@@ -345,7 +345,7 @@ test('dropped TCP connection mid-stream without session resume (sessionTtl 0): t
   );
   // Exactly one subscription on the server: re-subscribing did not duplicate it.
   const list = await client.request('get_subscriptions');
-  assert.equal((list['data'] as { subscriptions: unknown[] }).subscriptions.length, 1);
+  assert.equal(list.data.subscriptions.length, 1);
 });
 
 test('sessionTtl 0, drop before the first event: events published while away are delivered (or recovery_failed is emitted), never silently lost', async (t) => {
@@ -358,7 +358,7 @@ test('sessionTtl 0, drop before the first event: events published while away are
   const resubscribed = async () => {
     if (of('connected').length !== 2) return false;
     const list = await client.request('get_subscriptions').catch(() => undefined);
-    return (list?.['data'] as { subscriptions?: unknown[] } | undefined)?.subscriptions?.length === 1;
+    return list?.data.subscriptions.length === 1;
   };
   await eventually(resubscribed, 5000, 'reconnected and re-subscribed');
   await s.server.broadcastEpistemicUpdate('agent_1', epistemic('agent_1', 0.5, { seq: 6 }));
@@ -484,7 +484,7 @@ test('revoked permission: after a refresh without agent:agent_1:monitor, agent_1
 
   await eventually(() => tokens.calls >= 2, 4000, 'refresh asked for');
   await eventually(
-    async () => ((await client.request('get_subscriptions'))['data'] as { subscriptions: unknown[] }).subscriptions.length === 1,
+    async () => (await client.request('get_subscriptions')).data.subscriptions.length === 1,
     3000,
     'agent_1 subscription removed by the refresh',
   );

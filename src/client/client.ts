@@ -3,8 +3,18 @@
 // callback, reconnects with full-jitter backoff, resumes its session or
 // re-subscribes with `since` from the last offset it saw per stream, drops
 // duplicates, answers pings and token_expiring, and surfaces every state change.
+import { closeAllowsReconnect, errorIsRetryable } from '../protocol/codes.js';
 import { EVENT_TYPES, SUBSCRIPTION_TYPES, subscriptionFollows, subscriptionStream, type EventType, type SubscriptionType } from '../protocol/constants.js';
-import type { DeliveredEvent, PublishEventInput } from '../protocol/events.js';
+import type { PublishEventInput } from '../protocol/events.js';
+import type {
+  ConnectionEstablished,
+  ControlMessage,
+  DeliveredEvent,
+  PublishConfirmed,
+  RequestReplies,
+  ServerMessage,
+  StreamPosition,
+} from '../protocol/server-messages.js';
 import { fullJitterBackoff, type BackoffFn } from './backoff.js';
 import { TypedEmitter } from './emitter.js';
 
@@ -75,8 +85,7 @@ export interface ClientEvents {
   error: { code: string; message: string };
 }
 
-/** Close codes after which reconnecting cannot help. */
-const TERMINAL_CLOSE = new Set([4003]);
+/** Handshake refusals whose body could not be read (browsers never show it): these statuses cannot succeed on retry. */
 const TERMINAL_HTTP = new Set([401, 403]);
 
 export class EscaiClientError extends Error {
@@ -89,7 +98,7 @@ export class EscaiClientError extends Error {
 }
 
 interface Pending {
-  resolve: (msg: Record<string, unknown>) => void;
+  resolve: (msg: ControlMessage) => void;
   reject: (err: Error) => void;
   timer: ReturnType<typeof setTimeout>;
 }
@@ -102,10 +111,7 @@ interface DesiredSubscription extends SubscriptionInfo {
   waiters: Array<{ resolve: (info: SubscriptionInfo) => void; reject: (err: Error) => void }>;
 }
 
-interface Position {
-  offset: number;
-  epoch: string;
-}
+type Position = StreamPosition;
 
 function streamOfEvent(event: DeliveredEvent): string {
   if (event.type === 'system_alert') return 'system';
@@ -113,8 +119,13 @@ function streamOfEvent(event: DeliveredEvent): string {
   return `agent:${event.agent_id ?? ''}`;
 }
 
-/** Errors after which the request may succeed later: the subscription is kept and asked for again on the next connection. */
-const TRANSIENT_REQUEST_ERRORS = new Set(['DISCONNECTED', 'NOT_CONNECTED', 'TIMEOUT', 'CLOSED', 'RATE_LIMITED', 'INTERNAL_ERROR', 'ENGINE_UNAVAILABLE', 'SHUTTING_DOWN']);
+/** The client's own request failures; each may succeed on the next connection. */
+const CLIENT_SIDE_ERRORS = new Set(['DISCONNECTED', 'NOT_CONNECTED', 'TIMEOUT', 'CLOSED']);
+
+/** Whether a failed request may succeed later: the client's own failures, and what the catalogue marks retryable. */
+function transient(code: string): boolean {
+  return CLIENT_SIDE_ERRORS.has(code) || errorIsRetryable(code);
+}
 
 function info(sub: DesiredSubscription): SubscriptionInfo {
   return { type: sub.type, agentId: sub.agentId, filters: sub.filters };
@@ -234,13 +245,15 @@ export class EscaiClient extends TypedEmitter<ClientEvents> {
   }
 
   /** Publishes one event or a batch (needs events:publish). */
-  async publish(events: PublishEventInput | PublishEventInput[]): Promise<Record<string, unknown>> {
+  async publish(events: PublishEventInput | PublishEventInput[]): Promise<PublishConfirmed['data']> {
     const reply = await this.request('publish', events);
-    return reply['data'] as Record<string, unknown>;
+    return reply.data;
   }
 
   /** Sends a request and resolves with its reply (rejects with EscaiClientError on an error frame). */
-  request(type: string, data?: unknown): Promise<Record<string, unknown>> {
+  request<T extends keyof RequestReplies>(type: T, data?: unknown): Promise<RequestReplies[T]>;
+  request(type: string, data?: unknown): Promise<ControlMessage>;
+  request(type: string, data?: unknown): Promise<ControlMessage> {
     const ws = this.#ws;
     if (!ws || this.#state !== 'connected') return Promise.reject(new EscaiClientError('NOT_CONNECTED', 'not connected'));
     const id = this.#nextId++;
@@ -270,12 +283,25 @@ export class EscaiClient extends TypedEmitter<ClientEvents> {
     const base = this.#opts.url.replace(/^http/, 'ws').replace(/\/+$/, '');
     const ws = new this.#WebSocket(`${base}/ws/monitor/${encodeURIComponent(this.sessionId)}?token=${encodeURIComponent(token)}`) as WebSocketLike;
     this.#ws = ws;
-    let refusedStatus: number | undefined;
-    // `ws` (Node) reports the HTTP status of a refused handshake; browsers cannot.
-    const nodeWs = ws as unknown as { on?: (ev: string, fn: (req: unknown, res: { statusCode?: number }) => void) => void };
+    let refusal: { status: number | undefined; code: string | undefined } | undefined;
+    // `ws` (Node) reports a refused handshake's response (status and the catalogue code in its body); browsers cannot.
+    type RefusedResponse = { statusCode?: number; setEncoding(enc: string): void; on(ev: string, fn: (chunk?: string) => void): void };
+    const nodeWs = ws as unknown as { on?: (ev: string, fn: (req: unknown, res: RefusedResponse) => void) => void; terminate?: () => void };
     nodeWs.on?.('unexpected-response', (_req, res) => {
-      refusedStatus = res.statusCode;
-      (ws as unknown as { terminate?: () => void }).terminate?.();
+      refusal = { status: res.statusCode, code: undefined };
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (chunk) => (body += chunk ?? ''));
+      const finish = () => {
+        try {
+          refusal!.code = (JSON.parse(body) as { error?: { code?: string } }).error?.code;
+        } catch {
+          // not a catalogue answer (a proxy's page): decided by status
+        }
+        nodeWs.terminate?.();
+      };
+      res.on('end', finish);
+      res.on('error', finish);
     });
     ws.onmessage = (ev) => this.#onMessage(ws, ev.data);
     ws.onerror = () => {};
@@ -283,9 +309,9 @@ export class EscaiClient extends TypedEmitter<ClientEvents> {
       if (this.#ws !== ws) return;
       this.#ws = undefined;
       this.#rejectPending(new EscaiClientError('DISCONNECTED', 'connection closed'));
-      if (refusedStatus !== undefined && TERMINAL_HTTP.has(refusedStatus)) {
-        this.#stop(ev.code, `handshake refused with HTTP ${refusedStatus}`);
-      } else if (TERMINAL_CLOSE.has(ev.code)) {
+      if (refusal !== undefined && (refusal.code !== undefined ? !errorIsRetryable(refusal.code) : TERMINAL_HTTP.has(refusal.status ?? 0))) {
+        this.#stop(ev.code, `handshake refused with HTTP ${refusal.status}${refusal.code ? ` ${refusal.code}` : ''}`);
+      } else if (!closeAllowsReconnect(ev.code)) {
         this.#stop(ev.code, ev.reason || `closed with ${ev.code}`);
       } else {
         this.#scheduleReconnect(ev.code, ev.reason);
@@ -328,30 +354,30 @@ export class EscaiClient extends TypedEmitter<ClientEvents> {
   // ---- inbound ---------------------------------------------------------------
 
   #onMessage(ws: WebSocketLike, raw: unknown): void {
-    let msg: Record<string, unknown>;
+    let msg: ServerMessage;
     try {
-      msg = JSON.parse(typeof raw === 'string' ? raw : String(raw)) as Record<string, unknown>;
+      msg = JSON.parse(typeof raw === 'string' ? raw : String(raw)) as ServerMessage;
     } catch {
       return;
     }
-    const type = msg['type'];
-    if (typeof type !== 'string') return;
-    if (EVENT_TYPE_SET.has(type)) {
-      this.#onEvent(msg as unknown as DeliveredEvent);
+    if (msg === null || typeof msg !== 'object' || typeof msg.type !== 'string') return;
+    if (EVENT_TYPE_SET.has(msg.type)) {
+      this.#onEvent(msg as DeliveredEvent);
       return;
     }
-    const id = msg['id'];
-    if (typeof id === 'number' && this.#pending.has(id)) {
-      const p = this.#pending.get(id)!;
-      this.#pending.delete(id);
-      clearTimeout(p.timer);
-      if (type === 'error') p.reject(new EscaiClientError(String(msg['code']), String(msg['message'])));
-      else p.resolve(msg);
+    const control = msg as ControlMessage;
+    const id = 'id' in control ? control.id : undefined;
+    const pending = typeof id === 'number' ? this.#pending.get(id) : undefined;
+    if (pending) {
+      this.#pending.delete(id as number);
+      clearTimeout(pending.timer);
+      if (control.type === 'error') pending.reject(new EscaiClientError(control.code, control.message));
+      else pending.resolve(control);
       return;
     }
-    switch (type) {
+    switch (control.type) {
       case 'connection_established':
-        void this.#onEstablished(ws, msg);
+        void this.#onEstablished(ws, control);
         break;
       case 'ping':
         ws.send('{"type":"pong"}');
@@ -360,27 +386,24 @@ export class EscaiClient extends TypedEmitter<ClientEvents> {
         void this.#refreshToken(ws);
         break;
       case 'error':
-        this.emit('error', { code: String(msg['code']), message: String(msg['message']) });
+        this.emit('error', { code: control.code, message: control.message });
         break;
       case 'recovery_failed': {
         // The server lost events of a stream beyond its history (cluster engine outage): reload.
-        const data = (msg['data'] ?? {}) as { stream?: string; offset?: number; epoch?: string; reason?: string };
-        if (typeof data.stream !== 'string') break;
+        const { stream, offset, epoch, reason } = control.data;
         for (const sub of this.#subscriptions.values()) {
-          if (!subscriptionFollows(sub.type, sub.agentId, data.stream)) continue;
-          if (typeof data.offset === 'number' && typeof data.epoch === 'string') {
-            this.#positions.set(`${data.stream}|${SUBSCRIPTION_TYPES[sub.type]}`, { offset: data.offset, epoch: data.epoch });
-          }
-          this.emit('recovery_failed', { subscription: info(sub), reason: data.reason ?? 'events lost' });
+          if (!subscriptionFollows(sub.type, sub.agentId, stream)) continue;
+          this.#positions.set(`${stream}|${SUBSCRIPTION_TYPES[sub.type]}`, { offset, epoch });
+          this.emit('recovery_failed', { subscription: info(sub), reason });
         }
         break;
       }
       case 'subscription_revoked': {
-        const data = (msg['data'] ?? {}) as { subscription_type?: string; agent_id?: string | null; reason?: string };
-        const sub = this.#subscriptions.get(`${data.subscription_type}\u0000${data.agent_id ?? ''}`);
+        const { subscription_type, agent_id, reason } = control.data;
+        const sub = this.#subscriptions.get(`${subscription_type}\u0000${agent_id ?? ''}`);
         if (sub) {
           this.#subscriptions.delete(sub.key);
-          this.emit('subscription_revoked', { subscription: info(sub), reason: data.reason ?? 'revoked' });
+          this.emit('subscription_revoked', { subscription: info(sub), reason });
         }
         break;
       }
@@ -398,26 +421,19 @@ export class EscaiClient extends TypedEmitter<ClientEvents> {
     this.emit(event.type, event);
   }
 
-  async #onEstablished(ws: WebSocketLike, msg: Record<string, unknown>): Promise<void> {
-    const resumed = msg['resumed'] === true;
+  async #onEstablished(ws: WebSocketLike, msg: ConnectionEstablished): Promise<void> {
+    const resumed = msg.resumed === true;
     const reconnect = this.#connectedOnce;
     this.#connectedOnce = true;
     this.#attempt = 0;
     this.#setState('connected');
-    this.emit('connected', {
-      connectionId: String(msg['connection_id']),
-      sessionId: String(msg['session_id']),
-      userId: String(msg['user_id']),
-      resumed,
-    });
+    this.emit('connected', { connectionId: msg.connection_id, sessionId: msg.session_id, userId: msg.user_id, resumed });
     if (resumed) {
       // The server restored our subscriptions and replays what we missed.
-      if (msg['recovered'] === false) {
+      if (msg.recovered === false) {
         for (const sub of this.#subscriptions.values()) this.emit('recovery_failed', { subscription: info(sub), reason: 'history lost during resume' });
       }
-      const restored = new Set(
-        ((msg['subscriptions'] as Array<{ type: string; agent_id: string | null }> | undefined) ?? []).map((s) => `${s.type}\u0000${s.agent_id ?? ''}`),
-      );
+      const restored = new Set((msg.subscriptions ?? []).map((s) => `${s.type}\u0000${s.agent_id ?? ''}`));
       for (const sub of this.#subscriptions.values()) {
         if (restored.has(sub.key)) {
           sub.active = true;
@@ -438,15 +454,15 @@ export class EscaiClient extends TypedEmitter<ClientEvents> {
     const since = positionKey && recovering ? this.#positions.get(positionKey) : undefined;
     const data: Record<string, unknown> = { type: sub.type, agent_id: sub.agentId, filters: sub.filters };
     if (since) data['since'] = since;
-    let reply: Record<string, unknown>;
+    let confirmed: RequestReplies['subscribe']['data'];
     try {
-      reply = await this.request('subscribe', data);
+      confirmed = (await this.request('subscribe', data)).data;
     } catch (err) {
       const code = err instanceof EscaiClientError ? err.code : 'INTERNAL_ERROR';
       if (code === 'SUBSCRIPTION_EXISTS') {
         sub.active = true;
         settle(sub);
-      } else if (!TRANSIENT_REQUEST_ERRORS.has(code)) {
+      } else if (!transient(code)) {
         // The server refuses this subscription (permission, validation): stop asking for it.
         this.#subscriptions.delete(sub.key);
         settle(sub, err as Error);
@@ -456,19 +472,17 @@ export class EscaiClient extends TypedEmitter<ClientEvents> {
     }
     sub.active = true;
     settle(sub);
-    const confirmed = reply['data'] as Record<string, unknown>;
     // Start from the confirmed position unless a replay from our own is coming:
     // a drop before the first event then still recovers (or reports) the gap.
-    if (positionKey && confirmed['recovered'] !== true && typeof confirmed['offset'] === 'number' && typeof confirmed['epoch'] === 'string') {
+    const { recovered, offset, epoch } = confirmed;
+    if (positionKey && recovered !== true && offset !== undefined && epoch !== undefined) {
       const seen = this.#positions.get(positionKey);
       // Never backwards: an event after the confirmation may already have been handled.
-      if (!seen || seen.epoch !== confirmed['epoch'] || seen.offset < confirmed['offset']) {
-        this.#positions.set(positionKey, { offset: confirmed['offset'], epoch: confirmed['epoch'] });
-      }
+      if (!seen || seen.epoch !== epoch || seen.offset < offset) this.#positions.set(positionKey, { offset, epoch });
     }
     // Without a position (all-agents subscription) or with one the server no longer
     // holds, it cannot prove nothing was missed while disconnected.
-    if (recovering && since !== undefined && confirmed['recovered'] === false) {
+    if (recovering && since !== undefined && recovered === false) {
       this.emit('recovery_failed', { subscription: info(sub), reason: 'position no longer in history' });
     } else if (recovering && stream === null) {
       this.emit('recovery_failed', { subscription: info(sub), reason: 'session not resumed; all-agents subscriptions have no single position' });

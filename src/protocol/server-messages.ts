@@ -172,6 +172,17 @@ export type ControlMessage =
   | Pong
   | ErrorMessage;
 
+/** The reply each client request gets (or an `error` with the same id). */
+export interface RequestReplies {
+  subscribe: SubscriptionConfirmed;
+  unsubscribe: UnsubscriptionConfirmed;
+  ping: Pong;
+  get_subscriptions: SubscriptionsList;
+  get_stats: Stats;
+  publish: PublishConfirmed;
+  refresh: TokenRefreshed;
+}
+
 /** Everything the server sends: a control message or a delivered event. */
 export type ServerMessage = ControlMessage | DeliveredEvent;
 export type ServerMessageType = ServerMessage['type'];
