@@ -47,6 +47,8 @@ export class ConnectionLifecycle implements ConnectionHooks {
   open(ws: WebSocket, admission: Admission, session?: SessionState): Connection {
     const { config, counters, registry, tokens, sessions, log } = this.#deps;
     const conn = new Connection(ws, admission, config, counters, this);
+    // Held from the start: nothing (a notification, a replayed event) may overtake the greeting.
+    conn.hold();
     const following = registry.add(conn);
     tokens.watch(conn);
     const welcome = ServerMessages.connectionEstablished({
@@ -56,7 +58,6 @@ export class ConnectionLifecycle implements ConnectionHooks {
       heartbeat_interval: config.heartbeatInterval,
       resumed: false,
     });
-    conn.hold();
     conn.enqueue(async () => {
       // The user's notifications reach this node before the client hears it is connected.
       await following.catch(() => {});
