@@ -3,13 +3,14 @@
 // that no token ever reaches a log line. Real server, real sockets.
 import assert from 'node:assert/strict';
 import { createConnection } from 'node:net';
-import { test, type TestContext } from 'node:test';
+import { test } from 'node:test';
 import { base64url, SignJWT } from 'jose';
 import { signToken } from '../src/auth/jwt.js';
 import { resolveConfig } from '../src/config/config.js';
 import { createLogger } from '../src/log.js';
 import { EscaiServer } from '../src/server/server.js';
-import { connectionCount, epistemic, eventually, handshakeRefusal, SECRET, settle, startServer, TestClient, type Message, type TestServer } from './helpers.js';
+import type { ErrorCode } from '../src/protocol/codes.js';
+import { api, connectionCount, epistemic, eventsOf, handshakeRefusal, openMonitor, SECRET, settle, startServer, type ServerMessage, type TestClient, type TestServer } from './helpers.js';
 
 const OTHER_SECRET = 'another-secret-9876543210-zyxwvutsrqponmlkjihgfedcba';
 const key = (secret: string) => new TextEncoder().encode(secret);
@@ -20,23 +21,16 @@ function monitorUrl(s: TestServer, token?: string, session = 'session_1'): strin
 }
 
 /** Asserts a refused handshake: status and the {"error":{"code","message"}} body. */
-async function assertRefused(url: string, status: number, code: string | undefined, headers: Record<string, string> = {}) {
+async function assertRefused(url: string, status: number, code: ErrorCode | undefined, headers: Record<string, string> = {}) {
   const r = await handshakeRefusal(url, headers);
   assert.equal(r.status, status, `status for ${code ?? 'refusal'}`);
   assert.equal(typeof r.body?.error?.message, 'string', 'error.message is a string');
-  assert.ok(r.body.error.message.length > 0);
-  if (code) assert.equal(r.body.error.code, code);
-  else assert.equal(typeof r.body.error.code, 'string');
+  const error = r.body!.error;
+  assert.ok(error.message.length > 0);
+  if (code) assert.equal(error.code, code);
+  else assert.equal(typeof error.code, 'string');
   assert.match(String(r.headers['content-type']), /application\/json/);
   return r;
-}
-
-/** Opens a client with custom options; terminated when the test ends. Resolves after connection_established. */
-async function openClient(t: TestContext, url: string, options: Parameters<typeof TestClient.open>[1] = {}): Promise<{ client: TestClient; established: Message }> {
-  const client = await TestClient.open(url, options);
-  t.after(() => client.terminate());
-  const established = await client.next((m) => m.type === 'connection_established');
-  return { client, established };
 }
 
 /** A hand-built HS-family token with arbitrary claims and header. */
@@ -44,7 +38,7 @@ async function customToken(claims: Record<string, unknown>, opts: { alg?: string
   return new SignJWT(claims).setProtectedHeader({ alg: opts.alg ?? 'HS256', typ: 'JWT' }).sign(key(opts.secret ?? SECRET));
 }
 
-function errorOf(m: Message): string | undefined {
+function errorOf(m: ServerMessage): ErrorCode | undefined {
   return m.type === 'error' ? m.code : undefined;
 }
 
@@ -118,9 +112,9 @@ test('no websocket:connect → 403 PERMISSION_DENIED', async (t) => {
 test('token in an Authorization: Bearer header', async (t) => {
   const s = await startServer(t);
   const tok = await s.token({ sub: 'bearer_user', roles: ['viewer'] });
-  const { client, established } = await openClient(t, monitorUrl(s, undefined, 'bearer_session'), { headers: { Authorization: `Bearer ${tok}` } });
-  assert.equal(established.user_id, 'bearer_user');
-  assert.equal(established.session_id, 'bearer_session');
+  const { client, hello } = await s.open(null, { session: 'bearer_session', headers: { Authorization: `Bearer ${tok}` } });
+  assert.equal(hello.user_id, 'bearer_user');
+  assert.equal(hello.session_id, 'bearer_session');
   assert.equal((await client.request({ type: 'ping' }, 'pong')).type, 'pong');
   // A bad Bearer token is refused like a bad ?token=.
   await assertRefused(monitorUrl(s), 401, 'TOKEN_INVALID', { Authorization: 'Bearer garbage' });
@@ -148,8 +142,8 @@ test('role defaults: admin, researcher, developer, viewer', async (t) => {
       // The agent-wide subscription delivers agent_1's events exactly when the role may monitor it.
       await s.server.broadcastEpistemicUpdate('agent_1', epistemic('agent_1', 0.5, { probe: role }));
       if (can.agent) {
-        const ev = await c.next((m) => m.type === 'epistemic_update');
-        assert.equal(ev.data.probe, role);
+        const ev = await c.next('epistemic_update');
+        assert.equal(ev.data?.['probe'], role);
       } else {
         await settle();
         assert.equal(c.events('epistemic_update').length, 0, `${role} must not see agent_1`);
@@ -176,7 +170,7 @@ test('a custom roles table overrides and extends the defaults', async (t) => {
   assert.equal(errorOf(await c.subscribe({ type: 'epistemic_updates', agent_id: 'agent_8' })), 'AGENT_ACCESS_DENIED');
   assert.equal(errorOf(await c.request({ type: 'get_stats' }, 'stats')), 'PERMISSION_DENIED');
   assert.equal(await s.server.broadcastEpistemicUpdate('agent_7', epistemic('agent_7', 0.6)), 1);
-  assert.equal((await c.next((m) => m.type === 'epistemic_update')).agent_id, 'agent_7');
+  assert.equal((await c.next('epistemic_update')).agent_id, 'agent_7');
   // An overridden default role takes the new table entry (viewer may no longer subscribe)…
   const v = await s.connect({ sub: 'v', roles: ['viewer'] });
   assert.equal(errorOf(await v.subscribe({ type: 'system_alerts' })), 'PERMISSION_DENIED');
@@ -207,7 +201,7 @@ test('wildcard agent:*:monitor grants every agent; no other wildcard form', asyn
     assert.equal((await c.subscribe({ type: 'prediction_updates', agent_id: agent })).type, 'subscription_confirmed', agent);
   }
   assert.equal(await s.server.broadcastPredictionUpdate('zeta.99', { prediction_type: 'p', confidence: 0.4 }), 1);
-  assert.equal((await c.next((m) => m.type === 'prediction_update')).agent_id, 'zeta.99');
+  assert.equal((await c.next('prediction_update')).agent_id, 'zeta.99');
 
   const partial = await s.connect({ permissions: ['websocket:connect', 'websocket:subscribe', 'agent:agent_*:monitor'] }, { session: 'partial' });
   assert.equal(errorOf(await partial.subscribe({ type: 'prediction_updates', agent_id: 'agent_1' })), 'AGENT_ACCESS_DENIED');
@@ -226,12 +220,12 @@ test('exact agent id: agent:agent_1:monitor grants agent_1, never agent_10', asy
   assert.equal((await c.subscribe({ type: 'epistemic_updates' })).type, 'subscription_confirmed');
   assert.equal(await s.server.broadcastEpistemicUpdate('agent_10', epistemic('agent_10', 0.7)), 0);
   assert.equal(await s.server.broadcastEpistemicUpdate('agent_1', epistemic('agent_1', 0.7)), 1);
-  const ev = await c.next((m) => m.type === 'epistemic_update');
+  const ev = await c.next('epistemic_update');
   assert.equal(ev.agent_id, 'agent_1');
   await s.server.broadcastAgentStatusChange('agent_10', 'running');
   await settle();
   assert.deepEqual(
-    c.received.filter((m) => m.agent_id === 'agent_10'),
+    eventsOf(c.received).filter((m) => m.agent_id === 'agent_10'),
     [],
     'nothing from agent_10',
   );
@@ -262,10 +256,7 @@ test('max connections → 503 SERVER_AT_CAPACITY with Retry-After; a freed slot 
 
   a.ws.close();
   await a.closeEvent;
-  await eventually(async () => {
-    const h = (await (await fetch(`${s.url}/ws/health`)).json()) as Message;
-    return h.active_connections === 1;
-  }, 3000, 'the closed connection to leave');
+  await connectionCount(s.server, 1, 3000, 'the closed connection to leave');
   const c = await s.connect(tok, { session: 'c' });
   assert.equal(c.ws.readyState, c.ws.OPEN);
   await assertRefused(monitorUrl(s, tok, 'd'), 503, 'SERVER_AT_CAPACITY');
@@ -276,8 +267,8 @@ test('allowedOrigins: wrong or missing Origin → 403 ORIGIN_NOT_ALLOWED; listed
   const tok = await s.token({ roles: ['viewer'] });
   await assertRefused(monitorUrl(s, tok), 403, 'ORIGIN_NOT_ALLOWED', { Origin: 'https://evil.example' });
   await assertRefused(monitorUrl(s, tok), 403, 'ORIGIN_NOT_ALLOWED');
-  const { established } = await openClient(t, monitorUrl(s, tok), { headers: { Origin: 'https://dash.example' } });
-  assert.equal(established.user_id, 'user_1');
+  const { hello } = await s.open(tok, { headers: { Origin: 'https://dash.example' } });
+  assert.equal(hello.user_id, 'user_1');
 });
 
 test('jwtIssuer / jwtAudience: tokens must carry both', async (t) => {
@@ -312,9 +303,7 @@ test('a token never appears in any log line', async (t) => {
   const tokens = { valid, viewer, noConnect, wrongKey, expired };
 
   // Accepted handshake (?token=), then a clean close.
-  const c = await TestClient.open(ws(valid));
-  opened.push(c);
-  await c.next((m) => m.type === 'connection_established');
+  const { client: c } = await openMonitor(wsUrl, valid, { session: 'log_session' }, (client) => opened.push(client));
   await c.subscribe({ type: 'system_alerts' });
   // Refused handshakes: bad signature, expired, no permission, wrong path, bad session.
   assert.equal((await handshakeRefusal(ws(wrongKey))).status, 401);
@@ -323,19 +312,15 @@ test('a token never appears in any log line', async (t) => {
   assert.equal((await handshakeRefusal(ws(valid, '/ws/nowhere'))).status, 404);
   assert.equal((await handshakeRefusal(ws(valid, '/ws/monitor/bad%20session'))).status, 400);
   // REST with Bearer: allowed, forbidden, invalid; and a token in a REST query string.
-  const bearer = (tok: string) => ({ headers: { Authorization: `Bearer ${tok}` } });
-  assert.equal((await fetch(`${server.url}/ws/connections`, bearer(valid))).status, 200);
-  assert.equal((await fetch(`${server.url}/ws/connections`, bearer(viewer))).status, 403);
-  assert.equal((await fetch(`${server.url}/ws/connections`, bearer(wrongKey))).status, 401);
-  assert.equal((await fetch(`${server.url}/ws/broadcast/test`, { method: 'POST', ...bearer(valid) })).status, 200);
-  const pub = await fetch(`${server.url}/api/v1/events`, {
-    method: 'POST',
-    headers: { Authorization: `Bearer ${expired}`, 'Content-Type': 'application/json' },
-    body: JSON.stringify({ type: 'system_alert', alert_type: 'x', message: 'y' }),
-  });
+  const node = { url: server.url };
+  assert.equal((await api(node, 'GET', '/ws/connections', { token: valid })).status, 200);
+  assert.equal((await api(node, 'GET', '/ws/connections', { token: viewer })).status, 403);
+  assert.equal((await api(node, 'GET', '/ws/connections', { token: wrongKey })).status, 401);
+  assert.equal((await api(node, 'POST', '/ws/broadcast/test', { token: valid })).status, 200);
+  const pub = await api(node, 'POST', '/api/v1/events', { token: expired, json: { type: 'system_alert', alert_type: 'x', message: 'y' } });
   assert.equal(pub.status, 401);
-  assert.equal((await fetch(`${server.url}/ws/health?token=${encodeURIComponent(valid)}`)).status, 200);
-  await c.next((m) => m.type === 'system_alert');
+  assert.equal((await api(node, 'GET', `/ws/health?token=${encodeURIComponent(valid)}`)).status, 200);
+  await c.next('system_alert');
   c.ws.close();
   await c.closeEvent;
   await connectionCount(server, 0, 3000, 'the connection to close');
@@ -358,8 +343,8 @@ test('a token without exp is refused (it could never be revoked)', async (t) => 
   const noExp = await new SignJWT({ roles: ['admin'] }).setProtectedHeader({ alg: 'HS256' }).setSubject('u1').setIssuedAt().sign(new TextEncoder().encode(SECRET));
   const r = await handshakeRefusal(`${s.wsUrl}/ws/monitor/s1?token=${noExp}`);
   assert.equal(r.status, 401);
-  assert.equal(r.body.error.code, 'TOKEN_INVALID');
-  assert.match(r.body.error.message, /exp/);
+  assert.equal(r.body?.error.code, 'TOKEN_INVALID');
+  assert.match(r.body!.error.message, /exp/);
 });
 
 test('a malformed upgrade is refused before anything is claimed: no per-user slot leaks', async (t) => {

@@ -12,7 +12,7 @@ import { signToken } from '../src/auth/jwt.js';
 import { resolveConfig } from '../src/config/config.js';
 import { createLogger } from '../src/log.js';
 import { EscaiServer } from '../src/server/server.js';
-import { epistemic, eventually, SECRET, settle, startServer, TestClient, type TestServer } from './helpers.js';
+import { connectionCount, epistemic, epistemicStateEvent, eventually, health, SECRET, settle, startServer, TestClient, tokenExp, waitFor, type TestServer } from './helpers.js';
 
 type Name = keyof ClientEvents;
 type Entry = { [K in Name]: { name: K; payload: ClientEvents[K] } }[Name];
@@ -59,26 +59,15 @@ function connsOf(server: EscaiServer, sessionId: string) {
   return [...server.connections.values()].filter((c) => c.sessionId === sessionId);
 }
 
-interface Health {
-  active_connections: number;
-  total_connections_ever: number;
-  messages_received: number;
-}
-
-async function health(url: string): Promise<Health> {
-  const res = await fetch(`${url}/ws/health`);
-  assert.equal(res.status, 200);
-  return (await res.json()) as Health;
+/** Resolves once the SDK is in `state`: at once, or at the `state` event that enters it; fails after `timeoutMs`. */
+function stateReached(client: EscaiClient, state: EscaiClient['state'], timeoutMs: number, what: string): Promise<void> {
+  return waitFor(() => client.state === state, (changed) => client.on('state', changed), timeoutMs, () => `${what} (state ${client.state})`);
 }
 
 /** Round-trips a ping through the SDK: frames to one socket keep their order, so every event sent before has arrived. */
 async function flush(client: EscaiClient): Promise<void> {
   const reply = await client.request('ping');
   assert.equal(reply.type, 'pong');
-}
-
-function expSeconds(token: string): number {
-  return (JSON.parse(Buffer.from(token.split('.')[1]!, 'base64url').toString()) as { exp: number }).exp;
 }
 
 const range = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => from + i);
@@ -92,7 +81,7 @@ test('constructor: needs a token or getToken; starts disconnected; no socket bef
   assert.equal(client.state, 'disconnected');
   assert.match(client.sessionId, /^[A-Za-z0-9_.:-]{1,128}$/);
   await settle(50);
-  assert.equal((await health(s.url)).total_connections_ever, 0);
+  assert.equal((await health(s)).total_connections_ever, 0);
   await assert.rejects(client.request('ping'), (err: unknown) => err instanceof EscaiClientError && err.code === 'NOT_CONNECTED');
 });
 
@@ -100,7 +89,7 @@ test('connects with a fixed token (http:// base URL, chosen session id): state e
   const s = await startServer(t);
   const { client, of } = makeClient(t, { url: `${s.url}/`, sessionId: 'sdk-fixed-1', token: await s.token({ sub: 'alice', roles: ['researcher'] }) });
   client.connect();
-  await eventually(() => client.state === 'connected', 3000, 'connected');
+  await stateReached(client, 'connected', 3000, 'connected');
   assert.deepEqual(of('state'), [
     { oldState: 'disconnected', newState: 'connecting' },
     { oldState: 'connecting', newState: 'connected' },
@@ -114,7 +103,7 @@ test('connects with a fixed token (http:// base URL, chosen session id): state e
   // connect() while connected is a no-op.
   client.connect();
   await flush(client);
-  assert.equal((await health(s.url)).total_connections_ever, 1);
+  assert.equal((await health(s)).total_connections_ever, 1);
 });
 
 test('getToken is called for every (re)connect; disconnected carries the close code and reason; state events in order', async (t) => {
@@ -223,8 +212,8 @@ test('answers JSON pings: with protocol auto-pong off, the connection outlives h
   }
   const { client, of } = makeClient(t, { url: s.wsUrl, token: await s.token({ roles: ['researcher'] }), WebSocket: NoAutoPongWebSocket });
   client.connect();
-  await eventually(() => client.state === 'connected', 3000, 'connected');
-  const before = await health(s.url);
+  await stateReached(client, 'connected', 3000, 'connected');
+  const before = await health(s);
 
   // Control: a client that answers nothing is cut off by the server within that time.
   const silent = await TestClient.open(`${s.wsUrl}/ws/monitor/silent?token=${await s.token({ sub: 'silent', roles: ['researcher'] })}`, { autoPong: false });
@@ -235,7 +224,7 @@ test('answers JSON pings: with protocol auto-pong off, the connection outlives h
   assert.equal(client.state, 'connected');
   assert.deepEqual(of('disconnected'), []);
   assert.equal(of('connected').length, 1);
-  const after = await health(s.url);
+  const after = await health(s);
   assert.equal(after.active_connections, 1);
   assert.ok(after.messages_received - before.messages_received >= 4, `the SDK answered the JSON pings (${after.messages_received - before.messages_received} inbound frames)`);
 });
@@ -245,9 +234,9 @@ test('request/reply: publish() with a developer token; forbidden publish and sub
   const dev = makeClient(t, { url: s.wsUrl, token: await s.token({ sub: 'dev', roles: ['developer'] }) });
   dev.client.connect();
   await dev.client.subscribe('epistemic_updates', { agentId: 'agent_1' });
-  const result = await dev.client.publish({ type: 'epistemic_update', agent_id: 'agent_1', data: epistemic('agent_1', 0.8) });
-  assert.equal(result['accepted'], 1);
-  const [ref] = result['events'] as Array<{ event_id: string; offset: number; epoch: string }>;
+  const result = await dev.client.publish(epistemicStateEvent('agent_1', 0.8));
+  assert.equal(result.accepted, 1);
+  const [ref] = result.events;
   assert.equal(ref?.offset, 1);
   await eventually(() => dev.of('epistemic_update').length === 1, 3000, 'own event delivered');
   assert.equal(dev.of('epistemic_update')[0]!.event_id, ref.event_id);
@@ -256,7 +245,7 @@ test('request/reply: publish() with a developer token; forbidden publish and sub
     { type: 'agent_status_change', agent_id: 'agent_1', status: 'running' },
   ]);
   assert.deepEqual(
-    (batch['events'] as Array<{ offset: number }>).map((e) => e.offset),
+    batch.events.map((e) => e.offset),
     [2, 3],
   );
   await assert.rejects(
@@ -266,7 +255,7 @@ test('request/reply: publish() with a developer token; forbidden publish and sub
 
   const viewer = makeClient(t, { url: s.wsUrl, token: await s.token({ sub: 'viewer', roles: ['viewer'], permissions: ['agent:agent_1:monitor'] }) });
   viewer.client.connect();
-  await eventually(() => viewer.client.state === 'connected', 3000, 'viewer connected');
+  await stateReached(viewer.client, 'connected', 3000, 'viewer connected');
   await assert.rejects(
     viewer.client.publish({ type: 'system_alert', alert_type: 'x', message: 'y' }),
     (err: unknown) => err instanceof EscaiClientError && err.code === 'PERMISSION_DENIED',
@@ -297,7 +286,9 @@ async function dropMidStream(t: TestContext, s: TestServer, total = 300) {
   const dropAt = new Set([Math.floor(total / 3), Math.floor((2 * total) / 3)]);
   for (let i = 1; i <= total; i++) {
     if (dropAt.has(i)) {
-      await eventually(() => connsOf(s.server, client.sessionId).length === 1 && client.state === 'connected', 5000, 'client back before the next drop');
+      // The SDK reconnected, and the server let go of the connection it dropped before.
+      await stateReached(client, 'connected', 5000, 'client back before the next drop');
+      await connectionCount(s.server, 1, 5000, 'client back before the next drop');
       connsOf(s.server, client.sessionId)[0]!.terminate();
     }
     await s.server.broadcastEpistemicUpdate('agent_1', epistemic('agent_1', 0.5, { seq: i }));
@@ -442,7 +433,7 @@ test('token refresh: the SDK answers token_expiring via getToken and stays conne
   const { client, of } = makeClient(t, { url: s.wsUrl, getToken: tokens.getToken });
   client.connect();
   await client.subscribe('epistemic_updates', { agentId: 'agent_1' });
-  const firstExp = expSeconds(await s.token({ expiresInSec: 3 })); // the first token's exp, or a second later
+  const firstExp = tokenExp(await s.token({ expiresInSec: 3 })); // the first token's exp, or a second later
 
   // Control: a fixed token cannot be refreshed: the server closes with 4001, and the expired token is then refused (401).
   const fixed = makeClient(t, { url: s.wsUrl, token: await s.token({ sub: 'user_2', roles: ['researcher'], expiresInSec: 3 }) });
@@ -457,7 +448,7 @@ test('token refresh: the SDK answers token_expiring via getToken and stays conne
   await s.server.broadcastEpistemicUpdate('agent_1', epistemic('agent_1', 0.5));
   await eventually(() => of('epistemic_update').length === 1, 3000, 'events after the first token expired');
 
-  await eventually(() => fixed.client.state === 'closed', 3000, 'fixed-token client stops');
+  await stateReached(fixed.client, 'closed', 3000, 'fixed-token client stops');
   assert.equal(fixed.of('disconnected')[0]?.code, 4001);
   assert.equal(fixed.of('disconnected')[0]?.willReconnect, true);
   assert.equal(fixed.of('disconnected').at(-1)?.willReconnect, false);
@@ -509,7 +500,7 @@ test('terminal close: a token without websocket:connect (HTTP 403) stops the cli
     (err: unknown) => err,
   );
   client.connect();
-  await eventually(() => client.state === 'closed', 3000, 'closed');
+  await stateReached(client, 'closed', 3000, 'closed');
   assert.deepEqual(
     of('disconnected').map((d) => d.willReconnect),
     [false],
@@ -525,7 +516,7 @@ test('terminal close: a token without websocket:connect (HTTP 403) stops the cli
   await sleep(500); // > maxReconnectDelay
   assert.equal(tokens.calls, 1, 'no further connection attempt');
   assert.equal(of('connecting').length, 1);
-  assert.equal((await health(s.url)).total_connections_ever, 0);
+  assert.equal((await health(s)).total_connections_ever, 0);
   assert.throws(() => client.connect());
 });
 
@@ -534,14 +525,14 @@ test('terminal close: a refresh with another sub (close 4003) stops the client; 
   const tokens = tokenSource((n) => s.token({ sub: n === 1 ? 'user_1' : 'mallory', roles: ['researcher'], expiresInSec: 3 }));
   const { client, of } = makeClient(t, { url: s.wsUrl, getToken: tokens.getToken });
   client.connect();
-  await eventually(() => client.state === 'closed', 5000, 'closed after the refresh');
+  await stateReached(client, 'closed', 5000, 'closed after the refresh');
   assert.deepEqual(of('disconnected'), [{ code: 4003, reason: of('disconnected')[0]!.reason, willReconnect: false }]);
   assert.ok(client.closeReason, 'closeReason says why');
   const calls = tokens.calls;
   assert.equal(calls, 2);
   await sleep(500);
   assert.equal(tokens.calls, calls, 'no reconnect after 4003');
-  assert.equal((await health(s.url)).total_connections_ever, 1);
+  assert.equal((await health(s)).total_connections_ever, 1);
 });
 
 test('close() really closes: state closed, the server sees no connection, nothing reconnects, later calls reject', async (t) => {
@@ -550,15 +541,15 @@ test('close() really closes: state closed, the server sees no connection, nothin
   const { client, of } = makeClient(t, { url: s.wsUrl, getToken: tokens.getToken });
   client.connect();
   await client.subscribe('epistemic_updates', { agentId: 'agent_1' });
-  assert.equal((await health(s.url)).active_connections, 1);
+  assert.equal((await health(s)).active_connections, 1);
 
   client.close();
   assert.equal(client.state, 'closed');
   assert.equal(of('state').at(-1)?.newState, 'closed');
-  await eventually(async () => (await health(s.url)).active_connections === 0, 3000, 'server-side connection gone');
+  await connectionCount(s.server, 0, 3000, 'server-side connection gone');
   await s.server.broadcastEpistemicUpdate('agent_1', epistemic('agent_1', 0.5));
   await sleep(500); // > maxReconnectDelay
-  const h = await health(s.url);
+  const h = await health(s);
   assert.equal(h.active_connections, 0);
   assert.equal(h.total_connections_ever, 1, 'no reconnect after close()');
   assert.equal(tokens.calls, 1);
@@ -570,12 +561,12 @@ test('close() really closes: state closed, the server sees no connection, nothin
   // close() while a reconnect is pending cancels it.
   const other = makeClient(t, { url: s.wsUrl, getToken: tokens.getToken });
   other.client.connect();
-  await eventually(() => other.client.state === 'connected', 3000, 'second client connected');
+  await stateReached(other.client, 'connected', 3000, 'second client connected');
   other.client.on('disconnected', () => other.client.close());
   connsOf(s.server, other.client.sessionId)[0]!.terminate();
-  await eventually(() => other.client.state === 'closed', 3000, 'second client closed');
+  await stateReached(other.client, 'closed', 3000, 'second client closed');
   await sleep(500);
-  assert.equal((await health(s.url)).total_connections_ever, 2);
+  assert.equal((await health(s)).total_connections_ever, 2);
   assert.equal(other.of('connecting').length, 1);
 });
 

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import type { TestContext } from 'node:test';
 import { signToken, type TokenClaims } from '../src/auth/jwt.js';
 import { runCli, type CliProcess } from './cli-process.js';
-import { dropRedisPrefix, freshRedisPrefix, SECRET, TEST_ENGINE, TEST_REDIS_URL, TestClient, type Message } from './helpers.js';
+import { api, dropRedisPrefix, freshRedisPrefix, health, openMonitor, SECRET, TEST_ENGINE, TEST_REDIS_URL, type Opened, type PublishAnswer, type ReadyBody, type TestClient } from './helpers.js';
 import { need } from './require.js';
 import { redisAnswers } from './redis-support.js';
 
@@ -40,7 +40,7 @@ export interface Cluster {
   prefix: string;
   nodes: ClusterNode[];
   /** Opens /ws/monitor/{session} on `node`; resolves with the client and its connection_established. */
-  connect(node: ClusterNode, token: string, session: string): Promise<{ client: TestClient; hello: Message }>;
+  connect(node: ClusterNode, token: string, session: string): Promise<Opened>;
 }
 
 export const NODE_TTL = 1.5;
@@ -106,16 +106,15 @@ export async function startCluster(t: TestContext, env: Record<string, string> =
       const url = `http://127.0.0.1:${port}`;
       const ready = await until(
         async () => {
-          const res = await fetch(`${url}/readyz`);
-          const body = (await res.json()) as Message;
-          return res.status === 200 ? body : undefined;
+          const r = await api<ReadyBody>({ url }, 'GET', '/readyz');
+          return r.status === 200 ? r.body : undefined;
         },
         10_000,
         `node ${names[i]} /readyz 200; stderr: ${proc.stderr().slice(-500)}`,
       );
-      assert.equal(ready['engine'], 'redis');
-      assert.equal(typeof ready['node_id'], 'string');
-      return { name: names[i]!, proc, port, url, wsUrl: `ws://127.0.0.1:${port}`, nodeId: ready['node_id'] as string };
+      assert.equal(ready.engine, 'redis');
+      assert.equal(typeof ready.node_id, 'string');
+      return { name: names[i]!, proc, port, url, wsUrl: `ws://127.0.0.1:${port}`, nodeId: ready.node_id! };
     }),
   );
   assert.equal(new Set(nodes.map((n) => n.nodeId)).size, count, 'node ids are distinct');
@@ -126,36 +125,17 @@ export async function startCluster(t: TestContext, env: Record<string, string> =
   return {
     prefix,
     nodes,
-    async connect(node, tok, session) {
-      const client = await TestClient.open(`${node.wsUrl}/ws/monitor/${session}?token=${encodeURIComponent(tok)}`);
-      clients.push(client);
-      const hello = await client.next((m) => m.type === 'connection_established', 5000);
-      return { client, hello };
+    connect(node, tok, session) {
+      return openMonitor(node.wsUrl, tok, { session, timeoutMs: 5000 }, (client) => clients.push(client));
     },
   };
 }
 
-export async function health(node: ClusterNode): Promise<Message & { nodes: Message[] }> {
-  const res = await fetch(`${node.url}/ws/health`);
-  assert.equal(res.status, 200);
-  return (await res.json()) as Message & { nodes: Message[] };
-}
-
 /** POST /api/v1/events; asserts 202 and returns the body. */
-export async function publish(node: ClusterNode, tok: string, events: unknown): Promise<{ accepted: number; events: Array<{ event_id: string; offset: number; epoch: string }> }> {
-  const res = await fetch(`${node.url}/api/v1/events`, {
-    method: 'POST',
-    headers: { authorization: `Bearer ${tok}`, 'content-type': 'application/json' },
-    body: JSON.stringify(events),
-  });
-  const body = (await res.json()) as Message;
-  assert.equal(res.status, 202, `publish on node ${node.name}: ${JSON.stringify(body)}`);
-  return body as { accepted: number; events: Array<{ event_id: string; offset: number; epoch: string }> };
-}
-
-export async function getJson(node: ClusterNode, path: string, tok?: string): Promise<{ status: number; body: any }> {
-  const res = await fetch(`${node.url}${path}`, tok ? { headers: { authorization: `Bearer ${tok}` } } : {});
-  return { status: res.status, body: await res.json() };
+export async function publish(node: ClusterNode, tok: string, events: unknown): Promise<PublishAnswer> {
+  const r = await api<PublishAnswer>(node, 'POST', '/api/v1/events', { token: tok, json: events });
+  assert.equal(r.status, 202, `publish on node ${node.name}: ${JSON.stringify(r.body)}`);
+  return r.body;
 }
 
 export { sleep };

@@ -3,16 +3,13 @@
 // Skipped loudly where no Redis answers; mandatory under ESCAI_TEST_REQUIRE=redis.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import type { PublishEventInput } from '../src/protocol/events.js';
 import { exitWithin } from './cli-process.js';
-import { clusterAvailable, getJson, health, NODE_TTL, publish, sleep, startCluster, token, until, type ClusterNode } from './cluster-support.js';
-import { epistemic, handshakeRefusal, settle, type Message } from './helpers.js';
+import { clusterAvailable, NODE_TTL, publish, sleep, startCluster, token, until, type ClusterNode } from './cluster-support.js';
+import { api, epistemicStateEvent, handshakeRefusal, health, settle, type ConnectionsBody, type DeliveredEvent, type ErrorBody, type HistoryBody } from './helpers.js';
 
 // Processes are spawned per test: one test at a time within this file (2 cores).
 const OPTS = { timeout: 45_000, concurrency: false } as const;
-
-function ofType(received: Message[], ...types: string[]): Message[] {
-  return received.filter((m) => types.includes(m.type));
-}
 
 test('cross-node delivery: every event type published on node A reaches subscribers on B and C, identical', OPTS, async (t) => {
   if (!(await clusterAvailable(t))) return;
@@ -40,8 +37,8 @@ test('cross-node delivery: every event type published on node A reaches subscrib
   assert.equal((await onA.subscribe({ type: 'system_alerts' })).type, 'subscription_confirmed');
   assert.equal((await other.subscribe({ type: 'system_alerts' })).type, 'subscription_confirmed');
 
-  const events = [
-    { type: 'epistemic_update', agent_id: 'agent_1', data: epistemic('agent_1', 0.9) },
+  const events: PublishEventInput[] = [
+    epistemicStateEvent('agent_1', 0.9),
     { type: 'pattern_alert', agent_id: 'agent_1', severity: 'high', data: { pattern_id: 'p1', pattern_name: 'loop', pattern_type: 'feedback_loop', frequency: 3 } },
     { type: 'prediction_update', agent_id: 'agent_1', data: { agent_id: 'agent_1', prediction_type: 'success', predicted_value: 0.7, confidence: 0.8 } },
     { type: 'agent_status_change', agent_id: 'agent_1', status: 'running', metadata: { step: 1 } },
@@ -57,28 +54,28 @@ test('cross-node delivery: every event type published on node A reaches subscrib
 
   for (const [name, client] of [['B', onB], ['C', onC]] as const) {
     for (const [i, sent] of events.entries()) {
-      const got = await client.next((m) => m.type === sent.type, 5000);
+      const got = await client.next(sent.type, 5000);
       assert.equal(got.event_id, refs[i]!.event_id, `node ${name}: ${sent.type} event_id`);
       assert.equal(got.offset, refs[i]!.offset, `node ${name}: ${sent.type} offset`);
       assert.equal(got.epoch, refs[i]!.epoch, `node ${name}: ${sent.type} epoch`);
     }
-    const notification = ofType([...client.received], 'user_notification');
+    const notification = client.events('user_notification');
     assert.equal(notification.length, 0, `node ${name}: the notification arrived once`);
   }
   // System alerts and user notifications reach every node, the publishing one included.
-  const alertOnA = await onA.next((m) => m.type === 'system_alert', 5000);
+  const alertOnA = await onA.next('system_alert', 5000);
   assert.equal(alertOnA.event_id, refs[4]!.event_id);
-  const noteOnA = await onA.next((m) => m.type === 'user_notification', 5000);
+  const noteOnA = await onA.next('user_notification', 5000);
   assert.equal(noteOnA.event_id, refs[5]!.event_id);
   assert.equal(noteOnA.message, 'done');
-  const alertOnOther = await other.next((m) => m.type === 'system_alert', 5000);
+  const alertOnOther = await other.next('system_alert', 5000);
   assert.equal(alertOnOther.event_id, refs[4]!.event_id);
   await settle(200);
   // Nothing but what was subscribed: A's watcher saw no agent events, the outsider no notification of another user.
-  assert.deepEqual(ofType(onA.received, 'epistemic_update', 'pattern_alert', 'prediction_update', 'agent_status_change'), []);
-  assert.deepEqual(ofType(other.received, 'user_notification', 'epistemic_update'), []);
+  assert.deepEqual(onA.events('epistemic_update', 'pattern_alert', 'prediction_update', 'agent_status_change'), []);
+  assert.deepEqual(other.events('user_notification', 'epistemic_update'), []);
   for (const client of [onA, onB, onC, other]) {
-    assert.deepEqual(ofType(client.received, 'system_alert', 'user_notification', 'recovery_failed', 'error'), [], 'no duplicate, no loss report, no error');
+    assert.deepEqual(client.events('system_alert', 'user_notification', 'recovery_failed', 'error'), [], 'no duplicate, no loss report, no error');
   }
 });
 
@@ -97,7 +94,7 @@ test('per-agent order under concurrent publishers on two nodes: offsets 1..400, 
   const produce = async (node: ClusterNode, name: string) => {
     const refs: Array<{ event_id: string; offset: number; epoch: string }> = [];
     for (let seq = 0; seq < PER_PRODUCER; seq += BATCH) {
-      const batch = Array.from({ length: BATCH }, (_, k) => ({ type: 'epistemic_update', agent_id: 'agent_1', data: epistemic('agent_1', 0.5, { producer: name, seq: seq + k }) }));
+      const batch = Array.from({ length: BATCH }, (_, k) => epistemicStateEvent('agent_1', 0.5, { producer: name, seq: seq + k }));
       const answer = await publish(node, producer, batch);
       assert.equal(answer.accepted, BATCH);
       refs.push(...answer.events);
@@ -115,9 +112,9 @@ test('per-agent order under concurrent publishers on two nodes: offsets 1..400, 
   // Within one producer, later publications get later offsets (batches are published in order).
   for (const refs of [fromA, fromB]) for (let i = 1; i < refs.length; i++) assert.ok(refs[i]!.offset > refs[i - 1]!.offset);
 
-  await until(() => (ofType(reader.received, 'epistemic_update').length >= 400 ? true : undefined), 15_000, '400 events on node C');
+  await until(() => (reader.events('epistemic_update').length >= 400 ? true : undefined), 15_000, '400 events on node C');
   await settle(300);
-  const got = ofType(reader.received, 'epistemic_update');
+  const got = reader.events('epistemic_update');
   assert.equal(got.length, 400, 'no duplicate');
   assert.deepEqual(
     got.map((e) => e.offset),
@@ -127,10 +124,10 @@ test('per-agent order under concurrent publishers on two nodes: offsets 1..400, 
   const byOffset = new Map(all.map((r) => [r.offset, r.event_id]));
   for (const e of got) assert.equal(e.event_id, byOffset.get(e.offset), `event_id at offset ${e.offset}`);
   for (const name of ['A', 'B']) {
-    const seqs = got.filter((e) => e.data.producer === name).map((e) => e.data.seq as number);
+    const seqs = got.filter((e) => e.data?.['producer'] === name).map((e) => e.data?.['seq'] as number);
     assert.deepEqual(seqs, Array.from({ length: PER_PRODUCER }, (_, i) => i), `producer ${name}'s events in its order`);
   }
-  assert.deepEqual(ofType(reader.received, 'recovery_failed', 'error'), []);
+  assert.deepEqual(reader.events('recovery_failed', 'error'), []);
 });
 
 test('a node killed with SIGKILL: its client resumes on another node with the same session and loses nothing', OPTS, async (t) => {
@@ -154,7 +151,7 @@ test('a node killed with SIGKILL: its client resumes on another node with the sa
         B.proc.child.kill('SIGKILL');
         killed();
       }
-      const answer = await publish(A, producer, { type: 'epistemic_update', agent_id: 'agent_1', data: epistemic('agent_1', 0.5, { seq }) });
+      const answer = await publish(A, producer, epistemicStateEvent('agent_1', 0.5, { seq }));
       refs.push(answer.events[0]!);
       await sleep(8);
     }
@@ -172,7 +169,7 @@ test('a node killed with SIGKILL: its client resumes on another node with the sa
 
   await producing;
   assert.deepEqual(refs.map((r) => r.offset), Array.from({ length: TOTAL }, (_, i) => i + 1));
-  const received = () => [...ofType(first.received, 'epistemic_update'), ...ofType(second.received, 'epistemic_update')];
+  const received = () => [...first.events('epistemic_update'), ...second.events('epistemic_update')];
   const wanted = new Set(refs.map((r) => r.event_id));
   await until(() => (wanted.size === new Set(received().map((e) => e.event_id).filter((id) => wanted.has(id))).size ? true : undefined), 10_000, 'every event of the producer').catch((err: Error) => {
     const seen = new Set(received().map((e) => e.event_id));
@@ -181,12 +178,12 @@ test('a node killed with SIGKILL: its client resumes on another node with the sa
   await settle(300);
   const all = received();
   // At least once: a duplicate carries the same event_id, offset and seq; after dedupe, offset order.
-  const firstSeen = new Map<string, Message>();
+  const firstSeen = new Map<string, DeliveredEvent>();
   for (const e of all) {
     const prev = firstSeen.get(e.event_id);
     if (prev) {
       assert.equal(e.offset, prev.offset, 'a duplicate has the same offset');
-      assert.equal(e.data.seq, prev.data.seq, 'a duplicate has the same payload');
+      assert.equal(e.data?.['seq'], prev.data?.['seq'], 'a duplicate has the same payload');
     } else firstSeen.set(e.event_id, e);
   }
   const deduped = [...firstSeen.values()];
@@ -195,12 +192,12 @@ test('a node killed with SIGKILL: its client resumes on another node with the sa
     Array.from({ length: TOTAL }, (_, i) => i + 1),
     'all 150 events, in offset order',
   );
-  for (const e of deduped) assert.equal(e.data.seq, e.offset, 'the event at each offset is the one published there');
+  for (const e of deduped) assert.equal(e.data?.['seq'], e.offset, 'the event at each offset is the one published there');
   // The new connection itself is in order: replay first, then live, no duplicate within it.
-  const onSecond = ofType(second.received, 'epistemic_update').map((e) => e.offset as number);
+  const onSecond = second.events('epistemic_update').map((e) => e.offset);
   assert.ok(onSecond.length > 0, 'node C delivered the rest');
   for (let i = 1; i < onSecond.length; i++) assert.equal(onSecond[i], onSecond[i - 1]! + 1, `node C: offsets ${onSecond.join(',')}`);
-  assert.deepEqual(ofType(second.received, 'recovery_failed', 'error'), []);
+  assert.deepEqual(second.events('recovery_failed', 'error'), []);
   t.diagnostic(`received ${all.length} frames for ${TOTAL} events (${all.length - TOTAL} duplicates after the unclean death)`);
 });
 
@@ -213,7 +210,7 @@ test('history and recovery from any node: since on node C replays, GET history o
   const kinds = ['e', 'e', 'e', 's', 'e', 'e', 's', 'e'];
   const events = kinds.map((k, i) =>
     k === 'e'
-      ? { type: 'epistemic_update', agent_id: 'agent_1', data: epistemic('agent_1', 0.6, { n: i + 1 }) }
+      ? epistemicStateEvent('agent_1', 0.6, { n: i + 1 })
       : { type: 'agent_status_change', agent_id: 'agent_1', status: `step-${i + 1}` },
   );
   const refs = (await publish(A, producer, events)).events;
@@ -227,39 +224,40 @@ test('history and recovery from any node: since on node C replays, GET history o
   assert.equal(confirmed.data.offset, 8);
   assert.equal(confirmed.data.epoch, epoch);
   // Then a live event, published on a third node.
-  const live = (await publish(B, producer, { type: 'epistemic_update', agent_id: 'agent_1', data: epistemic('agent_1', 0.7, { n: 9 }) })).events[0]!;
+  const live = (await publish(B, producer, epistemicStateEvent('agent_1', 0.7, { n: 9 }))).events[0]!;
   assert.equal(live.offset, 9);
-  await until(() => (ofType(client.received, 'epistemic_update').length >= 4 ? true : undefined), 5000, 'replay and live event on node C');
+  await until(() => (client.events('epistemic_update').length >= 4 ? true : undefined), 5000, 'replay and live event on node C');
   await settle(200);
-  const got = ofType(client.received, 'epistemic_update');
+  const got = client.events('epistemic_update');
   assert.deepEqual(got.map((e) => e.offset), [5, 6, 8, 9], 'the missed epistemic updates after 3, then the live one');
   assert.deepEqual(got.map((e) => e.event_id), [refs[4]!.event_id, refs[5]!.event_id, refs[7]!.event_id, live.event_id]);
-  assert.deepEqual(ofType(client.received, 'agent_status_change'), [], 'the replay passes the subscription type only');
+  assert.deepEqual(client.events('agent_status_change'), [], 'the replay passes the subscription type only');
 
   // A stale epoch on another node: recovered false, no replay.
   const { client: stale } = await cluster.connect(B, reader, 'recover-b');
   const staleConfirm = await stale.subscribe({ type: 'epistemic_updates', agent_id: 'agent_1', since: { offset: 3, epoch: 'not-the-epoch' } });
+  assert.equal(staleConfirm.type, 'subscription_confirmed', JSON.stringify(staleConfirm));
   assert.equal(staleConfirm.data.recovered, false);
   assert.equal(staleConfirm.data.offset, 9);
   await settle(200);
-  assert.deepEqual(ofType(stale.received, 'epistemic_update'), []);
+  assert.deepEqual(stale.events('epistemic_update'), []);
 
   const allRefs = [...refs, live];
-  const full = await getJson(B, '/api/v1/agents/agent_1/events', reader);
+  const full = await api<HistoryBody>(B, 'GET', '/api/v1/agents/agent_1/events', { token: reader });
   assert.equal(full.status, 200, JSON.stringify(full.body));
   assert.equal(full.body.agent_id, 'agent_1');
   assert.equal(full.body.offset, 9);
   assert.equal(full.body.epoch, epoch);
   assert.equal(full.body.complete, true);
-  assert.deepEqual(full.body.events.map((e: Message) => e.event_id), allRefs.map((r) => r.event_id));
-  assert.deepEqual(full.body.events.map((e: Message) => e.offset), [1, 2, 3, 4, 5, 6, 7, 8, 9]);
-  assert.equal(full.body.events[3].status, 'step-4');
-  const page = await getJson(B, '/api/v1/agents/agent_1/events?since=3&limit=2', reader);
+  assert.deepEqual(full.body.events.map((e) => e.event_id), allRefs.map((r) => r.event_id));
+  assert.deepEqual(full.body.events.map((e) => e.offset), [1, 2, 3, 4, 5, 6, 7, 8, 9]);
+  assert.equal(full.body.events[3]?.status, 'step-4');
+  const page = await api<HistoryBody>(B, 'GET', '/api/v1/agents/agent_1/events?since=3&limit=2', { token: reader });
   assert.equal(page.status, 200);
-  assert.deepEqual(page.body.events.map((e: Message) => e.offset), [4, 5]);
+  assert.deepEqual(page.body.events.map((e) => e.offset), [4, 5]);
   assert.equal(page.body.complete, true);
   // The same page from the node that published it.
-  const fromA = await getJson(A, '/api/v1/agents/agent_1/events?since=3&limit=2', reader);
+  const fromA = await api<HistoryBody>(A, 'GET', '/api/v1/agents/agent_1/events?since=3&limit=2', { token: reader });
   assert.deepEqual(fromA.body.events, page.body.events);
 });
 
@@ -357,9 +355,9 @@ test('GET /ws/connections on one node lists the connections of every live node, 
   for (const viewFrom of [A, C]) {
     const body = await until(
       async () => {
-        const { status, body } = await getJson(viewFrom, '/ws/connections', admin);
+        const { status, body } = await api<ConnectionsBody>(viewFrom, 'GET', '/ws/connections', { token: admin });
         assert.equal(status, 200, JSON.stringify(body));
-        const ok = body.connections.length === 3 && expected.every((e) => body.connections.some((c: Message) => c.connection_id === e.id && c.subscriptions.length === e.subscriptions.length));
+        const ok = body.connections.length === 3 && expected.every((e) => body.connections.some((c) => c.connection_id === e.id && c.subscriptions.length === e.subscriptions.length));
         return ok ? body : undefined;
       },
       5000,
@@ -367,7 +365,8 @@ test('GET /ws/connections on one node lists the connections of every live node, 
     );
     assert.equal(body.total, 3);
     for (const e of expected) {
-      const c = body.connections.find((c: Message) => c.connection_id === e.id);
+      const c = body.connections.find((c) => c.connection_id === e.id);
+      assert.ok(c, `connection ${e.id} is listed`);
       assert.equal(c.node_id, e.node.nodeId, `connection on node ${e.node.name} carries its node_id`);
       assert.equal(c.user_id, e.user);
       assert.equal(c.session_id, e.session);
@@ -375,7 +374,7 @@ test('GET /ws/connections on one node lists the connections of every live node, 
       assert.deepEqual(c.subscriptions, e.subscriptions);
     }
   }
-  const denied = await getJson(A, '/ws/connections', await token('u1', ['researcher']));
+  const denied = await api<ErrorBody>(A, 'GET', '/ws/connections', { token: await token('u1', ['researcher']) });
   assert.equal(denied.status, 403);
   assert.equal(denied.body.error.code, 'PERMISSION_DENIED');
 
@@ -383,7 +382,7 @@ test('GET /ws/connections on one node lists the connections of every live node, 
   cc.ws.close(1000);
   await cc.closeEvent;
   await until(
-    async () => ((await getJson(A, '/ws/connections', admin)).body.connections.some((c: Message) => c.connection_id === hc.connection_id) ? undefined : true),
+    async () => ((await api<ConnectionsBody>(A, 'GET', '/ws/connections', { token: admin })).body.connections.some((c) => c.connection_id === hc.connection_id) ? undefined : true),
     5000,
     'the closed connection to leave the view',
   );
@@ -391,13 +390,13 @@ test('GET /ws/connections on one node lists the connections of every live node, 
   await B.proc.exited;
   const after = await until(
     async () => {
-      const { body } = await getJson(A, '/ws/connections', admin);
-      return body.connections.some((c: Message) => c.node_id === B.nodeId) ? undefined : body;
+      const { body } = await api<ConnectionsBody>(A, 'GET', '/ws/connections', { token: admin });
+      return body.connections.some((c) => c.node_id === B.nodeId) ? undefined : body;
     },
     NODE_TTL * 1000 + 2500,
     "the dead node's connections to leave the view",
   );
-  assert.deepEqual(after.connections.map((c: Message) => c.connection_id), [ha.connection_id]);
+  assert.deepEqual(after.connections.map((c) => c.connection_id), [ha.connection_id]);
   assert.equal(after.total, 1);
 });
 
@@ -412,7 +411,7 @@ test('per-user connection cap across the cluster: refused with 429 USER_CONNECTI
   for (const node of [C, A]) {
     const refusal = await handshakeRefusal(`${node.wsUrl}/ws/monitor/cap-3?token=${encodeURIComponent(capped)}`);
     assert.equal(refusal.status, 429, `node ${node.name}`);
-    assert.equal(refusal.body.error.code, 'USER_CONNECTION_LIMIT');
+    assert.equal(refusal.body?.error.code, 'USER_CONNECTION_LIMIT');
   }
   // Another user is unaffected.
   const { hello: otherHello } = await cluster.connect(C, await token('someone-else', ['researcher']), 'other-1');
@@ -430,7 +429,7 @@ test('per-user connection cap across the cluster: refused with 429 USER_CONNECTI
   // The cap holds again.
   const again = await handshakeRefusal(`${A.wsUrl}/ws/monitor/cap-4?token=${encodeURIComponent(capped)}`);
   assert.equal(again.status, 429);
-  assert.equal(again.body.error.code, 'USER_CONNECTION_LIMIT');
+  assert.equal(again.body?.error.code, 'USER_CONNECTION_LIMIT');
 
   // A node that dies holding a slot gives it back once it drops out of the registry.
   B.proc.child.kill('SIGKILL');

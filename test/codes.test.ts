@@ -36,6 +36,6 @@ test('the close-code table of docs/PROTOCOL.md lists exactly the catalogue, with
   for (const [name, { code, reconnect }] of Object.entries(CloseCodes)) {
     assert.equal(documented.get(code), reconnect, `close code ${code} (${name}) is documented with reconnect ${reconnect ? 'yes' : 'no'}`);
   }
-  const known = new Set(Object.values(CloseCodes).map((c) => c.code));
+  const known = new Set<number>(Object.values(CloseCodes).map((c) => c.code));
   for (const code of documented.keys()) assert.ok(known.has(code), `documented close code ${code} is in the catalogue`);
 });

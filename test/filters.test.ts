@@ -4,23 +4,19 @@
 // so once the sentinel is in, everything published before it has been decided.
 import assert from 'node:assert/strict';
 import { test, type TestContext } from 'node:test';
-import { epistemic, startServer, type Message, type TestClient, type TestServer } from './helpers.js';
+import { confirmed, epistemic, EVENT_TYPES, startServer, type DeliveredEvent, type SubscribeInput, type TestClient, type TestServer } from './helpers.js';
 
 type Publish = (s: TestServer, mark: string) => Promise<number>;
 
 /** The mark a test put on an event: in `data.mark`, or `metadata.mark` for system alerts and status changes. */
-function markOf(m: Message): string | undefined {
-  return m.data?.mark ?? m.metadata?.mark;
+function markOf(m: DeliveredEvent): string | undefined {
+  return (m.data?.['mark'] ?? m.metadata?.['mark']) as string | undefined;
 }
-
-const EVENT_TYPES = ['epistemic_update', 'pattern_alert', 'prediction_update', 'system_alert', 'agent_status_change'];
 
 /** Waits for the event marked `sentinel` and returns the marks of every event that arrived before it, in order. */
 async function marksUntil(c: TestClient, sentinel: string): Promise<string[]> {
-  await c.next((m) => markOf(m) === sentinel);
-  const events = c.received.filter((m) => EVENT_TYPES.includes(m.type));
-  for (const m of events) c.received.splice(c.received.indexOf(m), 1);
-  return events.map((m) => markOf(m) ?? `<unmarked ${m.type}>`);
+  await c.next(EVENT_TYPES, (m) => markOf(m) === sentinel);
+  return c.takeEvents().map((m) => markOf(m) ?? `<unmarked ${m.type}>`);
 }
 
 // Publishers of marked events, one per event type.
@@ -51,7 +47,7 @@ const status =
 
 interface Case {
   /** Subscription `data` (type, agent_id, filters). */
-  sub: Message;
+  sub: SubscribeInput;
   /** Events to publish, by mark. */
   events: Record<string, Publish>;
   /** Marks that must arrive (in publication order). */
@@ -62,8 +58,7 @@ interface Case {
 
 /** Runs one filter case on a fresh connection of an existing server; returns nothing, asserts everything. */
 async function runCase(s: TestServer, c: TestClient, { sub, events, expect, sentinel }: Case): Promise<void> {
-  const conf = await c.subscribe(sub);
-  assert.equal(conf.type, 'subscription_confirmed', JSON.stringify(conf));
+  const conf = await confirmed(c, sub);
   assert.deepEqual(conf.data.filters, sub.filters ?? null);
   for (const [mark, publish] of Object.entries(events)) {
     const n = await publish(s, mark);
@@ -448,7 +443,7 @@ test('malformed filters are refused at subscribe with VALIDATION_ERROR naming th
   ];
   for (const [what, filters, names] of cases) {
     c.send({ type: 'subscribe', data: { type: 'epistemic_updates', filters } });
-    const reply = await c.next((m) => m.type === 'error' || m.type === 'subscription_confirmed');
+    const reply = await c.next(['error', 'subscription_confirmed']);
     if (reply.type === 'subscription_confirmed') {
       // Keep going with a clean slate so one failure does not mask the others.
       await c.request({ type: 'unsubscribe', data: { subscription_type: 'epistemic_updates' } }, 'unsubscription_confirmed');
@@ -459,7 +454,7 @@ test('malformed filters are refused at subscribe with VALIDATION_ERROR naming th
     assert.match(reply.message, /filters/, `${what}: ${reply.message}`);
   }
   // Nothing was subscribed, and the connection still works.
-  const list = await c.request({ type: 'get_subscriptions' }, 'subscriptions_list');
+  const list = await c.expectReply({ type: 'get_subscriptions' }, 'subscriptions_list');
   assert.deepEqual(list.data.subscriptions, []);
   const ok = await c.subscribe({ type: 'epistemic_updates', filters: { confidence_level: { min: 0.5 } } });
   assert.equal(ok.type, 'subscription_confirmed');
@@ -470,7 +465,7 @@ test('a top-level filter key "__proto__" is refused, not silently dropped', asyn
   const c = await s.connect({ roles: ['researcher'] });
   // Sent as raw JSON text, so the key really is an own "__proto__" property, as any client could send it.
   c.send('{"type":"subscribe","data":{"type":"epistemic_updates","agent_id":"agent_1","filters":{"__proto__":{"min":0.9}}}}');
-  const reply = await c.next((m) => m.type === 'error' || m.type === 'subscription_confirmed');
+  const reply = await c.next(['error', 'subscription_confirmed']);
   assert.equal(reply.type, 'error', `accepted: ${JSON.stringify(reply)}`);
   assert.equal(reply.code, 'VALIDATION_ERROR');
   assert.match(reply.message, /filters\.__proto__/);

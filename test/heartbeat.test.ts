@@ -2,32 +2,22 @@
 // clients terminated and cleaned up completely, counters exact under churn.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { eventually, settle, startServer, TestClient, type TestServer } from './helpers.js';
+import { api, connectionCount, eventually, health, settle, startServer, type ConnectionsBody, type TestClient, type TestServer } from './helpers.js';
 
 const FAST = { heartbeatInterval: 0.2, heartbeatTimeout: 0.2 } as const;
 
-async function health(s: TestServer): Promise<Record<string, any>> {
-  const res = await fetch(`${s.url}/ws/health`);
-  assert.equal(res.status, 200);
-  return (await res.json()) as Record<string, any>;
-}
-
 async function connectionIds(s: TestServer): Promise<string[]> {
   const admin = await s.token({ sub: 'admin', roles: ['admin'] });
-  const res = await fetch(`${s.url}/ws/connections`, { headers: { authorization: `Bearer ${admin}` } });
-  assert.equal(res.status, 200);
-  const body = (await res.json()) as { connections: Array<{ connection_id: string }>; total: number };
-  assert.equal(body.total, body.connections.length);
-  return body.connections.map((c) => c.connection_id);
+  const r = await api<ConnectionsBody>(s, 'GET', '/ws/connections', { token: admin });
+  assert.equal(r.status, 200);
+  assert.equal(r.body.total, r.body.connections.length);
+  return r.body.connections.map((c) => c.connection_id);
 }
 
 /** A client that never answers protocol pings and never sends anything after `setup`. */
-async function silentClient(t: { after(fn: () => void): void }, s: TestServer, sub: string): Promise<{ client: TestClient; connectionId: string }> {
-  const token = await s.token({ sub, roles: ['researcher'] });
-  const client = await TestClient.open(`${s.wsUrl}/ws/monitor/silent?token=${encodeURIComponent(token)}`, { autoPong: false });
-  t.after(() => client.terminate());
-  const est = await client.next((m) => m.type === 'connection_established');
-  return { client, connectionId: est.connection_id as string };
+async function silentClient(s: TestServer, sub: string): Promise<{ client: TestClient; connectionId: string }> {
+  const { client, hello } = await s.open({ sub, roles: ['researcher'] }, { session: 'silent', autoPong: false });
+  return { client, connectionId: hello.connection_id };
 }
 
 test('the server sends JSON pings and protocol ping frames every interval', async (t) => {
@@ -35,10 +25,10 @@ test('the server sends JSON pings and protocol ping frames every interval', asyn
   const c = await s.connect({ roles: ['viewer'] });
   let pingFrames = 0;
   c.ws.on('ping', () => pingFrames++);
-  const first = await c.next((m) => m.type === 'ping', 2000);
+  const first = await c.next('ping', 2000);
   assert.deepEqual(Object.keys(first).sort(), ['timestamp', 'type']);
   assert.match(first.timestamp, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$/);
-  const second = await c.next((m) => m.type === 'ping', 2000);
+  const second = await c.next('ping', 2000);
   assert.ok(Date.parse(second.timestamp) >= Date.parse(first.timestamp));
   await eventually(() => pingFrames >= 2, 2000, 'protocol ping frames');
   const h = await health(s);
@@ -49,11 +39,8 @@ test('the server sends JSON pings and protocol ping frames every interval', asyn
 
 test('connection_established announces the heartbeat interval', async (t) => {
   const s = await startServer(t, FAST);
-  const token = await s.token({ roles: ['viewer'] });
-  const c = await TestClient.open(`${s.wsUrl}/ws/monitor/hb?token=${encodeURIComponent(token)}`);
-  t.after(() => c.terminate());
-  const est = await c.next((m) => m.type === 'connection_established');
-  assert.equal(est.heartbeat_interval, 0.2);
+  const { hello } = await s.open({ roles: ['viewer'] }, { session: 'hb' });
+  assert.equal(hello.heartbeat_interval, 0.2);
 });
 
 test('a client that answers protocol pings stays connected well past interval + timeout', async (t) => {
@@ -72,12 +59,9 @@ test('a client that answers protocol pings stays connected well past interval + 
 
 test('a client answering only with JSON pongs (no protocol pongs) stays connected', async (t) => {
   const s = await startServer(t, FAST);
-  const token = await s.token({ roles: ['viewer'] });
-  const c = await TestClient.open(`${s.wsUrl}/ws/monitor/json-only?token=${encodeURIComponent(token)}`, { autoPong: false });
-  t.after(() => c.terminate());
-  await c.next((m) => m.type === 'connection_established');
+  const c = await s.connect({ roles: ['viewer'] }, { session: 'json-only', autoPong: false });
   c.ws.on('message', (data) => {
-    if (JSON.parse(data.toString()).type === 'ping') c.send({ type: 'pong' });
+    if ((JSON.parse(data.toString()) as { type?: unknown }).type === 'ping') c.send({ type: 'pong' });
   });
   let closed = false;
   void c.closeEvent.then(() => (closed = true));
@@ -94,7 +78,7 @@ test('a silent client is terminated and every trace of it removed', async (t) =>
   const before = await health(s);
   assert.equal(before.active_connections, 1);
 
-  const { client, connectionId } = await silentClient(t, s, 'ghost');
+  const { client, connectionId } = await silentClient(s, 'ghost');
   // Subscribe (this frame counts as a sign of life), then never send or answer anything again.
   assert.equal((await client.subscribe({ type: 'epistemic_updates', agent_id: 'agent_ghost' })).type, 'subscription_confirmed');
   assert.equal((await client.subscribe({ type: 'system_alerts' })).type, 'subscription_confirmed');
@@ -127,13 +111,13 @@ test('a silent client is terminated and every trace of it removed', async (t) =>
   // The live client, which answers pings, is untouched and still gets its events.
   assert.equal(live.ws.readyState, live.ws.OPEN);
   assert.equal(await s.server.broadcastAgentStatusChange('agent_live', 'running'), 1);
-  assert.equal((await live.next((m) => m.type === 'agent_status_change')).status, 'running');
+  assert.equal((await live.next('agent_status_change')).status, 'running');
   assert.equal(await s.server.broadcastSystemAlert('maintenance', 'nobody listens'), 0, 'the dead subscription is gone from the index');
 });
 
 test('a terminated silent client frees its slot under maxConnections', async (t) => {
   const s = await startServer(t, { ...FAST, maxConnections: 1 });
-  const { client } = await silentClient(t, s, 'ghost');
+  const { client } = await silentClient(s, 'ghost');
   await client.closeEvent;
   const c = await s.connect({ sub: 'next', roles: ['viewer'] });
   assert.equal((await c.request({ type: 'ping' }, 'pong')).type, 'pong');
@@ -172,7 +156,7 @@ test('health counters stay exact under churn', async (t) => {
     else c.ws.terminate();
   }
   await Promise.all(churn.map((c) => c.closeEvent));
-  await eventually(async () => (await health(s)).active_connections === 4, 3000, 'the churned connections to be removed');
+  await connectionCount(s.server, 4, 3000, 'the churned connections to be removed');
   await settle(500); // heartbeat sweeps run meanwhile; nothing may be counted twice
   const h = await health(s);
   assert.equal(h.active_connections, 4);

@@ -1,20 +1,66 @@
-// Test support: a real server on port 0, real WebSocket clients, tokens, and
-// guaranteed cleanup. Nothing under test is mocked.
+// The test kit: a real server on port 0, real WebSocket clients whose messages
+// are typed by the protocol module, tokens, publish helpers, HTTP calls with
+// typed answers, and guaranteed cleanup. Nothing under test is mocked.
+import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import type { TestContext } from 'node:test';
 import { Redis } from 'ioredis';
 import { WebSocket } from 'ws';
 import { signToken, type TokenClaims } from '../src/auth/jwt.js';
 import { resolveConfig, type ConfigInput } from '../src/config/config.js';
+import type { ConnectionSummary } from '../src/engine/presence.js';
 import { createLogger } from '../src/log.js';
-import { EscaiServer } from '../src/server/server.js';
+import type { ErrorCode } from '../src/protocol/codes.js';
 import { EVENT_TYPES } from '../src/protocol/constants.js';
+import type { PublishEventInput } from '../src/protocol/events.js';
+import type { ClientMessageType, SubscribeData } from '../src/protocol/messages.js';
+import type {
+  ClusterHealth,
+  ConnectionEstablished,
+  DeliveredEvent,
+  ErrorMessage,
+  PublishConfirmed,
+  RequestId,
+  ServerMessage,
+  ServerMessageOf,
+  ServerMessageType,
+  SubscriptionConfirmed,
+  SubscriptionView,
+} from '../src/protocol/server-messages.js';
+import type { PublishResult } from '../src/server/publisher.js';
+import { EscaiServer } from '../src/server/server.js';
 
 export { EVENT_TYPES };
+export type { DeliveredEvent, ErrorMessage, PublishResult, ServerMessage, ServerMessageType, SubscriptionConfirmed, SubscriptionView };
+
+/** The message of one `type` (an event type gives that type's DeliveredEvent). */
+export type MessageOf<T extends ServerMessageType> = ServerMessageOf<T>;
 
 export const SECRET = 'test-secret-0123456789-abcdefghijklmnopqrstuvwxyz';
+/** An event_id / connection_id. */
+export const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+/** An ISO-8601 UTC timestamp, as every server timestamp is written. */
+export const ISO_UTC = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$/;
 
-export type Message = Record<string, any>;
+// ---- servers --------------------------------------------------------------
+
+/** How to open /ws/monitor/{session}. */
+export interface OpenOptions {
+  /** The session id in the path (default `session_1`). */
+  session?: string;
+  /** Handshake headers (Authorization, Origin). */
+  headers?: Record<string, string>;
+  /** Answer protocol pings automatically (default true, as `ws` does). */
+  autoPong?: boolean;
+  /** How long to wait for connection_established (default 3000 ms). */
+  timeoutMs?: number;
+}
+
+/** An opened client and its connection_established (which is not left in `received`). */
+export interface Opened {
+  client: TestClient;
+  hello: ConnectionEstablished;
+}
 
 export interface TestServer {
   server: EscaiServer;
@@ -23,8 +69,15 @@ export interface TestServer {
   /** ws://127.0.0.1:PORT */
   wsUrl: string;
   token(claims: Partial<TokenClaims> & { sub?: string }): Promise<string>;
-  /** Connects to /ws/monitor/{session}; resolves once connection_established arrived. */
-  connect(claims: Partial<TokenClaims> | string, options?: { session?: string }): Promise<TestClient>;
+  /**
+   * Connects to /ws/monitor/{session} with a token signed for `claims` (sub
+   * `user_1` unless given), the token itself, or null for none in the URL (one
+   * in `headers` instead); resolves with the client and its connection_established.
+   * The client is ended when the test ends.
+   */
+  open(claims: Partial<TokenClaims> | string | null, options?: OpenOptions): Promise<Opened>;
+  /** `open`, for when the connection_established does not matter. */
+  connect(claims: Partial<TokenClaims> | string, options?: OpenOptions): Promise<TestClient>;
 }
 
 /**
@@ -76,28 +129,67 @@ export async function startServer(t: TestContext, overrides: Partial<ConfigInput
   const url = server.url;
   const wsUrl = url.replace(/^http/, 'ws');
   const token = (claims: Partial<TokenClaims>) => signToken(SECRET, { sub: 'user_1', ...claims });
+  const open = async (claims: Partial<TokenClaims> | string | null, options: OpenOptions = {}) => {
+    const tok = claims === null || typeof claims === 'string' ? claims : await token(claims);
+    return openMonitor(wsUrl, tok, options, (client) => clients.push(client));
+  };
   return {
     server,
     url,
     wsUrl,
     token,
-    async connect(claims, options = {}) {
-      const tok = typeof claims === 'string' ? claims : await token(claims);
-      const client = await TestClient.open(`${wsUrl}/ws/monitor/${options.session ?? 'session_1'}?token=${encodeURIComponent(tok)}`);
-      clients.push(client);
-      await client.next((m) => m.type === 'connection_established');
-      return client;
+    open,
+    async connect(claims, options) {
+      return (await open(claims, options)).client;
     },
   };
 }
 
-/** A WebSocket client that queues every JSON message it receives. */
+/**
+ * Opens /ws/monitor/{session} at `wsUrl` with `token` in the query (null: none)
+ * and waits for connection_established. `track` gets the client as soon as it
+ * is open, so whoever ends the clients of a test ends this one too.
+ */
+export async function openMonitor(wsUrl: string, token: string | null, options: OpenOptions = {}, track?: (client: TestClient) => void): Promise<Opened> {
+  const query = token === null ? '' : `?token=${encodeURIComponent(token)}`;
+  const wsOptions = { ...(options.headers ? { headers: options.headers } : {}), ...(options.autoPong === false ? { autoPong: false } : {}) };
+  const client = await TestClient.open(`${wsUrl}/ws/monitor/${options.session ?? 'session_1'}${query}`, wsOptions);
+  track?.(client);
+  const hello = await client.next('connection_established', options.timeoutMs ?? 3000);
+  return { client, hello };
+}
+
+// ---- clients --------------------------------------------------------------
+
+/** A client request: a known type, an optional id, its data. */
+export interface ClientRequest {
+  type: ClientMessageType;
+  id?: RequestId;
+  data?: unknown;
+}
+
+/** What `subscribe` sends as `data`: type, agent_id, filters, since. */
+export type SubscribeInput = SubscribeData;
+
+type Waiter = { match: (m: ServerMessage) => boolean; resolve: (m: ServerMessage) => void };
+
+/** Whether a server message is a delivered event. */
+export function isEvent(m: ServerMessage): m is DeliveredEvent {
+  return (EVENT_TYPES as readonly string[]).includes(m.type);
+}
+
+/** The delivered events among `msgs`. */
+export function eventsOf(msgs: readonly ServerMessage[]): DeliveredEvent[] {
+  return msgs.filter(isEvent);
+}
+
+/** A WebSocket client that queues every message it receives, typed as the protocol says. */
 export class TestClient {
   readonly ws: WebSocket;
-  readonly received: Message[] = [];
+  readonly received: ServerMessage[] = [];
   /** Binary frames received: the protocol is JSON text, so any is a server bug (checked when the test ends). */
   binaryFrames = 0;
-  #waiters: Array<{ match: (m: Message) => boolean; resolve: (m: Message) => void }> = [];
+  #waiters: Waiter[] = [];
   closeEvent: Promise<{ code: number; reason: string }>;
 
   private constructor(ws: WebSocket) {
@@ -105,7 +197,8 @@ export class TestClient {
     this.closeEvent = new Promise((resolve) => ws.on('close', (code, reason) => resolve({ code, reason: reason.toString() })));
     ws.on('message', (data, isBinary) => {
       if (isBinary) this.binaryFrames++;
-      const msg = JSON.parse(data.toString()) as Message;
+      // The one place a frame becomes a typed message: what the server sends is the protocol's to say.
+      const msg = JSON.parse(data.toString()) as ServerMessage;
       this.received.push(msg);
       for (const w of [...this.#waiters]) {
         if (w.match(msg)) {
@@ -124,21 +217,45 @@ export class TestClient {
     return client;
   }
 
+  /** Sends a message as is: an object as JSON, a string as the frame's text (malformed on purpose, if need be). */
   send(message: unknown): void {
     this.ws.send(typeof message === 'string' ? message : JSON.stringify(message));
   }
 
-  /** The first message (already received or future) matching `match`, or rejects after `timeoutMs`. */
-  next(match: (m: Message) => boolean, timeoutMs = 3000): Promise<Message> {
+  /**
+   * The first message of `type` (or of one of several types), already received
+   * or future, that satisfies `match`; taken off `received`. Rejects after
+   * `timeoutMs` (default 3000).
+   *
+   * @example
+   *   const ev = await c.next('epistemic_update', (m) => m.agent_id === 'agent_1', 5000);
+   *   const reply = await c.next(['token_refreshed', 'error']);
+   */
+  next<T extends ServerMessageType>(type: T | readonly T[], timeoutMs?: number): Promise<MessageOf<T>>;
+  next<T extends ServerMessageType>(type: T | readonly T[], match: (m: MessageOf<T>) => boolean, timeoutMs?: number): Promise<MessageOf<T>>;
+  next<T extends ServerMessageType>(
+    type: T | readonly T[],
+    matchOrTimeout?: ((m: MessageOf<T>) => boolean) | number,
+    timeoutMs = 3000,
+  ): Promise<MessageOf<T>> {
+    const types: readonly string[] = typeof type === 'string' ? [type] : type;
+    const extra = typeof matchOrTimeout === 'function' ? matchOrTimeout : undefined;
+    const timeout = typeof matchOrTimeout === 'number' ? matchOrTimeout : timeoutMs;
+    const isWanted = (m: ServerMessage): m is MessageOf<T> => types.includes(m.type);
+    const match = (m: ServerMessage) => isWanted(m) && (extra === undefined || extra(m));
+    return this.#take(match, timeout, types.join(' | ')) as Promise<MessageOf<T>>;
+  }
+
+  #take(match: (m: ServerMessage) => boolean, timeoutMs: number, what: string): Promise<ServerMessage> {
     const seen = this.received.find(match);
     if (seen) {
       this.received.splice(this.received.indexOf(seen), 1);
       return Promise.resolve(seen);
     }
     return new Promise((resolve, reject) => {
-      const waiter = {
+      const waiter: Waiter = {
         match,
-        resolve: (m: Message) => {
+        resolve: (m) => {
           clearTimeout(timer);
           this.received.splice(this.received.indexOf(m), 1);
           resolve(m);
@@ -146,37 +263,61 @@ export class TestClient {
       };
       const timer = setTimeout(() => {
         this.#waiters.splice(this.#waiters.indexOf(waiter), 1);
-        reject(new Error(`timed out waiting for a message; received: ${JSON.stringify(this.received).slice(0, 500)}`));
+        reject(new Error(`timed out waiting for ${what}; received: ${JSON.stringify(this.received).slice(0, 500)}`));
       }, timeoutMs);
       this.#waiters.push(waiter);
     });
   }
 
-  /** Sends a request and waits for the next message of `replyType` (or an error). */
-  async request(message: Message, replyType: string): Promise<Message> {
+  /** Sends a request and waits for the next message of `replyType`, or an error. */
+  async request<T extends ServerMessageType>(message: ClientRequest, replyType: T): Promise<MessageOf<T | 'error'>> {
     this.send(message);
-    return this.next((m) => m.type === replyType || m.type === 'error');
+    return this.next<T | 'error'>([replyType, 'error']);
   }
 
-  async subscribe(data: Message): Promise<Message> {
+  /** `request`, failing the test (with the error frame) when the server answers with an error. */
+  async expectReply<T extends Exclude<ServerMessageType, 'error'>>(message: ClientRequest, replyType: T): Promise<MessageOf<T>> {
+    const reply: ServerMessage = await this.request(message, replyType);
+    if (reply.type === 'error') assert.fail(`${message.type} was answered with ${JSON.stringify(reply)}`);
+    return reply as MessageOf<T>;
+  }
+
+  async subscribe(data: SubscribeInput): Promise<SubscriptionConfirmed | ErrorMessage> {
     return this.request({ type: 'subscribe', data }, 'subscription_confirmed');
   }
 
   /** Messages of the given types received so far (and not yet taken by `next`). */
-  events(...types: string[]): Message[] {
-    return this.received.filter((m) => types.includes(m.type));
+  events<T extends ServerMessageType>(...types: T[]): Array<MessageOf<T>> {
+    return this.received.filter((m): m is MessageOf<T> => (types as string[]).includes(m.type));
+  }
+
+  /** Takes every delivered event received so far off `received` and returns them, in arrival order. */
+  takeEvents(): DeliveredEvent[] {
+    const out = eventsOf(this.received);
+    for (const m of out) this.received.splice(this.received.indexOf(m), 1);
+    return out;
   }
 
   /**
-   * Round-trips a ping and returns (and removes) everything received before
-   * the pong, in arrival order. Frames to one socket leave in order, so every
-   * event published (and resolved) before this call is in the result.
+   * Round-trips a ping. Frames to one socket leave in order, so once it
+   * resolves every event published (and resolved) before the call has arrived.
    */
-  async drain(): Promise<Message[]> {
-    const id = `drain-${++drainSeq}`;
+  async flush(timeoutMs = 3000): Promise<void> {
+    const id = `flush-${++pingSeq}`;
     this.send({ type: 'ping', id });
-    await this.next((m) => m.type === 'pong' && m.id === id, 5000);
-    return this.received.splice(0, this.received.length);
+    await this.next('pong', (m) => m.id === id, timeoutMs);
+  }
+
+  /**
+   * `flush`, then returns (and removes) everything received before the pong, in
+   * arrival order. Messages `requeue` accepts are returned too but also stay
+   * queued for a later `next` (e.g. token_expiring, which may come at any moment).
+   */
+  async drain(options: { requeue?: (m: ServerMessage) => boolean } = {}): Promise<ServerMessage[]> {
+    await this.flush(5000);
+    const msgs = this.received.splice(0, this.received.length);
+    if (options.requeue) this.received.push(...msgs.filter(options.requeue));
+    return msgs;
   }
 
   terminate(): void {
@@ -184,69 +325,22 @@ export class TestClient {
   }
 }
 
-let drainSeq = 0;
+let pingSeq = 0;
 
-/** The delivered events among `msgs`. */
-export function eventsOf(msgs: Message[]): Message[] {
-  return msgs.filter((m) => (EVENT_TYPES as readonly string[]).includes(m.type));
+/** Subscribes and asserts the subscription was confirmed; returns the confirmation. */
+export async function confirmed(c: TestClient, data: SubscribeInput): Promise<SubscriptionConfirmed> {
+  const reply = await c.subscribe(data);
+  assert.equal(reply.type, 'subscription_confirmed', JSON.stringify(reply));
+  return reply;
 }
 
-/** The HTTP refusal of a WebSocket handshake: status, headers and JSON body. */
-export async function handshakeRefusal(url: string, headers: Record<string, string> = {}): Promise<{ status: number; headers: Record<string, string>; body: any }> {
-  const ws = new WebSocket(url, { headers });
-  return new Promise((resolve, reject) => {
-    ws.on('open', () => {
-      ws.terminate();
-      reject(new Error('handshake unexpectedly accepted'));
-    });
-    ws.on('unexpected-response', (_req, res) => {
-      let body = '';
-      res.on('data', (c: Buffer) => (body += c.toString()));
-      res.on('end', () => {
-        resolve({ status: res.statusCode ?? 0, headers: res.headers as Record<string, string>, body: body ? JSON.parse(body) : null });
-        ws.terminate();
-      });
-    });
-    ws.on('error', (err) => reject(err));
-  });
+/** A copy of `list` (subscriptions as replies describe them) sorted by type, to compare without caring for order. */
+export function sortedByType<T extends { type: string }>(list: readonly T[] | undefined): T[] {
+  assert.ok(list, 'a list of subscriptions');
+  return [...list].sort((a, b) => a.type.localeCompare(b.type));
 }
 
-/** Waits until `check` is true, polling; rejects after `timeoutMs`. For state that settles asynchronously. */
-export async function eventually(check: () => boolean | Promise<boolean>, timeoutMs = 3000, what = 'condition'): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (await check()) return;
-    await new Promise((r) => setTimeout(r, 10));
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
-
-/**
- * Resolves once the server holds exactly `count` connections. Waits on the
- * registry's change events (a connection leaves it when the server has
- * removed every trace of it), never by polling.
- */
-export function connectionCount(server: EscaiServer, count: number, timeoutMs = 3000, what = `${count} connection(s) on the server`): Promise<void> {
-  const connections = server.connections;
-  if (connections.size === count) return Promise.resolve();
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
-      stop();
-      reject(new Error(`timed out waiting for ${what} (holds ${connections.size})`));
-    }, timeoutMs);
-    const stop = connections.onChange(({ size }) => {
-      if (size !== count) return;
-      clearTimeout(timer);
-      stop();
-      resolve();
-    });
-  });
-}
-
-/** Gives in-flight frames a moment to arrive, for asserting that something did NOT arrive. */
-export function settle(ms = 100): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
-}
+// ---- events ---------------------------------------------------------------
 
 /** A sample EpistemicState. */
 export function epistemic(agentId: string, confidence: number, extra: Record<string, unknown> = {}): Record<string, unknown> {
@@ -262,27 +356,202 @@ export function epistemic(agentId: string, confidence: number, extra: Record<str
   };
 }
 
-/** The answer of an HTTP call: status, headers and the JSON body (null when empty). */
-export interface ApiResponse {
-  status: number;
-  headers: Headers;
-  body: Message;
+export type EpistemicEventInput = Extract<PublishEventInput, { type: 'epistemic_update' }>;
+
+/**
+ * A small epistemic_update to publish: `data` carries the agent, the confidence
+ * and a `seq` the test can follow; `extra` adds envelope fields.
+ *
+ * @example
+ *   await s.server.publish(epistemicEvent('agent_1', 7, 0.9, { idempotency_key: 'k7' }));
+ */
+export function epistemicEvent(agentId: string, seq: number, confidence = 0.9, extra: Pick<EpistemicEventInput, 'idempotency_key'> = {}): EpistemicEventInput {
+  return { type: 'epistemic_update', agent_id: agentId, data: { agent_id: agentId, confidence_level: confidence, seq }, ...extra };
 }
 
-/** Calls the server's HTTP API (Bearer token, JSON or raw body). */
-export async function api(
-  s: TestServer,
+/** An epistemic_update carrying a whole sample EpistemicState (see `epistemic`). */
+export function epistemicStateEvent(agentId: string, confidence: number, extra: Record<string, unknown> = {}): EpistemicEventInput {
+  return { type: 'epistemic_update', agent_id: agentId, data: epistemic(agentId, confidence, extra) };
+}
+
+/** Publishes one event in-process and returns its result. */
+export async function publishOne(s: TestServer, event: PublishEventInput): Promise<PublishResult> {
+  const [r] = await s.server.publish(event);
+  assert.ok(r);
+  return r;
+}
+
+// ---- tokens and handshakes ------------------------------------------------
+
+/** A token's exp claim (seconds since the epoch). */
+export function tokenExp(token: string): number {
+  const payload = JSON.parse(Buffer.from(token.split('.')[1]!, 'base64url').toString('utf8')) as { exp: number };
+  return payload.exp;
+}
+
+/** The `{"error":{"code","message"}}` body of every HTTP refusal. */
+export interface ErrorBody {
+  error: { code: ErrorCode; message: string };
+}
+
+/** The HTTP refusal of a WebSocket handshake: status, headers and JSON body (null when empty). */
+export async function handshakeRefusal(url: string, headers: Record<string, string> = {}): Promise<{ status: number; headers: Record<string, string>; body: ErrorBody | null }> {
+  const ws = new WebSocket(url, { headers });
+  return new Promise((resolve, reject) => {
+    ws.on('open', () => {
+      ws.terminate();
+      reject(new Error('handshake unexpectedly accepted'));
+    });
+    ws.on('unexpected-response', (_req, res) => {
+      let body = '';
+      res.on('data', (c: Buffer) => (body += c.toString()));
+      res.on('end', () => {
+        resolve({ status: res.statusCode ?? 0, headers: res.headers as Record<string, string>, body: body ? (JSON.parse(body) as ErrorBody) : null });
+        ws.terminate();
+      });
+    });
+    ws.on('error', (err) => reject(err));
+  });
+}
+
+// ---- waiting --------------------------------------------------------------
+
+/**
+ * Waits until `check` is true, polling; rejects after `timeoutMs`. Only for
+ * conditions seen from outside with no event to wait on (HTTP answers, what a
+ * client has received); connections coming and going: `connectionCount`.
+ */
+export async function eventually(check: () => boolean | Promise<boolean>, timeoutMs = 3000, what = 'condition'): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (await check()) return;
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
+
+/**
+ * Resolves once `check` holds: at once, or at one of the changes `watch`
+ * reports (it subscribes a listener to an event and returns the unsubscribe).
+ * Waits on events, never polls. Rejects after `timeoutMs`, naming `what`.
+ *
+ * @example
+ *   await waitFor(() => sdk.state === 'closed', (changed) => sdk.on('state', changed), 3000, 'the SDK to close');
+ */
+export function waitFor(check: () => boolean, watch: (changed: () => void) => () => void, timeoutMs: number, what: string | (() => string)): Promise<void> {
+  if (check()) return Promise.resolve();
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      stop();
+      reject(new Error(`timed out waiting for ${typeof what === 'string' ? what : what()}`));
+    }, timeoutMs);
+    const stop = watch(() => {
+      if (!check()) return;
+      clearTimeout(timer);
+      stop();
+      resolve();
+    });
+  });
+}
+
+/**
+ * Resolves once the server holds exactly `count` connections. Waits on the
+ * registry's change events (a connection leaves it when the server has
+ * removed every trace of it), never by polling.
+ */
+export function connectionCount(server: EscaiServer, count: number, timeoutMs = 3000, what = `${count} connection(s) on the server`): Promise<void> {
+  const connections = server.connections;
+  return waitFor(() => connections.size === count, (changed) => connections.onChange(changed), timeoutMs, () => `${what} (holds ${connections.size})`);
+}
+
+/** Gives in-flight frames a moment to arrive, for asserting that something did NOT arrive. */
+export function settle(ms = 100): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+// ---- HTTP -----------------------------------------------------------------
+
+/** The answer of an HTTP call: status, headers and the JSON body (null when empty), typed as the caller expects. */
+export interface ApiResponse<T = unknown> {
+  status: number;
+  headers: Headers;
+  body: T;
+}
+
+/** GET /ws/health (and the `stats` reply): the cluster's counters. */
+export type HealthBody = ClusterHealth & { timestamp: string };
+/** POST /api/v1/events, 202. */
+export type PublishAnswer = PublishConfirmed['data'];
+/** GET /readyz. */
+export interface ReadyBody {
+  status: 'ready' | 'not_ready';
+  engine: string;
+  node_id?: string;
+  reason?: string;
+}
+/** GET /api/v1/agents/{id}/events. */
+export interface HistoryBody {
+  agent_id: string;
+  events: DeliveredEvent[];
+  offset: number;
+  epoch: string;
+  complete: boolean;
+}
+/** One entry of GET /ws/connections: the cluster's connection summary plus liveness. */
+export interface ConnectionEntry extends ConnectionSummary {
+  last_ping: string | null;
+  is_alive: boolean;
+}
+/** GET /ws/connections. */
+export interface ConnectionsBody {
+  connections: ConnectionEntry[];
+  total: number;
+  timestamp: string;
+}
+/** POST /ws/broadcast/test. */
+export interface BroadcastBody {
+  message: string;
+  recipients: number;
+  event_id: string;
+  timestamp: string;
+}
+
+/**
+ * Calls a node's HTTP API (Bearer token, JSON or raw body). `T` names the body
+ * the route answers with (an `ErrorBody` for refusals); parsed, not checked.
+ *
+ * @example
+ *   const r = await api<HistoryBody>(s, 'GET', '/api/v1/agents/agent_1/events', { token });
+ */
+export async function api<T = unknown>(
+  node: { url: string },
   method: string,
   path: string,
   options: { token?: string; json?: unknown; raw?: string; headers?: Record<string, string> } = {},
-): Promise<ApiResponse> {
+): Promise<ApiResponse<T>> {
   const headers: Record<string, string> = { ...options.headers };
   if (options.token !== undefined) headers['Authorization'] = `Bearer ${options.token}`;
   let body: string | undefined;
   if (options.json !== undefined) body = JSON.stringify(options.json);
   if (options.raw !== undefined) body = options.raw;
   if (body !== undefined) headers['Content-Type'] ??= 'application/json';
-  const res = await fetch(`${s.url}${path}`, { method, headers, ...(body === undefined ? {} : { body }) });
+  const res = await fetch(`${node.url}${path}`, { method, headers, ...(body === undefined ? {} : { body }) });
   const text = await res.text();
-  return { status: res.status, headers: res.headers, body: (text ? JSON.parse(text) : null) as Message };
+  return { status: res.status, headers: res.headers, body: (text ? JSON.parse(text) : null) as T };
+}
+
+/** GET /ws/health of a server or cluster node; asserts 200. */
+export async function health(node: { url: string }): Promise<HealthBody> {
+  const r = await api<HealthBody>(node, 'GET', '/ws/health');
+  assert.equal(r.status, 200);
+  return r.body;
+}
+
+/** Asserts an HTTP refusal (status and catalogued code) and returns its error. */
+export function refusal(r: ApiResponse, status: number, code: ErrorCode): ErrorBody['error'] {
+  const body = r.body as Partial<ErrorBody> | null;
+  assert.equal(r.status, status, `expected ${status} ${code}, got ${r.status} ${JSON.stringify(body)}`);
+  assert.equal(body?.error?.code, code);
+  assert.equal(typeof body.error.message, 'string');
+  return body.error;
 }

@@ -1,20 +1,14 @@
 // Interop: a Python client written from the protocol page alone (Debian's
 // python3-websockets and python3-jwt) against the real server.
 import assert from 'node:assert/strict';
-import { spawnSync, execFile } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { test } from 'node:test';
 import { promisify } from 'node:util';
 import { SECRET, startServer } from './helpers.js';
-import { need } from './require.js';
+import { need, PYTHON, pythonReady } from './require.js';
 
-const PYTHON = '/usr/bin/python3';
 const SCRIPT = fileURLToPath(new URL('./interop/escai_client.py', import.meta.url));
-
-function pythonReady(): { ok: boolean; why: string } {
-  const probe = spawnSync(PYTHON, ['-c', 'import websockets, jwt'], { encoding: 'utf8' });
-  return { ok: probe.status === 0, why: probe.error?.message ?? probe.stderr.trim().split('\n').pop() ?? 'unknown' };
-}
 
 test('a plain ESCAI Python client subscribes with a filter, receives only the matching event, and gets pong', async (t) => {
   const py = pythonReady();
@@ -23,6 +17,6 @@ test('a plain ESCAI Python client subscribes with a filter, receives only the ma
   const { stdout } = await promisify(execFile)(PYTHON, [SCRIPT, s.url, SECRET], { timeout: 20_000 }).catch((err: { stdout?: string; message: string }) => {
     throw new Error(`python client failed: ${err.stdout ?? ''} ${err.message}`);
   });
-  const seen = JSON.parse(stdout.trim().split('\n').pop()!);
+  const seen: unknown = JSON.parse(stdout.trim().split('\n').pop()!);
   assert.deepEqual(seen, { session_id: 'py_session', user_id: 'py_user', received_confidence: 0.9, pong: true });
 });

@@ -13,7 +13,26 @@ import type { Redis } from 'ioredis';
 import { WebSocket } from 'ws';
 import { EscaiClient } from '../src/client/index.js';
 import { EscaiError } from '../src/protocol/codes.js';
-import { api, eventually, freshRedisPrefix, settle, startServer, TEST_ENGINE, TEST_REDIS_URL, type Message, type TestClient, type TestServer } from './helpers.js';
+import type { PublishEventInput } from '../src/protocol/events.js';
+import {
+  api,
+  confirmed,
+  epistemicEvent,
+  eventsOf,
+  eventually,
+  freshRedisPrefix,
+  settle,
+  startServer,
+  TEST_ENGINE,
+  TEST_REDIS_URL,
+  type ApiResponse,
+  type ErrorBody,
+  type PublishAnswer,
+  type PublishResult,
+  type ReadyBody,
+  type TestClient,
+  type TestServer,
+} from './helpers.js';
 import { adminClient, killNodeConnections, nodeConnected, PrivateRedis, redisAnswers, redisServerBinary } from './redis-support.js';
 import { need } from './require.js';
 
@@ -60,12 +79,11 @@ async function twoNodes(t: TestContext, overrides: Record<string, unknown> = {})
   return { a, b, admin };
 }
 
-function ep(seq: number, extra: Record<string, unknown> = {}): Record<string, unknown> {
-  return { type: 'epistemic_update', agent_id: 'agent_1', data: { agent_id: 'agent_1', confidence_level: 0.5, seq }, ...extra };
-}
+/** agent_1's epistemic update number `seq` (confidence 0.5). */
+const ep = (seq: number, extra: { idempotency_key?: string } = {}) => epistemicEvent('agent_1', seq, 0.5, extra);
 
 /** Publishes in-process, retrying while the engine is unavailable (with the same idempotency key, so a retry never doubles an event). */
-async function publishRetrying(s: TestServer, event: Record<string, unknown>, timeoutMs = 10_000) {
+async function publishRetrying(s: TestServer, event: PublishEventInput, timeoutMs = 10_000): Promise<PublishResult> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     try {
@@ -80,28 +98,7 @@ async function publishRetrying(s: TestServer, event: Record<string, unknown>, ti
 }
 
 
-async function subscribeAgent1(c: TestClient): Promise<Message> {
-  const reply = await c.subscribe({ type: 'epistemic_updates', agent_id: 'agent_1' });
-  assert.equal(reply.type, 'subscription_confirmed', JSON.stringify(reply));
-  return reply;
-}
-
-/** Event and loss frames, in arrival order (not consumed). */
-function streamFrames(c: TestClient): Message[] {
-  return c.received.filter((m) => m.type === 'epistemic_update' || m.type === 'recovery_failed');
-}
-
-function eventsOf(c: TestClient): Message[] {
-  return c.received.filter((m) => m.type === 'epistemic_update');
-}
-
-let pingSeq = 0;
-async function pingPong(c: TestClient): Promise<void> {
-  const id = `rf-ping-${++pingSeq}`;
-  c.send({ type: 'ping', id });
-  const pong = await c.next((m) => m.type === 'pong' && m.id === id, 3000);
-  assert.equal(pong.type, 'pong');
-}
+const subscribeAgent1 = (c: TestClient) => confirmed(c, { type: 'epistemic_updates', agent_id: 'agent_1' });
 
 // ---- (1) connections killed mid-stream ------------------------------------------------
 
@@ -131,13 +128,13 @@ test('CLIENT KILL of a node\'s subscriber and commands connections mid-stream: a
     } else await publishRetrying(a, event);
   }
 
-  await eventually(() => eventsOf(c).length >= N, 15_000, `all ${N} events at the client on node B (got ${eventsOf(c).length})`);
+  await eventually(() => c.events('epistemic_update').length >= N, 15_000, `all ${N} events at the client on node B (got ${c.events('epistemic_update').length})`);
   await settle(300); // a duplicate would arrive now
   assert.deepEqual(c.events('recovery_failed'), [], 'every gap was fillable: no loss reported');
   assert.deepEqual(c.events('error'), []);
-  const events = eventsOf(c);
+  const events = c.events('epistemic_update');
   assert.deepEqual(
-    events.map((e) => e.data.seq),
+    events.map((e) => e.data?.['seq']),
     Array.from({ length: N }, (_, i) => i),
     'every event once, in publish order',
   );
@@ -189,13 +186,16 @@ test('the publishing node\'s commands connection killed with publications in fli
   }
   assert.ok(accepted.size > 0);
 
-  await eventually(() => eventsOf(c).length >= accepted.size, 15_000, `the ${accepted.size} accepted events at the client on node B`);
+  await eventually(() => c.events('epistemic_update').length >= accepted.size, 15_000, `the ${accepted.size} accepted events at the client on node B`);
   await settle(500);
-  const events = eventsOf(c);
+  const events = c.events('epistemic_update');
   const times = new Map<number, number>();
-  for (const e of events) times.set(e.data.seq, (times.get(e.data.seq) ?? 0) + 1);
+  for (const e of events) {
+    const seq = e.data?.['seq'] as number;
+    times.set(seq, (times.get(seq) ?? 0) + 1);
+  }
   const doubled = [...times].filter(([, n]) => n > 1).map(([seq]) => seq);
-  const doubledIds = events.filter((e) => e.data.seq === doubled[0]).map((e) => `${e.event_id}@${e.offset}`);
+  const doubledIds = events.filter((e) => e.data?.['seq'] === doubled[0]).map((e) => `${e.event_id}@${e.offset}`);
   assert.deepEqual(doubled, [], `publications appended twice (same event_id at two offsets, e.g. ${doubledIds.join(', ')})`);
   assert.deepEqual([...accepted].filter((seq) => !times.has(seq)), [], 'every accepted publication delivered');
   assert.deepEqual([...refused].filter((seq) => times.has(seq)), [], 'a publication answered ENGINE_UNAVAILABLE was not appended');
@@ -217,7 +217,7 @@ test('Redis down at start: the node listens, /readyz 503 names Redis, publishing
   const publisher = await s.token(PUBLISHER);
 
   assert.equal((await api(s, 'GET', '/healthz')).status, 200, 'the node is up');
-  const notReady = await api(s, 'GET', '/readyz');
+  const notReady = await api<ReadyBody>(s, 'GET', '/readyz');
   assert.equal(notReady.status, 503, JSON.stringify(notReady.body));
   assert.equal(notReady.body.status, 'not_ready');
   assert.equal(notReady.body.engine, 'redis');
@@ -228,37 +228,37 @@ test('Redis down at start: the node listens, /readyz 503 names Redis, publishing
   const sub = await c.subscribe({ type: 'epistemic_updates' });
   assert.equal(sub.type, 'subscription_confirmed', JSON.stringify(sub));
 
-  const refused = await api(s, 'POST', '/api/v1/events', { token: publisher, json: ep(1) });
+  const refused = await api<ErrorBody>(s, 'POST', '/api/v1/events', { token: publisher, json: ep(1) });
   assert.equal(refused.status, 503, JSON.stringify(refused.body));
   assert.equal(refused.body.error.code, 'ENGINE_UNAVAILABLE');
   await assert.rejects(s.server.publish(ep(2)), (err: unknown) => err instanceof EscaiError && err.code === 'ENGINE_UNAVAILABLE');
   await settle(200);
-  assert.deepEqual(eventsOf(c), [], 'nothing refused was delivered');
+  assert.deepEqual(c.events('epistemic_update'), [], 'nothing refused was delivered');
 
   await sleep(500); // let the engine's reconnect backoff grow a little
   await redis.start();
   await eventually(async () => (await api(s, 'GET', '/readyz')).status === 200, 10_000, '/readyz 200 after Redis started');
-  const ready = await api(s, 'GET', '/readyz');
+  const ready = await api<ReadyBody>(s, 'GET', '/readyz');
   assert.equal(ready.body.status, 'ready');
   assert.equal(ready.body.engine, 'redis');
 
   // Publishing right after /readyz turns 200 must work end to end (retrying only a 503 while the subscriber settles).
-  let accepted: { status: number; body: Message } | undefined;
+  let accepted: ApiResponse<PublishAnswer> | undefined;
   await eventually(
     async () => {
-      accepted = await api(s, 'POST', '/api/v1/events', { token: publisher, json: ep(3) });
+      accepted = await api<PublishAnswer>(s, 'POST', '/api/v1/events', { token: publisher, json: ep(3) });
       return accepted.status !== 503;
     },
     5000,
     'publishing accepted',
   );
   assert.equal(accepted!.status, 202, JSON.stringify(accepted!.body));
-  assert.equal(accepted!.body.events[0].offset, 1, 'the refused events were never appended: the stream starts at 1');
-  const got = await c.next((m) => m.type === 'epistemic_update', 5000);
-  assert.equal(got.data.seq, 3);
+  assert.equal(accepted!.body.events[0]?.offset, 1, 'the refused events were never appended: the stream starts at 1');
+  const got = await c.next('epistemic_update', 5000);
+  assert.equal(got.data?.['seq'], 3);
   assert.equal(got.offset, 1);
   await settle(200);
-  assert.deepEqual(eventsOf(c), [], 'only the accepted event was delivered');
+  assert.deepEqual(c.events('epistemic_update'), [], 'only the accepted event was delivered');
 });
 
 // ---- (3) Redis lost mid-run --------------------------------------------------------------------
@@ -278,15 +278,15 @@ test('Redis lost mid-run: /readyz 503, sockets stay open, publishing 503; Redis 
     const r = await api(s, 'POST', '/api/v1/events', { token: publisher, json: ep(i) });
     assert.equal(r.status, 202, JSON.stringify(r.body));
   }
-  await eventually(() => eventsOf(c).length === 3, 5000, 'three events before the outage');
-  assert.deepEqual(eventsOf(c).map((e) => e.offset), [1, 2, 3]);
+  await eventually(() => c.events('epistemic_update').length === 3, 5000, 'three events before the outage');
+  assert.deepEqual(c.events('epistemic_update').map((e) => e.offset), [1, 2, 3]);
   c.received.splice(0);
 
   await redis.kill();
-  let down: { status: number; body: Message } | undefined;
+  let down: ApiResponse<ReadyBody> | undefined;
   await eventually(
     async () => {
-      down = await api(s, 'GET', '/readyz');
+      down = await api<ReadyBody>(s, 'GET', '/readyz');
       return down.status === 503;
     },
     5000,
@@ -294,8 +294,8 @@ test('Redis lost mid-run: /readyz 503, sockets stay open, publishing 503; Redis 
   );
   assert.match(String(down!.body.reason), /redis/i);
   assert.equal(c.ws.readyState, c.ws.OPEN, 'the client stays connected');
-  await pingPong(c);
-  const refused = await api(s, 'POST', '/api/v1/events', { token: publisher, json: ep(99) });
+  await c.flush();
+  const refused = await api<ErrorBody>(s, 'POST', '/api/v1/events', { token: publisher, json: ep(99) });
   assert.equal(refused.status, 503, JSON.stringify(refused.body));
   assert.equal(refused.body.error.code, 'ENGINE_UNAVAILABLE');
   await assert.rejects(s.server.publish(ep(98)), (err: unknown) => err instanceof EscaiError && err.code === 'ENGINE_UNAVAILABLE');
@@ -306,15 +306,15 @@ test('Redis lost mid-run: /readyz 503, sockets stay open, publishing 503; Redis 
   const admin = await adminClient(t, redis.url);
   await eventually(() => nodeConnected(admin, nodeId(s)), 5000, 'the node re-subscribed on the restarted Redis');
   assert.equal(c.ws.readyState, c.ws.OPEN);
-  await pingPong(c);
+  await c.flush();
 
-  const after = await api(s, 'POST', '/api/v1/events', { token: publisher, json: ep(4) });
+  const after = await api<PublishAnswer>(s, 'POST', '/api/v1/events', { token: publisher, json: ep(4) });
   assert.equal(after.status, 202, JSON.stringify(after.body));
-  const got = await c.next((m) => m.type === 'epistemic_update', 5000);
-  assert.equal(got.data.seq, 4, 'the event published after the outage reaches the client');
+  const got = await c.next('epistemic_update', 5000);
+  assert.equal(got.data?.['seq'], 4, 'the event published after the outage reaches the client');
   assert.equal(got.offset, 1, 'the restarted Redis starts the stream over');
   assert.notEqual(got.epoch, oldEpoch, 'a new epoch tells the client the stream\'s history was lost');
-  assert.equal(got.epoch, after.body.events[0].epoch);
+  assert.equal(got.epoch, after.body.events[0]?.epoch);
   // The engine may also have reported the loss explicitly (when it saw the epoch change on a
   // stream it followed); if so, before the new epoch's first event and naming that epoch.
   for (const loss of c.events('recovery_failed')) {
@@ -323,7 +323,7 @@ test('Redis lost mid-run: /readyz 503, sockets stay open, publishing 503; Redis 
     assert.equal(loss.data.epoch, got.epoch);
   }
   await settle(200);
-  assert.deepEqual(eventsOf(c), [], 'nothing refused during the outage shows up later');
+  assert.deepEqual(c.events('epistemic_update'), [], 'nothing refused during the outage shows up later');
   assert.equal(c.ws.readyState, c.ws.OPEN);
 });
 
@@ -340,7 +340,7 @@ test('Redis lost right after a publication a node had not received yet, then bac
   const c = await b.connect(WATCHER);
   const confirmed = await subscribeAgent1(c);
   await publishRetrying(a, ep(1));
-  await eventually(() => eventsOf(c).length === 1, 5000, 'the first event at the client on node B');
+  await eventually(() => c.events('epistemic_update').length === 1, 5000, 'the first event at the client on node B');
 
   // B's subscriber is away when A publishes event 2 (accepted), and Redis dies before B is back.
   assert.equal(await killNodeConnections(admin, nodeId(b), 'subscriber'), 1);
@@ -359,7 +359,7 @@ test('Redis lost right after a publication a node had not received yet, then bac
   assert.equal(loss.data.stream, 'agent:agent_1');
   assert.equal(loss.data.agent_id, 'agent_1');
   assert.notEqual(loss.data.epoch, confirmed.data.epoch, 'the stream now lives under a new epoch');
-  assert.deepEqual(eventsOf(c).map((e) => e.offset), [1]);
+  assert.deepEqual(c.events('epistemic_update').map((e) => e.offset), [1]);
 });
 
 // ---- (4) a gap history no longer covers ---------------------------------------------------------
@@ -380,13 +380,13 @@ test('a gap history cannot fill (historySize 5, 20 events missed): the client ge
   );
 
   await eventually(() => c.events('recovery_failed').length > 0, 8000, 'recovery_failed at the client on node B');
-  await eventually(() => eventsOf(c).some((e) => e.offset === 20), 5000, 'the last event of the batch');
+  await eventually(() => c.events('epistemic_update').some((e) => e.offset === 20), 5000, 'the last event of the batch');
   await eventually(() => nodeConnected(admin, nodeId(b)), 5000, 'B re-subscribed');
   for (let i = 21; i <= 25; i++) await publishRetrying(a, ep(i));
-  await eventually(() => eventsOf(c).some((e) => e.offset === 25), 5000, 'events after the gap');
+  await eventually(() => c.events('epistemic_update').some((e) => e.offset === 25), 5000, 'events after the gap');
   await settle(200);
 
-  const frames = streamFrames(c);
+  const frames = c.events('epistemic_update', 'recovery_failed');
   const losses = frames.filter((m) => m.type === 'recovery_failed');
   assert.equal(losses.length, 1, JSON.stringify(losses));
   const loss = losses[0]!;
@@ -396,14 +396,14 @@ test('a gap history cannot fill (historySize 5, 20 events missed): the client ge
   assert.equal(loss.data.epoch, epoch);
   assert.equal(typeof loss.data.reason, 'string');
   assert.ok(loss.data.offset >= 1 && loss.data.offset <= 15, `at least the 15 events history dropped were lost (offset ${loss.data.offset})`);
-  const events = frames.slice(1);
+  const events = eventsOf(frames.slice(1)); // every frame after the one loss is an event (asserted above)
   assert.ok(events.length >= 10, `the 5 kept in history and the 5 later ones (got ${events.length})`);
   assert.deepEqual(
     events.map((e) => e.offset),
     Array.from({ length: 25 - loss.data.offset }, (_, i) => loss.data.offset + 1 + i),
     'delivery resumes right after the reported position, in order, no duplicate',
   );
-  assert.ok(events.every((e) => e.data.seq === e.offset && e.epoch === epoch));
+  assert.ok(events.every((e) => e.data?.['seq'] === e.offset && e.epoch === epoch));
 });
 
 // ---- (5) a quiet stream whose last message was lost ------------------------------------------------------
@@ -414,25 +414,25 @@ test('a quiet stream whose last message was lost while the subscriber was away i
   const c = await b.connect(WATCHER);
   await subscribeAgent1(c);
   await publishRetrying(a, ep(1));
-  await eventually(() => eventsOf(c).length === 1, 5000, 'the first event');
+  await eventually(() => c.events('epistemic_update').length === 1, 5000, 'the first event');
 
   // Only the subscriber is lost: the resubscribe check finds the stream ahead.
   assert.equal(await killNodeConnections(admin, nodeId(b), 'subscriber'), 1);
   await publishRetrying(a, ep(2)); // B is not subscribed: pub/sub drops it for B
-  await eventually(() => eventsOf(c).length === 2, 5000, 'the lost last message (offset 2), with nothing published after it');
+  await eventually(() => c.events('epistemic_update').length === 2, 5000, 'the lost last message (offset 2), with nothing published after it');
 
   // Both connections lost: if the commands connection is not back when the subscriber is,
   // only the periodic position check (two checks, 2 s apart) can notice.
   await eventually(() => nodeConnected(admin, nodeId(b)), 5000, 'B reconnected');
   assert.equal(await killNodeConnections(admin, nodeId(b), 'both'), 2);
   await publishRetrying(a, ep(3));
-  await eventually(() => eventsOf(c).length === 3, 9000, 'the lost last message (offset 3), with nothing published after it');
+  await eventually(() => c.events('epistemic_update').length === 3, 9000, 'the lost last message (offset 3), with nothing published after it');
 
   await settle(200);
   assert.deepEqual(c.events('recovery_failed'), [], 'history covered it: no loss reported');
-  const events = eventsOf(c);
+  const events = c.events('epistemic_update');
   assert.deepEqual(events.map((e) => e.offset), [1, 2, 3]);
-  assert.deepEqual(events.map((e) => e.data.seq), [1, 2, 3]);
+  assert.deepEqual(events.map((e) => e.data?.['seq']), [1, 2, 3]);
 });
 
 // ---- (6) the SDK surfaces the server's recovery_failed --------------------------------------------------

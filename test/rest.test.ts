@@ -2,31 +2,35 @@
 // /ws/broadcast/test, and the publish API POST /api/v1/events. Real server,
 // real sockets, global fetch.
 import assert from 'node:assert/strict';
-import { test, type TestContext } from 'node:test';
-import { api, epistemic, eventually, settle, startServer, TestClient, type Message, type TestServer, TEST_ENGINE, type ApiResponse } from './helpers.js';
-
-const ISO_UTC = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$/;
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-
-function assertError(r: ApiResponse, status: number, code: string): void {
-  assert.equal(r.status, status, `expected ${status} ${code}, got ${r.status} ${JSON.stringify(r.body)}`);
-  assert.equal(r.body?.error?.code, code);
-  assert.equal(typeof r.body.error.message, 'string');
-}
+import { test } from 'node:test';
+import type { EventType } from '../src/protocol/constants.js';
+import type { PublishEventInput } from '../src/protocol/events.js';
+import {
+  api,
+  connectionCount,
+  epistemic,
+  epistemicStateEvent,
+  eventually,
+  ISO_UTC,
+  refusal,
+  settle,
+  sortedByType,
+  startServer,
+  TEST_ENGINE,
+  UUID,
+  type BroadcastBody,
+  type ConnectionsBody,
+  type DeliveredEvent,
+  type HealthBody,
+  type PublishAnswer,
+  type ReadyBody,
+  type TestServer,
+} from './helpers.js';
 
 function assertIso(value: unknown, what: string): void {
   assert.equal(typeof value, 'string', `${what} is a string`);
   assert.match(value as string, ISO_UTC, `${what} is ISO-8601 UTC`);
   assert.ok(!Number.isNaN(Date.parse(value as string)), `${what} parses`);
-}
-
-/** Connects and also returns the connection_established frame (s.connect swallows it). */
-async function connectWithHello(t: TestContext, s: TestServer, claims: { sub: string; roles: string[] }, session = 'session_1') {
-  const tok = await s.token(claims);
-  const client = await TestClient.open(`${s.wsUrl}/ws/monitor/${session}?token=${encodeURIComponent(tok)}`);
-  t.after(() => client.terminate());
-  const hello = await client.next((m) => m.type === 'connection_established');
-  return { client, hello };
 }
 
 async function tokens(s: TestServer) {
@@ -46,7 +50,7 @@ test('GET /healthz → 200', async (t) => {
 
 test('GET /readyz → 200 ready, with the engine and node id', async (t) => {
   const s = await startServer(t);
-  const r = await api(s, 'GET', '/readyz');
+  const r = await api<ReadyBody>(s, 'GET', '/readyz');
   assert.equal(r.status, 200);
   assert.equal(r.body.status, 'ready');
   assert.equal(r.body.engine, TEST_ENGINE);
@@ -55,7 +59,7 @@ test('GET /readyz → 200 ready, with the engine and node id', async (t) => {
 
 test('GET /ws/health: the ESCAI shape with exact counts', async (t) => {
   const s = await startServer(t);
-  const idle = await api(s, 'GET', '/ws/health');
+  const idle = await api<HealthBody>(s, 'GET', '/ws/health');
   assert.equal(idle.status, 200);
   assert.equal(idle.body.status, 'idle');
   assert.equal(idle.body.active_connections, 0);
@@ -72,7 +76,7 @@ test('GET /ws/health: the ESCAI shape with exact counts', async (t) => {
     assert.equal((await c.subscribe(data)).type, 'subscription_confirmed');
   }
 
-  const r = await api(s, 'GET', '/ws/health');
+  const r = await api<HealthBody>(s, 'GET', '/ws/health');
   assert.equal(r.status, 200);
   const h = r.body;
   for (const field of [
@@ -98,14 +102,15 @@ test('GET /ws/health: the ESCAI shape with exact counts', async (t) => {
   // A second connection of user_a, then it leaves: the counts follow exactly.
   const a2 = await s.connect({ sub: 'user_a', roles: ['researcher'] }, { session: 'sa2' });
   assert.equal((await a2.subscribe({ type: 'pattern_alerts', agent_id: 'agent_3' })).type, 'subscription_confirmed');
-  const mid = (await api(s, 'GET', '/ws/health')).body;
+  const mid = (await api<HealthBody>(s, 'GET', '/ws/health')).body;
   assert.equal(mid.active_connections, 3);
   assert.equal(mid.active_users, 2);
   assert.equal(mid.total_subscriptions, 5);
   assert.equal(mid.agent_subscribers, 3);
   a2.ws.close();
-  await eventually(async () => (await api(s, 'GET', '/ws/health')).body.active_connections === 2, 3000, 'a2 to leave');
-  const after = (await api(s, 'GET', '/ws/health')).body;
+  await connectionCount(s.server, 2, 3000, 'a2 to leave');
+  const after = (await api<HealthBody>(s, 'GET', '/ws/health')).body;
+  assert.equal(after.active_connections, 2);
   assert.equal(after.total_connections_ever, 3);
   assert.equal(after.active_users, 2);
   assert.equal(after.total_subscriptions, 4);
@@ -115,22 +120,22 @@ test('GET /ws/health: the ESCAI shape with exact counts', async (t) => {
 test('GET /ws/connections: 401 / 403 / 200 with the documented shape', async (t) => {
   const s = await startServer(t);
   const tok = await tokens(s);
-  assertError(await api(s, 'GET', '/ws/connections'), 401, 'TOKEN_MISSING');
-  assertError(await api(s, 'GET', '/ws/connections', { token: 'garbage' }), 401, 'TOKEN_INVALID');
-  assertError(await api(s, 'GET', '/ws/connections', { token: tok.researcher }), 403, 'PERMISSION_DENIED');
-  assertError(await api(s, 'GET', '/ws/connections', { token: tok.developer }), 403, 'PERMISSION_DENIED');
+  refusal(await api(s, 'GET', '/ws/connections'), 401, 'TOKEN_MISSING');
+  refusal(await api(s, 'GET', '/ws/connections', { token: 'garbage' }), 401, 'TOKEN_INVALID');
+  refusal(await api(s, 'GET', '/ws/connections', { token: tok.researcher }), 403, 'PERMISSION_DENIED');
+  refusal(await api(s, 'GET', '/ws/connections', { token: tok.developer }), 403, 'PERMISSION_DENIED');
 
-  const { client, hello } = await connectWithHello(t, s, { sub: 'alice', roles: ['researcher'] });
+  const { client, hello } = await s.open({ sub: 'alice', roles: ['researcher'] });
   const filters = { confidence_level: { min: 0.8 } };
   assert.equal((await client.subscribe({ type: 'epistemic_updates', agent_id: 'agent_1', filters })).type, 'subscription_confirmed');
   assert.equal((await client.subscribe({ type: 'system_alerts' })).type, 'subscription_confirmed');
 
-  const r = await api(s, 'GET', '/ws/connections', { token: tok.admin });
+  const r = await api<ConnectionsBody>(s, 'GET', '/ws/connections', { token: tok.admin });
   assert.equal(r.status, 200);
   assert.equal(r.body.total, 1);
   assert.equal(r.body.connections.length, 1);
   assertIso(r.body.timestamp, 'timestamp');
-  const conn = r.body.connections[0];
+  const conn = r.body.connections[0]!;
   assert.equal(conn.connection_id, hello.connection_id);
   assert.match(conn.connection_id, UUID);
   assert.equal(conn.user_id, 'alice');
@@ -138,7 +143,7 @@ test('GET /ws/connections: 401 / 403 / 200 with the documented shape', async (t)
   assert.ok(Object.hasOwn(conn, 'last_ping'), 'last_ping present');
   assert.ok(conn.last_ping === null || ISO_UTC.test(conn.last_ping), `last_ping ${conn.last_ping}`);
   assert.equal(conn.is_alive, true);
-  const subs = [...conn.subscriptions].sort((x: Message, y: Message) => String(x.type).localeCompare(String(y.type)));
+  const subs = sortedByType(conn.subscriptions);
   assert.deepEqual(subs, [
     { type: 'epistemic_updates', agent_id: 'agent_1', filters },
     { type: 'system_alerts', agent_id: null, filters: null },
@@ -146,16 +151,16 @@ test('GET /ws/connections: 401 / 403 / 200 with the documented shape', async (t)
 
   // Admin rights may also come from the token's own permissions.
   const permAdmin = await s.token({ sub: 'ops', permissions: ['websocket:admin'] });
-  assert.equal((await api(s, 'GET', '/ws/connections', { token: permAdmin })).body.total, 1);
+  assert.equal((await api<ConnectionsBody>(s, 'GET', '/ws/connections', { token: permAdmin })).body.total, 1);
 });
 
 test('POST /ws/broadcast/test: 401/403 matrix', async (t) => {
   const s = await startServer(t);
   const tok = await tokens(s);
-  assertError(await api(s, 'POST', '/ws/broadcast/test'), 401, 'TOKEN_MISSING');
-  assertError(await api(s, 'POST', '/ws/broadcast/test', { token: 'not.a.token' }), 401, 'TOKEN_INVALID');
+  refusal(await api(s, 'POST', '/ws/broadcast/test'), 401, 'TOKEN_MISSING');
+  refusal(await api(s, 'POST', '/ws/broadcast/test', { token: 'not.a.token' }), 401, 'TOKEN_INVALID');
   for (const role of ['researcher', 'developer', 'viewer'] as const) {
-    assertError(await api(s, 'POST', '/ws/broadcast/test', { token: tok[role] }), 403, 'PERMISSION_DENIED');
+    refusal(await api(s, 'POST', '/ws/broadcast/test', { token: tok[role] }), 403, 'PERMISSION_DENIED');
   }
 });
 
@@ -169,21 +174,21 @@ test('POST /ws/broadcast/test without agent_id: a system_alert to system_alerts 
   await sub2.subscribe({ type: 'system_alerts' });
   await other.subscribe({ type: 'epistemic_updates' });
 
-  const r = await api(s, 'POST', '/ws/broadcast/test?message=hello%20world', { token: tok.admin });
+  const r = await api<BroadcastBody>(s, 'POST', '/ws/broadcast/test?message=hello%20world', { token: tok.admin });
   assert.equal(r.status, 200);
   assert.equal(r.body.message, 'Broadcast sent');
   assert.equal(r.body.recipients, 2);
   assertIso(r.body.timestamp, 'timestamp');
   for (const c of [sub1, sub2]) {
-    const ev = await c.next((m) => m.type === 'system_alert');
+    const ev = await c.next('system_alert');
     assert.equal(ev.alert_type, 'test');
     assert.equal(ev.message, 'hello world');
     assert.equal(typeof ev.event_id, 'string');
   }
 
-  const typed = await api(s, 'POST', '/ws/broadcast/test?message=m2&message_type=maintenance', { token: tok.admin });
+  const typed = await api<BroadcastBody>(s, 'POST', '/ws/broadcast/test?message=m2&message_type=maintenance', { token: tok.admin });
   assert.equal(typed.body.recipients, 2);
-  const ev = await sub1.next((m) => m.type === 'system_alert');
+  const ev = await sub1.next('system_alert');
   assert.equal(ev.alert_type, 'maintenance');
   assert.equal(ev.message, 'm2');
 
@@ -199,11 +204,11 @@ test('POST /ws/broadcast/test with agent_id: agent_status_change "test" to that 
   await watcher.subscribe({ type: 'agent_status', agent_id: 'agent_1' });
   await elsewhere.subscribe({ type: 'agent_status', agent_id: 'agent_2' });
 
-  const r = await api(s, 'POST', '/ws/broadcast/test?message=ping%20agent&agent_id=agent_1', { token: tok.admin });
+  const r = await api<BroadcastBody>(s, 'POST', '/ws/broadcast/test?message=ping%20agent&agent_id=agent_1', { token: tok.admin });
   assert.equal(r.status, 200);
   assert.equal(r.body.message, 'Broadcast sent');
   assert.equal(r.body.recipients, 1);
-  const ev = await watcher.next((m) => m.type === 'agent_status_change');
+  const ev = await watcher.next('agent_status_change');
   assert.equal(ev.agent_id, 'agent_1');
   assert.equal(ev.status, 'test');
   await settle();
@@ -213,28 +218,28 @@ test('POST /ws/broadcast/test with agent_id: agent_status_change "test" to that 
 test('POST /api/v1/events: auth matrix and a single event → 202', async (t) => {
   const s = await startServer(t);
   const tok = await tokens(s);
-  const event = { type: 'epistemic_update', agent_id: 'agent_1', data: epistemic('agent_1', 0.9) };
-  assertError(await api(s, 'POST', '/api/v1/events', { json: event }), 401, 'TOKEN_MISSING');
-  assertError(await api(s, 'POST', '/api/v1/events', { json: event, token: 'garbage' }), 401, 'TOKEN_INVALID');
-  assertError(await api(s, 'POST', '/api/v1/events', { json: event, token: tok.researcher }), 403, 'PERMISSION_DENIED');
-  assertError(await api(s, 'POST', '/api/v1/events', { json: event, token: tok.viewer }), 403, 'PERMISSION_DENIED');
+  const event = epistemicStateEvent('agent_1', 0.9);
+  refusal(await api(s, 'POST', '/api/v1/events', { json: event }), 401, 'TOKEN_MISSING');
+  refusal(await api(s, 'POST', '/api/v1/events', { json: event, token: 'garbage' }), 401, 'TOKEN_INVALID');
+  refusal(await api(s, 'POST', '/api/v1/events', { json: event, token: tok.researcher }), 403, 'PERMISSION_DENIED');
+  refusal(await api(s, 'POST', '/api/v1/events', { json: event, token: tok.viewer }), 403, 'PERMISSION_DENIED');
 
   const c = await s.connect({ roles: ['researcher'] });
   await c.subscribe({ type: 'epistemic_updates', agent_id: 'agent_1' });
-  const r = await api(s, 'POST', '/api/v1/events', { json: event, token: tok.developer });
+  const r = await api<PublishAnswer>(s, 'POST', '/api/v1/events', { json: event, token: tok.developer });
   assert.equal(r.status, 202, JSON.stringify(r.body));
   assert.equal(r.body.accepted, 1);
   assert.equal(r.body.events.length, 1);
-  const ref = r.body.events[0];
+  const ref = r.body.events[0]!;
   assert.match(ref.event_id, UUID);
   assert.equal(ref.offset, 1, 'first event of a fresh stream');
   assert.equal(typeof ref.epoch, 'string');
   assert.ok(ref.epoch.length > 0);
-  const ev = await c.next((m) => m.type === 'epistemic_update');
+  const ev = await c.next('epistemic_update');
   assert.equal(ev.event_id, ref.event_id);
   assert.equal(ev.offset, ref.offset);
   assert.equal(ev.epoch, ref.epoch);
-  assert.equal(ev.data.confidence_level, 0.9);
+  assert.equal(ev.data?.['confidence_level'], 0.9);
 });
 
 test('POST /api/v1/events: a batch of 3 is delivered in order', async (t) => {
@@ -242,18 +247,18 @@ test('POST /api/v1/events: a batch of 3 is delivered in order', async (t) => {
   const tok = await tokens(s);
   const c = await s.connect({ roles: ['researcher'] });
   await c.subscribe({ type: 'epistemic_updates', agent_id: 'agent_1' });
-  const batch = [0.1, 0.2, 0.3].map((conf, i) => ({ type: 'epistemic_update', agent_id: 'agent_1', data: epistemic('agent_1', conf, { seq: i }) }));
-  const r = await api(s, 'POST', '/api/v1/events', { json: batch, token: tok.developer });
+  const batch = [0.1, 0.2, 0.3].map((conf, i) => epistemicStateEvent('agent_1', conf, { seq: i }));
+  const r = await api<PublishAnswer>(s, 'POST', '/api/v1/events', { json: batch, token: tok.developer });
   assert.equal(r.status, 202, JSON.stringify(r.body));
   assert.equal(r.body.accepted, 3);
   assert.equal(r.body.events.length, 3);
-  const ids = (r.body.events as Message[]).map((e) => e.event_id);
+  const ids = r.body.events.map((e) => e.event_id);
   assert.equal(new Set(ids).size, 3, 'distinct event ids');
-  assert.deepEqual((r.body.events as Message[]).map((e) => e.offset), [1, 2, 3]);
+  assert.deepEqual(r.body.events.map((e) => e.offset), [1, 2, 3]);
 
   await eventually(() => c.events('epistemic_update').length === 3, 3000, 'three events');
   const got = c.events('epistemic_update');
-  assert.deepEqual(got.map((m) => m.data.seq), [0, 1, 2]);
+  assert.deepEqual(got.map((m) => m.data?.['seq']), [0, 1, 2]);
   assert.deepEqual(got.map((m) => m.event_id), ids);
 });
 
@@ -262,42 +267,40 @@ test('POST /api/v1/events: a batch with one bad event is refused whole', async (
   const tok = await tokens(s);
   const c = await s.connect({ roles: ['researcher'] });
   await c.subscribe({ type: 'epistemic_updates', agent_id: 'agent_1' });
-  const good = (seq: number) => ({ type: 'epistemic_update', agent_id: 'agent_1', data: epistemic('agent_1', 0.5, { seq }) });
+  const good = (seq: number) => epistemicStateEvent('agent_1', 0.5, { seq });
   const bad = { type: 'epistemic_update', agent_id: 'agent_1', data: { ...epistemic('agent_1', 0.5), confidence_level: 2 } };
   const r = await api(s, 'POST', '/api/v1/events', { json: [good(0), bad, good(2)], token: tok.developer });
-  assertError(r, 400, 'VALIDATION_ERROR');
-  assert.ok(r.body.error.message.includes('events[1].data.confidence_level'), r.body.error.message);
+  const error = refusal(r, 400, 'VALIDATION_ERROR');
+  assert.ok(error.message.includes('events[1].data.confidence_level'), error.message);
   await settle();
   assert.equal(c.events('epistemic_update').length, 0, 'nothing of the bad batch is delivered');
 
   // Nothing was sequenced either: the next event is the stream's first.
-  const next = await api(s, 'POST', '/api/v1/events', { json: good(3), token: tok.developer });
+  const next = await api<PublishAnswer>(s, 'POST', '/api/v1/events', { json: good(3), token: tok.developer });
   assert.equal(next.status, 202);
-  assert.equal(next.body.events[0].offset, 1);
-  const ev = await c.next((m) => m.type === 'epistemic_update');
-  assert.equal(ev.data.seq, 3);
+  assert.equal(next.body.events[0]?.offset, 1);
+  const ev = await c.next('epistemic_update');
+  assert.equal(ev.data?.['seq'], 3);
 });
 
 test('POST /api/v1/events: bad bodies → INVALID_JSON, VALIDATION_ERROR', async (t) => {
   const s = await startServer(t);
   const tok = await tokens(s);
-  assertError(await api(s, 'POST', '/api/v1/events', { raw: '{"type": "epistemic_update",', token: tok.developer }), 400, 'INVALID_JSON');
+  refusal(await api(s, 'POST', '/api/v1/events', { raw: '{"type": "epistemic_update",', token: tok.developer }), 400, 'INVALID_JSON');
   const unknown = await api(s, 'POST', '/api/v1/events', { json: { type: 'mystery_event', agent_id: 'agent_1', data: {} }, token: tok.developer });
-  assertError(unknown, 400, 'VALIDATION_ERROR');
-  assert.match(unknown.body.error.message, /type/);
+  assert.match(refusal(unknown, 400, 'VALIDATION_ERROR').message, /type/);
   const noAgent = await api(s, 'POST', '/api/v1/events', { json: { type: 'epistemic_update', data: {} }, token: tok.developer });
-  assertError(noAgent, 400, 'VALIDATION_ERROR');
-  assert.match(noAgent.body.error.message, /agent_id/);
-  assertError(await api(s, 'POST', '/api/v1/events', { json: [], token: tok.developer }), 400, 'VALIDATION_ERROR');
+  assert.match(refusal(noAgent, 400, 'VALIDATION_ERROR').message, /agent_id/);
+  refusal(await api(s, 'POST', '/api/v1/events', { json: [], token: tok.developer }), 400, 'VALIDATION_ERROR');
 });
 
 test('POST /api/v1/events: a body over maxBodyBytes → 413 PAYLOAD_TOO_LARGE', async (t) => {
   const s = await startServer(t, { maxBodyBytes: 1024 });
   const tok = await tokens(s);
   const big = { type: 'system_alert', alert_type: 'big', message: 'x'.repeat(2000) };
-  assertError(await api(s, 'POST', '/api/v1/events', { json: big, token: tok.developer }), 413, 'PAYLOAD_TOO_LARGE');
+  refusal(await api(s, 'POST', '/api/v1/events', { json: big, token: tok.developer }), 413, 'PAYLOAD_TOO_LARGE');
   // Control: the same event under the limit is accepted.
-  const small = await api(s, 'POST', '/api/v1/events', { json: { ...big, message: 'x'.repeat(100) }, token: tok.developer });
+  const small = await api<PublishAnswer>(s, 'POST', '/api/v1/events', { json: { ...big, message: 'x'.repeat(100) }, token: tok.developer });
   assert.equal(small.status, 202);
 });
 
@@ -311,8 +314,8 @@ test('every event type is accepted and delivered with its envelope; unknown data
   assert.equal((await c.subscribe({ type: 'system_alerts' })).type, 'subscription_confirmed');
 
   const custom = { vendor_field: { nested: [1, 2, 3] }, note: 'kept' };
-  const events = [
-    { type: 'epistemic_update', agent_id: 'agent_1', data: epistemic('agent_1', 0.8, custom) },
+  const events: PublishEventInput[] = [
+    epistemicStateEvent('agent_1', 0.8, custom),
     {
       type: 'pattern_alert',
       agent_id: 'agent_1',
@@ -329,13 +332,13 @@ test('every event type is accepted and delivered with its envelope; unknown data
     { type: 'agent_status_change', agent_id: 'agent_1', status: 'running', metadata: { host: 'h1' } },
     { type: 'user_notification', user_id: 'watcher', notification_type: 'report_ready', message: 'your report is ready', data: { report_id: 'r1' } },
   ];
-  const r = await api(s, 'POST', '/api/v1/events', { json: events, token: tok.developer });
+  const r = await api<PublishAnswer>(s, 'POST', '/api/v1/events', { json: events, token: tok.developer });
   assert.equal(r.status, 202, JSON.stringify(r.body));
   assert.equal(r.body.accepted, 6);
-  const refs = r.body.events as Message[];
+  const refs = r.body.events;
 
-  const got: Record<string, Message> = {};
-  for (const e of events) got[e.type] = await c.next((m) => m.type === e.type);
+  const got: Partial<Record<EventType, DeliveredEvent>> = {};
+  for (const e of events) got[e.type] = await c.next(e.type);
   for (const [i, e] of events.entries()) {
     const ev = got[e.type]!;
     assert.equal(ev.event_id, refs[i]!.event_id, `${e.type} event_id`);
@@ -347,22 +350,22 @@ test('every event type is accepted and delivered with its envelope; unknown data
 
   const epi = got['epistemic_update']!;
   assert.equal(epi.agent_id, 'agent_1');
-  assert.equal(epi.data.confidence_level, 0.8);
-  assert.deepEqual(epi.data.vendor_field, custom.vendor_field);
-  assert.equal(epi.data.note, 'kept');
+  assert.equal(epi.data?.['confidence_level'], 0.8);
+  assert.deepEqual(epi.data?.['vendor_field'], custom.vendor_field);
+  assert.equal(epi.data?.['note'], 'kept');
 
   const pat = got['pattern_alert']!;
   assert.equal(pat.agent_id, 'agent_1');
   assert.equal(pat.alert_type, 'anomaly_detected');
   assert.equal(pat.severity, 'warning');
-  assert.equal(pat.data.pattern_type, 'feedback_loop');
-  assert.deepEqual(pat.data.vendor_field, custom.vendor_field);
+  assert.equal(pat.data?.['pattern_type'], 'feedback_loop');
+  assert.deepEqual(pat.data?.['vendor_field'], custom.vendor_field);
 
   const pred = got['prediction_update']!;
   assert.equal(pred.agent_id, 'agent_1');
-  assert.equal(pred.data.risk_level, 'medium');
-  assert.deepEqual(pred.data.confidence_interval, { lower_bound: 0.6, upper_bound: 0.8 });
-  assert.equal(pred.data.note, 'kept');
+  assert.equal(pred.data?.['risk_level'], 'medium');
+  assert.deepEqual(pred.data?.['confidence_interval'], { lower_bound: 0.6, upper_bound: 0.8 });
+  assert.equal(pred.data?.['note'], 'kept');
 
   const sys = got['system_alert']!;
   assert.equal(sys.alert_type, 'maintenance');
@@ -383,8 +386,8 @@ test('every event type is accepted and delivered with its envelope; unknown data
 
 test('unknown route → 404 NOT_FOUND', async (t) => {
   const s = await startServer(t);
-  assertError(await api(s, 'GET', '/no/such/route'), 404, 'NOT_FOUND');
-  assertError(await api(s, 'POST', '/api/v1/nothing', { json: {} }), 404, 'NOT_FOUND');
+  refusal(await api(s, 'GET', '/no/such/route'), 404, 'NOT_FOUND');
+  refusal(await api(s, 'POST', '/api/v1/nothing', { json: {} }), 404, 'NOT_FOUND');
 });
 
 test('GET /metrics exposes Prometheus metrics that follow the node', async (t) => {

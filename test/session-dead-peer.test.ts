@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { test } from 'node:test';
 import { WebSocket } from 'ws';
-import { connectionCount, eventually, startServer, TestClient, type Message } from './helpers.js';
+import { connectionCount, eventsOf, eventually, startServer, type ServerMessage } from './helpers.js';
 
 test('a peer that dies silently resumes from its last confirmed pong: no event lost', async (t) => {
   const s = await startServer(t, { heartbeatInterval: 0.2, heartbeatTimeout: 0.2 });
@@ -17,7 +17,7 @@ test('a peer that dies silently resumes from its last confirmed pong: no event l
   const ws = new WebSocket(url, { autoPong: false });
   t.after(() => ws.terminate());
   let alive = true;
-  const seen: Message[] = [];
+  const seen: ServerMessage[] = [];
   let pongs = 0;
   ws.on('ping', (data) => {
     if (alive) {
@@ -26,7 +26,7 @@ test('a peer that dies silently resumes from its last confirmed pong: no event l
     }
   });
   ws.on('message', (raw) => {
-    if (alive) seen.push(JSON.parse(raw.toString()) as Message);
+    if (alive) seen.push(JSON.parse(raw.toString()) as ServerMessage);
   });
   await once(ws, 'open');
   await eventually(() => seen.some((m) => m.type === 'connection_established'), 3000, 'hello');
@@ -45,17 +45,15 @@ test('a peer that dies silently resumes from its last confirmed pong: no event l
   for (let i = 6; i <= 10; i++) await publish(i);
   await connectionCount(s.server, 0, 5000, 'the heartbeat to terminate the silent peer');
 
-  const c = await TestClient.open(url);
-  t.after(() => c.terminate());
-  const hello = await c.next((m) => m.type === 'connection_established');
+  const { client: c, hello } = await s.open(tok, { session: 'dead-peer' });
   assert.equal(hello.resumed, true);
   assert.equal(hello.recovered, true);
   await publish(11);
-  await c.next((m) => m.type === 'epistemic_update' && m.data.seq === 11);
-  const replayed = c.events('epistemic_update').map((m) => m.data.seq as number);
+  await c.next('epistemic_update', (m) => m.data?.['seq'] === 11);
+  const replayed = c.events('epistemic_update').map((m) => m.data?.['seq'] as number);
   // Everything the dead peer never read (6..10) is replayed, in order; nothing from before the confirmed position.
   assert.deepEqual(replayed.filter((n) => n >= 6), [6, 7, 8, 9, 10]);
   assert.ok(replayed.every((n) => n >= 6 || n <= 5), 'only known events');
-  const seenBefore = new Set(seen.filter((m) => m.type === 'epistemic_update').map((m) => m.data.seq as number));
+  const seenBefore = new Set(eventsOf(seen).filter((m) => m.type === 'epistemic_update').map((m) => m.data?.['seq'] as number));
   for (let i = 1; i <= 10; i++) assert.ok(seenBefore.has(i) || replayed.includes(i), `event ${i} lost`);
 });

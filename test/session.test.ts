@@ -3,31 +3,15 @@
 // subscriptions and replays what was missed. Real server, real sockets; plus a
 // Python ESCAI client disconnected for 10 s (the issue's "done when").
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
-import { test, type TestContext } from 'node:test';
+import { test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
-import { connectionCount, SECRET, settle, startServer, TestClient, type Message, type TestServer, eventsOf } from './helpers.js';
-import { need } from './require.js';
+import { confirmed, connectionCount, epistemicEvent, eventsOf, publishOne, SECRET, settle, sortedByType, startServer, type TestClient, type TestServer } from './helpers.js';
+import { need, PYTHON, pythonReady } from './require.js';
 
 const RESEARCHER = { roles: ['researcher'] };
-
-
-/** Opens /ws/monitor/{session}; returns the client and its connection_established frame (left out of `received`). */
-async function open(t: TestContext, s: TestServer, claims: Record<string, unknown> | string, session: string): Promise<{ c: TestClient; hello: Message }> {
-  const tok = typeof claims === 'string' ? claims : await s.token({ sub: 'user_1', ...claims });
-  const c = await TestClient.open(`${s.wsUrl}/ws/monitor/${session}?token=${encodeURIComponent(tok)}`);
-  t.after(() => c.terminate());
-  const hello = await c.next((m) => m.type === 'connection_established');
-  return { c, hello };
-}
-
-async function confirmed(c: TestClient, data: Message): Promise<Message> {
-  const reply = await c.subscribe(data);
-  assert.equal(reply.type, 'subscription_confirmed', JSON.stringify(reply));
-  return reply;
-}
 
 type Drop = 'terminate' | 'close';
 
@@ -39,99 +23,89 @@ async function disconnect(s: TestServer, c: TestClient, how: Drop): Promise<void
   await connectionCount(s.server, 0, 3000, 'the server to notice the disconnect');
 }
 
-function ep(agentId: string, seq: number, confidence: number): Record<string, unknown> {
-  return { type: 'epistemic_update', agent_id: agentId, data: { agent_id: agentId, confidence_level: confidence, seq } };
-}
-
-async function pub(s: TestServer, event: Record<string, unknown>) {
-  const [r] = await s.server.publish(event);
-  assert.ok(r);
-  return r;
-}
-
 // ---- the main resume path ---------------------------------------------------
 
 for (const how of ['terminate', 'close'] as const) {
   test(`resume after ${how === 'terminate' ? 'a dropped socket' : 'a clean close'}: subscriptions back, exactly the missed matching events in order, then live`, async (t) => {
     const s = await startServer(t);
     const filters = { confidence_level: { min: 0.5 } };
-    const first = await open(t, s, { sub: 'alice', ...RESEARCHER }, 'sess-A');
+    const first = await s.open({ sub: 'alice', ...RESEARCHER }, { session: 'sess-A' });
     assert.equal(first.hello.resumed, false);
-    await confirmed(first.c, { type: 'epistemic_updates', agent_id: 'agent_1', filters });
-    await confirmed(first.c, { type: 'system_alerts' });
+    await confirmed(first.client, { type: 'epistemic_updates', agent_id: 'agent_1', filters });
+    await confirmed(first.client, { type: 'system_alerts' });
     // Two events before the drop: received live, never again.
-    await pub(s, ep('agent_1', 0, 0.9));
-    await pub(s, ep('agent_1', 0, 0.9));
-    const before = eventsOf(await first.c.drain());
+    await publishOne(s, epistemicEvent('agent_1', 0, 0.9));
+    await publishOne(s, epistemicEvent('agent_1', 0, 0.9));
+    const before = eventsOf(await first.client.drain());
     assert.deepEqual(before.map((m) => m.offset), [1, 2]);
 
-    await disconnect(s, first.c, how);
+    await disconnect(s, first.client, how);
     const missed: number[] = [];
     for (let i = 1; i <= 50; i++) {
       const conf = i % 2 === 0 ? 0.9 : 0.2;
-      const r = await pub(s, ep('agent_1', i, conf));
+      const r = await publishOne(s, epistemicEvent('agent_1', i, conf));
       if (conf >= 0.5) missed.push(r.offset);
       // Noise the subscriptions do not ask for.
       if (i % 10 === 0) {
-        await pub(s, { type: 'pattern_alert', agent_id: 'agent_1', data: { pattern_name: 'x' } });
-        await pub(s, ep('agent_2', i, 0.9));
+        await publishOne(s, { type: 'pattern_alert', agent_id: 'agent_1', data: { pattern_name: 'x' } });
+        await publishOne(s, epistemicEvent('agent_2', i, 0.9));
       }
     }
-    const sys = await pub(s, { type: 'system_alert', alert_type: 'maintenance', message: 'while away' });
+    const sys = await publishOne(s, { type: 'system_alert', alert_type: 'maintenance', message: 'while away' });
 
-    const second = await open(t, s, { sub: 'alice', ...RESEARCHER }, 'sess-A');
+    const second = await s.open({ sub: 'alice', ...RESEARCHER }, { session: 'sess-A' });
     assert.equal(second.hello.resumed, true, JSON.stringify(second.hello));
     assert.equal(second.hello.recovered, true);
     assert.equal(second.hello.session_id, 'sess-A');
     assert.notEqual(second.hello.connection_id, first.hello.connection_id);
-    const restored = [...second.hello.subscriptions].sort((a: Message, b: Message) => a.type.localeCompare(b.type));
+    const restored = sortedByType(second.hello.subscriptions);
     assert.deepEqual(restored, [
       { type: 'epistemic_updates', agent_id: 'agent_1', filters },
       { type: 'system_alerts', agent_id: null, filters: null },
     ]);
     assert.equal(second.hello.dropped_subscriptions, undefined);
 
-    const replay = eventsOf(await second.c.drain());
+    const replay = eventsOf(await second.client.drain());
     const agentEvents = replay.filter((m) => m.type === 'epistemic_update');
     assert.deepEqual(agentEvents.map((m) => m.offset), missed, 'exactly the missed matching events, in order');
-    assert.deepEqual(agentEvents.map((m) => m.data.seq), missed.map((_, i) => (i + 1) * 2));
+    assert.deepEqual(agentEvents.map((m) => m.data?.['seq']), missed.map((_, i) => (i + 1) * 2));
     assert.ok(agentEvents.every((m) => m.agent_id === 'agent_1'));
     assert.deepEqual(replay.filter((m) => m.type === 'system_alert').map((m) => m.event_id), [sys.event_id]);
     assert.equal(replay.length, agentEvents.length + 1, `nothing else: ${JSON.stringify(replay.filter((m) => m.type !== 'epistemic_update' && m.type !== 'system_alert'))}`);
 
     // Live events follow, and nothing is delivered twice.
-    const live = await pub(s, ep('agent_1', 51, 0.95));
-    await pub(s, ep('agent_1', 52, 0.1));
-    const after = eventsOf(await second.c.drain());
+    const live = await publishOne(s, epistemicEvent('agent_1', 51, 0.95));
+    await publishOne(s, epistemicEvent('agent_1', 52, 0.1));
+    const after = eventsOf(await second.client.drain());
     assert.deepEqual(after.map((m) => m.offset), [live.offset]);
   });
 }
 
 test('a clean close while a producer keeps publishing: what the old connection got plus the resume is every event, each once', async (t) => {
   const s = await startServer(t);
-  const first = await open(t, s, { sub: 'alice', ...RESEARCHER }, 'sess-P');
-  await confirmed(first.c, { type: 'epistemic_updates', agent_id: 'agent_1' });
+  const first = await s.open({ sub: 'alice', ...RESEARCHER }, { session: 'sess-P' });
+  await confirmed(first.client, { type: 'epistemic_updates', agent_id: 'agent_1' });
   const TOTAL = 200;
   let closed = false;
   const producer = (async () => {
     for (let i = 1; i <= TOTAL; i++) {
-      await pub(s, ep('agent_1', i, 0.9));
+      await publishOne(s, epistemicEvent('agent_1', i, 0.9));
       if (i === 60) {
-        first.c.ws.close(1000, 'bye');
-        void first.c.closeEvent.then(() => (closed = true));
+        first.client.ws.close(1000, 'bye');
+        void first.client.closeEvent.then(() => (closed = true));
       }
       await new Promise((r) => setImmediate(r));
     }
   })();
   await producer;
-  await first.c.closeEvent;
+  await first.client.closeEvent;
   assert.ok(closed);
   await connectionCount(s.server, 0, 3000, 'the server to notice the disconnect');
-  const got = first.c.received.filter((m) => m.type === 'epistemic_update').map((m) => m.offset as number);
-  const second = await open(t, s, { sub: 'alice', ...RESEARCHER }, 'sess-P');
+  const got = first.client.events('epistemic_update').map((m) => m.offset);
+  const second = await s.open({ sub: 'alice', ...RESEARCHER }, { session: 'sess-P' });
   assert.equal(second.hello.resumed, true);
   assert.equal(second.hello.recovered, true);
-  const replayed = eventsOf(await second.c.drain()).map((m) => m.offset as number);
+  const replayed = eventsOf(await second.client.drain()).map((m) => m.offset);
   const all = [...got, ...replayed];
   assert.equal(new Set(all).size, all.length, `no duplicate (old connection ended at ${got.at(-1)}, replay starts at ${replayed[0]})`);
   assert.deepEqual(all, Array.from({ length: TOTAL }, (_, i) => i + 1), `no gap: old connection ended at ${got.at(-1)}, replay starts at ${replayed[0]}`);
@@ -141,229 +115,224 @@ test('all-agents subscriptions are resumed: events of monitorable agents, includ
   const s = await startServer(t);
   const viewer = { sub: 'vera', roles: ['viewer'], permissions: ['agent:agent_1:monitor', 'agent:agent_3:monitor'] };
   // agent_3 published before the subscription existed: never part of the replay.
-  await pub(s, ep('agent_3', 0, 0.9));
-  const first = await open(t, s, viewer, 'sess-all');
-  await confirmed(first.c, { type: 'epistemic_updates', filters: { confidence_level: { min: 0.5 } } });
-  await pub(s, ep('agent_1', 0, 0.9));
-  assert.deepEqual(eventsOf(await first.c.drain()).map((m) => [m.agent_id, m.offset]), [['agent_1', 1]]);
-  await disconnect(s, first.c, 'terminate');
+  await publishOne(s, epistemicEvent('agent_3', 0, 0.9));
+  const first = await s.open(viewer, { session: 'sess-all' });
+  await confirmed(first.client, { type: 'epistemic_updates', filters: { confidence_level: { min: 0.5 } } });
+  await publishOne(s, epistemicEvent('agent_1', 0, 0.9));
+  assert.deepEqual(eventsOf(await first.client.drain()).map((m) => [m.agent_id, m.offset]), [['agent_1', 1]]);
+  await disconnect(s, first.client, 'terminate');
 
   const expected1: number[] = [];
   const expected3: number[] = [];
   for (let i = 1; i <= 12; i++) {
     const conf = i % 3 === 0 ? 0.1 : 0.8;
-    const r1 = await pub(s, ep('agent_1', i, conf));
+    const r1 = await publishOne(s, epistemicEvent('agent_1', i, conf));
     if (conf >= 0.5) expected1.push(r1.offset);
-    await pub(s, ep('agent_2', i, 0.9)); // not monitorable
-    const r3 = await pub(s, ep('agent_3', i, conf));
+    await publishOne(s, epistemicEvent('agent_2', i, 0.9)); // not monitorable
+    const r3 = await publishOne(s, epistemicEvent('agent_3', i, conf));
     if (conf >= 0.5) expected3.push(r3.offset);
-    await pub(s, { type: 'agent_status_change', agent_id: 'agent_1', status: 'running' }); // another type
+    await publishOne(s, { type: 'agent_status_change', agent_id: 'agent_1', status: 'running' }); // another type
   }
 
-  const second = await open(t, s, viewer, 'sess-all');
+  const second = await s.open(viewer, { session: 'sess-all' });
   assert.equal(second.hello.resumed, true);
   assert.equal(second.hello.recovered, true);
   assert.deepEqual(second.hello.subscriptions, [{ type: 'epistemic_updates', agent_id: null, filters: { confidence_level: { min: 0.5 } } }]);
-  const replay = eventsOf(await second.c.drain());
+  const replay = eventsOf(await second.client.drain());
   assert.ok(replay.every((m) => m.type === 'epistemic_update'), JSON.stringify(replay.map((m) => m.type)));
   assert.deepEqual(replay.filter((m) => m.agent_id === 'agent_1').map((m) => m.offset), expected1);
   assert.deepEqual(replay.filter((m) => m.agent_id === 'agent_3').map((m) => m.offset), expected3, 'the stream first seen while away is replayed from the subscription on');
   assert.equal(replay.filter((m) => m.agent_id === 'agent_2').length, 0, 'an agent the user may not monitor');
   assert.equal(replay.length, expected1.length + expected3.length);
 
-  await pub(s, ep('agent_2', 99, 0.9));
-  const live3 = await pub(s, ep('agent_3', 99, 0.9));
-  assert.deepEqual(eventsOf(await second.c.drain()).map((m) => [m.agent_id, m.offset]), [['agent_3', live3.offset]]);
+  await publishOne(s, epistemicEvent('agent_2', 99, 0.9));
+  const live3 = await publishOne(s, epistemicEvent('agent_3', 99, 0.9));
+  assert.deepEqual(eventsOf(await second.client.drain()).map((m) => [m.agent_id, m.offset]), [['agent_3', live3.offset]]);
 });
 
 test('user notifications sent while disconnected are replayed on resume (and only the user\'s own)', async (t) => {
   const s = await startServer(t);
-  const first = await open(t, s, { sub: 'nora', roles: ['viewer'] }, 'sess-n');
+  const first = await s.open({ sub: 'nora', roles: ['viewer'] }, { session: 'sess-n' });
   await s.server.sendUserNotification('nora', 'report_ready', 'before');
-  assert.deepEqual(eventsOf(await first.c.drain()).map((m) => m.message), ['before']);
-  await disconnect(s, first.c, 'terminate');
+  assert.deepEqual(eventsOf(await first.client.drain()).map((m) => m.message), ['before']);
+  await disconnect(s, first.client, 'terminate');
   for (let i = 1; i <= 5; i++) {
     await s.server.sendUserNotification('nora', 'report_ready', `away-${i}`, { i });
     await s.server.sendUserNotification('other', 'report_ready', `other-${i}`);
   }
-  const second = await open(t, s, { sub: 'nora', roles: ['viewer'] }, 'sess-n');
+  const second = await s.open({ sub: 'nora', roles: ['viewer'] }, { session: 'sess-n' });
   assert.equal(second.hello.resumed, true);
   assert.equal(second.hello.recovered, true);
   assert.deepEqual(second.hello.subscriptions, []);
-  const replay = eventsOf(await second.c.drain());
+  const replay = eventsOf(await second.client.drain());
   assert.deepEqual(replay.map((m) => [m.type, m.message, m.offset]), [1, 2, 3, 4, 5].map((i) => ['user_notification', `away-${i}`, i + 1]));
   await s.server.sendUserNotification('nora', 'report_ready', 'live');
-  assert.deepEqual(eventsOf(await second.c.drain()).map((m) => m.message), ['live']);
+  assert.deepEqual(eventsOf(await second.client.drain()).map((m) => m.message), ['live']);
 });
 
 test('notifications are replayed on resume even when the user never received one before', async (t) => {
   const s = await startServer(t);
-  const first = await open(t, s, { sub: 'nick', roles: ['viewer'] }, 'sess-n2');
-  await disconnect(s, first.c, 'close');
+  const first = await s.open({ sub: 'nick', roles: ['viewer'] }, { session: 'sess-n2' });
+  await disconnect(s, first.client, 'close');
   await s.server.sendUserNotification('nick', 'alert', 'n1');
   await s.server.sendUserNotification('nick', 'alert', 'n2');
-  const second = await open(t, s, { sub: 'nick', roles: ['viewer'] }, 'sess-n2');
+  const second = await s.open({ sub: 'nick', roles: ['viewer'] }, { session: 'sess-n2' });
   assert.equal(second.hello.resumed, true);
-  assert.deepEqual(eventsOf(await second.c.drain()).map((m) => m.message), ['n1', 'n2']);
+  assert.deepEqual(eventsOf(await second.client.drain()).map((m) => m.message), ['n1', 'n2']);
 });
 
 test('a restored subscription keeps working: get_subscriptions lists it, unsubscribe removes it', async (t) => {
   const s = await startServer(t);
   const filters = { 'knowledge_state.confidence': { min: 0.5 } };
-  const first = await open(t, s, { sub: 'alice', ...RESEARCHER }, 'sess-u');
-  await confirmed(first.c, { type: 'epistemic_updates', agent_id: 'agent_1', filters });
-  await confirmed(first.c, { type: 'agent_status', agent_id: 'agent_1' });
-  await disconnect(s, first.c, 'terminate');
-  const second = await open(t, s, { sub: 'alice', ...RESEARCHER }, 'sess-u');
+  const first = await s.open({ sub: 'alice', ...RESEARCHER }, { session: 'sess-u' });
+  await confirmed(first.client, { type: 'epistemic_updates', agent_id: 'agent_1', filters });
+  await confirmed(first.client, { type: 'agent_status', agent_id: 'agent_1' });
+  await disconnect(s, first.client, 'terminate');
+  const second = await s.open({ sub: 'alice', ...RESEARCHER }, { session: 'sess-u' });
   assert.equal(second.hello.resumed, true);
-  const list = await second.c.request({ type: 'get_subscriptions' }, 'subscriptions_list');
-  const subs = [...list.data.subscriptions].sort((a: Message, b: Message) => a.type.localeCompare(b.type));
+  const list = await second.client.expectReply({ type: 'get_subscriptions' }, 'subscriptions_list');
+  const subs = sortedByType(list.data.subscriptions);
   assert.deepEqual(subs, [
     { type: 'agent_status', agent_id: 'agent_1', filters: null },
     { type: 'epistemic_updates', agent_id: 'agent_1', filters },
   ]);
   // Subscribing again is refused: it is active.
-  const dup = await second.c.subscribe({ type: 'agent_status', agent_id: 'agent_1' });
+  const dup = await second.client.subscribe({ type: 'agent_status', agent_id: 'agent_1' });
+  assert.equal(dup.type, 'error');
   assert.equal(dup.code, 'SUBSCRIPTION_EXISTS');
 
-  await pub(s, { type: 'epistemic_update', agent_id: 'agent_1', data: { knowledge_state: { facts: [], confidence: 0.9 } } });
-  await pub(s, { type: 'epistemic_update', agent_id: 'agent_1', data: { knowledge_state: { facts: [], confidence: 0.1 } } });
-  await pub(s, { type: 'agent_status_change', agent_id: 'agent_1', status: 'running' });
-  assert.deepEqual(eventsOf(await second.c.drain()).map((m) => [m.type, m.offset]), [['epistemic_update', 1], ['agent_status_change', 3]]);
+  await publishOne(s, { type: 'epistemic_update', agent_id: 'agent_1', data: { knowledge_state: { facts: [], confidence: 0.9 } } });
+  await publishOne(s, { type: 'epistemic_update', agent_id: 'agent_1', data: { knowledge_state: { facts: [], confidence: 0.1 } } });
+  await publishOne(s, { type: 'agent_status_change', agent_id: 'agent_1', status: 'running' });
+  assert.deepEqual(eventsOf(await second.client.drain()).map((m) => [m.type, m.offset]), [['epistemic_update', 1], ['agent_status_change', 3]]);
 
-  const u = await second.c.request({ type: 'unsubscribe', data: { subscription_type: 'epistemic_updates', agent_id: 'agent_1' } }, 'unsubscription_confirmed');
+  const u = await second.client.request({ type: 'unsubscribe', data: { subscription_type: 'epistemic_updates', agent_id: 'agent_1' } }, 'unsubscription_confirmed');
   assert.equal(u.type, 'unsubscription_confirmed', JSON.stringify(u));
-  await pub(s, { type: 'epistemic_update', agent_id: 'agent_1', data: { knowledge_state: { facts: [], confidence: 0.9 } } });
-  await pub(s, { type: 'agent_status_change', agent_id: 'agent_1', status: 'done' });
-  assert.deepEqual(eventsOf(await second.c.drain()).map((m) => [m.type, m.offset]), [['agent_status_change', 5]]);
-  const list2 = await second.c.request({ type: 'get_subscriptions' }, 'subscriptions_list');
+  await publishOne(s, { type: 'epistemic_update', agent_id: 'agent_1', data: { knowledge_state: { facts: [], confidence: 0.9 } } });
+  await publishOne(s, { type: 'agent_status_change', agent_id: 'agent_1', status: 'done' });
+  assert.deepEqual(eventsOf(await second.client.drain()).map((m) => [m.type, m.offset]), [['agent_status_change', 5]]);
+  const list2 = await second.client.expectReply({ type: 'get_subscriptions' }, 'subscriptions_list');
   assert.deepEqual(list2.data.subscriptions, [{ type: 'agent_status', agent_id: 'agent_1', filters: null }]);
 });
 
 test('another sub on the same session id does not resume it; the owner still can', async (t) => {
   const s = await startServer(t);
-  const first = await open(t, s, { sub: 'alice', ...RESEARCHER }, 'shared-id');
-  await confirmed(first.c, { type: 'epistemic_updates', agent_id: 'agent_1' });
-  await disconnect(s, first.c, 'terminate');
-  for (let i = 1; i <= 5; i++) await pub(s, ep('agent_1', i, 0.9));
+  const first = await s.open({ sub: 'alice', ...RESEARCHER }, { session: 'shared-id' });
+  await confirmed(first.client, { type: 'epistemic_updates', agent_id: 'agent_1' });
+  await disconnect(s, first.client, 'terminate');
+  for (let i = 1; i <= 5; i++) await publishOne(s, epistemicEvent('agent_1', i, 0.9));
 
-  const mallory = await open(t, s, { sub: 'mallory', ...RESEARCHER }, 'shared-id');
+  const mallory = await s.open({ sub: 'mallory', ...RESEARCHER }, { session: 'shared-id' });
   assert.equal(mallory.hello.resumed, false);
   assert.equal(mallory.hello.user_id, 'mallory');
   assert.ok(!mallory.hello.subscriptions || mallory.hello.subscriptions.length === 0, JSON.stringify(mallory.hello));
-  await pub(s, ep('agent_1', 6, 0.9));
-  assert.deepEqual(eventsOf(await mallory.c.drain()), [], 'no replay and no live events of the other user\'s subscriptions');
-  const list = await mallory.c.request({ type: 'get_subscriptions' }, 'subscriptions_list');
+  await publishOne(s, epistemicEvent('agent_1', 6, 0.9));
+  assert.deepEqual(eventsOf(await mallory.client.drain()), [], 'no replay and no live events of the other user\'s subscriptions');
+  const list = await mallory.client.expectReply({ type: 'get_subscriptions' }, 'subscriptions_list');
   assert.deepEqual(list.data.subscriptions, []);
 
-  const owner = await open(t, s, { sub: 'alice', ...RESEARCHER }, 'shared-id');
+  const owner = await s.open({ sub: 'alice', ...RESEARCHER }, { session: 'shared-id' });
   assert.equal(owner.hello.resumed, true);
-  assert.deepEqual(eventsOf(await owner.c.drain()).map((m) => m.offset), [1, 2, 3, 4, 5, 6]);
+  assert.deepEqual(eventsOf(await owner.client.drain()).map((m) => m.offset), [1, 2, 3, 4, 5, 6]);
 });
 
 test('an expired session (sessionTtl 0.5 s) starts fresh', async (t) => {
   const s = await startServer(t, { sessionTtl: 0.5 });
-  const first = await open(t, s, { sub: 'alice', ...RESEARCHER }, 'sess-e');
-  await confirmed(first.c, { type: 'epistemic_updates', agent_id: 'agent_1' });
-  await disconnect(s, first.c, 'terminate');
-  await pub(s, ep('agent_1', 1, 0.9));
+  const first = await s.open({ sub: 'alice', ...RESEARCHER }, { session: 'sess-e' });
+  await confirmed(first.client, { type: 'epistemic_updates', agent_id: 'agent_1' });
+  await disconnect(s, first.client, 'terminate');
+  await publishOne(s, epistemicEvent('agent_1', 1, 0.9));
   await sleep(800);
-  const second = await open(t, s, { sub: 'alice', ...RESEARCHER }, 'sess-e');
+  const second = await s.open({ sub: 'alice', ...RESEARCHER }, { session: 'sess-e' });
   assert.equal(second.hello.resumed, false);
   assert.ok(!second.hello.subscriptions || second.hello.subscriptions.length === 0, JSON.stringify(second.hello));
-  await pub(s, ep('agent_1', 2, 0.9));
-  assert.deepEqual(eventsOf(await second.c.drain()), []);
-  const list = await second.c.request({ type: 'get_subscriptions' }, 'subscriptions_list');
+  await publishOne(s, epistemicEvent('agent_1', 2, 0.9));
+  assert.deepEqual(eventsOf(await second.client.drain()), []);
+  const list = await second.client.expectReply({ type: 'get_subscriptions' }, 'subscriptions_list');
   assert.deepEqual(list.data.subscriptions, []);
 });
 
 test('within sessionTtl (0.5 s) the same session resumes (control for the expiry test)', async (t) => {
   const s = await startServer(t, { sessionTtl: 0.5 });
-  const first = await open(t, s, { sub: 'alice', ...RESEARCHER }, 'sess-e2');
-  await confirmed(first.c, { type: 'epistemic_updates', agent_id: 'agent_1' });
-  await disconnect(s, first.c, 'terminate');
-  await pub(s, ep('agent_1', 1, 0.9));
-  const second = await open(t, s, { sub: 'alice', ...RESEARCHER }, 'sess-e2');
+  const first = await s.open({ sub: 'alice', ...RESEARCHER }, { session: 'sess-e2' });
+  await confirmed(first.client, { type: 'epistemic_updates', agent_id: 'agent_1' });
+  await disconnect(s, first.client, 'terminate');
+  await publishOne(s, epistemicEvent('agent_1', 1, 0.9));
+  const second = await s.open({ sub: 'alice', ...RESEARCHER }, { session: 'sess-e2' });
   assert.equal(second.hello.resumed, true);
-  assert.deepEqual(eventsOf(await second.c.drain()).map((m) => m.offset), [1]);
+  assert.deepEqual(eventsOf(await second.client.drain()).map((m) => m.offset), [1]);
 });
 
 test('sessionTtl 0 disables resume', async (t) => {
   const s = await startServer(t, { sessionTtl: 0 });
-  const first = await open(t, s, { sub: 'alice', ...RESEARCHER }, 'sess-0');
-  await confirmed(first.c, { type: 'epistemic_updates', agent_id: 'agent_1' });
-  await disconnect(s, first.c, 'terminate');
-  await pub(s, ep('agent_1', 1, 0.9));
-  const second = await open(t, s, { sub: 'alice', ...RESEARCHER }, 'sess-0');
+  const first = await s.open({ sub: 'alice', ...RESEARCHER }, { session: 'sess-0' });
+  await confirmed(first.client, { type: 'epistemic_updates', agent_id: 'agent_1' });
+  await disconnect(s, first.client, 'terminate');
+  await publishOne(s, epistemicEvent('agent_1', 1, 0.9));
+  const second = await s.open({ sub: 'alice', ...RESEARCHER }, { session: 'sess-0' });
   assert.equal(second.hello.resumed, false);
-  await pub(s, ep('agent_1', 2, 0.9));
-  assert.deepEqual(eventsOf(await second.c.drain()), []);
+  await publishOne(s, epistemicEvent('agent_1', 2, 0.9));
+  assert.deepEqual(eventsOf(await second.client.drain()), []);
 });
 
 test('resume after history was lost: resumed, recovered false, no partial replay; live events flow', async (t) => {
   const s = await startServer(t, { historySize: 5 });
-  const first = await open(t, s, { sub: 'alice', ...RESEARCHER }, 'sess-h');
-  await confirmed(first.c, { type: 'epistemic_updates', agent_id: 'agent_1' });
-  await pub(s, ep('agent_1', 1, 0.9));
-  assert.equal(eventsOf(await first.c.drain()).length, 1);
-  await disconnect(s, first.c, 'terminate');
-  for (let i = 2; i <= 30; i++) await pub(s, ep('agent_1', i, 0.9));
-  const second = await open(t, s, { sub: 'alice', ...RESEARCHER }, 'sess-h');
+  const first = await s.open({ sub: 'alice', ...RESEARCHER }, { session: 'sess-h' });
+  await confirmed(first.client, { type: 'epistemic_updates', agent_id: 'agent_1' });
+  await publishOne(s, epistemicEvent('agent_1', 1, 0.9));
+  assert.equal(eventsOf(await first.client.drain()).length, 1);
+  await disconnect(s, first.client, 'terminate');
+  for (let i = 2; i <= 30; i++) await publishOne(s, epistemicEvent('agent_1', i, 0.9));
+  const second = await s.open({ sub: 'alice', ...RESEARCHER }, { session: 'sess-h' });
   assert.equal(second.hello.resumed, true);
   assert.equal(second.hello.recovered, false);
   assert.deepEqual(second.hello.subscriptions, [{ type: 'epistemic_updates', agent_id: 'agent_1', filters: null }]);
-  assert.deepEqual(eventsOf(await second.c.drain()), [], 'none of the kept tail is replayed');
-  await pub(s, ep('agent_1', 31, 0.9));
-  assert.deepEqual(eventsOf(await second.c.drain()).map((m) => m.offset), [31]);
+  assert.deepEqual(eventsOf(await second.client.drain()), [], 'none of the kept tail is replayed');
+  await publishOne(s, epistemicEvent('agent_1', 31, 0.9));
+  assert.deepEqual(eventsOf(await second.client.drain()).map((m) => m.offset), [31]);
 });
 
 test('a resume with a token lacking a permission the old one had drops that subscription and delivers nothing of it', async (t) => {
   const s = await startServer(t);
   const before = { sub: 'vic', roles: ['viewer'], permissions: ['agent:agent_1:monitor', 'agent:agent_2:monitor'] };
   const after = { sub: 'vic', roles: ['viewer'], permissions: ['agent:agent_2:monitor'] };
-  const first = await open(t, s, before, 'sess-d');
-  await confirmed(first.c, { type: 'epistemic_updates', agent_id: 'agent_1' });
-  await confirmed(first.c, { type: 'epistemic_updates', agent_id: 'agent_2' });
-  await confirmed(first.c, { type: 'agent_status' }); // all agents: checked per event
-  await disconnect(s, first.c, 'terminate');
+  const first = await s.open(before, { session: 'sess-d' });
+  await confirmed(first.client, { type: 'epistemic_updates', agent_id: 'agent_1' });
+  await confirmed(first.client, { type: 'epistemic_updates', agent_id: 'agent_2' });
+  await confirmed(first.client, { type: 'agent_status' }); // all agents: checked per event
+  await disconnect(s, first.client, 'terminate');
   for (let i = 1; i <= 4; i++) {
-    await pub(s, ep('agent_1', i, 0.9));
-    await pub(s, ep('agent_2', i, 0.9));
-    await pub(s, { type: 'agent_status_change', agent_id: 'agent_1', status: `s${i}` });
-    await pub(s, { type: 'agent_status_change', agent_id: 'agent_2', status: `s${i}` });
+    await publishOne(s, epistemicEvent('agent_1', i, 0.9));
+    await publishOne(s, epistemicEvent('agent_2', i, 0.9));
+    await publishOne(s, { type: 'agent_status_change', agent_id: 'agent_1', status: `s${i}` });
+    await publishOne(s, { type: 'agent_status_change', agent_id: 'agent_2', status: `s${i}` });
   }
-  const second = await open(t, s, after, 'sess-d');
+  const second = await s.open(after, { session: 'sess-d' });
   assert.equal(second.hello.resumed, true);
   assert.ok(Array.isArray(second.hello.dropped_subscriptions), JSON.stringify(second.hello));
   assert.equal(second.hello.dropped_subscriptions.length, 1);
-  assert.match(second.hello.dropped_subscriptions[0], /epistemic_updates/);
-  assert.match(second.hello.dropped_subscriptions[0], /agent_1/);
-  const subs = [...second.hello.subscriptions].sort((a: Message, b: Message) => a.type.localeCompare(b.type));
+  assert.match(second.hello.dropped_subscriptions[0]!, /epistemic_updates/);
+  assert.match(second.hello.dropped_subscriptions[0]!, /agent_1/);
+  const subs = sortedByType(second.hello.subscriptions);
   assert.deepEqual(subs, [
     { type: 'agent_status', agent_id: null, filters: null },
     { type: 'epistemic_updates', agent_id: 'agent_2', filters: null },
   ]);
-  const replay = eventsOf(await second.c.drain());
+  const replay = eventsOf(await second.client.drain());
   assert.ok(replay.length > 0);
   assert.ok(replay.every((m) => m.agent_id === 'agent_2'), `nothing of agent_1: ${JSON.stringify(replay.map((m) => [m.type, m.agent_id]))}`);
-  assert.deepEqual(replay.filter((m) => m.type === 'epistemic_update').map((m) => m.data.seq), [1, 2, 3, 4]);
+  assert.deepEqual(replay.filter((m) => m.type === 'epistemic_update').map((m) => m.data?.['seq']), [1, 2, 3, 4]);
   assert.deepEqual(replay.filter((m) => m.type === 'agent_status_change').map((m) => m.status), ['s1', 's2', 's3', 's4']);
 
-  await pub(s, ep('agent_1', 5, 0.9));
-  await pub(s, { type: 'agent_status_change', agent_id: 'agent_1', status: 'live' });
-  await pub(s, ep('agent_2', 5, 0.9));
-  assert.deepEqual(eventsOf(await second.c.drain()).map((m) => [m.type, m.agent_id]), [['epistemic_update', 'agent_2']]);
+  await publishOne(s, epistemicEvent('agent_1', 5, 0.9));
+  await publishOne(s, { type: 'agent_status_change', agent_id: 'agent_1', status: 'live' });
+  await publishOne(s, epistemicEvent('agent_2', 5, 0.9));
+  assert.deepEqual(eventsOf(await second.client.drain()).map((m) => [m.type, m.agent_id]), [['epistemic_update', 'agent_2']]);
 });
 
 // ---- Python ESCAI client: 10 s away, 50 events, all received in order -----
 
-const PYTHON = '/usr/bin/python3';
 const SCRIPT = fileURLToPath(new URL('./interop/escai_resume.py', import.meta.url));
-
-function pythonReady(): { ok: boolean; why: string } {
-  const probe = spawnSync(PYTHON, ['-c', 'import websockets, jwt'], { encoding: 'utf8' });
-  return { ok: probe.status === 0, why: probe.error?.message ?? probe.stderr.trim().split('\n').pop() ?? 'unknown' };
-}
 
 test('a plain Python ESCAI client disconnected for 10 s while 50 events are published receives all 50, in order, after reconnecting with the same session id', { timeout: 60_000 }, async (t) => {
   const py = pythonReady();
@@ -387,9 +356,9 @@ test('a plain Python ESCAI client disconnected for 10 s while 50 events are publ
         await connectionCount(s.server, 0, 5000, 'the server to notice the Python client left');
         // 50 events spread over the first ~5 s of the absence; a low-confidence one and another agent's in between.
         for (let seq = 1; seq <= 50; seq++) {
-          await pub(s, ep('agent_1', seq, 0.9));
+          await publishOne(s, epistemicEvent('agent_1', seq, 0.9));
           published++;
-          if (seq % 10 === 0) await pub(s, ep('agent_2', seq, 0.9));
+          if (seq % 10 === 0) await publishOne(s, epistemicEvent('agent_2', seq, 0.9));
           await sleep(100);
         }
       })();
@@ -411,21 +380,21 @@ test('a plain Python ESCAI client disconnected for 10 s while 50 events are publ
 
 test('ids containing ":" cannot reach another user\'s session (engine keys are escaped)', async (t) => {
   const s = await startServer(t);
-  const alice = await open(t, s, { sub: 'alice', roles: ['researcher'] }, 'team:dash');
-  await confirmed(alice.c, { type: 'epistemic_updates', agent_id: 'secret-agent' });
-  await disconnect(s, alice.c, 'close');
-  const other = await open(t, s, { sub: 'alice:team', roles: ['researcher'] }, 'dash');
+  const alice = await s.open({ sub: 'alice', roles: ['researcher'] }, { session: 'team:dash' });
+  await confirmed(alice.client, { type: 'epistemic_updates', agent_id: 'secret-agent' });
+  await disconnect(s, alice.client, 'close');
+  const other = await s.open({ sub: 'alice:team', roles: ['researcher'] }, { session: 'dash' });
   assert.equal(other.hello.resumed, false);
-  const again = await open(t, s, { sub: 'alice', roles: ['researcher'] }, 'team:dash');
+  const again = await s.open({ sub: 'alice', roles: ['researcher'] }, { session: 'team:dash' });
   assert.equal(again.hello.resumed, true);
-  assert.deepEqual(again.hello.subscriptions.map((x: Message) => x.agent_id), ['secret-agent']);
+  assert.deepEqual(again.hello.subscriptions?.map((x) => x.agent_id), ['secret-agent']);
 });
 
 test('a request still in flight when the client leaves does not wipe the parked session', async (t) => {
   const s = await startServer(t);
   const tok = await s.token({ sub: 'user_1', roles: ['researcher'] });
   for (let i = 0; i < 10; i++) {
-    const { c } = await open(t, s, tok, 'racy');
+    const { client: c } = await s.open(tok, { session: 'racy' });
     if (i === 0) await confirmed(c, { type: 'epistemic_updates', agent_id: 'agent_1' });
     else assert.equal(c.received.length, 0);
     // A refresh (async token verification) races the disconnect: the socket is gone before the refresh is handled.
@@ -434,9 +403,9 @@ test('a request still in flight when the client leaves does not wipe the parked 
     await c.closeEvent;
     await connectionCount(s.server, 0, 3000, 'the server to let go');
     await settle(20);
-    const { c: next, hello } = await open(t, s, tok, 'racy');
+    const { client: next, hello } = await s.open(tok, { session: 'racy' });
     assert.equal(hello.resumed, true, `round ${i}`);
-    assert.deepEqual(hello.subscriptions.map((x: Message) => x.agent_id), ['agent_1'], `round ${i}: subscriptions survive`);
+    assert.deepEqual(hello.subscriptions?.map((x) => x.agent_id), ['agent_1'], `round ${i}: subscriptions survive`);
     next.ws.close(1000);
     await next.closeEvent;
     await connectionCount(s.server, 0, 3000, 'the server to let go');

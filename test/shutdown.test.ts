@@ -7,15 +7,13 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { signToken } from '../src/auth/jwt.js';
 import { exitWithin, runCli } from './cli-process.js';
-import { TestClient } from './helpers.js';
+import { api, openMonitor, type TestClient } from './helpers.js';
 
 const SECRET = 'shutdown-test-secret-0123456789-abcdefghijklmnop';
 const SERVE = ['serve', '--port', '0'];
 
 async function connect(port: number, token: string, session: string): Promise<TestClient> {
-  const client = await TestClient.open(`ws://127.0.0.1:${port}/ws/monitor/${session}?token=${encodeURIComponent(token)}`);
-  await client.next((m) => m.type === 'connection_established');
-  return client;
+  return (await openMonitor(`ws://127.0.0.1:${port}`, token, { session })).client;
 }
 
 for (const signal of ['SIGTERM', 'SIGINT'] as const) {
@@ -45,11 +43,11 @@ for (const signal of ['SIGTERM', 'SIGINT'] as const) {
 test('after SIGTERM the port no longer accepts connections', { timeout: 20_000 }, async (t) => {
   const proc = runCli(t, SERVE, { ESCAI_JWT_SECRET: SECRET, ESCAI_LOG_LEVEL: 'info' });
   const port = await proc.port();
-  const health = await fetch(`http://127.0.0.1:${port}/ws/health`);
-  assert.equal(health.status, 200);
+  const node = { url: `http://127.0.0.1:${port}` };
+  assert.equal((await api(node, 'GET', '/ws/health')).status, 200);
   proc.child.kill('SIGTERM');
   assert.equal((await exitWithin(proc)).code, 0);
-  await assert.rejects(fetch(`http://127.0.0.1:${port}/ws/health`));
+  await assert.rejects(api(node, 'GET', '/ws/health'));
 });
 
 test('NODE_ENV=production without ESCAI_JWT_SECRET refuses to start', { timeout: 20_000 }, async (t) => {

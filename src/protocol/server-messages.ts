@@ -18,8 +18,8 @@ export interface StreamPosition {
  * An event as delivered: the ESCAI envelope plus `event_id`, `offset` and
  * `epoch`. Envelope fields other than these depend on `type`.
  */
-export interface DeliveredEvent {
-  type: EventType;
+export interface DeliveredEvent<T extends EventType = EventType> {
+  type: T;
   event_id: string;
   agent_id?: string;
   alert_type?: string;
@@ -183,8 +183,11 @@ export interface RequestReplies {
   refresh: TokenRefreshed;
 }
 
+/** A delivered event of each type, as a union (so `ServerMessageOf<'epistemic_update'>` is that event). */
+export type AnyDeliveredEvent = { [T in EventType]: DeliveredEvent<T> }[EventType];
+
 /** Everything the server sends: a control message or a delivered event. */
-export type ServerMessage = ControlMessage | DeliveredEvent;
+export type ServerMessage = ControlMessage | AnyDeliveredEvent;
 export type ServerMessageType = ServerMessage['type'];
 /** The message of one `type`. */
 export type ServerMessageOf<T extends ServerMessageType> = Extract<ServerMessage, { type: T }>;

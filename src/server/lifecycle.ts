@@ -111,15 +111,20 @@ export class ConnectionLifecycle implements ConnectionHooks {
     this.#deps.log.debug({ err, connectionId: conn.id }, 'socket error');
   }
 
-  /** Parks the session (it needs the subscriptions), then removes every trace of the connection. */
+  /**
+   * Parks the session (it needs the subscriptions), removes every trace of
+   * the connection, and leaves the registry last: whoever watches the
+   * registry sees a connection gone only once nothing of it is left here.
+   */
   #closed(conn: Connection): void {
     const { registry, sessions, index, tokens, presence, log } = this.#deps;
-    if (!registry.remove(conn)) return;
+    if (!registry.has(conn)) return;
     sessions.park(conn);
     index.removeAll(conn);
     tokens.forget(conn);
     presence.setConnection(conn.id, null);
     if (conn.holdsUserSlot) presence.releaseUserSlot(conn.userId);
+    registry.remove(conn);
     log.debug({ connectionId: conn.id, userId: conn.userId }, 'connection closed');
   }
 }
