@@ -232,6 +232,11 @@ describe('cluster engine (Redis): across nodes', { skip: TEST_ENGINE === 'redis'
       return Number(n);
     };
     assert.equal(await subscribers('agent:a1'), 0, 'nobody follows agent:a1 yet');
+    await b.engine.broker.follow('user:ghost');
+    assert.equal(await admin.exists(`${prefix}:m:user%3Aghost`), 0, 'following a stream nobody published to writes nothing to Redis');
+    await a.engine.broker.publish('user:ghost', event('user_notification', { agent_id: undefined, notification_type: 'n', message: 'first' }));
+    assert.deepEqual((await deliveredOf(b, 'user:ghost', 1)).map((d) => d.event.offset), [1], 'its first event is delivered');
+    assert.deepEqual(b.losses, [], 'and no loss is reported for it');
     await b.engine.broker.follow('agent:a1');
     await b.engine.broker.follow('agent:a1'); // a second follower on the same node
     assert.equal(await subscribers('agent:a1'), 1);

@@ -49,15 +49,20 @@ export class FanOut {
 
   /**
    * Would this subscription deliver this event to its connection? Type,
-   * agent, permission (re-checked per event: all-agents subscriptions rely on
-   * it, and a refreshed token may have narrowed it), then the filter. A
-   * filter that throws skips only this subscription. `monitorKey` is the
-   * agent's permission string when the caller built it once for many checks.
+   * agent, position (nothing at or before the offset its confirmation named:
+   * on a cluster an event published before the position was read can still
+   * be on its way), permission (re-checked per event: all-agents
+   * subscriptions rely on it, and a refreshed token may have narrowed it),
+   * then the filter. A filter that throws skips only this subscription.
+   * `monitorKey` is the agent's permission string when the caller built it
+   * once for many checks.
    */
   wants(conn: Connection, sub: Subscription, event: DeliveredEvent, monitorKey?: string): boolean {
     if (sub.eventType !== event.type) return false;
     const agentId = event.agent_id;
     if (sub.agentId !== null && sub.agentId !== agentId) return false;
+    const start = sub.start;
+    if (start !== undefined && event.offset <= start.offset && event.epoch === start.epoch) return false;
     if (agentId !== undefined && !conn.principal.canMonitor(agentId, monitorKey)) return false;
     try {
       return sub.match(event);

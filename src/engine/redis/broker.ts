@@ -119,6 +119,9 @@ interface Track {
   lastActivity: number;
 }
 
+/** The epoch of a tracked stream that had none in Redis yet (never published to). */
+const UNKNOWN_EPOCH = '';
+
 function newEpoch(): string {
   return randomBytes(6).toString('hex');
 }
@@ -243,11 +246,22 @@ export class RedisBroker implements Broker {
         return;
       }
       await sub.subscribe(this.#link.channel(stream));
-      if (!this.#tracks.has(stream)) await this.position(stream);
+      if (!this.#tracks.has(stream)) await this.#trackFromRedis(stream);
     } catch (err) {
       // The connection went away mid-command: its next 'ready' reconciles.
       this.#link.log.debug({ stream, err: (err as Error).message }, 'follow deferred to the next reconnect');
     }
+  }
+
+  /**
+   * Starts tracking a followed stream where Redis has it, without creating
+   * anything: a stream never published to (most users' notification streams)
+   * is tracked at offset 0 under an unknown epoch, adopted from its first event.
+   */
+  async #trackFromRedis(stream: string): Promise<void> {
+    const [offset, epoch] = await this.#link.cmd.hmget(this.#link.key('m', stream), 'offset', 'epoch');
+    if (this.#tracks.has(stream) || !this.#receives(stream)) return;
+    this.#tracks.set(stream, { offset: Number(offset ?? 0), epoch: epoch ?? UNKNOWN_EPOCH, filling: false, queue: [], suspect: undefined, lastActivity: Date.now() });
   }
 
   unfollow(stream: string): void {
@@ -338,6 +352,7 @@ export class RedisBroker implements Broker {
       track.queue.push(event);
       return;
     }
+    if (track.epoch === UNKNOWN_EPOCH && track.offset === 0 && event.offset === 1) track.epoch = event.epoch; // the stream's first event
     // A new epoch (the stream was reset, its history lost) is handled by the fill: loss reported, new epoch replayed from its start.
     if (event.epoch === track.epoch && event.offset <= track.offset) return; // already delivered (filled from history)
     if (event.epoch === track.epoch && event.offset === track.offset + 1) {
@@ -431,8 +446,10 @@ export class RedisBroker implements Broker {
           const [offset, epoch] = value as [string | null, string | null];
           if (!track || track.filling) return;
           // No record: Redis lost the stream (restarted empty, or it expired): a reset, like a new epoch.
+          // (Unless we never knew its epoch and it still has none: a stream nobody published to.)
           const redisOffset = offset === null ? 0 : Number(offset);
-          if (epoch !== track.epoch || redisOffset > track.offset) {
+          const sameEpoch = epoch === track.epoch || (epoch === null && track.epoch === UNKNOWN_EPOCH);
+          if (!sameEpoch || redisOffset > track.offset) {
             if (immediate || track.suspect !== undefined) {
               track.filling = true;
               void this.#fill(stream, track);
