@@ -437,3 +437,35 @@ test('per-user connection cap across the cluster: refused with 429 USER_CONNECTI
   const { hello: afterDeath } = await until(() => cluster.connect(A, capped, 'cap-5'), NODE_TTL * 1000 + 2500, "the dead node's slot to free itself");
   assert.equal(afterDeath.user_id, 'capped');
 });
+
+test('the agent directory is cluster-wide, and an admin on one node closes a connection held by another', OPTS, async (t) => {
+  if (!(await clusterAvailable(t))) return;
+  const cluster = await startCluster(t, {}, 2);
+  const [A, B] = cluster.nodes as [ClusterNode, ClusterNode];
+  const admin = await token('ops', ['admin']);
+  const producer = await token('producer', ['developer']);
+  await publish(A, producer, [
+    { type: 'agent_status_change', agent_id: 'x1', status: 'running' },
+    epistemicStateEvent('x1', 0.4),
+  ]);
+  await publish(B, producer, [epistemicStateEvent('x1', 0.8), { type: 'pattern_alert', agent_id: 'x1', severity: 'high', data: { pattern_name: 'retry storm' } }]);
+  for (const node of [A, B]) {
+    const list = await api<{ agents: Array<{ agent_id: string; confidence_level: number; status: string; open_alerts: number; events: Record<string, number> }> }>(node, 'GET', '/api/v1/agents', { token: admin });
+    assert.equal(list.status, 200);
+    const [x1] = list.body.agents;
+    assert.equal(x1?.agent_id, 'x1', `node ${node.name} lists the agent`);
+    assert.equal(x1.confidence_level, 0.8, 'the latest epistemic update, published on B');
+    assert.equal(x1.status, 'running', 'the status, published on A');
+    assert.equal(x1.open_alerts, 1);
+    assert.deepEqual(x1.events, { epistemic_update: 2, pattern_alert: 1, prediction_update: 0, agent_status_change: 1 });
+  }
+
+  const { client, hello } = await cluster.connect(B, await token('u1', ['researcher']), 'to-close');
+  const closing = await api<{ closing: string; node_id: string }>(A, 'DELETE', `/ws/connections/${hello.connection_id}`, { token: admin });
+  assert.equal(closing.status, 202, JSON.stringify(closing.body));
+  assert.equal(closing.body.node_id, B.nodeId);
+  assert.equal((await client.closeEvent).code, 4010);
+  const gone = await api<ErrorBody>(A, 'DELETE', '/ws/connections/not-a-connection', { token: admin });
+  assert.equal(gone.status, 404);
+  assert.equal(gone.body.error.code, 'CONNECTION_NOT_FOUND');
+});

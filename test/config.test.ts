@@ -1,7 +1,7 @@
 // Configuration: defaults, sources and their precedence, validation messages
 // that name the setting and its variable, the role table, the frozen result.
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -174,4 +174,11 @@ test('the resolved config is frozen, role table included', () => {
   for (const [role, perms] of Object.entries(c.roles)) assert.ok(Object.isFrozen(perms), `roles.${role} is frozen`);
   assert.throws(() => (c.roles['admin'] as string[]).push('x'), TypeError);
   assert.deepEqual([...DEFAULT_ROLES['admin']!], ['*']);
+});
+
+test('README\'s configuration table lists every setting with its environment variable', () => {
+  const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8');
+  for (const [setting, env] of Object.entries(ENV_NAMES)) {
+    assert.match(readme, new RegExp(`^\\| \`${setting}\` \\| \`${env}\``, 'm'), `${setting} (${env}) is in the README table`);
+  }
 });

@@ -11,6 +11,7 @@ import { Redis } from 'ioredis';
 import { WebSocket, WebSocketServer } from 'ws';
 import { Principal, DEFAULT_ROLES } from '../src/auth/permissions.js';
 import { Connection, type ConnectionHooks, type StateChange } from '../src/server/connection.js';
+import { createCounters } from '../src/server/counters.js';
 import { connectionCount, epistemic, eventsOf, eventually, startServer, TEST_ENGINE, TEST_REDIS_URL, type TestClient } from './helpers.js';
 
 const LIMITS = { maxBufferedBytes: 1 << 20, rateLimit: 50, rateBurst: 100, rateLimitCloseAfter: 50 };
@@ -35,7 +36,7 @@ async function connectionPair(t: TestContext): Promise<{ conn: Connection; clien
     socketError: () => {},
   };
   const principal = new Principal('u1', ['researcher'], [], DEFAULT_ROLES);
-  const conn = new Connection(serverSide, { principal, sessionId: 's1', sessionStartedAt: Date.now(), holdsUserSlot: false }, LIMITS, { messagesSent: 0, messagesReceived: 0 }, hooks);
+  const conn = new Connection(serverSide, { principal, sessionId: 's1', sessionStartedAt: Date.now(), holdsUserSlot: false }, LIMITS, createCounters(), hooks);
   return { conn, client, changes };
 }
 
@@ -49,7 +50,7 @@ test('a server close goes open → closing → closed, each reported once; nothi
   assert.equal(code, 1001);
   await eventually(() => conn.state === 'closed', 3000, 'the socket to close');
   assert.deepEqual(changes, [
-    { oldState: 'open', newState: 'closing' },
+    { oldState: 'open', newState: 'closing', reason: 'GOING_AWAY' },
     { oldState: 'closing', newState: 'closed' },
   ]);
   assert.equal(conn.send('{"type":"ping"}'), false, 'a closed connection sends nothing');

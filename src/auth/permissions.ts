@@ -57,6 +57,20 @@ export class Principal {
     this.#monitorAll = all || perms.has(Permissions.MONITOR_ALL);
   }
 
+  /** Whether this principal may see every agent (`agent:*:monitor`, or a role with everything). */
+  get monitorsAll(): boolean {
+    return this.#monitorAll;
+  }
+
+  /** The agents named one by one in this principal's permissions (`agent:{id}:monitor`). */
+  monitoredAgents(): Set<string> {
+    const agents = new Set<string>();
+    for (const p of this.permissions) {
+      if (p.startsWith('agent:') && p.endsWith(':monitor') && p !== Permissions.MONITOR_ALL) agents.add(p.slice('agent:'.length, -':monitor'.length));
+    }
+    return agents;
+  }
+
   has(permission: string): boolean {
     return this.#all || this.permissions.has(permission);
   }

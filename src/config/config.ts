@@ -61,6 +61,8 @@ export const ConfigSchema = z.object({
   maxBufferedBytes: count.default(16 * 1024 * 1024),
   /** Allowed Origin headers for WebSocket upgrades; empty = any. */
   allowedOrigins: list.default([]),
+  /** Origins allowed to call the REST API from a browser (CORS); empty = CORS off. */
+  corsOrigins: list.default([]),
   /** Largest HTTP body (publish API), bytes. */
   maxBodyBytes: count.default(1024 * 1024),
   /** Most events in one publish batch. */
@@ -69,6 +71,8 @@ export const ConfigSchema = z.object({
   historySize: count.default(1000),
   /** Seconds an event stays in history. */
   historyTtl: seconds.default(300),
+  /** Seconds an agent stays in the agent list (and its current state is kept) after its last event. */
+  agentTtl: z.coerce.number().positive().max(30 * 86_400).default(86_400),
   /** Seconds a disconnected session (subscriptions + positions) is kept for resume; 0 disables resume. */
   sessionTtl: z.coerce.number().min(0).max(86_400).default(120),
   /** Seconds before a token's exp that the server sends token_expiring. */
@@ -85,6 +89,10 @@ export const ConfigSchema = z.object({
   maxConnectionsPerUser: z.coerce.number().int().min(0).default(0),
   /** Seconds shutdown waits for clients to finish the close handshake. */
   shutdownGrace: seconds.default(5),
+  /** Bearer token GET /metrics requires, when set (at least 16 characters). */
+  metricsToken: z.string().min(16, 'must be at least 16 characters').optional(),
+  /** Serve /metrics on this port (on `host`) instead of the main port, when set. */
+  metricsPort: z.coerce.number().int().min(1).max(65_535).optional(),
   /** pino log level. */
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   /** Trust X-Forwarded-For for client addresses in logs. */
@@ -115,10 +123,12 @@ export const ENV_NAMES: Readonly<Record<SettingName, string>> = {
   maxSubscriptions: 'ESCAI_MAX_SUBSCRIPTIONS',
   maxBufferedBytes: 'ESCAI_MAX_BUFFERED_BYTES',
   allowedOrigins: 'ESCAI_ALLOWED_ORIGINS',
+  corsOrigins: 'ESCAI_CORS_ORIGINS',
   maxBodyBytes: 'ESCAI_MAX_BODY_BYTES',
   maxBatchEvents: 'ESCAI_MAX_BATCH_EVENTS',
   historySize: 'ESCAI_HISTORY_SIZE',
   historyTtl: 'ESCAI_HISTORY_TTL',
+  agentTtl: 'ESCAI_AGENT_TTL',
   sessionTtl: 'ESCAI_SESSION_TTL',
   tokenExpiryWarning: 'ESCAI_TOKEN_EXPIRY_WARNING',
   tokenExpiryGrace: 'ESCAI_TOKEN_EXPIRY_GRACE',
@@ -127,6 +137,8 @@ export const ENV_NAMES: Readonly<Record<SettingName, string>> = {
   nodeTtl: 'ESCAI_NODE_TTL',
   maxConnectionsPerUser: 'ESCAI_MAX_CONNECTIONS_PER_USER',
   shutdownGrace: 'ESCAI_SHUTDOWN_GRACE',
+  metricsToken: 'ESCAI_METRICS_TOKEN',
+  metricsPort: 'ESCAI_METRICS_PORT',
   logLevel: 'ESCAI_LOG_LEVEL',
   trustProxy: 'ESCAI_TRUST_PROXY',
 };
@@ -183,5 +195,10 @@ export function resolveConfig(...sources: Array<Record<string, unknown>>): Confi
   }
   const config = result.data;
   const roles = Object.fromEntries(Object.entries({ ...DEFAULT_ROLES, ...config.roles }).map(([role, perms]) => [role, Object.freeze([...perms])]));
-  return Object.freeze({ ...config, allowedOrigins: Object.freeze([...config.allowedOrigins]), roles: Object.freeze(roles) }) as Config;
+  return Object.freeze({
+    ...config,
+    allowedOrigins: Object.freeze([...config.allowedOrigins]),
+    corsOrigins: Object.freeze([...config.corsOrigins]),
+    roles: Object.freeze(roles),
+  }) as Config;
 }

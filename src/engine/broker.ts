@@ -25,8 +25,12 @@ export interface PublishReceipt {
 }
 
 export interface HistoryQuery {
-  /** Return events with offset > since (default: from the oldest kept). */
+  /** Return events with offset > since (default: from the oldest kept). Oldest first. */
   since?: number;
+  /** Newest first instead, from the newest kept (or from just before `before`). */
+  order?: 'asc' | 'desc';
+  /** With `order: 'desc'`: only events with offset < before (paging back). */
+  before?: number;
   limit?: number;
 }
 

@@ -1,6 +1,7 @@
-// An engine: the three seams a node needs (Broker, SessionStore, Presence)
+// An engine: the seams a node needs (Broker, SessionStore, Presence, AgentDirectory)
 // from one backend, its readiness, and the one error it reports. The server
 // maps EngineUnavailableError to its catalogue; engines know no protocol codes.
+import type { AgentDirectory } from './agents.js';
 import type { Broker } from './broker.js';
 import type { Presence } from './presence.js';
 import type { SessionStore } from './sessions.js';
@@ -19,6 +20,7 @@ export interface Engine {
   readonly broker: Broker;
   readonly sessions: SessionStore;
   readonly presence: Presence;
+  readonly agents: AgentDirectory;
   /** Whether the engine can accept publications now. */
   status(): EngineStatus;
   close(): Promise<void>;

@@ -10,10 +10,11 @@ export { EngineUnavailableError } from './engine.js';
 export { ALL_AGENT_STREAMS, type Broker, type DeliveredEvent, type DeliveryHandler, type HistoryPage, type HistoryQuery, type LossHandler, type PublishReceipt, type UnsequencedEvent } from './broker.js';
 export type { SessionState, SessionStore, SavedSubscription } from './sessions.js';
 export type { ConnectionSummary, Presence } from './presence.js';
+export type { AgentDirectory, AgentPage, AgentRecord, AgentSummary } from './agents.js';
 
 /** The engine the config asks for: Redis with a URL, else the in-memory engine. */
 export async function createEngine(config: Config, log: Logger): Promise<Engine> {
-  const history = { historySize: config.historySize, historyTtlMs: config.historyTtl * 1000 };
+  const history = { historySize: config.historySize, historyTtlMs: config.historyTtl * 1000, agentTtlMs: config.agentTtl * 1000 };
   if (config.redisUrl) {
     const { RedisEngine } = await import('./redis/index.js');
     return new RedisEngine({ ...history, url: config.redisUrl, prefix: config.redisPrefix, log });

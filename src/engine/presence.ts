@@ -27,4 +27,8 @@ export interface Presence {
   /** Takes one of the user's `cap` connection slots across live nodes; false when all are taken. */
   claimUserSlot(userId: string, cap: number): Promise<boolean>;
   releaseUserSlot(userId: string): void;
+  /** Asks node `nodeId` to close its connection `connectionId` (an admin's disconnect); resolves once the request is sent. */
+  requestClose(nodeId: string, connectionId: string): Promise<void>;
+  /** The handler of close requests addressed to this node. */
+  onCloseRequest(handler: (connectionId: string) => void): void;
 }

@@ -25,6 +25,8 @@ export const ErrorCodes = {
   ENGINE_UNAVAILABLE: { status: 503, retry: true, description: 'The engine (Redis) is unreachable. Refused before Redis was reached, nothing was accepted; if the connection dropped mid-request the event may have been accepted: retry with the same idempotency_key.' },
   USER_CONNECTION_LIMIT: { status: 429, retry: true, description: 'The user holds the maximum number of connections across the cluster.' },
   NOT_FOUND: { status: 404, retry: false, description: 'No such route.' },
+  AGENT_NOT_FOUND: { status: 404, retry: false, description: 'No event of this agent was published within the agent TTL (or ever).' },
+  CONNECTION_NOT_FOUND: { status: 404, retry: false, description: 'No live connection with that id on any node.' },
   BAD_REQUEST: { status: 400, retry: false, description: 'The HTTP request is malformed (bad session id, bad body).' },
   PAYLOAD_TOO_LARGE: { status: 413, retry: false, description: 'The HTTP body exceeds the limit.' },
 } as const;
@@ -41,6 +43,7 @@ export const CloseCodes = {
   TOKEN_EXPIRED: { code: 4001, reconnect: true, description: 'The token expired without a valid refresh; reconnect with a new token.' },
   FORBIDDEN: { code: 4003, reconnect: false, description: 'A refresh carried another user (sub) or lost websocket:connect; do not reconnect with it.' },
   SLOW_CONSUMER: { code: 4008, reconnect: true, description: 'The client read too slowly and its send buffer passed the cap; reconnect (the session resumes).' },
+  CLOSED_BY_ADMIN: { code: 4010, reconnect: false, description: 'An administrator closed the connection; do not reconnect automatically.' },
 } as const;
 
 export type CloseCode = keyof typeof CloseCodes;

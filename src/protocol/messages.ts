@@ -23,6 +23,8 @@ export const SubscribeDataSchema = z.object({
   agent_id: IdSchema.nullable().optional(),
   filters: FiltersSchema.nullable().optional(),
   since: SinceSchema.nullable().optional(),
+  /** Single-stream subscriptions: send the stream's latest event this subscription wants right after the confirmation. */
+  latest: z.boolean().optional(),
 });
 
 export const UnsubscribeDataSchema = z.object({

@@ -64,6 +64,14 @@ export interface HealthCounters {
   messages_sent: number;
   messages_received: number;
   agent_subscribers: number;
+  /** Events accepted from producers. */
+  events_in: number;
+  /** Events written to client sockets (one per recipient). */
+  events_out: number;
+  handshake_refusals: number;
+  /** Inbound messages dropped by the rate limit. */
+  rate_limited: number;
+  slow_consumer_closes: number;
 }
 
 /** One node's entry in the cluster registry, as health views list it. */

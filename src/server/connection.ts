@@ -9,6 +9,7 @@ import type { RawData, WebSocket } from 'ws';
 import type { Principal } from '../auth/permissions.js';
 import { CloseCodes, type CloseCode, type ErrorCode } from '../protocol/codes.js';
 import { ServerMessages, type ControlMessage, type RequestId, type StreamPosition } from '../protocol/server-messages.js';
+import type { NodeCounters } from './counters.js';
 import { TokenBucket } from './limits.js';
 
 export type ConnectionState = 'open' | 'closing' | 'closed';
@@ -16,6 +17,8 @@ export type ConnectionState = 'open' | 'closing' | 'closed';
 export interface StateChange {
   oldState: ConnectionState;
   newState: ConnectionState;
+  /** Why the server closed it (on the transition out of `open`, when the server decided). */
+  reason?: CloseCode;
 }
 
 /** What the node does when something happens on one of its connections. */
@@ -36,11 +39,6 @@ export interface ConnectionLimits {
   rateLimitCloseAfter: number;
 }
 
-/** Counters shared by all connections of a node (the health endpoint reads them). */
-export interface TrafficCounters {
-  messagesSent: number;
-  messagesReceived: number;
-}
 
 /** What a connection is opened with: decided by the upgrade gate before the 101. */
 export interface Admission {
@@ -92,7 +90,7 @@ export class Connection {
   #state: ConnectionState = 'open';
   readonly #ws: TaggedSocket;
   readonly #limits: ConnectionLimits;
-  readonly #counters: TrafficCounters;
+  readonly #counters: NodeCounters;
   readonly #hooks: ConnectionHooks;
   // liveness
   #lastSeen = performance.now();
@@ -115,7 +113,7 @@ export class Connection {
   #inbound: Promise<void> = Promise.resolve();
   #pendingInbound = 0;
 
-  constructor(ws: WebSocket, admission: Admission, limits: ConnectionLimits, counters: TrafficCounters, hooks: ConnectionHooks) {
+  constructor(ws: WebSocket, admission: Admission, limits: ConnectionLimits, counters: NodeCounters, hooks: ConnectionHooks) {
     this.#ws = ws as TaggedSocket;
     this.#principal = admission.principal;
     this.sessionId = admission.sessionId;
@@ -182,7 +180,7 @@ export class Connection {
   }
 
   /** The one door of the lifecycle: open → closing → closed (or open → closed). */
-  #setState(newState: ConnectionState): void {
+  #setState(newState: ConnectionState, reason?: CloseCode): void {
     const oldState = this.#state;
     if (oldState === newState || oldState === 'closed') return;
     this.#state = newState;
@@ -190,13 +188,13 @@ export class Connection {
       this.#held = null;
       this.#suppress = null;
     }
-    this.#hooks.stateChanged(this, { oldState, newState });
+    this.#hooks.stateChanged(this, reason === undefined ? { oldState, newState } : { oldState, newState, reason });
   }
 
   /** Sends a close frame; the socket is terminated if the peer does not answer within `graceMs`. */
   close(reason: CloseCode, text: string = CloseCodes[reason].description, graceMs = 2000): void {
     if (this.#state !== 'open') return;
-    this.#setState('closing');
+    this.#setState('closing', reason);
     this.#ws.close(CloseCodes[reason].code, text.slice(0, 120));
     const timer = setTimeout(() => this.terminate(), graceMs);
     timer.unref();
@@ -462,6 +460,7 @@ export class Connection {
       return true;
     }
     this.#droppedInARow++;
+    this.#counters.rateLimited++;
     if (this.#droppedInARow >= this.#limits.rateLimitCloseAfter) {
       this.close('POLICY_VIOLATION', 'rate limit exceeded');
     } else if (this.#lastSeen - this.#lastRateLimitNotice >= 1000) {

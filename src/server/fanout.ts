@@ -9,6 +9,7 @@ import type { DeliveredEvent, StreamPosition } from '../engine/broker.js';
 import { subscriptionFollows } from '../protocol/constants.js';
 import { ServerMessages } from '../protocol/server-messages.js';
 import type { Connection } from './connection.js';
+import type { NodeCounters } from './counters.js';
 import type { Metrics } from './metrics.js';
 import type { ConnectionRegistry } from './registry.js';
 import type { Subscription, SubscriptionIndex } from './subscriptions.js';
@@ -40,11 +41,14 @@ export class FanOut {
   readonly #waits = new Map<string, (recipients: number) => void>();
   #seq = 0;
 
-  constructor(deps: { registry: ConnectionRegistry; index: SubscriptionIndex<Connection>; log: Logger; metrics: Metrics }) {
+  readonly #counters: NodeCounters;
+
+  constructor(deps: { registry: ConnectionRegistry; index: SubscriptionIndex<Connection>; log: Logger; metrics: Metrics; counters: NodeCounters }) {
     this.#registry = deps.registry;
     this.#index = deps.index;
     this.#log = deps.log;
     this.#metrics = deps.metrics;
+    this.#counters = deps.counters;
   }
 
   /**
@@ -118,6 +122,11 @@ export class FanOut {
       const monitorKey = agentId === undefined ? undefined : monitorPermission(agentId);
       if (agentId !== undefined) this.#fanOut(this.#index.forAgent(event.type, agentId), state, monitorKey);
       this.#fanOut(this.#index.forAllAgents(event.type), state, monitorKey);
+    }
+    if (state.count > 0) {
+      this.#counters.deliveries += state.count;
+      this.#metrics.deliveries.inc({ type: event.type }, state.count);
+      this.#metrics.deliveryLatency.observe(Math.max(0, Date.now() - Date.parse(event.timestamp)) / 1000);
     }
     if (this.#waits.size !== 0) this.#waits.get(event.event_id)?.(state.count);
   };

@@ -3,7 +3,7 @@
 import type { Config } from '../config/config.js';
 import type { Presence } from '../engine/presence.js';
 import { isoNow, type ClusterHealth, type HealthCounters, type NodeReport } from '../protocol/server-messages.js';
-import type { TrafficCounters } from './connection.js';
+import type { NodeCounters } from './counters.js';
 import type { ConnectionRegistry } from './registry.js';
 
 export interface HealthDeps {
@@ -12,7 +12,7 @@ export interface HealthDeps {
   nodeId: string;
   registry: ConnectionRegistry;
   index: { readonly size: number; readonly agentCount: number };
-  counters: TrafficCounters;
+  counters: NodeCounters;
   presence: Pick<Presence, 'nodes'>;
   heartbeatRunning(): boolean;
 }
@@ -48,6 +48,11 @@ export class HealthViews {
       messages_sent: counters.messagesSent,
       messages_received: counters.messagesReceived,
       agent_subscribers: index.agentCount,
+      events_in: counters.publications,
+      events_out: counters.deliveries,
+      handshake_refusals: counters.handshakeRefusals,
+      rate_limited: counters.rateLimited,
+      slow_consumer_closes: counters.slowConsumerCloses,
       timestamp: isoNow(),
     };
   }
@@ -86,6 +91,11 @@ export class HealthViews {
       messages_sent: sum('messages_sent'),
       messages_received: sum('messages_received'),
       agent_subscribers: sum('agent_subscribers'),
+      events_in: sum('events_in'),
+      events_out: sum('events_out'),
+      handshake_refusals: sum('handshake_refusals'),
+      rate_limited: sum('rate_limited'),
+      slow_consumer_closes: sum('slow_consumer_closes'),
       engine: this.#deps.engineName,
       node_id: this.#deps.nodeId,
       nodes,

@@ -9,7 +9,8 @@ import type { Config } from '../config/config.js';
 import type { Presence } from '../engine/presence.js';
 import type { SessionState } from '../engine/sessions.js';
 import { ServerMessages } from '../protocol/server-messages.js';
-import { Connection, type Admission, type ConnectionHooks, type StateChange, type TrafficCounters } from './connection.js';
+import { Connection, type Admission, type ConnectionHooks, type StateChange } from './connection.js';
+import type { NodeCounters } from './counters.js';
 import { handleMessage, type HandlerContext } from './handlers.js';
 import type { ConnectionRegistry } from './registry.js';
 import type { SessionKeeper } from './sessions.js';
@@ -20,7 +21,7 @@ import type { TokenLifetime } from './token-lifetime.js';
 export interface LifecycleDeps {
   config: Config;
   nodeId: string;
-  counters: TrafficCounters;
+  counters: NodeCounters;
   registry: ConnectionRegistry;
   index: SubscriptionIndex<Connection>;
   subscriptions: Subscriptions;
@@ -96,6 +97,12 @@ export class ConnectionLifecycle implements ConnectionHooks {
   // ---- ConnectionHooks ------------------------------------------------------------
 
   stateChanged(conn: Connection, change: StateChange): void {
+    if (change.reason === 'SLOW_CONSUMER') {
+      this.#deps.counters.slowConsumerCloses++;
+      this.#deps.log.warn({ connectionId: conn.id, userId: conn.userId }, 'slow consumer: send buffer over the cap; closing with 4008');
+    } else if (change.reason === 'POLICY_VIOLATION') {
+      this.#deps.log.warn({ connectionId: conn.id, userId: conn.userId }, 'inbound limits exceeded; closing with 1008');
+    }
     if (change.newState === 'closed') this.#closed(conn);
   }
 

@@ -1,43 +1,120 @@
-// Prometheus metrics (GET /metrics). Gauges are read from their owners when
-// scraped, so the delivery path pays nothing for them.
-import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+// Prometheus metrics (GET /metrics), named by Prometheus conventions
+// (counters end in _total, durations in seconds). Totals the node already
+// keeps (NodeCounters) are read at scrape time, so the delivery path pays
+// nothing for them; labelled counters are bumped once per publication or per
+// refusal, never once per recipient.
+import { timingSafeEqual } from 'node:crypto';
+import { once } from 'node:events';
+import { createServer, type Server } from 'node:http';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { httpErrorBody } from '../protocol/codes.js';
 import type { EngineStatus } from '../engine/engine.js';
-import type { TrafficCounters } from './connection.js';
+import type { NodeCounters } from './counters.js';
+
+export type RecoveryKind = 'subscribe' | 'resume';
+export type RecoveryOutcome = 'recovered' | 'lost';
 
 export interface Metrics {
   registry: Registry;
+  /** Events accepted from producers, by type (events in). */
   publications: Counter<'type'>;
+  /** Events written to sockets, by type (events out). */
+  deliveries: Counter<'type'>;
+  /** Seconds from an event's publish time to the fan-out's socket writes. */
+  deliveryLatency: Histogram;
+  handshakeRefusals: Counter<'code'>;
+  recoveries: Counter<'kind' | 'outcome'>;
   streamLosses: Counter;
 }
 
-/** What the gauges read at scrape time. */
+/** What the gauges and totals read at scrape time. */
 export interface MetricSources {
   connections(): number;
   subscriptions(): number;
-  counters: TrafficCounters;
+  counters: NodeCounters;
   engineStatus(): EngineStatus;
 }
 
 export function createMetrics(sources: MetricSources): Metrics {
   const registry = new Registry();
+  const registers = [registry];
   collectDefaultMetrics({ register: registry, prefix: 'escai_process_' });
   const gauge = (name: string, help: string, read: () => number) =>
     new Gauge({
       name,
       help,
-      registers: [registry],
+      registers,
       collect() {
         this.set(read());
       },
     });
+  /** A counter whose value is one of the node's own totals. */
+  const total = (name: string, help: string, read: () => number) =>
+    new Counter({
+      name,
+      help,
+      registers,
+      collect() {
+        this.reset();
+        this.inc(read());
+      },
+    });
+  const { counters } = sources;
   gauge('escai_connections', 'Open WebSocket connections on this node', sources.connections);
   gauge('escai_subscriptions', 'Subscriptions on this node', sources.subscriptions);
-  gauge('escai_messages_sent', 'Frames sent to clients since start', () => sources.counters.messagesSent);
-  gauge('escai_messages_received', 'Frames received from clients since start', () => sources.counters.messagesReceived);
   gauge('escai_engine_ready', '1 when the engine accepts publications', () => (sources.engineStatus().ready ? 1 : 0));
+  total('escai_messages_sent_total', 'Frames written to clients', () => counters.messagesSent);
+  total('escai_messages_received_total', 'Frames received from clients', () => counters.messagesReceived);
+  total('escai_rate_limited_total', 'Inbound messages dropped by the per-connection rate limit', () => counters.rateLimited);
+  total('escai_slow_consumer_closes_total', 'Connections closed with 4008 (send buffer over the cap)', () => counters.slowConsumerCloses);
   return {
     registry,
-    publications: new Counter({ name: 'escai_publications_total', help: 'Events published through this node', labelNames: ['type'], registers: [registry] }),
-    streamLosses: new Counter({ name: 'escai_stream_losses_total', help: 'Streams whose lost events could not be replayed (clients told recovery_failed)', registers: [registry] }),
+    publications: new Counter({ name: 'escai_publications_total', help: 'Events accepted from producers through this node, by type', labelNames: ['type'], registers }),
+    deliveries: new Counter({ name: 'escai_deliveries_total', help: 'Events written to client sockets (one per recipient), by type', labelNames: ['type'], registers }),
+    deliveryLatency: new Histogram({
+      name: 'escai_delivery_latency_seconds',
+      help: 'From an event\'s publish timestamp to its fan-out on this node (across nodes this includes clock skew)',
+      buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+      registers,
+    }),
+    handshakeRefusals: new Counter({ name: 'escai_handshake_refusals_total', help: 'WebSocket handshakes refused before the 101, by error code', labelNames: ['code'], registers }),
+    recoveries: new Counter({
+      name: 'escai_recoveries_total',
+      help: 'Recoveries asked for (subscribe with since, session resume), by outcome: recovered, or lost (the client must reload)',
+      labelNames: ['kind', 'outcome'],
+      registers,
+    }),
+    streamLosses: new Counter({ name: 'escai_stream_losses_total', help: 'Streams whose lost events could not be replayed (clients told recovery_failed)', registers }),
   };
+}
+
+/** A scrape: the metrics text, or 401 when a metrics token is set and the request does not carry it. */
+export async function scrape(metrics: Metrics, token: string | undefined, authorization: string | undefined): Promise<{ status: number; type: string; body: string }> {
+  if (token !== undefined && !bearerMatches(authorization, token)) {
+    return { status: 401, type: 'application/json; charset=utf-8', body: JSON.stringify(httpErrorBody('TOKEN_MISSING', 'GET /metrics needs Authorization: Bearer <ESCAI_METRICS_TOKEN>')) };
+  }
+  return { status: 200, type: metrics.registry.contentType, body: await metrics.registry.metrics() };
+}
+
+function bearerMatches(authorization: string | undefined, token: string): boolean {
+  const given = Buffer.from(/^Bearer\s+(\S+)\s*$/i.exec(authorization ?? '')?.[1] ?? '');
+  const want = Buffer.from(token);
+  return given.length === want.length && timingSafeEqual(given, want);
+}
+
+/** /metrics on a port of its own (ESCAI_METRICS_PORT): a plain HTTP server that answers nothing else. */
+export async function serveMetrics(metrics: Metrics, options: { host: string; port: number; token: string | undefined }): Promise<Server> {
+  const server = createServer((req, res) => {
+    if (req.method !== 'GET' || (req.url ?? '').split('?')[0] !== '/metrics') {
+      res.writeHead(404, { 'content-type': 'application/json; charset=utf-8' }).end(JSON.stringify(httpErrorBody('NOT_FOUND', 'Only GET /metrics here')));
+      return;
+    }
+    scrape(metrics, options.token, req.headers.authorization).then(
+      (answer) => res.writeHead(answer.status, { 'content-type': answer.type }).end(answer.body),
+      () => res.writeHead(500).end(),
+    );
+  });
+  server.listen(options.port, options.host);
+  await once(server, 'listening');
+  return server;
 }

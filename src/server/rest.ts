@@ -12,20 +12,30 @@ import { describeZodError } from '../protocol/messages.js';
 import { isoNow } from '../protocol/server-messages.js';
 import { catalogued } from './errors.js';
 import type { HealthViews } from './health.js';
-import type { Metrics } from './metrics.js';
+import { scrape, type Metrics } from './metrics.js';
 import { publishedRef, type Publisher } from './publisher.js';
 import type { ConnectionRegistry } from './registry.js';
 import type { Subscriptions } from './subscribe.js';
 
-const HistoryQuerySchema = z.object({
-  since: z.coerce.number().int().min(0).optional(),
-  limit: z.coerce.number().int().min(1).max(1000).default(100),
+const HistoryQuerySchema = z
+  .object({
+    since: z.coerce.number().int().min(0).optional(),
+    order: z.enum(['asc', 'desc']).default('asc'),
+    before: z.coerce.number().int().min(1).optional(),
+    limit: z.coerce.number().int().min(1).max(1000).default(100),
+  })
+  .refine((q) => q.order === 'desc' || q.before === undefined, { message: 'before needs order=desc', path: ['before'] })
+  .refine((q) => q.order === 'asc' || q.since === undefined, { message: 'since needs order=asc', path: ['since'] });
+
+const AgentListQuerySchema = z.object({
+  limit: z.coerce.number().int().min(1).max(500).default(100),
+  cursor: z.string().min(1).max(512).optional(),
 });
 
 export interface RestDeps {
-  config: Pick<Config, 'maxBodyBytes'>;
+  config: Pick<Config, 'maxBodyBytes' | 'metricsPort' | 'metricsToken'>;
   verifier: TokenVerifier;
-  engine: Pick<Engine, 'name' | 'nodeId' | 'status' | 'broker' | 'presence'>;
+  engine: Pick<Engine, 'name' | 'nodeId' | 'status' | 'broker' | 'presence' | 'agents'>;
   /** Whether the node refuses new work (shutting down). */
   closing(): boolean;
   health: HealthViews;
@@ -77,7 +87,12 @@ export function registerRoutes(app: FastifyInstance, deps: RestDeps): void {
 
   app.get('/ws/health', async () => health.cluster());
 
-  app.get('/metrics', async (_req, reply) => reply.type(metrics.registry.contentType).send(await metrics.registry.metrics()));
+  if (config.metricsPort === undefined) {
+    app.get('/metrics', async (req, reply) => {
+      const answer = await scrape(metrics, config.metricsToken, req.headers.authorization);
+      return reply.code(answer.status).type(answer.type).send(answer.body);
+    });
+  }
 
   app.get('/ws/connections', async (req) => {
     await authorize(verifier, req, Permissions.ADMIN);
@@ -97,6 +112,20 @@ export function registerRoutes(app: FastifyInstance, deps: RestDeps): void {
     return { connections, total: connections.length, timestamp: isoNow() };
   });
 
+  app.delete('/ws/connections/:connection_id', async (req, reply) => {
+    await authorize(verifier, req, Permissions.ADMIN);
+    const { connection_id: connectionId } = req.params as { connection_id: string };
+    const local = registry.get(connectionId);
+    if (local) {
+      local.close('CLOSED_BY_ADMIN', 'closed by an administrator');
+      return reply.code(202).send({ closing: connectionId, node_id: engine.nodeId });
+    }
+    const remote = (await engine.presence.remoteConnections()).find((c) => c.connection_id === connectionId);
+    if (!remote) throw new EscaiError('CONNECTION_NOT_FOUND', `No live connection ${connectionId.slice(0, 64)}`);
+    await engine.presence.requestClose(remote.node_id, connectionId);
+    return reply.code(202).send({ closing: connectionId, node_id: remote.node_id });
+  });
+
   app.post('/ws/broadcast/test', async (req) => {
     await authorize(verifier, req, Permissions.ADMIN);
     const query = req.query as Record<string, unknown>;
@@ -111,14 +140,38 @@ export function registerRoutes(app: FastifyInstance, deps: RestDeps): void {
     return { message: 'Broadcast sent', recipients: result!.recipients, event_id: result!.event_id, timestamp: isoNow() };
   });
 
-  app.get('/api/v1/agents/:agent_id/events', async (req) => {
+  /** The agent of the route, checked: a valid id the caller may monitor. */
+  async function agentOf(req: FastifyRequest): Promise<string> {
     const { agent_id: agentId } = req.params as { agent_id: string };
     if (!IdSchema.safeParse(agentId).success) throw new EscaiError('VALIDATION_ERROR', 'agent_id: invalid agent id');
     const principal = await authorize(verifier, req, Permissions.CONNECT);
     if (!principal.canMonitor(agentId)) throw new EscaiError('AGENT_ACCESS_DENIED', `No permission to monitor agent ${agentId}`);
-    const query = HistoryQuerySchema.safeParse(req.query);
-    if (!query.success) throw new EscaiError('VALIDATION_ERROR', describeZodError(query.error));
-    const page = await engine.broker.history(`agent:${agentId}`, query.data);
+    return agentId;
+  }
+
+  function parse<T>(schema: z.ZodType<T>, input: unknown): T {
+    const result = schema.safeParse(input);
+    if (!result.success) throw new EscaiError('VALIDATION_ERROR', describeZodError(result.error));
+    return result.data;
+  }
+
+  app.get('/api/v1/agents', async (req) => {
+    const principal = await authorize(verifier, req, Permissions.CONNECT);
+    const query = parse(AgentListQuerySchema, req.query);
+    return engine.agents.list({ limit: query.limit, cursor: query.cursor, only: principal.monitorsAll ? undefined : principal.monitoredAgents() });
+  });
+
+  app.get('/api/v1/agents/:agent_id', async (req) => {
+    const agentId = await agentOf(req);
+    const [record, position] = await Promise.all([engine.agents.get(agentId), engine.broker.position(`agent:${agentId}`)]);
+    if (!record) throw new EscaiError('AGENT_NOT_FOUND', `No event of agent ${agentId} within the agent TTL`);
+    return { ...record, offset: position.offset, epoch: position.epoch };
+  });
+
+  app.get('/api/v1/agents/:agent_id/events', async (req) => {
+    const agentId = await agentOf(req);
+    const query = parse(HistoryQuerySchema, req.query);
+    const page = await engine.broker.history(`agent:${agentId}`, query);
     return { agent_id: agentId, events: page.events, offset: page.position.offset, epoch: page.position.epoch, complete: page.complete };
   });
 

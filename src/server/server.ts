@@ -3,7 +3,9 @@
 // HTTP, ws (noServer) behind the upgrade gate, the heartbeat, the cluster
 // report, and the in-process publishing API. `createEscaiServer` is what the
 // CLI runs and what tests start on port 0.
+import type { Server as HttpServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import cors from '@fastify/cors';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import { WebSocketServer } from 'ws';
 import { createVerifier, type TokenVerifier } from '../auth/jwt.js';
@@ -11,12 +13,13 @@ import type { Config } from '../config/config.js';
 import { createEngine, type Engine, type EngineStatus } from '../engine/index.js';
 import { createLogger, type Logger } from '../log.js';
 import type { BehavioralPattern, EpistemicState, PredictionResult } from '../protocol/events.js';
-import type { Connection, TrafficCounters } from './connection.js';
+import type { Connection } from './connection.js';
+import { createCounters } from './counters.js';
 import { FanOut } from './fanout.js';
 import { HealthViews } from './health.js';
 import { Heartbeat } from './heartbeat.js';
 import { ConnectionLifecycle } from './lifecycle.js';
-import { createMetrics } from './metrics.js';
+import { createMetrics, serveMetrics, type Metrics } from './metrics.js';
 import { Publisher, type PublishResult } from './publisher.js';
 import { ConnectionRegistry, type ConnectionsView } from './registry.js';
 import { registerRoutes } from './rest.js';
@@ -37,6 +40,7 @@ export interface ServerOptions {
 interface Node {
   engine: Engine;
   fanout: FanOut;
+  metrics: Metrics;
   registry: ConnectionRegistry;
   publisher: Publisher;
   gate: UpgradeGate;
@@ -53,6 +57,7 @@ export class EscaiServer {
   #node: Node | undefined;
   #closing: Promise<void> | undefined;
   #reportTimer: NodeJS.Timeout | undefined;
+  #metricsServer: HttpServer | undefined;
 
   constructor({ config, logger, engine }: ServerOptions) {
     if (!config.jwtSecret && !config.jwtJwksUrl) throw new Error('jwtSecret (ESCAI_JWT_SECRET) or jwtJwksUrl is required');
@@ -74,6 +79,8 @@ export class EscaiServer {
       trustProxy: config.trustProxy,
       return503OnClosing: true,
     });
+    // CORS for the REST API, for the origins listed (off when none are).
+    if (config.corsOrigins.length > 0) void this.http.register(cors, { origin: [...config.corsOrigins], methods: ['GET', 'POST', 'DELETE'], maxAge: 600 });
     this.http.addHook('onResponse', async (req, reply) => {
       req.log.debug({ method: req.method, url: redactUrl(req.url), status: reply.statusCode, ms: Math.round(reply.elapsedTime) }, 'request');
     });
@@ -83,19 +90,19 @@ export class EscaiServer {
   #wire(engine: Engine): Node {
     const { config, log } = this;
     const { broker, presence } = engine;
-    const counters: TrafficCounters = { messagesSent: 0, messagesReceived: 0 };
+    const counters = createCounters();
     const interest = { follow: (stream: string) => broker.follow(stream), unfollow: (stream: string) => broker.unfollow(stream) };
     const registry = new ConnectionRegistry(interest);
     const index = new SubscriptionIndex<Connection>(interest);
     const metrics = createMetrics({ connections: () => registry.size, subscriptions: () => index.size, counters, engineStatus: () => engine.status() });
-    const fanout = new FanOut({ registry, index, log, metrics });
+    const fanout = new FanOut({ registry, index, log, metrics, counters });
     // `changed` is the lifecycle's; the jobs built before it reach it through this late-bound call.
     let lifecycle: ConnectionLifecycle | undefined;
     const changed = (conn: Connection) => lifecycle?.changed(conn);
-    const subscriptions = new Subscriptions({ config, index, broker, fanout, changed });
-    const sessions = new SessionKeeper({ config, nodeId: engine.nodeId, store: engine.sessions, broker, registry, index, subscriptions, fanout, log });
+    const subscriptions = new Subscriptions({ config, index, broker, fanout, metrics, log, changed });
+    const sessions = new SessionKeeper({ config, nodeId: engine.nodeId, store: engine.sessions, broker, registry, index, subscriptions, fanout, metrics, log });
     const tokens = new TokenLifetime({ config, verifier: this.#verifier, subscriptions, changed });
-    const publisher = new Publisher({ broker, fanout, metrics, maxBatchEvents: config.maxBatchEvents });
+    const publisher = new Publisher({ broker, agents: engine.agents, fanout, metrics, counters, maxBatchEvents: config.maxBatchEvents, log });
     const heartbeat = new Heartbeat({ connections: registry, config, log });
     const health = new HealthViews({
       config,
@@ -119,6 +126,8 @@ export class EscaiServer {
       sessions,
       connections: registry,
       accept: (ws, admission, session) => accepted.open(ws, admission, session),
+      counters,
+      metrics,
       log,
     });
     registerRoutes(this.http, {
@@ -133,7 +142,8 @@ export class EscaiServer {
       metrics,
     });
     this.http.server.on('upgrade', gate.handle);
-    return { engine, fanout, registry, publisher, gate, heartbeat, health };
+    presence.onCloseRequest((connectionId) => registry.get(connectionId)?.close('CLOSED_BY_ADMIN', 'closed by an administrator'));
+    return { engine, fanout, metrics, registry, publisher, gate, heartbeat, health };
   }
 
   /** Starts the engine and listens; resolves to the bound address. */
@@ -146,6 +156,9 @@ export class EscaiServer {
     node.heartbeat.start();
     const address = this.http.server.address() as AddressInfo;
     node.health.address = `${address.address}:${address.port}`;
+    if (this.config.metricsPort !== undefined) {
+      this.#metricsServer = await serveMetrics(node.metrics, { host: this.config.host, port: this.config.metricsPort, token: this.config.metricsToken });
+    }
     this.#startReporting(node);
     this.log.info({ host: address.address, port: address.port, engine: engine.name, nodeId: engine.nodeId }, 'listening');
     return address;
@@ -219,6 +232,7 @@ export class EscaiServer {
     await Promise.race([gone, new Promise<void>((resolve) => (timer = setTimeout(resolve, graceMs + 500)))]);
     clearTimeout(timer);
     await this.http.close();
+    this.#metricsServer?.close();
     await node.engine.close();
     this.log.info('stopped');
   }

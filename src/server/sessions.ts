@@ -12,6 +12,7 @@ import { subscriptionStream } from '../protocol/constants.js';
 import { ServerMessages, type ConnectionEstablished } from '../protocol/server-messages.js';
 import type { Connection } from './connection.js';
 import type { FanOut } from './fanout.js';
+import type { Metrics } from './metrics.js';
 import { collectReplay, type ReplayPlan } from './recovery.js';
 import type { ConnectionRegistry } from './registry.js';
 import type { Subscriptions } from './subscribe.js';
@@ -26,6 +27,7 @@ export interface SessionDeps {
   index: SubscriptionIndex<Connection>;
   subscriptions: Subscriptions;
   fanout: Pick<FanOut, 'wants'>;
+  metrics: Pick<Metrics, 'recoveries'>;
   log: Logger;
 }
 
@@ -172,7 +174,9 @@ export class SessionKeeper {
         ...(dropped.length > 0 ? { dropped_subscriptions: dropped } : {}),
       });
       conn.release([{ frame: JSON.stringify(hello) }, ...replay.frames], replay.ids, replay.positions);
-      log.debug({ connectionId: conn.id, replayed: replay.frames.length, recovered: replay.recovered }, 'session resumed');
+      this.#deps.metrics.recoveries.inc({ kind: 'resume', outcome: replay.recovered ? 'recovered' : 'lost' });
+      const level = replay.recovered ? 'debug' : 'info';
+      log[level]({ connectionId: conn.id, userId: conn.userId, replayed: replay.frames.length, recovered: replay.recovered }, 'session resumed');
     } catch (err) {
       log.error({ err, connectionId: conn.id }, 'session resume failed');
       const hello = ServerMessages.connectionEstablished({ ...welcome, resumed: true, recovered: false, subscriptions: subscriptions.describe(conn) });

@@ -2,25 +2,32 @@
 // replay of what a `since` missed, the confirmation at a consistent position,
 // unsubscribing, restoring a resumed session's subscriptions, and revoking
 // what a refreshed token no longer allows.
+import type { Logger } from 'pino';
 import type { Config } from '../config/config.js';
-import type { Broker } from '../engine/broker.js';
+import type { Broker, DeliveredEvent } from '../engine/broker.js';
 import { Permissions } from '../auth/permissions.js';
 import { EscaiError } from '../protocol/codes.js';
 import { SUBSCRIPTION_TYPES, subscriptionStream, type SubscriptionType } from '../protocol/constants.js';
 import type { SubscribeData, UnsubscribeData } from '../protocol/messages.js';
 import { ServerMessages, type RequestId, type SubscriptionView } from '../protocol/server-messages.js';
 import type { SavedSubscription } from '../engine/sessions.js';
-import type { Connection } from './connection.js';
+import type { Connection, OutFrame } from './connection.js';
 import type { FanOut } from './fanout.js';
+import type { Metrics } from './metrics.js';
 import { compileFilter } from './filters.js';
 import { collectReplay, type Replay, type ReplayPlan } from './recovery.js';
 import { describeSubscription, type Subscription, type SubscriptionIndex } from './subscriptions.js';
+
+/** How far back `latest` looks for the newest event a subscription wants. */
+export const LATEST_SCAN = 500;
 
 export interface SubscribeDeps {
   config: Pick<Config, 'maxSubscriptions'>;
   index: SubscriptionIndex<Connection>;
   broker: Pick<Broker, 'history' | 'position'>;
   fanout: Pick<FanOut, 'wants'>;
+  metrics: Pick<Metrics, 'recoveries'>;
+  log: Logger;
   /** A connection's subscriptions changed (admin views and the live session record follow). */
   changed(conn: Connection): void;
 }
@@ -78,6 +85,9 @@ export class Subscriptions {
     if (stream === null && since) {
       throw new EscaiError('VALIDATION_ERROR', 'data.since: recovery needs a single stream (an agent_id, or system_alerts)');
     }
+    if (stream === null && data.latest) {
+      throw new EscaiError('VALIDATION_ERROR', 'data.latest: needs a single stream (an agent_id, or system_alerts)');
+    }
     const confirmation: ReturnType<typeof ServerMessages.subscriptionConfirmed>['data'] = {
       subscription_type: sub.type,
       agent_id: sub.agentId,
@@ -87,6 +97,7 @@ export class Subscriptions {
     // Held from here: nothing live may overtake the confirmation (or the replay).
     conn.hold();
     let replay: Replay | undefined;
+    let latestFrame: OutFrame | undefined;
     try {
       await index.add(sub);
       if (stream !== null) {
@@ -95,14 +106,27 @@ export class Subscriptions {
         replay = await collectReplay(broker, since ? [plan] : []);
         let position = replay.positions.get(stream) ?? (await broker.position(stream));
         const recovered = since !== undefined && replay.recovered;
+        if (since) {
+          this.#deps.metrics.recoveries.inc({ kind: 'subscribe', outcome: recovered ? 'recovered' : 'lost' });
+          if (!recovered) this.#deps.log.info({ connectionId: conn.id, stream, since }, 'subscribe: position no longer in history (recovered: false)');
+        }
+        let confirmedOffset = position.offset;
         if (!recovered) {
+          const newest = data.latest ? await this.#latest(conn, sub, stream, position.offset) : undefined;
           // Events of the stream already held for this connection come after the confirmed position, whatever the race.
           const firstHeld = conn.firstHeldOffset(stream, position.epoch);
           if (firstHeld !== undefined && firstHeld <= position.offset) position = { offset: firstHeld - 1, epoch: position.epoch };
+          confirmedOffset = position.offset;
+          // The latest event goes right after the confirmation, which names the offset just before it
+          // (nothing in between is for this subscription); a held copy of it is sent as held instead.
+          if (newest && newest.epoch === position.epoch && newest.offset <= position.offset) {
+            latestFrame = { frame: JSON.stringify(newest), stream, event: newest };
+            confirmedOffset = newest.offset - 1;
+          }
         }
-        // The subscription starts here: a resume before its first event replays from this position.
+        // The subscription starts here: nothing at or before it is delivered live, and a resume before its first event replays from here.
         sub.start = position;
-        Object.assign(confirmation, { recovered, offset: position.offset, epoch: position.epoch });
+        Object.assign(confirmation, { recovered, offset: confirmedOffset, epoch: position.epoch });
       }
     } catch (err) {
       index.remove(sub);
@@ -112,8 +136,14 @@ export class Subscriptions {
     if (conn.state === 'closed') return;
     const reply = { frame: JSON.stringify(ServerMessages.subscriptionConfirmed(confirmation, requestId)) };
     if (replay?.recovered && since) conn.release([reply, ...replay.frames], replay.ids, replay.positions);
-    else conn.release([reply]);
+    else conn.release(latestFrame ? [reply, latestFrame] : [reply]);
     this.#deps.changed(conn);
+  }
+
+  /** The newest event at or before `upTo` among the last LATEST_SCAN of the stream that the subscription wants. */
+  async #latest(conn: Connection, sub: Subscription<Connection>, stream: string, upTo: number): Promise<DeliveredEvent | undefined> {
+    const page = await this.#deps.broker.history(stream, { order: 'desc', before: upTo + 1, limit: LATEST_SCAN });
+    return page.events.find((event) => this.#deps.fanout.wants(conn, sub, event));
   }
 
   /** Removes exactly one subscription (SUBSCRIPTION_NOT_FOUND when there is none). */

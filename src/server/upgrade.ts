@@ -13,6 +13,8 @@ import type { Presence } from '../engine/presence.js';
 import type { SessionState } from '../engine/sessions.js';
 import { EscaiError, ErrorCodes, httpErrorBody, type ErrorCode } from '../protocol/codes.js';
 import type { Admission } from './connection.js';
+import type { NodeCounters } from './counters.js';
+import type { Metrics } from './metrics.js';
 import { catalogued } from './errors.js';
 import type { SessionKeeper } from './sessions.js';
 
@@ -49,6 +51,8 @@ export interface GateDeps {
   connections: { readonly size: number };
   /** Hands an accepted socket to the node. */
   accept(ws: WebSocket, admission: Admission, session: SessionState | undefined): void;
+  counters: NodeCounters;
+  metrics: Pick<Metrics, 'handshakeRefusals'>;
   log: Logger;
 }
 
@@ -77,13 +81,21 @@ export class UpgradeGate {
     this.#admit(req, socket, head).catch((err: unknown) => {
       const known = catalogued(err);
       if (known) {
-        refuse(socket, known.code, known.message);
+        this.#refuse(req, socket, known.code, known.message);
         return;
       }
       this.#deps.log.error({ err, url: redactUrl(req.url) }, 'upgrade failed');
-      refuse(socket, 'INTERNAL_ERROR', 'Internal error');
+      this.#refuse(req, socket, 'INTERNAL_ERROR', 'Internal error');
     });
   };
+
+  /** Refuses the handshake (counted by code, and logged). */
+  #refuse(req: IncomingMessage, socket: Duplex, code: ErrorCode, message: string, headers?: Record<string, string>): void {
+    this.#deps.counters.handshakeRefusals++;
+    this.#deps.metrics.handshakeRefusals.inc({ code });
+    this.#deps.log.info({ code, url: redactUrl(req.url), remote: req.socket.remoteAddress }, 'handshake refused');
+    refuse(socket, code, message, headers);
+  }
 
   async #admit(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
     const { config, presence, sessions, verifier } = this.#deps;
@@ -109,7 +121,7 @@ export class UpgradeGate {
       throw new EscaiError('ORIGIN_NOT_ALLOWED', 'Origin not allowed');
     }
     if (this.#deps.connections.size + this.#pending >= config.maxConnections) {
-      refuse(socket, 'SERVER_AT_CAPACITY', `Server is at its maximum of ${config.maxConnections} connections`, { 'Retry-After': '5' });
+      this.#refuse(req, socket, 'SERVER_AT_CAPACITY', `Server is at its maximum of ${config.maxConnections} connections`, { 'Retry-After': '5' });
       return;
     }
     this.#pending++;

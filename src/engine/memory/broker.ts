@@ -133,6 +133,15 @@ export class MemoryBroker implements Broker {
     const cutoff = Date.now() - this.#opts.historyTtlMs;
     const limit = query.limit ?? Number.POSITIVE_INFINITY;
     const events: DeliveredEvent[] = [];
+    if (query.order === 'desc') {
+      const before = query.before ?? Number.POSITIVE_INFINITY;
+      for (let i = stream.history.size - 1; i >= 0 && events.length < limit; i--) {
+        const entry = stream.history.at(i);
+        if (entry.at < cutoff) break;
+        if (entry.event.offset < before) events.push(entry.event);
+      }
+      return { events, position, complete: true };
+    }
     let oldestKept = stream.offset + 1;
     for (let i = 0; i < stream.history.size; i++) {
       const entry = stream.history.at(i);

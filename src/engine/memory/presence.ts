@@ -4,6 +4,7 @@ import type { ConnectionSummary, NodeReport, Presence } from '../presence.js';
 
 export class MemoryPresence implements Presence {
   #report: NodeReport | undefined;
+  #onClose: (connectionId: string) => void = () => {};
   readonly #userSlots = new Map<string, number>();
 
   async reportNode(report: NodeReport): Promise<void> {
@@ -27,6 +28,14 @@ export class MemoryPresence implements Presence {
     if (used >= cap) return false;
     this.#userSlots.set(userId, used + 1);
     return true;
+  }
+
+  async requestClose(_nodeId: string, connectionId: string): Promise<void> {
+    this.#onClose(connectionId); // one node: every request is for this one
+  }
+
+  onCloseRequest(handler: (connectionId: string) => void): void {
+    this.#onClose = handler;
   }
 
   releaseUserSlot(userId: string): void {

@@ -73,7 +73,7 @@ redis.call('SET', KEYS[5], string.format('%d', offset) .. ' ' .. epoch, 'PX', 30
 return {0, msg}
 `;
 
-// KEYS: meta, stream. ARGV: mode ('p' position, 's' since, 'a' all), since, limit,
+// KEYS: meta, stream. ARGV: mode ('p' position, 's' since, 'a' all, 'd' newest first before ARGV[2] (0: none)), since, limit,
 // history ttl ms, epoch for a new stream, meta ttl ms.
 // Reads the position and the entries in one step, so they agree.
 const HISTORY_LUA = `
@@ -89,6 +89,11 @@ local t = redis.call('TIME')
 local minId = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) - tonumber(ARGV[4])
 if ARGV[1] == 'a' then
   return {epoch, offset, redis.call('XRANGE', KEYS[2], minId, '+', 'COUNT', ARGV[3])}
+end
+if ARGV[1] == 'd' then
+  local skip = 0
+  if tonumber(ARGV[2]) > 0 then skip = math.max(0, offset - tonumber(ARGV[2]) + 1) end
+  return {epoch, offset, redis.call('XREVRANGE', KEYS[2], '+', minId, 'COUNT', skip + tonumber(ARGV[3]))}
 end
 local n = offset - tonumber(ARGV[2])
 if n <= 0 then return {epoch, offset, {}} end
@@ -178,7 +183,10 @@ export class RedisBroker implements Broker {
     this.#onDelivery = onDelivery;
     this.#onLoss = onLoss;
     const sub = this.#link.sub;
-    sub.on('message', (_channel: string, message: string) => this.#onMessage(message, false));
+    const streamChannels = this.#link.channel('');
+    sub.on('message', (channel: string, message: string) => {
+      if (channel.startsWith(streamChannels)) this.#onMessage(message, false);
+    });
     sub.on('pmessage', (_pattern: string, _channel: string, message: string) => this.#onMessage(message, true));
     sub.on('ready', () => void this.#reconcile());
     sub.on('close', () => {
@@ -464,8 +472,14 @@ export class RedisBroker implements Broker {
   // ---- history -------------------------------------------------------------
 
   async history(stream: string, query: HistoryQuery): Promise<HistoryPage> {
-    const mode = query.since === undefined ? 'a' : 's';
     const limit = query.limit ?? this.#opts.historySize;
+    if (query.order === 'desc') {
+      const [epoch, offset, entries] = await this.#historyScript(stream, 'd', query.before ?? 0, limit);
+      const before = query.before ?? Number.POSITIVE_INFINITY;
+      const events = entries.map(parseEntry).filter((e): e is DeliveredEvent => e !== undefined && e.offset < before);
+      return { events: events.slice(0, limit), position: { offset, epoch }, complete: true };
+    }
+    const mode = query.since === undefined ? 'a' : 's';
     const [epoch, offset, entries] = await this.#historyScript(stream, mode, query.since ?? 0, limit);
     const position = { offset, epoch };
     this.#noteFollowed(stream, position);

@@ -2,6 +2,7 @@
 // shared by the broker (streams), the session store and the presence registry.
 import type { Logger } from 'pino';
 import type { Engine, EngineStatus } from '../engine.js';
+import { RedisAgentDirectory } from './agents.js';
 import { RedisBroker, type RedisBrokerOptions } from './broker.js';
 import { RedisLink } from './link.js';
 import { RedisPresence } from './presence.js';
@@ -12,6 +13,8 @@ export interface RedisEngineOptions extends RedisBrokerOptions {
   /** Namespace of every key and channel. */
   prefix: string;
   log: Logger;
+  /** Milliseconds an agent stays in the directory after its last event (default 24 h). */
+  agentTtlMs?: number;
 }
 
 export class RedisEngine implements Engine {
@@ -20,6 +23,7 @@ export class RedisEngine implements Engine {
   readonly broker: RedisBroker;
   readonly sessions: RedisSessionStore;
   readonly presence: RedisPresence;
+  readonly agents: RedisAgentDirectory;
   readonly #link: RedisLink;
 
   constructor(options: RedisEngineOptions) {
@@ -28,6 +32,7 @@ export class RedisEngine implements Engine {
     this.broker = new RedisBroker(this.#link, options);
     this.sessions = new RedisSessionStore(this.#link);
     this.presence = new RedisPresence(this.#link, { streamMetaTtlMs: options.streamMetaTtlMs ?? 86_400_000 });
+    this.agents = new RedisAgentDirectory(this.#link, { agentTtlMs: options.agentTtlMs ?? 86_400_000 });
   }
 
   status(): EngineStatus {

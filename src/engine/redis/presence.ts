@@ -36,6 +36,29 @@ export class RedisPresence implements Presence {
     link.cmd.defineCommand('escaiClaimSlot', { numberOfKeys: 2, lua: CLAIM_SLOT_LUA });
   }
 
+  /** This node's own channel: requests addressed to it (an admin's disconnect) arrive there. */
+  get #nodeChannel(): string {
+    return this.#link.key('n', this.#link.nodeId);
+  }
+
+  async requestClose(nodeId: string, connectionId: string): Promise<void> {
+    await this.#link.run('close request', () => this.#link.cmd.publish(this.#link.key('n', nodeId), `close\n${connectionId}`));
+  }
+
+  onCloseRequest(handler: (connectionId: string) => void): void {
+    const { sub } = this.#link;
+    const channel = this.#nodeChannel;
+    sub.on('message', (from: string, message: string) => {
+      if (from !== channel) return;
+      const [command, connectionId] = message.split('\n');
+      if (command === 'close' && connectionId) handler(connectionId);
+    });
+    // Subscribed on every (re)connect: the link does not resubscribe by itself.
+    const subscribe = () => void sub.subscribe(channel).catch(() => {});
+    sub.on('ready', subscribe);
+    if (sub.status === 'ready') subscribe();
+  }
+
   async reportNode(report: NodeReport, ttlMs: number): Promise<void> {
     const { key, cmd, nodeId } = this.#parts();
     this.#nodeTtlMs = ttlMs;
