@@ -56,6 +56,10 @@ export type ClientState = 'disconnected' | 'connecting' | 'connected' | 'closed'
 export interface SubscriptionOptions {
   agentId?: string;
   filters?: Record<string, unknown>;
+  /** Single-stream subscriptions: receive the stream's newest wanted event right after the confirmation (and again after a reconnect that cannot replay). */
+  latest?: boolean;
+  /** Single-stream subscriptions: start after this position (replaying what followed it, if history still holds it). */
+  since?: StreamPosition;
 }
 
 export interface SubscriptionInfo {
@@ -105,6 +109,9 @@ interface Pending {
 
 interface DesiredSubscription extends SubscriptionInfo {
   key: string;
+  latest: boolean;
+  /** Asked to start from a given position (`since`): the first subscribe sends it. */
+  fromSince: boolean;
   /** Set once the server has confirmed it at least once. */
   active: boolean;
   /** subscribe() calls waiting for the first confirmation. */
@@ -229,12 +236,19 @@ export class EscaiClient extends TypedEmitter<ClientEvents> {
       type,
       agentId: options.agentId ?? null,
       filters: options.filters ?? null,
+      latest: options.latest === true,
+      fromSince: options.since !== undefined,
       active: false,
       waiters: [],
     };
     this.#subscriptions.set(sub.key, sub);
+    const stream = subscriptionStream(type, sub.agentId);
+    if (options.since) {
+      if (stream === null) return Promise.reject(new EscaiClientError('VALIDATION_ERROR', 'since needs a single stream (an agentId, or system_alerts)'));
+      this.#positions.set(`${stream}|${SUBSCRIPTION_TYPES[type]}`, { offset: options.since.offset, epoch: options.since.epoch });
+    }
     const confirmed = new Promise<SubscriptionInfo>((resolve, reject) => sub.waiters.push({ resolve, reject }));
-    if (this.#state === 'connected') void this.#sendSubscribe(sub);
+    if (this.#state === 'connected') void this.#sendSubscribe(sub, sub.fromSince);
     return confirmed;
   }
 
@@ -444,7 +458,7 @@ export class EscaiClient extends TypedEmitter<ClientEvents> {
     }
     for (const sub of this.#subscriptions.values()) {
       if (this.#ws !== ws) return;
-      void this.#sendSubscribe(sub, reconnect && sub.active);
+      void this.#sendSubscribe(sub, (reconnect && sub.active) || sub.fromSince);
     }
   }
 
@@ -454,6 +468,7 @@ export class EscaiClient extends TypedEmitter<ClientEvents> {
     const since = positionKey && recovering ? this.#positions.get(positionKey) : undefined;
     const data: Record<string, unknown> = { type: sub.type, agent_id: sub.agentId, filters: sub.filters };
     if (since) data['since'] = since;
+    if (sub.latest) data['latest'] = true;
     let confirmed: RequestReplies['subscribe']['data'];
     try {
       confirmed = (await this.request('subscribe', data)).data;
@@ -471,6 +486,7 @@ export class EscaiClient extends TypedEmitter<ClientEvents> {
       return;
     }
     sub.active = true;
+    sub.fromSince = false;
     settle(sub);
     // Start from the confirmed position unless a replay from our own is coming:
     // a drop before the first event then still recovers (or reports) the gap.

@@ -1,0 +1,124 @@
+// `escai-realtime serve`: run a node. Settings from a file, the environment
+// and flags; dev mode (no secret, not production) keeps a generated secret in
+// .escai-dev-secret, runs the demo agents unless told not to, and prints the
+// console link (the token travels in the URL fragment, which never reaches a
+// server log).
+import type { Command } from 'commander';
+import { signToken } from '../../auth/jwt.js';
+import { ConfigError, configFromEnv, configFromFile, resolveConfig, type Config } from '../../config/config.js';
+import { runDemo } from '../../demo/agents.js';
+import { createEscaiServer } from '../../server/server.js';
+import { loadOrCreateDevSecret } from '../devmode.js';
+import { CliError, ExitCodes } from '../exit-codes.js';
+
+interface ServeFlags {
+  host?: string;
+  port?: number;
+  maxConnections?: number;
+  config?: string;
+  redis?: string;
+  /** --demo (true), --no-demo (false), neither (undefined: the mode decides). */
+  demo?: boolean;
+  demoSeed: number;
+}
+
+function integer(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n)) throw new CliError(`not an integer: ${value}`, ExitCodes.USAGE);
+  return n;
+}
+
+/** Settings from every source; dev-mode secret when none is configured outside production. */
+function loadConfig(flags: ServeFlags): { config: Config; devSecret: boolean } {
+  const fromFile = flags.config ? configFromFile(flags.config) : {};
+  const fromEnv = configFromEnv(process.env);
+  const fromFlags = { host: flags.host, port: flags.port, maxConnections: flags.maxConnections, redisUrl: flags.redis };
+  let config = resolveConfig(fromFile, fromEnv, fromFlags);
+  if (config.jwtSecret || config.jwtJwksUrl) return { config, devSecret: false };
+  if (process.env['NODE_ENV'] === 'production') {
+    throw new ConfigError('Invalid setting jwtSecret (ESCAI_JWT_SECRET): required when NODE_ENV=production');
+  }
+  const { secret } = loadOrCreateDevSecret();
+  config = resolveConfig(fromFile, fromEnv, fromFlags, { jwtSecret: secret });
+  return { config, devSecret: true };
+}
+
+/** Whether the demo runs: --demo / --no-demo, else ESCAI_DEMO, else in dev mode only. */
+function demoWanted(flags: ServeFlags, devMode: boolean): boolean {
+  if (flags.demo !== undefined) return flags.demo;
+  const env = process.env['ESCAI_DEMO'];
+  if (env !== undefined && env !== '') return !['0', 'false', 'no', 'off'].includes(env.trim().toLowerCase());
+  return devMode;
+}
+
+export function registerServe(program: Command): void {
+  program
+    .command('serve')
+    .description('run a server node (npm start runs this)')
+    .option('--host <host>', 'interface to listen on (ESCAI_HOST, default 127.0.0.1)')
+    .option('--port <port>', 'port (ESCAI_PORT, default 8000)', integer)
+    .option('--max-connections <n>', 'maximum WebSocket connections (ESCAI_MAX_CONNECTIONS, default 10000)', integer)
+    .option('--config <file>', 'JSON file with settings (same names as the configuration table)')
+    .option('--redis <url>', 'run on the Redis engine (ESCAI_REDIS_URL), e.g. redis://127.0.0.1:6379')
+    .option('--demo', 'run the demo agents in-process (default in dev mode; ESCAI_DEMO=1)')
+    .option('--no-demo', 'do not run the demo agents (ESCAI_DEMO=0)')
+    .option('--demo-seed <n>', 'random seed of the demo agents', integer, 1)
+    .action(async (flags: ServeFlags) => serve(flags));
+}
+
+async function serve(flags: ServeFlags): Promise<void> {
+  let loaded: { config: Config; devSecret: boolean };
+  try {
+    loaded = loadConfig(flags);
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`escai-realtime: ${err.message}\n`);
+      process.exit(2);
+    }
+    throw err;
+  }
+  const { config, devSecret } = loaded;
+  const server = createEscaiServer({ config });
+  let stopping = false;
+  let demo: { stop(): void } | undefined;
+  const stop = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    demo?.stop();
+    server.log.info({ signal }, 'shutting down');
+    server.close().then(
+      () => process.exit(0),
+      (err: unknown) => {
+        server.log.error({ err }, 'shutdown failed');
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+  await server.listen();
+  if (demoWanted(flags, devSecret)) {
+    demo = runDemo((events) => server.publish(events), {
+      seed: flags.demoSeed,
+      onError: (err) => server.log.warn({ err }, 'demo publish failed'),
+    });
+    server.log.info({ seed: flags.demoSeed }, 'demo agents running');
+  }
+  if (devSecret) {
+    const token = await signToken(config.jwtSecret!, { sub: 'dev-admin', roles: ['admin'], expiresInSec: 7 * 86_400 });
+    const ws = server.url.replace(/^http/, 'ws');
+    process.stdout.write(
+      [
+        '',
+        'ESCAI Realtime is running in DEV MODE (no ESCAI_JWT_SECRET; secret kept in .escai-dev-secret).',
+        `  console:     ${server.url}/#token=${token}`,
+        `  endpoint:    ${ws}/ws/monitor/{session_id}?token=<JWT>`,
+        `  health:      ${server.url}/ws/health`,
+        `  admin token (7 days): ${token}`,
+        `  demo agents: ${demo ? `running (seed ${flags.demoSeed}; --no-demo to stop them)` : 'off'}`,
+        `  watch:       npx escai-realtime tail`,
+        '',
+      ].join('\n') + '\n',
+    );
+  }
+}
