@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { test } from 'node:test';
-import type { AgentPage, AgentRecord } from '../src/engine/agents.js';
+import type { AgentPage, AgentRecord } from '../src/protocol/api.js';
 import {
   api,
   confirmed,

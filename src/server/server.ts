@@ -22,6 +22,7 @@ import { ConnectionLifecycle } from './lifecycle.js';
 import { createMetrics, serveMetrics, type Metrics } from './metrics.js';
 import { Publisher, type PublishResult } from './publisher.js';
 import { ConnectionRegistry, type ConnectionsView } from './registry.js';
+import { registerConsole } from './console.js';
 import { registerRoutes } from './rest.js';
 import { SessionKeeper } from './sessions.js';
 import { Subscriptions } from './subscribe.js';
@@ -130,6 +131,7 @@ export class EscaiServer {
       metrics,
       log,
     });
+    registerConsole(this.http);
     registerRoutes(this.http, {
       config,
       verifier: this.#verifier,

@@ -1,7 +1,7 @@
 // `escai-realtime agents` and `escai-realtime health`: the agent list and the
 // cluster's health as tables (or JSON).
 import type { Command } from 'commander';
-import type { AgentPage } from '../../engine/agents.js';
+import type { AgentPage } from '../../protocol/api.js';
 import type { ClusterHealth } from '../../protocol/server-messages.js';
 import { addClientOptions, resolveTarget, type ClientFlags } from '../client-options.js';
 import { CliError, ExitCodes } from '../exit-codes.js';

@@ -1,0 +1,106 @@
+// A uPlot chart that follows its container's width and redraws when its data
+// changes (no rebuild). `markers` draws coloured ticks on the time axis
+// (pattern alerts, predictions) with a uPlot draw hook.
+import { useEffect, useRef } from 'preact/hooks';
+import uPlot from 'uplot';
+
+export interface Marker {
+  /** Seconds since the epoch. */
+  t: number;
+  /** CSS colour. */
+  color: string;
+  /** 'bar': a tick from the bottom; 'dot': a circle at the top. */
+  shape: 'bar' | 'dot';
+}
+
+export interface ChartProps {
+  /** [x (s), ...series] */
+  data: uPlot.AlignedData;
+  series: Array<{ label: string; stroke: string; scale?: string; width?: number; dash?: number[] }>;
+  height?: number;
+  /** y range per scale (default y: auto). */
+  ranges?: Record<string, [number, number]>;
+  markers?: readonly Marker[];
+  label: string;
+}
+
+function cssVar(name: string): string {
+  return getComputedStyle(document.documentElement).getPropertyValue(name).trim() || '#888';
+}
+
+/** Canvas needs real colours: `var(--x)` is resolved against the page's theme. */
+function resolveColor(color: string): string {
+  const m = /^var\((--[\w-]+)\)$/.exec(color);
+  return m ? cssVar(m[1]!) : color;
+}
+
+export function Chart({ data, series, height = 220, ranges = {}, markers = [], label }: ChartProps) {
+  const box = useRef<HTMLDivElement>(null);
+  const plot = useRef<uPlot | null>(null);
+  const markerRef = useRef(markers);
+  markerRef.current = markers;
+  // The theme is part of the shape: canvas colours are resolved when the chart is built.
+  const shape = JSON.stringify({ series, ranges, height, theme: document.documentElement.dataset['theme'] ?? '' });
+
+  useEffect(() => {
+    const el = box.current!;
+    const axisColor = cssVar('--muted');
+    const gridColor = cssVar('--grid');
+    const scales: uPlot.Scales = { x: { time: true } };
+    for (const [key, range] of Object.entries(ranges)) scales[key] = { range };
+    const opts: uPlot.Options = {
+      width: Math.max(200, el.clientWidth),
+      height,
+      scales,
+      legend: { show: true },
+      cursor: { drag: { x: false, y: false } },
+      axes: [
+        { stroke: axisColor, grid: { stroke: gridColor }, ticks: { stroke: gridColor } },
+        { stroke: axisColor, grid: { stroke: gridColor }, ticks: { stroke: gridColor }, size: 44 },
+      ],
+      series: [
+        {},
+        ...series.map((s) => ({ label: s.label, stroke: resolveColor(s.stroke), width: s.width ?? 2, scale: s.scale ?? 'y', points: { show: false }, ...(s.dash ? { dash: s.dash } : {}) })),
+      ],
+      hooks: {
+        draw: [
+          (u: uPlot) => {
+            const ctx = u.ctx;
+            const { top, height: h } = u.bbox;
+            ctx.save();
+            for (const m of markerRef.current) {
+              const x = Math.round(u.valToPos(m.t, 'x', true));
+              if (x < u.bbox.left || x > u.bbox.left + u.bbox.width) continue;
+              ctx.fillStyle = m.color;
+              ctx.strokeStyle = m.color;
+              if (m.shape === 'bar') ctx.fillRect(x - 1, top + h - 14 * devicePixelRatio, 3 * devicePixelRatio, 14 * devicePixelRatio);
+              else {
+                ctx.beginPath();
+                ctx.arc(x, top + 6 * devicePixelRatio, 4 * devicePixelRatio, 0, Math.PI * 2);
+                ctx.fill();
+              }
+            }
+            ctx.restore();
+          },
+        ],
+      },
+    };
+    const u = new uPlot(opts, data, el);
+    plot.current = u;
+    const resize = new ResizeObserver(() => u.setSize({ width: Math.max(200, el.clientWidth), height }));
+    resize.observe(el);
+    return () => {
+      resize.disconnect();
+      u.destroy();
+      plot.current = null;
+    };
+    // Rebuilt only when the chart's shape changes; data flows in below.
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+  }, [shape]);
+
+  useEffect(() => {
+    plot.current?.setData(data);
+  }, [data, markers]);
+
+  return <div class="chart" ref={box} role="img" aria-label={label} />;
+}

@@ -1,0 +1,196 @@
+// Fleet: every agent you may see as a card: status, a confidence sparkline,
+// uncertainty, open alerts, last seen. Search and sort; a card opens the
+// agent. The list comes from the agent API (refreshed, and reloaded after a
+// reconnect); live events move the cards in between.
+import { useCallback, useMemo, useRef, useState } from 'preact/hooks';
+import type { EscaiClient } from '../../client/client.js';
+import type { DeliveredEvent } from '../../client/index.js';
+import type { AgentPage, AgentSummary } from '../../protocol/api.js';
+import { Sparkline } from '../components/Sparkline.js';
+import { ago, levelClass, pct, statusClass } from '../format.js';
+import { usePolling, useSubscriptions } from '../live.js';
+import { api, ApiError } from '../session.js';
+
+const SPARK_POINTS = 40;
+const SPARK_SEED_AGENTS = 30;
+const SEVERE = new Set(['warning', 'high', 'error', 'critical']);
+
+type Sort = 'activity' | 'confidence' | 'uncertainty' | 'alerts' | 'name';
+
+interface Card extends AgentSummary {
+  /** Confidence by offset, oldest first (history and live merged without duplicates). */
+  spark: Array<[offset: number, confidence: number]>;
+  lastAlert: string | null;
+}
+
+function mergeSpark(a: Card['spark'], b: Card['spark']): Card['spark'] {
+  const byOffset = new Map([...a, ...b]);
+  return [...byOffset].sort(([x], [y]) => x - y).slice(-SPARK_POINTS);
+}
+
+const SUBSCRIPTIONS = [{ type: 'epistemic_updates' as const }, { type: 'agent_status' as const }, { type: 'pattern_alerts' as const }];
+
+export function Fleet({ client, connections }: { client: EscaiClient; connections: number }) {
+  const [cards, setCards] = useState<Map<string, Card>>(new Map());
+  const [error, setError] = useState<string | null>(null);
+  const [query, setQuery] = useState('');
+  const [sort, setSort] = useState<Sort>('activity');
+  const [loaded, setLoaded] = useState(false);
+
+  // The list (and, for agents new to this page, a sparkline seeded from history). After a
+  // reconnect everything is reloaded: the server may have restarted, its offsets with it.
+  const loadedFor = useRef(-1);
+  usePolling(
+    async () => {
+      try {
+        const page = await api<AgentPage>('/api/v1/agents?limit=500');
+        setError(null);
+        const reload = loadedFor.current !== connections;
+        loadedFor.current = connections;
+        const fresh: AgentSummary[] = [];
+        setCards((old) => {
+          const next = new Map<string, Card>();
+          for (const agent of page.agents) {
+            const prev = reload ? undefined : old.get(agent.agent_id);
+            if (!prev) fresh.push(agent);
+            next.set(agent.agent_id, { ...agent, spark: prev?.spark ?? [], lastAlert: prev?.lastAlert ?? null });
+          }
+          return next;
+        });
+        setLoaded(true);
+        await Promise.all(fresh.slice(0, SPARK_SEED_AGENTS).map((agent) => seedSpark(agent.agent_id, setCards)));
+      } catch (err) {
+        setError(err instanceof ApiError ? `${err.code}: ${err.message}` : String(err));
+      }
+    },
+    15_000,
+    [connections],
+  );
+
+  const onEvent = useCallback((event: DeliveredEvent) => {
+    const id = event.agent_id;
+    if (id === undefined) return;
+    setCards((old) => {
+      const next = new Map(old);
+      const card: Card = next.get(id) ?? {
+        agent_id: id,
+        status: null,
+        last_event_at: event.timestamp,
+        confidence_level: null,
+        uncertainty_score: null,
+        open_alerts: 0,
+        events: { epistemic_update: 0, pattern_alert: 0, prediction_update: 0, agent_status_change: 0 },
+        spark: [],
+        lastAlert: null,
+      };
+      const updated: Card = { ...card, last_event_at: event.timestamp };
+      if (event.type === 'epistemic_update') {
+        const c = event.data?.['confidence_level'];
+        const u = event.data?.['uncertainty_score'];
+        if (typeof c === 'number') {
+          updated.confidence_level = c;
+          updated.spark = mergeSpark(card.spark, [[event.offset, c]]);
+        }
+        if (typeof u === 'number') updated.uncertainty_score = u;
+      } else if (event.type === 'agent_status_change') updated.status = event.status ?? null;
+      else if (event.type === 'pattern_alert') {
+        if (SEVERE.has(event.severity ?? '')) updated.open_alerts = card.open_alerts + 1;
+        updated.lastAlert = String(event.data?.['pattern_name'] ?? event.alert_type ?? 'alert');
+      }
+      next.set(id, updated);
+      return next;
+    });
+  }, []);
+  useSubscriptions(client, SUBSCRIPTIONS, onEvent, setError);
+
+  const shown = useMemo(() => {
+    const q = query.trim().toLowerCase();
+    const list = [...cards.values()].filter((c) => !q || c.agent_id.toLowerCase().includes(q) || (c.status ?? '').toLowerCase().includes(q));
+    const by: Record<Sort, (a: Card, b: Card) => number> = {
+      activity: (a, b) => Date.parse(b.last_event_at) - Date.parse(a.last_event_at),
+      confidence: (a, b) => (a.confidence_level ?? 2) - (b.confidence_level ?? 2),
+      uncertainty: (a, b) => (b.uncertainty_score ?? -1) - (a.uncertainty_score ?? -1),
+      alerts: (a, b) => b.open_alerts - a.open_alerts,
+      name: (a, b) => a.agent_id.localeCompare(b.agent_id),
+    };
+    return list.sort(by[sort]);
+  }, [cards, query, sort]);
+
+  return (
+    <section aria-labelledby="fleet-title">
+      <div class="toolbar">
+        <h1 id="fleet-title">Fleet</h1>
+        <label class="field">
+          <span>Search</span>
+          <input type="search" value={query} onInput={(e) => setQuery((e.target as HTMLInputElement).value)} placeholder="agent or status" />
+        </label>
+        <label class="field">
+          <span>Sort</span>
+          <select value={sort} onChange={(e) => setSort((e.target as HTMLSelectElement).value as Sort)}>
+            <option value="activity">last activity</option>
+            <option value="confidence">lowest confidence</option>
+            <option value="uncertainty">highest uncertainty</option>
+            <option value="alerts">open alerts</option>
+            <option value="name">name</option>
+          </select>
+        </label>
+        <span class="muted" aria-live="polite">
+          {shown.length} of {cards.size} agents
+        </span>
+      </div>
+      {error && <p class="error" role="alert">{error}</p>}
+      {loaded && cards.size === 0 && <p class="empty">No agent has published yet. Start one, or run the demo agents (`escai-realtime serve --demo`).</p>}
+      <ul class="cards" data-testid="fleet">
+        {shown.map((card) => (
+          <li key={card.agent_id}>
+            <a class="card" href={`#/agent/${encodeURIComponent(card.agent_id)}`} data-agent={card.agent_id}>
+              <div class="card-head">
+                <strong class="agent-name">{card.agent_id}</strong>
+                <span class={`badge ${statusClass(card.status)}`}>{card.status ?? 'unknown'}</span>
+              </div>
+              <Sparkline values={card.spark.map(([, v]) => v)} label={`confidence of ${card.agent_id}`} />
+              <dl class="figures">
+                <div>
+                  <dt>confidence</dt>
+                  <dd>{pct(card.confidence_level)}</dd>
+                </div>
+                <div>
+                  <dt>uncertainty</dt>
+                  <dd>{pct(card.uncertainty_score)}</dd>
+                </div>
+                <div>
+                  <dt>alerts</dt>
+                  <dd class={card.open_alerts > 0 ? levelClass('high') : ''}>{card.open_alerts}</dd>
+                </div>
+              </dl>
+              <div class="card-foot muted">
+                <span>{ago(card.last_event_at)}</span>
+                {card.lastAlert && <span class={levelClass('warning')}>⚠ {card.lastAlert}</span>}
+              </div>
+            </a>
+          </li>
+        ))}
+      </ul>
+    </section>
+  );
+}
+
+/** Seeds a card's sparkline from the agent's recent history. */
+async function seedSpark(agentId: string, setCards: (fn: (old: Map<string, Card>) => Map<string, Card>) => void): Promise<void> {
+  try {
+    const page = await api<{ events: DeliveredEvent[] }>(`/api/v1/agents/${encodeURIComponent(agentId)}/events?order=desc&limit=200`);
+    const points: Card['spark'] = page.events
+      .filter((e) => e.type === 'epistemic_update' && typeof e.data?.['confidence_level'] === 'number')
+      .slice(0, SPARK_POINTS)
+      .map((e) => [e.offset, e.data!['confidence_level'] as number]);
+    setCards((old) => {
+      const card = old.get(agentId);
+      if (!card) return old;
+      const next = new Map(old);
+      next.set(agentId, { ...card, spark: mergeSpark(points, card.spark) });
+      return next;
+    });
+  } catch {
+    // A sparkline is a nicety: the card shows without it.
+  }
+}

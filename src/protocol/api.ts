@@ -1,0 +1,59 @@
+// The REST API's answer shapes that clients (the console, the CLI, SDK users)
+// read: the agent list and an agent's current state, and the connection
+// list. Dependency-free, like server-messages.ts.
+import type { DeliveredEvent, SubscriptionView } from './server-messages.js';
+
+/** The event types an agent's stream carries. */
+export const AGENT_EVENT_TYPES = ['epistemic_update', 'pattern_alert', 'prediction_update', 'agent_status_change'] as const;
+export type AgentEventType = (typeof AGENT_EVENT_TYPES)[number];
+
+/** Pattern alerts and predictions kept per agent (newest first). */
+export const RECENT_KEPT = 20;
+/** A pattern alert counts as open for this long after it was published… */
+export const OPEN_ALERT_WINDOW_MS = 15 * 60_000;
+/** …when its severity is one of these. */
+export const OPEN_ALERT_SEVERITIES: ReadonlySet<string> = new Set(['warning', 'high', 'error', 'critical']);
+
+/** One agent as the agent list shows it. */
+export interface AgentSummary {
+  agent_id: string;
+  /** The latest agent_status_change's status, or null before the first. */
+  status: string | null;
+  last_event_at: string;
+  /** From the latest epistemic update that carried them. */
+  confidence_level: number | null;
+  uncertainty_score: number | null;
+  /** Pattern alerts of severity warning or above published in the last 15 minutes (of the last 20 kept). */
+  open_alerts: number;
+  /** Events recorded per type since the agent was first seen (or came back after dropping out). */
+  events: Record<AgentEventType, number>;
+}
+
+/** Everything the directory knows about one agent. */
+export interface AgentRecord extends AgentSummary {
+  latest_epistemic: DeliveredEvent | null;
+  latest_status: DeliveredEvent | null;
+  /** The last pattern alerts, newest first. */
+  alerts: DeliveredEvent[];
+  /** The last prediction updates, newest first. */
+  predictions: DeliveredEvent[];
+}
+
+export interface AgentPage {
+  agents: AgentSummary[];
+  /** Pass as `cursor` for the next page; null on the last one. */
+  next_cursor: string | null;
+}
+
+/** One connection as GET /ws/connections lists it. */
+export interface ConnectionEntry {
+  connection_id: string;
+  node_id: string;
+  user_id: string;
+  session_id: string;
+  connected_at: string;
+  subscriptions: SubscriptionView[];
+  /** When the node last pinged it (null when another node holds it, or before the first ping). */
+  last_ping: string | null;
+  is_alive: boolean;
+}

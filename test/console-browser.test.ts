@@ -1,0 +1,208 @@
+// The console in a real browser (Debian's Chromium via playwright-core)
+// against the real CLI in dev mode, as a new user runs it: the dev link signs
+// in, the fleet shows the demo agents, an event published now shows on the
+// agent's timeline within a second, the event log filters on the server, a
+// server restart shows "reconnecting" and then catches up, the keyboard
+// reaches every view, phone width does not overflow, and no page error
+// happens. Screenshots of every view go to test/output/ (git-ignored).
+import assert from 'node:assert/strict';
+import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test, type TestContext } from 'node:test';
+import { chromium, type Page } from 'playwright-core';
+import { exitWithin, REPO_ROOT, runCli, type CliProcess } from './cli-process.js';
+import { api, eventually } from './helpers.js';
+import { need } from './require.js';
+
+const CHROMIUM = '/usr/bin/chromium';
+const FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'];
+const OUTPUT = join(REPO_ROOT, 'test', 'output');
+const BUNDLE = join(REPO_ROOT, 'dist', 'dashboard', 'app.js');
+
+/** A dev-mode server (no secret: it creates one in `dir`) with the demo agents, as `npm start` runs it. */
+async function devServer(t: TestContext, dir: string, port = 0): Promise<{ proc: CliProcess; port: number; link: string }> {
+  const proc = runCli(t, ['serve', '--port', String(port), '--demo-seed', '7'], { ESCAI_LOG_LEVEL: 'info', ESCAI_HEARTBEAT_INTERVAL: '2', ESCAI_SHUTDOWN_GRACE: '1' }, { cwd: dir });
+  const bound = await proc.port(20_000);
+  const [, link] = (await proc.waitForStdout(/console:\s+(\S+)/, 10_000)) as RegExpMatchArray & [string, string];
+  return { proc, port: bound, link };
+}
+
+/** Waits until the agent view shows `text` as the confidence (a function, not a string: the console's CSP forbids eval). */
+async function confidenceShown(page: Page, text: string, timeoutMs: number): Promise<void> {
+  type Doc = { document: { querySelector(selector: string): { textContent: string | null } | null } };
+  await page.waitForFunction((want) => (globalThis as unknown as Doc).document.querySelector('[data-testid="agent-confidence"]')?.textContent === want, text, { timeout: timeoutMs });
+}
+
+/** Page errors and console errors, each with the phase it happened in. */
+function watchErrors(page: Page): { errors: Array<{ phase: string; text: string }>; phase: { name: string } } {
+  const phase = { name: 'start' };
+  const errors: Array<{ phase: string; text: string }> = [];
+  page.on('pageerror', (err) => errors.push({ phase: phase.name, text: `pageerror: ${err.message}` }));
+  page.on('console', (msg) => {
+    if (msg.type() === 'error') errors.push({ phase: phase.name, text: msg.text() });
+  });
+  return { errors, phase };
+}
+
+test('the console: dev link, live fleet, agent timeline within 1 s, server-side log filter, restart and catch-up, keyboard, phone width', { timeout: 150_000 }, async (t) => {
+  if (!need(t, 'browser', existsSync(CHROMIUM), `${CHROMIUM} not installed (apt-get install chromium)`)) return;
+  assert.ok(existsSync(BUNDLE), `the console bundle is built (${BUNDLE}); npm test runs npm run build:console first`);
+  mkdirSync(OUTPUT, { recursive: true });
+  const dir = mkdtempSync(join(tmpdir(), 'escai-console-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+
+  let server = await devServer(t, dir);
+  const base = `http://127.0.0.1:${server.port}`;
+  assert.match(server.link, new RegExp(`^${base}/#token=`), 'the printed link carries the token in the fragment');
+  const token = decodeURIComponent(server.link.split('#token=')[1]!);
+
+  const browser = await chromium.launch({ executablePath: CHROMIUM, args: FLAGS });
+  t.after(() => browser.close());
+  const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+  const { errors, phase } = watchErrors(page);
+
+  // ---- sign in with the dev link; the fragment is wiped; the fleet fills with the demo agents
+  await page.goto(server.link);
+  await page.waitForSelector('[data-testid="fleet"] [data-agent="support-bot"]', { timeout: 20_000 });
+  assert.doesNotMatch(page.url(), /token=/, 'the token left the address bar');
+  await eventually(async () => (await page.locator('[data-testid="fleet"] [data-agent]').count()) === 6, 20_000, 'six demo agents on the fleet');
+  await page.waitForSelector('[data-testid="connection-state"][data-state="connected"]');
+  await page.screenshot({ path: join(OUTPUT, 'console-fleet.png') });
+
+  // Search narrows the fleet.
+  await page.fill('input[type="search"]', 'planner');
+  await eventually(async () => (await page.locator('[data-testid="fleet"] [data-agent]').count()) === 1, 5000, 'search to leave one card');
+  await page.fill('input[type="search"]', '');
+
+  // ---- an agent's view: an event published now shows within a second
+  const first = await api({ url: base }, 'POST', '/api/v1/events', { token, json: { type: 'agent_status_change', agent_id: 'probe-agent', status: 'running' } });
+  assert.equal(first.status, 202);
+  await page.goto(`${base}/#/agent/probe-agent`);
+  await page.waitForSelector('#agent-title');
+  await page.waitForSelector('[data-testid="connection-state"][data-state="connected"]');
+  // The page's subscriptions are in place once the server lists them (the admin view of connections).
+  await eventually(
+    async () => {
+      const r = await api<{ connections: Array<{ subscriptions: Array<{ agent_id: string | null }> }> }>({ url: base }, 'GET', '/ws/connections', { token });
+      return r.body.connections.some((c) => c.subscriptions.filter((s) => s.agent_id === 'probe-agent').length >= 4);
+    },
+    10_000,
+    'the agent view to subscribe',
+  );
+  const published = Date.now();
+  const pub = await api({ url: base }, 'POST', '/api/v1/events', {
+    token,
+    json: { type: 'epistemic_update', agent_id: 'probe-agent', data: { confidence_level: 0.123, uncertainty_score: 0.877, belief_states: [{ content: 'the probe is visible', confidence: 0.123 }] } },
+  });
+  assert.equal(pub.status, 202);
+  await confidenceShown(page, '12%', 1000);
+  const shownAfter = Date.now() - published;
+  assert.ok(shownAfter <= 1000, `shown ${shownAfter} ms after publishing`);
+  assert.equal(await page.locator('.bars li', { hasText: 'the probe is visible' }).count(), 1, 'the belief is shown');
+
+  // ---- the event log filters on the server
+  for (const confidence of [0.9, 0.15, 0.8, 0.05]) {
+    await api({ url: base }, 'POST', '/api/v1/events', { token, json: { type: 'epistemic_update', agent_id: 'probe-agent', data: { confidence_level: confidence } } });
+  }
+  await eventually(async () => (await page.locator('[data-testid="event-log"] li').count()) >= 5, 5000, 'the log to show every event');
+  await page.fill('[data-testid="log-filter"]', '{"confidence_level": {"max": 0.2}}');
+  await page.click('form.filter button[type="submit"]');
+  await eventually(
+    async () => {
+      const lines = await page.locator('[data-testid="event-log"] li').allTextContents();
+      return lines.length === 3 && lines.every((line) => /confidence 0\.(123|15|05)\b/.test(line));
+    },
+    5000,
+    'the log to hold only the three events with confidence ≤ 0.2 (replayed by the server with the filter)',
+  );
+  await page.screenshot({ path: join(OUTPUT, 'console-agent.png'), fullPage: true });
+
+  // ---- system and connections views
+  await page.goto(`${base}/#/system`);
+  await page.waitForSelector('[data-testid="system-summary"]');
+  await eventually(async () => (await page.locator('.chart canvas').count()) >= 3, 10_000, 'the system charts');
+  await page.screenshot({ path: join(OUTPUT, 'console-system.png') });
+  await page.goto(`${base}/#/connections`);
+  await eventually(async () => (await page.locator('[data-testid="connections"] tbody tr').count()) >= 1, 10_000, 'the connection list');
+  await page.screenshot({ path: join(OUTPUT, 'console-connections.png') });
+
+  // ---- the keyboard reaches every view (and an agent card) from the top of the page
+  await page.goto(`${base}/#/fleet`);
+  await page.waitForSelector('[data-testid="fleet"] [data-agent]');
+  const reached = new Set<string>();
+  await page.locator('body').focus();
+  for (let i = 0; i < 40; i++) {
+    await page.keyboard.press('Tab');
+    const href = await page.evaluate<string>(`document.activeElement?.getAttribute('href') ?? ''`);
+    if (href) reached.add(href);
+  }
+  for (const href of ['#/fleet', '#/system', '#/connections']) assert.ok(reached.has(href), `Tab reaches ${href} (reached: ${[...reached].join(' ')})`);
+  assert.ok([...reached].some((h) => h.startsWith('#/agent/')), 'Tab reaches an agent card');
+  await page.locator('nav a[href="#/system"]').focus();
+  await page.keyboard.press('Enter');
+  await page.waitForSelector('#system-title');
+
+  // ---- restart: "reconnecting", then caught up with what was published while it was away
+  await page.goto(`${base}/#/agent/support-bot`);
+  await page.waitForSelector('[data-testid="connection-state"][data-state="connected"]');
+  phase.name = 'restart';
+  server.proc.child.kill('SIGTERM');
+  assert.equal((await exitWithin(server.proc, 15_000)).code, 0);
+  await page.waitForSelector('[data-testid="reconnecting"]', { timeout: 10_000 });
+  await page.screenshot({ path: join(OUTPUT, 'console-reconnecting.png') });
+  server = await devServer(t, dir, server.port);
+  await page.waitForSelector('[data-testid="connection-state"][data-state="connected"]', { timeout: 20_000 });
+  await page.waitForSelector('[data-testid="caught-up"]', { timeout: 10_000 });
+  phase.name = 'after restart';
+  const marker = await api<{ events: Array<{ offset: number }> }>({ url: base }, 'POST', '/api/v1/events', {
+    token,
+    json: { type: 'epistemic_update', agent_id: 'support-bot', data: { confidence_level: 0.321, uncertainty_score: 0.679 } },
+  });
+  assert.equal(marker.status, 202);
+  await confidenceShown(page, '32%', 5000);
+
+  // ---- phone width: no sideways scrolling
+  await page.setViewportSize({ width: 390, height: 844 });
+  await page.goto(`${base}/#/fleet`);
+  await page.waitForSelector('[data-testid="fleet"] [data-agent]');
+  const overflow = await page.evaluate<number>('document.documentElement.scrollWidth - window.innerWidth');
+  assert.ok(overflow <= 1, `no horizontal overflow at phone width (${overflow} px)`);
+  await page.screenshot({ path: join(OUTPUT, 'console-phone.png') });
+
+  // ---- light/dark: the theme switch cycles system → light → dark
+  await page.click('button[aria-label^="Theme"]');
+  await page.click('button[aria-label^="Theme"]');
+  assert.equal(await page.evaluate<string | undefined>('document.documentElement.dataset.theme'), 'dark');
+  await page.setViewportSize({ width: 1280, height: 800 });
+  await page.goto(`${base}/#/agent/support-bot`);
+  await page.waitForSelector('.chart canvas');
+  await page.screenshot({ path: join(OUTPUT, 'console-agent-dark.png') });
+
+  // No page errors at all; console errors only the browser's own network errors while the server was down.
+  const unexpected = errors.filter((e) => e.phase !== 'restart' || !/WebSocket connection|Failed to load resource|ERR_CONNECTION_REFUSED/.test(e.text));
+  assert.deepEqual(unexpected, [], 'no console errors');
+});
+
+test('the console without a token shows the sign-in form, refuses a bad token clearly, and signs in with a good one', { timeout: 60_000 }, async (t) => {
+  if (!need(t, 'browser', existsSync(CHROMIUM), `${CHROMIUM} not installed (apt-get install chromium)`)) return;
+  const dir = mkdtempSync(join(tmpdir(), 'escai-console-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const { port, link } = await devServer(t, dir);
+  const token = decodeURIComponent(link.split('#token=')[1]!);
+  const browser = await chromium.launch({ executablePath: CHROMIUM, args: FLAGS });
+  t.after(() => browser.close());
+  const page = await browser.newPage();
+  const { errors } = watchErrors(page);
+  await page.goto(`http://127.0.0.1:${port}/`);
+  await page.fill('textarea', 'not-a-token');
+  await page.click('button[type="submit"]');
+  await page.waitForSelector('.error:has-text("TOKEN_INVALID")');
+  await page.fill('textarea', token);
+  await page.click('button[type="submit"]');
+  await page.waitForSelector('[data-testid="fleet"]');
+  await page.click('button:has-text("Sign out")');
+  await page.waitForSelector('textarea');
+  // The refused sign-in is an expected 401 the browser logs; nothing else.
+  assert.deepEqual(errors.filter((e) => !/status of 401/.test(e.text)), []);
+});
