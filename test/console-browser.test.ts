@@ -22,7 +22,8 @@ const BUNDLE = join(REPO_ROOT, 'dist', 'dashboard', 'app.js');
 
 /** A dev-mode server (no secret: it creates one in `dir`) with the demo agents, as `npm start` runs it. */
 async function devServer(t: TestContext, dir: string, port = 0): Promise<{ proc: CliProcess; port: number; link: string }> {
-  const proc = runCli(t, ['serve', '--port', String(port), '--demo-seed', '7'], { ESCAI_LOG_LEVEL: 'info', ESCAI_HEARTBEAT_INTERVAL: '2', ESCAI_SHUTDOWN_GRACE: '1' }, { cwd: dir });
+  // The demo agents step five times a second here, so a few seconds tell a story worth a screenshot.
+  const proc = runCli(t, ['serve', '--port', String(port), '--demo-seed', '7', '--demo-tick', '200'], { ESCAI_LOG_LEVEL: 'info', ESCAI_HEARTBEAT_INTERVAL: '2', ESCAI_SHUTDOWN_GRACE: '1' }, { cwd: dir });
   const bound = await proc.port(20_000);
   const [, link] = (await proc.waitForStdout(/console:\s+(\S+)/, 10_000)) as RegExpMatchArray & [string, string];
   return { proc, port: bound, link };
@@ -69,6 +70,14 @@ test('the console: dev link, live fleet, agent timeline within 1 s, server-side 
   await eventually(async () => (await page.locator('[data-testid="fleet"] [data-agent]').count()) === 6, 20_000, 'six demo agents on the fleet');
   await page.waitForSelector('[data-testid="connection-state"][data-state="connected"]');
   await page.screenshot({ path: join(OUTPUT, 'console-fleet.png') });
+
+  // A demo agent's view, as the README shows it.
+  await page.goto(`${base}/#/agent/support-bot`);
+  await page.waitForSelector('.chart canvas');
+  await eventually(async () => (await page.locator('.list li').count()) >= 2, 15_000, 'predictions (and alerts) on the demo agent');
+  await page.screenshot({ path: join(OUTPUT, 'console-agent-demo.png') });
+  await page.goto(`${base}/#/fleet`);
+  await page.waitForSelector('[data-testid="fleet"] [data-agent="support-bot"]');
 
   // Search narrows the fleet.
   await page.fill('input[type="search"]', 'planner');
@@ -117,6 +126,8 @@ test('the console: dev link, live fleet, agent timeline within 1 s, server-side 
     'the log to hold only the three events with confidence ≤ 0.2 (replayed by the server with the filter)',
   );
   await page.screenshot({ path: join(OUTPUT, 'console-agent.png'), fullPage: true });
+  await page.evaluate('window.scrollTo(0, 0)');
+  await page.screenshot({ path: join(OUTPUT, 'console-agent-top.png') });
 
   // ---- system and connections views
   await page.goto(`${base}/#/system`);
@@ -171,9 +182,10 @@ test('the console: dev link, live fleet, agent timeline within 1 s, server-side 
   await page.screenshot({ path: join(OUTPUT, 'console-phone.png') });
 
   // ---- light/dark: the theme switch cycles system → light → dark
-  await page.click('button[aria-label^="Theme"]');
-  await page.click('button[aria-label^="Theme"]');
-  assert.equal(await page.evaluate<string | undefined>('document.documentElement.dataset.theme'), 'dark');
+  await page.click('button[aria-label="Theme: system. Switch theme"]');
+  await page.waitForSelector('html[data-theme="light"]');
+  await page.click('button[aria-label="Theme: light. Switch theme"]');
+  await page.waitForSelector('html[data-theme="dark"]');
   await page.setViewportSize({ width: 1280, height: 800 });
   await page.goto(`${base}/#/agent/support-bot`);
   await page.waitForSelector('.chart canvas');

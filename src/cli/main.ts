@@ -17,7 +17,7 @@ const { version } = JSON.parse(readFileSync(new URL('../../package.json', import
 const program = new Command('escai-realtime')
   .description('Real-time monitoring of autonomous AI agents (ESCAI protocol): run a node, watch, publish')
   .version(version, '-V, --version')
-  .showHelpAfterError('(run escai-realtime --help for the commands)')
+  .showHelpAfterError()
   .exitOverride();
 
 registerServe(program);

@@ -20,6 +20,7 @@ interface ServeFlags {
   /** --demo (true), --no-demo (false), neither (undefined: the mode decides). */
   demo?: boolean;
   demoSeed: number;
+  demoTick: number;
 }
 
 function integer(value: string): number {
@@ -63,6 +64,7 @@ export function registerServe(program: Command): void {
     .option('--demo', 'run the demo agents in-process (default in dev mode; ESCAI_DEMO=1)')
     .option('--no-demo', 'do not run the demo agents (ESCAI_DEMO=0)')
     .option('--demo-seed <n>', 'random seed of the demo agents', integer, 1)
+    .option('--demo-tick <ms>', 'milliseconds between the demo agents\' steps', integer, 1000)
     .action(async (flags: ServeFlags) => serve(flags));
 }
 
@@ -98,8 +100,10 @@ async function serve(flags: ServeFlags): Promise<void> {
   process.on('SIGINT', () => stop('SIGINT'));
   await server.listen();
   if (demoWanted(flags, devSecret)) {
+    if (flags.demoTick < 50) throw new CliError('--demo-tick: at least 50 ms', ExitCodes.USAGE);
     demo = runDemo((events) => server.publish(events), {
       seed: flags.demoSeed,
+      tickMs: flags.demoTick,
       onError: (err) => server.log.warn({ err }, 'demo publish failed'),
     });
     server.log.info({ seed: flags.demoSeed }, 'demo agents running');

@@ -55,7 +55,14 @@ export function Chart({ data, series, height = 220, ranges = {}, markers = [], l
       legend: { show: true },
       cursor: { drag: { x: false, y: false } },
       axes: [
-        { stroke: axisColor, grid: { stroke: gridColor }, ticks: { stroke: gridColor } },
+        {
+          stroke: axisColor,
+          grid: { stroke: gridColor },
+          ticks: { stroke: gridColor },
+          space: 90,
+          // Wall-clock time, whole seconds: short windows would otherwise label milliseconds.
+          values: (_u: uPlot, splits: number[]) => splits.map((s) => new Date(s * 1000).toLocaleTimeString(undefined, { hour12: false })),
+        },
         { stroke: axisColor, grid: { stroke: gridColor }, ticks: { stroke: gridColor }, size: 44 },
       ],
       series: [

@@ -1,0 +1,206 @@
+// The escai-realtime command as people run it (real processes, a real server):
+// tail prints events and exits 0 on Ctrl-C; publish takes flags, JSON and
+// NDJSON; agents and health print tables; exit codes follow the catalogue;
+// unknown commands say so; token will not mint with a secret no server uses;
+// serve in dev mode runs the demo agents and prints the console link; the demo
+// agents are deterministic for a seed.
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test, type TestContext } from 'node:test';
+import { signToken } from '../src/auth/jwt.js';
+import { createDemoAgents } from '../src/demo/agents.js';
+import { validateEvents } from '../src/server/publisher.js';
+import { exitWithin, runCli } from './cli-process.js';
+import { api, eventually, SECRET, startServer, type TestServer } from './helpers.js';
+
+/** Runs a client command against `s` and waits for it to finish. */
+async function run(t: TestContext, s: TestServer | undefined, args: string[], env: Record<string, string> = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const proc = runCli(t, args, { ...(s ? { ESCAI_URL: s.url } : {}), ...env });
+  const { code } = await exitWithin(proc, 20_000);
+  return { code, stdout: proc.stdout(), stderr: proc.stderr() };
+}
+
+function tempDir(t: TestContext): string {
+  const dir = mkdtempSync(join(tmpdir(), 'escai-cli-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+test('--version, help, and an unknown command named with the help (exit 64)', { timeout: 60_000 }, async (t) => {
+  const version = await run(t, undefined, ['--version']);
+  assert.equal(version.code, 0);
+  assert.match(version.stdout, /^\d+\.\d+\.\d+\n$/);
+  const help = await run(t, undefined, ['tail', '--help']);
+  assert.equal(help.code, 0);
+  assert.match(help.stdout, /--agent <id\.\.\.>/);
+  assert.match(help.stdout, /Examples:/);
+  const unknown = await run(t, undefined, ['frobnicate']);
+  assert.equal(unknown.code, 64);
+  assert.match(unknown.stderr, /unknown command 'frobnicate'/);
+  assert.match(unknown.stderr, /Commands:/);
+});
+
+test('tail prints published events one line each (and JSON lines with --json), filtered on the server; SIGINT exits 0', { timeout: 60_000 }, async (t) => {
+  const s = await startServer(t);
+  const token = await s.token({ sub: 'cli', roles: ['developer'] });
+  const admin = await s.token({ sub: 'ops', roles: ['admin'] });
+  const tail = runCli(t, ['tail', '--agent', 'cli-agent', '--type', 'epistemic_updates', '--filter', '{"confidence_level":{"min":0.5}}', '--no-color'], { ESCAI_URL: s.url, ESCAI_TOKEN: token });
+  const json = runCli(t, ['tail', '--type', 'agent_status', '--json'], { ESCAI_URL: s.url, ESCAI_TOKEN: token });
+  const subscriptions = async () => {
+    const r = await api<{ connections: Array<{ subscriptions: unknown[] }> }>(s, 'GET', '/ws/connections', { token: admin });
+    return r.body.connections.reduce((n, c) => n + c.subscriptions.length, 0);
+  };
+  await eventually(async () => (await subscriptions()) === 2, 15_000, 'both tails to subscribe');
+  await s.server.publish([
+    { type: 'epistemic_update', agent_id: 'cli-agent', data: { confidence_level: 0.9, uncertainty_score: 0.1 } },
+    { type: 'epistemic_update', agent_id: 'cli-agent', data: { confidence_level: 0.2 } },
+    { type: 'agent_status_change', agent_id: 'cli-agent', status: 'running', metadata: { reason: 'test' } },
+    { type: 'epistemic_update', agent_id: 'cli-agent', data: { confidence_level: 0.95 } },
+  ]);
+  await tail.waitForStdout(/conf 0\.95/, 10_000);
+  const lines = tail.stdout().trim().split('\n');
+  assert.equal(lines.length, 2, `the low-confidence event was filtered out by the server: ${tail.stdout()}`);
+  assert.match(lines[0]!, /^\d\d:\d\d:\d\d\.\d{3} cli-agent\s+#1 epistemic\s+conf 0\.90 unc 0\.10/);
+  assert.match(lines[1]!, /cli-agent\s+#4 epistemic\s+conf 0\.95/);
+  await json.waitForStdout(/"status":"running"/, 10_000);
+  const event = JSON.parse(json.stdout().trim()) as { type: string; agent_id: string; offset: number; metadata: { reason: string } };
+  assert.deepEqual([event.type, event.agent_id, event.offset, event.metadata.reason], ['agent_status_change', 'cli-agent', 3, 'test']);
+  for (const p of [tail, json]) {
+    p.child.kill('SIGINT');
+    assert.equal((await exitWithin(p, 10_000)).code, 0, `SIGINT exits 0: ${p.stderr()}`);
+  }
+});
+
+test('tail --since replays from an offset, and --latest starts with the current state', { timeout: 60_000 }, async (t) => {
+  const s = await startServer(t);
+  const token = await s.token({ sub: 'cli', roles: ['researcher'] });
+  for (let i = 1; i <= 4; i++) await s.server.publish({ type: 'epistemic_update', agent_id: 'hist', data: { confidence_level: i / 10 } });
+  const since = runCli(t, ['tail', '--agent', 'hist', '--type', 'epistemic_updates', '--since', '2', '--json'], { ESCAI_URL: s.url, ESCAI_TOKEN: token });
+  await since.waitForStdout(/"offset":4/, 10_000);
+  assert.deepEqual(since.stdout().trim().split('\n').map((l) => (JSON.parse(l) as { offset: number }).offset), [3, 4]);
+  const latest = runCli(t, ['tail', '--agent', 'hist', '--type', 'epistemic_updates', '--latest', '--json'], { ESCAI_URL: s.url, ESCAI_TOKEN: token });
+  await latest.waitForStdout(/"offset":4/, 10_000);
+  assert.deepEqual(latest.stdout().trim().split('\n').map((l) => (JSON.parse(l) as { offset: number }).offset), [4]);
+  for (const p of [since, latest]) p.child.kill('SIGINT');
+});
+
+test('publish: flags, a JSON argument, an NDJSON file in batches; refusals exit with the catalogue\'s codes', { timeout: 60_000 }, async (t) => {
+  const s = await startServer(t);
+  const env = { ESCAI_TOKEN: await s.token({ sub: 'cli', roles: ['developer'] }) };
+  const one = await run(t, s, ['publish', '--type', 'agent_status_change', '--agent', 'p1', '--status', 'running'], env);
+  assert.equal(one.code, 0, one.stderr);
+  assert.equal((JSON.parse(one.stdout) as { offset: number }).offset, 1);
+  const json = await run(t, s, ['publish', '{"type":"system_alert","alert_type":"maintenance","message":"at noon"}'], env);
+  assert.equal(json.code, 0, json.stderr);
+
+  const file = join(tempDir(t), 'events.ndjson');
+  writeFileSync(file, Array.from({ length: 25 }, (_, i) => JSON.stringify({ type: 'epistemic_update', agent_id: 'p2', data: { confidence_level: 0.5, seq: i } })).join('\n') + '\n\n');
+  const batch = await run(t, s, ['publish', '--file', file, '--batch', '10'], env);
+  assert.equal(batch.code, 0, batch.stderr);
+  assert.match(batch.stderr, /published 25 events/);
+  const history = await api<{ events: Array<{ data: { seq: number } }> }>(s, 'GET', '/api/v1/agents/p2/events?limit=100', { token: env.ESCAI_TOKEN });
+  assert.deepEqual(history.body.events.map((e) => e.data.seq), Array.from({ length: 25 }, (_, i) => i), 'all 25, in order');
+
+  const invalid = await run(t, s, ['publish', '{"type":"epistemic_update","agent_id":"p1","data":{"confidence_level":7}}'], env);
+  assert.equal(invalid.code, 65, 'VALIDATION_ERROR → 65');
+  assert.match(invalid.stderr, /VALIDATION_ERROR: data\.confidence_level/);
+  const badToken = await run(t, s, ['publish', '--type', 'agent_status_change', '--agent', 'p1', '--status', 'x'], { ESCAI_TOKEN: 'nope' });
+  assert.equal(badToken.code, 77, 'TOKEN_INVALID → 77');
+  const viewer = await run(t, s, ['publish', '--type', 'agent_status_change', '--agent', 'p1', '--status', 'x'], { ESCAI_TOKEN: await s.token({ sub: 'v', roles: ['viewer'] }) });
+  assert.equal(viewer.code, 77, 'PERMISSION_DENIED → 77');
+  const nowhere = await run(t, undefined, ['publish', '--type', 'agent_status_change', '--agent', 'p1', '--status', 'x', '--url', 'http://127.0.0.1:9'], env);
+  assert.equal(nowhere.code, 69, 'unreachable → 69');
+  const usage = await run(t, s, ['publish'], env);
+  assert.equal(usage.code, 64);
+  const missing = await run(t, s, ['publish', '--file', '/nonexistent/events.ndjson'], env);
+  assert.equal(missing.code, 66);
+});
+
+test('agents and health print tables (and JSON); a dev secret next to the command signs a token by itself', { timeout: 60_000 }, async (t) => {
+  const s = await startServer(t);
+  await s.server.publish([
+    { type: 'agent_status_change', agent_id: 'tbl-1', status: 'running' },
+    { type: 'epistemic_update', agent_id: 'tbl-1', data: { confidence_level: 0.75, uncertainty_score: 0.25 } },
+  ]);
+  const dir = tempDir(t);
+  writeFileSync(join(dir, '.escai-dev-secret'), `${SECRET}\n`);
+  const proc = runCli(t, ['agents'], { ESCAI_URL: s.url }, { cwd: dir });
+  assert.equal((await exitWithin(proc, 20_000)).code, 0, proc.stderr());
+  assert.match(proc.stderr(), /dev token/);
+  assert.match(proc.stdout(), /^AGENT\s+STATUS\s+CONF\s+UNC\s+ALERTS\s+EVENTS\s+LAST SEEN$/m);
+  assert.match(proc.stdout(), /^tbl-1\s+running\s+0\.75\s+0\.25\s+0\s+2\s+/m);
+  const health = await run(t, s, ['health', '--json']);
+  assert.equal(health.code, 0);
+  assert.equal((JSON.parse(health.stdout) as { nodes: unknown[] }).nodes.length, 1);
+  const table = await run(t, s, ['health']);
+  assert.match(table.stdout, /^NODE\s+ADDRESS\s+CONNS/m);
+  const noToken = runCli(t, ['agents'], { ESCAI_URL: s.url }, { cwd: tempDir(t) });
+  assert.equal((await exitWithin(noToken, 20_000)).code, 77, 'no token and no dev secret here: 77');
+});
+
+test('token refuses to mint with a secret no server uses, unless asked to create the dev secret', { timeout: 60_000 }, async (t) => {
+  const dir = tempDir(t);
+  const refused = runCli(t, ['token', '--sub', 'me'], {}, { cwd: dir });
+  assert.equal((await exitWithin(refused, 20_000)).code, 78);
+  assert.match(refused.stderr(), /would be refused by the server/);
+  const created = runCli(t, ['token', '--sub', 'me', '--create-dev-secret'], {}, { cwd: dir });
+  assert.equal((await exitWithin(created, 20_000)).code, 0);
+  assert.match(created.stdout(), /^[\w-]+\.[\w-]+\.[\w-]+\n$/);
+  assert.match(created.stderr(), /created .*\.escai-dev-secret/);
+  const again = runCli(t, ['token', '--sub', 'me'], {}, { cwd: dir });
+  assert.equal((await exitWithin(again, 20_000)).code, 0, 'the dev secret is there now');
+});
+
+test('serve in dev mode runs the demo agents through the publish path and prints the console link; --no-demo does not', { timeout: 60_000 }, async (t) => {
+  const dir = tempDir(t);
+  const dev = runCli(t, ['serve', '--port', '0'], { ESCAI_LOG_LEVEL: 'info' }, { cwd: dir });
+  const port = await dev.port(20_000);
+  const [, link] = (await dev.waitForStdout(/console:\s+(\S+)/)) as RegExpMatchArray & [string, string];
+  assert.match(link, new RegExp(`^http://127\\.0\\.0\\.1:${port}/#token=`));
+  const token = decodeURIComponent(link.split('#token=')[1]!);
+  const url = `http://127.0.0.1:${port}`;
+  await eventually(async () => (await api<{ agents: unknown[] }>({ url }, 'GET', '/api/v1/agents', { token })).body.agents.length === 6, 15_000, 'the six demo agents');
+  const console = await fetch(`${url}/`);
+  assert.equal(console.status, 200);
+  assert.match(await console.text(), /<div id="app">/);
+  assert.match(console.headers.get('content-security-policy') ?? '', /default-src 'self'/);
+  dev.child.kill('SIGTERM');
+  assert.equal((await exitWithin(dev, 15_000)).code, 0);
+
+  const quiet = runCli(t, ['serve', '--port', '0', '--no-demo'], { ESCAI_LOG_LEVEL: 'info' }, { cwd: dir });
+  const quietPort = await quiet.port(20_000);
+  await quiet.waitForStdout(/demo agents: off/);
+  await new Promise((r) => setTimeout(r, 1500));
+  assert.deepEqual((await api<{ agents: unknown[] }>({ url: `http://127.0.0.1:${quietPort}` }, 'GET', '/api/v1/agents', { token })).body.agents, []);
+  quiet.child.kill('SIGTERM');
+  await exitWithin(quiet, 15_000);
+
+  // In production the demo runs only when asked.
+  const prod = runCli(t, ['serve', '--port', '0'], { NODE_ENV: 'production', ESCAI_JWT_SECRET: SECRET, ESCAI_LOG_LEVEL: 'info' }, { cwd: dir });
+  const prodPort = await prod.port(20_000);
+  await new Promise((r) => setTimeout(r, 1500));
+  const prodToken = await signToken(SECRET, { sub: 'ops', roles: ['admin'] });
+  assert.deepEqual((await api<{ agents: unknown[] }>({ url: `http://127.0.0.1:${prodPort}` }, 'GET', '/api/v1/agents', { token: prodToken })).body.agents, []);
+  prod.child.kill('SIGTERM');
+  await exitWithin(prod, 15_000);
+});
+
+test('the demo agents are deterministic for a seed, valid, and tell a story (status, beliefs, alerts, predictions)', () => {
+  const run = (seed: number) => {
+    const agents = createDemoAgents({ seed, agents: 6 });
+    const events = [];
+    for (let tick = 0; tick < 300; tick++) for (const agent of agents) events.push(...agent.step());
+    assert.equal(validateEvents(events, events.length).length, events.length, 'every event passes the publish schema');
+    // Timestamps aside, the same seed gives the same events.
+    return events.map((e) => JSON.stringify(e, (key, value: unknown) => (key === 'timestamp' ? undefined : value)));
+  };
+  const a = run(42);
+  assert.deepEqual(run(42), a);
+  assert.notDeepEqual(run(43), a);
+  const types = new Set(a.map((e) => (JSON.parse(e) as { type: string }).type));
+  assert.deepEqual([...types].sort(), ['agent_status_change', 'epistemic_update', 'pattern_alert', 'prediction_update']);
+  const statuses = new Set(a.map((e) => JSON.parse(e) as { status?: string }).map((e) => e.status).filter(Boolean));
+  for (const status of ['running', 'waiting', 'completed']) assert.ok(statuses.has(status), `an agent reaches ${status} within 300 ticks`);
+});
