@@ -31,6 +31,8 @@ interface Goal {
   completion_status?: Record<string, unknown>;
 }
 interface Point {
+  /** epoch:offset — unique across a server restart (a new epoch restarts offsets). */
+  key: string;
   offset: number;
   t: number;
   confidence: number | null;
@@ -53,17 +55,33 @@ const EMPTY: State = { record: null, latest: null, previous: null, points: [], a
 function pointOf(event: DeliveredEvent): Point {
   const c = event.data?.['confidence_level'];
   const u = event.data?.['uncertainty_score'];
-  return { offset: event.offset, t: Date.parse(event.timestamp) / 1000, confidence: typeof c === 'number' ? c : null, uncertainty: typeof u === 'number' ? u : null };
+  return {
+    key: `${event.epoch}:${event.offset}`,
+    offset: event.offset,
+    t: Date.parse(event.timestamp) / 1000,
+    confidence: typeof c === 'number' ? c : null,
+    uncertainty: typeof u === 'number' ? u : null,
+  };
 }
 
 function mergePoints(a: Point[], b: Point[]): Point[] {
-  const byOffset = new Map<number, Point>();
-  for (const p of [...a, ...b]) byOffset.set(p.offset, p);
-  return [...byOffset.values()].sort((x, y) => x.offset - y.offset).slice(-MAX_POINTS);
+  const byKey = new Map<string, Point>();
+  for (const p of [...a, ...b]) byKey.set(p.key, p);
+  return [...byKey.values()].sort((x, y) => x.t - y.t || x.offset - y.offset).slice(-MAX_POINTS);
 }
 
-function withNewest(list: DeliveredEvent[], event: DeliveredEvent): DeliveredEvent[] {
-  return [event, ...list.filter((e) => e.event_id !== event.event_id)].slice(0, 20);
+/** Events merged by id, newest first (a snapshot and live events may hold the same ones). */
+function mergeEvents(a: readonly DeliveredEvent[], b: readonly DeliveredEvent[]): DeliveredEvent[] {
+  const byId = new Map<string, DeliveredEvent>();
+  for (const e of [...a, ...b]) byId.set(e.event_id, e);
+  return [...byId.values()].sort((x, y) => Date.parse(y.timestamp) - Date.parse(x.timestamp) || y.offset - x.offset).slice(0, 20);
+}
+
+/** The later of two events (by publish time), either possibly missing. */
+function newer(a: DeliveredEvent | null, b: DeliveredEvent | null): DeliveredEvent | null {
+  if (!a) return b;
+  if (!b) return a;
+  return Date.parse(b.timestamp) > Date.parse(a.timestamp) || (a.timestamp === b.timestamp && b.offset > a.offset) ? b : a;
 }
 
 function progressOf(goal: Goal): number {
@@ -91,16 +109,20 @@ export function Agent({ client, agentId, connections }: { client: EscaiClient; a
         if (cancelled) return;
         setError(null);
         const epistemic = history.events.filter((e) => e.type === 'epistemic_update');
-        setState((old) => ({
-          record,
-          latest: record?.latest_epistemic ?? epistemic[0] ?? null,
-          previous: epistemic[1] ?? null,
-          points: mergePoints([], epistemic.map(pointOf)),
-          alerts: record?.alerts ?? [],
-          predictions: record?.predictions ?? [],
-          status: record?.latest_status ?? null,
-          missing: record === null && old.latest === null,
-        }));
+        // Merged with what arrived live meanwhile: the snapshot may be older than the newest live event.
+        setState((old) => {
+          const latest = newer(old.latest, record?.latest_epistemic ?? epistemic[0] ?? null);
+          return {
+            record,
+            latest,
+            previous: latest === old.latest ? old.previous : (epistemic.find((e) => e.event_id !== latest?.event_id) ?? null),
+            points: mergePoints(old.points, epistemic.map(pointOf)),
+            alerts: mergeEvents(old.alerts, record?.alerts ?? []),
+            predictions: mergeEvents(old.predictions, record?.predictions ?? []),
+            status: newer(old.status, record?.latest_status ?? null),
+            missing: record === null && latest === null && old.status === null,
+          };
+        });
       } catch (err) {
         if (!cancelled) setError(err instanceof ApiError ? `${err.code}: ${err.message}` : String(err));
       }
@@ -117,14 +139,14 @@ export function Agent({ client, agentId, connections }: { client: EscaiClient; a
       setState((old) => {
         switch (event.type) {
           case 'epistemic_update':
-            if (old.latest && event.offset <= old.latest.offset && event.epoch === old.latest.epoch) return old;
+            if (newer(old.latest, event) !== event) return { ...old, points: mergePoints(old.points, [pointOf(event)]) };
             return { ...old, previous: old.latest, latest: event, points: mergePoints(old.points, [pointOf(event)]), missing: false };
           case 'pattern_alert':
-            return { ...old, alerts: withNewest(old.alerts, event), missing: false };
+            return { ...old, alerts: mergeEvents(old.alerts, [event]), missing: false };
           case 'prediction_update':
-            return { ...old, predictions: withNewest(old.predictions, event), missing: false };
+            return { ...old, predictions: mergeEvents(old.predictions, [event]), missing: false };
           case 'agent_status_change':
-            return { ...old, status: event, missing: false };
+            return { ...old, status: newer(old.status, event), missing: false };
           default:
             return old;
         }

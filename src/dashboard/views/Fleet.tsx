@@ -53,7 +53,9 @@ export function Fleet({ client, connections }: { client: EscaiClient; connection
           for (const agent of page.agents) {
             const prev = reload ? undefined : old.get(agent.agent_id);
             if (!prev) fresh.push(agent);
-            next.set(agent.agent_id, { ...agent, spark: prev?.spark ?? [], lastAlert: prev?.lastAlert ?? null });
+            // A card a live event updated after this snapshot was taken keeps its newer figures.
+            const base = prev && Date.parse(prev.last_event_at) > Date.parse(agent.last_event_at) ? { ...agent, ...prev } : agent;
+            next.set(agent.agent_id, { ...base, spark: prev?.spark ?? [], lastAlert: prev?.lastAlert ?? null });
           }
           return next;
         });
