@@ -2,7 +2,7 @@
 // stream) for 1,000 agents, with a representative EpistemicState payload.
 // Usage: node --expose-gc --import tsx bench/history-memory.ts [agents=1000] [perAgent=1000]
 import { MemoryBroker } from '../src/engine/memory/broker.js';
-import { envelope } from '../src/server/publisher.js';
+import { envelopeOf } from '../src/server/publisher.js';
 import { sampleEpistemic } from './lib.js';
 
 const AGENTS = Number(process.argv[2] ?? 1000);
@@ -19,9 +19,9 @@ for (let a = 0; a < AGENTS; a++) {
   const agentId = `agent_${a}`;
   for (let i = 0; i < PER_AGENT; i++) {
     const data = sampleEpistemic(agentId, i);
-    const ev = envelope({ type: 'epistemic_update', agent_id: agentId, data });
+    const ev = envelopeOf({ type: 'epistemic_update', agent_id: agentId, data });
     if (a === 0) bytes += JSON.stringify(ev).length;
-    await broker.publish(`agent:${agentId}`, ev);
+    await broker.publish([{ stream: `agent:${agentId}`, event: ev }]);
   }
 }
 gc();

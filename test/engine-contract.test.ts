@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { describe, test, type TestContext } from 'node:test';
 import { Redis } from 'ioredis';
-import { ALL_AGENT_STREAMS, type DeliveredEvent, type Engine, type UnsequencedEvent } from '../src/engine/index.js';
+import { ALL_AGENT_STREAMS, type Broker, type DeliveredEvent, type Engine, type PublishReceipt, type UnsequencedEvent } from '../src/engine/index.js';
 import { MemoryEngine } from '../src/engine/memory/index.js';
 import { RedisEngine } from '../src/engine/redis/index.js';
 import { createLogger } from '../src/log.js';
@@ -56,6 +56,13 @@ function event(type: UnsequencedEvent['type'] = 'epistemic_update', extra: Parti
   return { type, event_id: randomUUID(), agent_id: 'a1', data: { confidence_level: 0.5 }, timestamp: new Date().toISOString(), ...extra };
 }
 
+/** Appends one event (the seam takes batches). */
+async function publishOne(broker: Broker, stream: string, ev: UnsequencedEvent, idempotencyKey?: string): Promise<PublishReceipt> {
+  const [receipt] = await broker.publish([{ stream, event: ev, idempotencyKey }]);
+  assert.ok(receipt);
+  return receipt;
+}
+
 /** Resolves once `started` has received `count` deliveries of `stream`. */
 async function deliveredOf(started: Started, stream: string, count: number): Promise<Delivery[]> {
   const of = () => started.deliveries.filter((d) => d.stream === stream);
@@ -75,8 +82,8 @@ for (const [name, make] of ENGINES) {
       if (!e) return;
       const { broker } = e.engine;
       const receipts = [];
-      for (let i = 0; i < 3; i++) receipts.push(await broker.publish('agent:a1', event()));
-      const other = await broker.publish('agent:a2', event('epistemic_update', { agent_id: 'a2' }));
+      for (let i = 0; i < 3; i++) receipts.push(await publishOne(broker, 'agent:a1', event()));
+      const other = await publishOne(broker, 'agent:a2', event('epistemic_update', { agent_id: 'a2' }));
       assert.deepEqual(receipts.map((r) => r.offset), [1, 2, 3]);
       assert.equal(new Set(receipts.map((r) => r.epoch)).size, 1);
       assert.ok(receipts.every((r) => r.duplicate === false));
@@ -91,7 +98,7 @@ for (const [name, make] of ENGINES) {
       const { broker } = e.engine;
       await broker.follow('agent:a1');
       const sent = [];
-      for (let i = 0; i < 20; i++) sent.push(await broker.publish('agent:a1', event('epistemic_update', { data: { seq: i } }), undefined));
+      for (let i = 0; i < 20; i++) sent.push(await publishOne(broker, 'agent:a1', event('epistemic_update', { data: { seq: i } }), undefined));
       const got = await deliveredOf(e, 'agent:a1', 20);
       assert.deepEqual(got.map((d) => d.event.offset), sent.map((r) => r.offset));
       assert.deepEqual(got.map((d) => d.event.event_id), sent.map((r) => r.event_id));
@@ -107,8 +114,8 @@ for (const [name, make] of ENGINES) {
       if (!e) return;
       const { broker } = e.engine;
       await broker.follow(ALL_AGENT_STREAMS);
-      await broker.publish('agent:x1', event('epistemic_update', { agent_id: 'x1' }));
-      await broker.publish('agent:x2', event('agent_status_change', { agent_id: 'x2', status: 'running' }));
+      await publishOne(broker, 'agent:x1', event('epistemic_update', { agent_id: 'x1' }));
+      await publishOne(broker, 'agent:x2', event('agent_status_change', { agent_id: 'x2', status: 'running' }));
       await deliveredOf(e, 'agent:x1', 1);
       await deliveredOf(e, 'agent:x2', 1);
     });
@@ -118,13 +125,13 @@ for (const [name, make] of ENGINES) {
       if (!e) return;
       const { broker } = e.engine;
       await broker.follow('agent:a1');
-      const first = await broker.publish('agent:a1', event(), 'key-1');
-      const again = await broker.publish('agent:a1', event(), 'key-1');
-      const otherStream = await broker.publish('agent:a2', event('epistemic_update', { agent_id: 'a2' }), 'key-1');
+      const first = await publishOne(broker, 'agent:a1', event(), 'key-1');
+      const again = await publishOne(broker, 'agent:a1', event(), 'key-1');
+      const otherStream = await publishOne(broker, 'agent:a2', event('epistemic_update', { agent_id: 'a2' }), 'key-1');
       assert.equal(first.duplicate, false);
       assert.deepEqual(again, { ...first, duplicate: true });
       assert.equal(otherStream.duplicate, false, 'keys are per stream');
-      const marker = await broker.publish('agent:a1', event());
+      const marker = await publishOne(broker, 'agent:a1', event());
       assert.equal(marker.offset, 2, 'the repeat took no offset');
       const got = await deliveredOf(e, 'agent:a1', 2);
       assert.deepEqual(got.map((d) => d.event.offset), [1, 2], 'the repeat was not delivered');
@@ -134,7 +141,7 @@ for (const [name, make] of ENGINES) {
       const e = await make(t, { historySize: 5 });
       if (!e) return;
       const { broker } = e.engine;
-      for (let i = 1; i <= 8; i++) await broker.publish('agent:a1', event('epistemic_update', { data: { seq: i } }));
+      for (let i = 1; i <= 8; i++) await publishOne(broker, 'agent:a1', event('epistemic_update', { data: { seq: i } }));
       const all = await broker.history('agent:a1', {});
       assert.deepEqual(all.events.map((ev) => ev.offset), [4, 5, 6, 7, 8], 'the last historySize events');
       assert.equal(all.position.offset, 8);
@@ -159,7 +166,7 @@ for (const [name, make] of ENGINES) {
       assert.deepEqual(await broker.position('agent:never'), first);
       const page = await broker.history('agent:never', { since: 0 });
       assert.deepEqual(page, { events: [], position: first, complete: true });
-      const published = await broker.publish('agent:never', event('epistemic_update', { agent_id: 'never' }));
+      const published = await publishOne(broker, 'agent:never', event('epistemic_update', { agent_id: 'never' }));
       assert.deepEqual({ offset: published.offset, epoch: published.epoch }, { offset: 1, epoch: first.epoch });
     });
 
@@ -168,8 +175,8 @@ for (const [name, make] of ENGINES) {
       if (!e) return;
       const { broker } = e.engine;
       const before = Date.now() - 1000;
-      await broker.publish('agent:p1', event('epistemic_update', { agent_id: 'p1' }));
-      await broker.publish('system', event('system_alert', { agent_id: undefined, alert_type: 'x', message: 'y' }));
+      await publishOne(broker, 'agent:p1', event('epistemic_update', { agent_id: 'p1' }));
+      await publishOne(broker, 'system', event('system_alert', { agent_id: undefined, alert_type: 'x', message: 'y' }));
       assert.deepEqual((await broker.streamsActiveSince('agent:', before)).sort(), ['agent:p1']);
       assert.deepEqual(await broker.streamsActiveSince('agent:', Date.now() + 60_000), []);
     });
@@ -213,7 +220,7 @@ describe('cluster engine (Redis): across nodes', { skip: TEST_ENGINE === 'redis'
     t.after(() => dropRedisPrefix(TEST_REDIS_URL, prefix));
     const b = (await redis(t, { prefix }))!;
     await b.engine.broker.follow('agent:a1');
-    for (let i = 0; i < 10; i++) await a.engine.broker.publish('agent:a1', event('epistemic_update', { data: { seq: i } }));
+    for (let i = 0; i < 10; i++) await publishOne(a.engine.broker, 'agent:a1', event('epistemic_update', { data: { seq: i } }));
     const got = await deliveredOf(b, 'agent:a1', 10);
     assert.deepEqual(got.map((d) => d.event.offset), Array.from({ length: 10 }, (_, i) => i + 1));
     assert.ok(got.every((d) => d.json !== undefined), 'the channel text is handed over as the frame');
@@ -234,7 +241,7 @@ describe('cluster engine (Redis): across nodes', { skip: TEST_ENGINE === 'redis'
     assert.equal(await subscribers('agent:a1'), 0, 'nobody follows agent:a1 yet');
     await b.engine.broker.follow('user:ghost');
     assert.equal(await admin.exists(`${prefix}:m:user%3Aghost`), 0, 'following a stream nobody published to writes nothing to Redis');
-    await a.engine.broker.publish('user:ghost', event('user_notification', { agent_id: undefined, notification_type: 'n', message: 'first' }));
+    await publishOne(a.engine.broker, 'user:ghost', event('user_notification', { agent_id: undefined, notification_type: 'n', message: 'first' }));
     assert.deepEqual((await deliveredOf(b, 'user:ghost', 1)).map((d) => d.event.offset), [1], 'its first event is delivered');
     assert.deepEqual(b.losses, [], 'and no loss is reported for it');
     await b.engine.broker.follow('agent:a1');
@@ -242,8 +249,8 @@ describe('cluster engine (Redis): across nodes', { skip: TEST_ENGINE === 'redis'
     assert.equal(await subscribers('agent:a1'), 1);
     assert.equal(await subscribers('agent:a2'), 0);
 
-    await a.engine.broker.publish('agent:a2', event('epistemic_update', { agent_id: 'a2' }));
-    await a.engine.broker.publish('agent:a1', event());
+    await publishOne(a.engine.broker, 'agent:a2', event('epistemic_update', { agent_id: 'a2' }));
+    await publishOne(a.engine.broker, 'agent:a1', event());
     await deliveredOf(b, 'agent:a1', 1);
     assert.deepEqual(b.deliveries.filter((d) => d.stream === 'agent:a2'), [], 'an unfollowed stream does not reach the node');
 
@@ -262,10 +269,10 @@ describe('cluster engine (Redis): across nodes', { skip: TEST_ENGINE === 'redis'
     await b.engine.broker.follow(ALL_AGENT_STREAMS);
     await b.engine.broker.follow('agent:both');
     for (let i = 0; i < 5; i++) {
-      await a.engine.broker.publish('agent:both', event('epistemic_update', { agent_id: 'both' }));
-      await a.engine.broker.publish('agent:only-pattern', event('epistemic_update', { agent_id: 'only-pattern' }));
+      await publishOne(a.engine.broker, 'agent:both', event('epistemic_update', { agent_id: 'both' }));
+      await publishOne(a.engine.broker, 'agent:only-pattern', event('epistemic_update', { agent_id: 'only-pattern' }));
     }
-    await a.engine.broker.publish('system', event('system_alert', { agent_id: undefined, alert_type: 'x', message: 'y' }));
+    await publishOne(a.engine.broker, 'system', event('system_alert', { agent_id: undefined, alert_type: 'x', message: 'y' }));
     const both = await deliveredOf(b, 'agent:both', 5);
     await deliveredOf(b, 'agent:only-pattern', 5);
     await new Promise((r) => setTimeout(r, 100));

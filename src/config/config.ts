@@ -67,6 +67,8 @@ export const ConfigSchema = z.object({
   maxBodyBytes: count.default(1024 * 1024),
   /** Most events in one publish batch. */
   maxBatchEvents: count.default(1000),
+  /** Largest event as subscribers receive it (JSON bytes); larger is refused with VALIDATION_ERROR. */
+  maxEventBytes: count.max(16 * 1024 * 1024).default(64 * 1024),
   /** Events kept per stream. */
   historySize: count.default(1000),
   /** Seconds an event stays in history. */
@@ -126,6 +128,7 @@ export const ENV_NAMES: Readonly<Record<SettingName, string>> = {
   corsOrigins: 'ESCAI_CORS_ORIGINS',
   maxBodyBytes: 'ESCAI_MAX_BODY_BYTES',
   maxBatchEvents: 'ESCAI_MAX_BATCH_EVENTS',
+  maxEventBytes: 'ESCAI_MAX_EVENT_BYTES',
   historySize: 'ESCAI_HISTORY_SIZE',
   historyTtl: 'ESCAI_HISTORY_TTL',
   agentTtl: 'ESCAI_AGENT_TTL',

@@ -15,7 +15,17 @@ export type { DeliveredEvent, StreamPosition };
 /** An event without the fields the broker assigns. */
 export type UnsequencedEvent = Omit<DeliveredEvent, 'offset' | 'epoch'>;
 
-/** What `publish` answers: where the event now stands, or, for a repeated idempotency key, where the original does. */
+/** One event to append. */
+export interface PublishEntry {
+  stream: string;
+  event: UnsequencedEvent;
+  /** The event as JSON text (without offset and epoch), when the caller already serialized it. */
+  json?: string;
+  /** A repeat of this key on the stream within the idempotency window appends nothing and answers with the original. */
+  idempotencyKey?: string | undefined;
+}
+
+/** What `publish` answers per entry: where the event now stands, or, for a repeated idempotency key, where the original does. */
 export interface PublishReceipt {
   event_id: string;
   offset: number;
@@ -58,11 +68,12 @@ export interface Broker {
   /** Registers the node's handlers. Call once, before anything else. */
   start(onDelivery: DeliveryHandler, onLoss: LossHandler): Promise<void>;
   /**
-   * Appends to the stream. With `idempotencyKey`, a repeat within the
-   * idempotency window appends nothing and answers with the original.
-   * Rejects with EngineUnavailableError when the engine cannot accept it.
+   * Appends every entry, in order, all or nothing: either each gets its
+   * receipt (a new offset, or the original's for a repeated idempotency key)
+   * or none was appended. Rejects with EngineUnavailableError when the engine
+   * cannot accept them.
    */
-  publish(stream: string, event: UnsequencedEvent, idempotencyKey?: string): Promise<PublishReceipt>;
+  publish(entries: readonly PublishEntry[]): Promise<PublishReceipt[]>;
   /**
    * Declares that this node has subscribers for `stream` (or, with
    * ALL_AGENT_STREAMS, for every agent stream): its events reach the handler

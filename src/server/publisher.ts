@@ -1,13 +1,14 @@
 // Publishing, the one entry point shared by the HTTP API, the socket and the
-// in-process API: validation of a single event or a batch (all-or-nothing),
-// the delivered envelope of each type, the append through the engine, and
+// in-process API: validation of a single event or a batch (all-or-nothing:
+// schema, nesting, size, serialization, all before any offset is given), the
+// delivered envelope of each type, one atomic append through the engine, and
 // read-your-writes on this node (a publish answers once this node's own
 // subscribers, if it has any for the stream, have been handed the event, and
 // the agent directory has recorded it).
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { AgentDirectory } from '../engine/agents.js';
-import type { Broker, DeliveredEvent, UnsequencedEvent } from '../engine/broker.js';
+import type { Broker, DeliveredEvent, PublishReceipt, UnsequencedEvent } from '../engine/broker.js';
 import { EscaiError } from '../protocol/codes.js';
 import { PublishEventSchema, streamOf, type PublishEvent } from '../protocol/events.js';
 import { describeZodError } from '../protocol/messages.js';
@@ -27,27 +28,86 @@ export interface PublishResult {
   duplicate: boolean;
 }
 
+/** Limits every event must meet before it is given an offset. */
+export interface EventLimits {
+  /** Most events in one batch. */
+  maxBatch: number;
+  /** Largest event, as the JSON sent to subscribers (bytes). */
+  maxEventBytes: number;
+}
+
+/** Deepest nesting of objects and arrays inside an event (the envelope counts as one level). */
+export const MAX_EVENT_DEPTH = 32;
+
+/** An event ready to append: validated, enveloped, serialized and measured. */
+export interface PreparedEvent {
+  event: PublishEvent;
+  stream: string;
+  envelope: UnsequencedEvent;
+  /** The envelope as JSON (offset and epoch are added by the engine). */
+  json: string;
+}
+
 /**
- * Validates one event or an array of them. Throws VALIDATION_ERROR naming the
- * first bad field (`events[2].data.confidence_level: ...`); nothing of a
- * batch with a bad event is returned.
+ * Walks raw input iteratively (no recursion a deep document could overflow):
+ * refuses nesting deeper than MAX_EVENT_DEPTH and `__proto__` keys, which a
+ * JSON parser keeps as data but an object copy would silently drop.
  */
-export function validateEvents(input: unknown, maxBatch: number): PublishEvent[] {
+function checkShape(input: unknown, where: string): void {
+  const stack: Array<[unknown, number, string]> = [[input, 1, where]];
+  while (stack.length > 0) {
+    const [value, depth, path] = stack.pop()!;
+    if (value === null || typeof value !== 'object') continue;
+    if (depth > MAX_EVENT_DEPTH) throw new EscaiError('VALIDATION_ERROR', `${path}: nested deeper than ${MAX_EVENT_DEPTH} levels (the limit)`);
+    if (Array.isArray(value)) {
+      for (let i = 0; i < value.length; i++) stack.push([value[i], depth + 1, `${path}.${i}`]);
+      continue;
+    }
+    for (const key of Object.keys(value)) {
+      if (key === '__proto__') throw new EscaiError('VALIDATION_ERROR', `${path}.__proto__: reserved key`);
+      stack.push([(value as Record<string, unknown>)[key], depth + 1, `${path}.${key}`]);
+    }
+  }
+}
+
+/**
+ * Validates one event or an array of them, and prepares each: schema,
+ * nesting, envelope, serialization and size, all before anything is
+ * appended, so nothing can fail between two events of a batch but the
+ * engine itself. Throws VALIDATION_ERROR naming the first bad field or limit
+ * (`events[2].data.confidence_level: ...`); nothing of a batch with a bad
+ * event is returned.
+ */
+export function prepareEvents(input: unknown, limits: EventLimits): PreparedEvent[] {
   const batch = Array.isArray(input);
   const items: unknown[] = batch ? input : [input];
   if (items.length === 0) throw new EscaiError('VALIDATION_ERROR', 'events: the batch is empty');
-  if (items.length > maxBatch) throw new EscaiError('VALIDATION_ERROR', `events: at most ${maxBatch} events per batch`);
-  const events: PublishEvent[] = [];
+  if (items.length > limits.maxBatch) throw new EscaiError('VALIDATION_ERROR', `events: at most ${limits.maxBatch} events per batch`);
+  const prepared: PreparedEvent[] = [];
   for (let i = 0; i < items.length; i++) {
+    const where = batch ? `events[${i}]` : 'event';
+    checkShape(items[i], where);
     const result = PublishEventSchema.safeParse(items[i]);
     if (!result.success) throw new EscaiError('VALIDATION_ERROR', describeZodError(result.error, batch ? `events[${i}]` : undefined));
-    events.push(result.data);
+    const envelope = envelopeOf(result.data);
+    const json = JSON.stringify(envelope);
+    // Offset and epoch add under 60 bytes; the limit is on what subscribers receive.
+    const bytes = Buffer.byteLength(json) + 60;
+    if (bytes > limits.maxEventBytes) {
+      throw new EscaiError('VALIDATION_ERROR', `${where}: ${bytes} bytes as JSON, over the limit of ${limits.maxEventBytes} (ESCAI_MAX_EVENT_BYTES)`);
+    }
+    prepared.push({ event: result.data, stream: streamOf(result.data), envelope, json });
   }
-  return events;
+  return prepared;
+}
+
+/** Validates without preparing: the events a batch holds, or VALIDATION_ERROR (tests and tools). */
+export function validateEvents(input: unknown, maxBatch: number, maxEventBytes = Number.MAX_SAFE_INTEGER): PublishEvent[] {
+  return prepareEvents(input, { maxBatch, maxEventBytes }).map((p) => p.event);
 }
 
 /** The ESCAI envelope of an event, with its new id and the server's timestamp. */
-export function envelope(event: PublishEvent): UnsequencedEvent {
+export function envelopeOf(event: PublishEvent): UnsequencedEvent {
   const event_id = randomUUID();
   const timestamp = isoNow();
   switch (event.type) {
@@ -76,64 +136,50 @@ export interface PublisherDeps {
   fanout: Pick<FanOut, 'interested' | 'expect'>;
   metrics: Metrics;
   counters: NodeCounters;
-  maxBatchEvents: number;
+  limits: EventLimits;
   log: Logger;
 }
 
 export class Publisher {
-  readonly #broker: Pick<Broker, 'publish'>;
-  readonly #agents: Pick<AgentDirectory, 'record'>;
-  readonly #fanout: Pick<FanOut, 'interested' | 'expect'>;
-  readonly #metrics: Metrics;
-  readonly #counters: NodeCounters;
-  readonly #maxBatch: number;
-  readonly #log: Logger;
+  readonly #deps: PublisherDeps;
 
   constructor(deps: PublisherDeps) {
-    this.#broker = deps.broker;
-    this.#agents = deps.agents;
-    this.#fanout = deps.fanout;
-    this.#metrics = deps.metrics;
-    this.#counters = deps.counters;
-    this.#maxBatch = deps.maxBatchEvents;
-    this.#log = deps.log;
+    this.#deps = deps;
   }
 
-  /** Validates (all-or-nothing, at most `maxBatch`) and publishes producer input. */
-  publishInput(input: unknown, maxBatch = this.#maxBatch): Promise<PublishResult[]> {
-    return this.publish(validateEvents(input, maxBatch));
+  /** Validates and prepares (all-or-nothing, at most `maxBatch`) and publishes producer input. */
+  publishInput(input: unknown, maxBatch = this.#deps.limits.maxBatch): Promise<PublishResult[]> {
+    return this.publish(prepareEvents(input, { ...this.#deps.limits, maxBatch }));
   }
 
   /**
-   * Publishes validated events in order; resolves to one result per event
-   * once this node has delivered them and the agent directory has them.
+   * Appends prepared events in one engine call (all or nothing); resolves to
+   * one result per event once this node has delivered them and the agent
+   * directory has them.
    */
-  async publish(events: readonly PublishEvent[]): Promise<PublishResult[]> {
-    const results: PublishResult[] = [];
-    const waits: Array<DeliveryWait | undefined> = [];
-    const recorded: Array<Promise<void>> = [];
+  async publish(events: readonly PreparedEvent[]): Promise<PublishResult[]> {
+    const { broker, fanout, counters, metrics } = this.#deps;
+    // Registered before the append: the in-memory engine delivers inside `publish`.
+    const waits: Array<DeliveryWait | undefined> = events.map((p) => (fanout.interested(p.stream) ? fanout.expect(p.envelope.event_id) : undefined));
+    let receipts: PublishReceipt[];
     try {
-      for (const event of events) {
-        const stream = streamOf(event);
-        const sequenced = envelope(event);
-        // Registered before the append: the in-memory engine delivers inside `publish`.
-        const wait = this.#fanout.interested(stream) ? this.#fanout.expect(sequenced.event_id) : undefined;
-        waits.push(wait);
-        const receipt = await this.#broker.publish(stream, sequenced, event.idempotency_key);
-        if (receipt.duplicate) wait?.cancel();
-        else {
-          this.#counters.publications++;
-          this.#metrics.publications.inc({ type: event.type });
-          if (sequenced.agent_id !== undefined) recorded.push(this.#record({ ...sequenced, offset: receipt.offset, epoch: receipt.epoch }));
-        }
-        results.push({ event_id: receipt.event_id, stream, offset: receipt.offset, epoch: receipt.epoch, recipients: 0, duplicate: receipt.duplicate });
-      }
+      receipts = await broker.publish(events.map((p) => ({ stream: p.stream, event: p.envelope, json: p.json, idempotencyKey: p.event.idempotency_key })));
     } catch (err) {
       for (const wait of waits) wait?.cancel();
-      await Promise.all(recorded);
       // In-process callers get catalogue errors too (ENGINE_UNAVAILABLE, not the engine's own).
       throw catalogued(err) ?? err;
     }
+    const recorded: Array<Promise<void>> = [];
+    const results = receipts.map((receipt, i): PublishResult => {
+      const { event, stream, envelope } = events[i]!;
+      if (receipt.duplicate) waits[i]?.cancel();
+      else {
+        counters.publications++;
+        metrics.publications.inc({ type: event.type });
+        if (envelope.agent_id !== undefined) recorded.push(this.#record({ ...envelope, offset: receipt.offset, epoch: receipt.epoch }));
+      }
+      return { event_id: receipt.event_id, stream, offset: receipt.offset, epoch: receipt.epoch, recipients: 0, duplicate: receipt.duplicate };
+    });
     const [recipients] = await Promise.all([Promise.all(waits.map((wait) => wait?.recipients ?? 0)), Promise.all(recorded)]);
     recipients.forEach((n, i) => (results[i]!.recipients = n));
     return results;
@@ -142,9 +188,9 @@ export class Publisher {
   /** The agent directory follows every accepted agent event; a failure there does not undo the publication. */
   async #record(event: DeliveredEvent): Promise<void> {
     try {
-      await this.#agents.record(event);
+      await this.#deps.agents.record(event);
     } catch (err) {
-      this.#log.warn({ err, agentId: event.agent_id }, 'agent directory not updated');
+      this.#deps.log.warn({ err, agentId: event.agent_id }, 'agent directory not updated');
     }
   }
 }

@@ -79,6 +79,9 @@ export class EscaiServer {
       bodyLimit: config.maxBodyBytes,
       trustProxy: config.trustProxy,
       return503OnClosing: true,
+      // A `__proto__` key stays an own property of the parsed body (JSON.parse never sets a prototype),
+      // so the publisher refuses it by name, exactly as on the socket, instead of a bare INVALID_JSON.
+      onProtoPoisoning: 'ignore',
     });
     // CORS for the REST API, for the origins listed (off when none are).
     if (config.corsOrigins.length > 0) void this.http.register(cors, { origin: [...config.corsOrigins], methods: ['GET', 'POST', 'DELETE'], maxAge: 600 });
@@ -103,7 +106,15 @@ export class EscaiServer {
     const subscriptions = new Subscriptions({ config, index, broker, fanout, metrics, log, changed });
     const sessions = new SessionKeeper({ config, nodeId: engine.nodeId, store: engine.sessions, broker, registry, index, subscriptions, fanout, metrics, log });
     const tokens = new TokenLifetime({ config, verifier: this.#verifier, subscriptions, changed });
-    const publisher = new Publisher({ broker, agents: engine.agents, fanout, metrics, counters, maxBatchEvents: config.maxBatchEvents, log });
+    const publisher = new Publisher({
+      broker,
+      agents: engine.agents,
+      fanout,
+      metrics,
+      counters,
+      limits: { maxBatch: config.maxBatchEvents, maxEventBytes: config.maxEventBytes },
+      log,
+    });
     const heartbeat = new Heartbeat({ connections: registry, config, log });
     const health = new HealthViews({
       config,

@@ -20,9 +20,9 @@ import {
   type HistoryPage,
   type HistoryQuery,
   type LossHandler,
+  type PublishEntry,
   type PublishReceipt,
   type StreamPosition,
-  type UnsequencedEvent,
 } from '../broker.js';
 import type { RedisLink } from './link.js';
 
@@ -34,47 +34,65 @@ export interface RedisBrokerOptions {
   idempotencyTtlMs?: number;
   /** How often quiet streams are checked against Redis for a lost last message (default 2 s). */
   positionCheckMs?: number;
+  /** A stream only read, never published to, is forgotten after this long (default 10 minutes). */
+  unpublishedTtlMs?: number;
 }
 
-// KEYS: meta, stream, active zset, idempotency key, event-id key
-// ARGV: stream name, event JSON (without offset/epoch), maxlen, history ttl ms,
-//       meta ttl ms, channel, epoch for a new stream, idempotency ttl ms, has-idempotency flag
-// Returns {duplicate flag, event JSON with offset and epoch}.
+// A batch, appended atomically (a script runs whole or not at all).
+// KEYS[1]: the active zset; then per event i (from 0), four keys from 2 + 4i:
+//   meta, stream, idempotency key, event-id key.
+// ARGV[1..4]: maxlen, history ttl ms, meta ttl ms, idempotency ttl ms; then per
+//   event i, five from 5 + 5i: stream name, event JSON (no offset/epoch), channel,
+//   epoch for a new stream, has-idempotency flag.
+// Returns, per event, {duplicate flag, event JSON with offset and epoch}, flattened.
 // The event-id key makes the script safe to run twice: ioredis resends a
 // command whose reply was lost with the connection, and the second run must
 // not append the same event at a second offset.
 const PUBLISH_LUA = `
-local ran = redis.call('GET', KEYS[5])
-if ran then
-  local sep = string.find(ran, ' ', 1, true)
-  return {0, string.sub(ARGV[2], 1, -2) .. ',"offset":' .. string.sub(ran, 1, sep - 1) .. ',"epoch":"' .. string.sub(ran, sep + 1) .. '"}'}
-end
-if ARGV[9] == '1' then
-  local prev = redis.call('GET', KEYS[4])
-  if prev then return {1, prev} end
-end
-local epoch = redis.call('HGET', KEYS[1], 'epoch')
-if not epoch then
-  epoch = ARGV[7]
-  redis.call('HSET', KEYS[1], 'epoch', epoch, 'offset', 0)
-end
-local offset = redis.call('HINCRBY', KEYS[1], 'offset', 1)
-local msg = string.sub(ARGV[2], 1, -2) .. ',"offset":' .. string.format('%d', offset) .. ',"epoch":"' .. epoch .. '"}'
+local out = {}
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-redis.call('XADD', KEYS[2], 'MAXLEN', '=', ARGV[3], '*', 'o', offset, 'm', msg)
-redis.call('XTRIM', KEYS[2], 'MINID', now - tonumber(ARGV[4]))
-redis.call('PEXPIRE', KEYS[2], ARGV[5])
-redis.call('PEXPIRE', KEYS[1], ARGV[5])
-redis.call('ZADD', KEYS[3], now, ARGV[1])
-redis.call('PUBLISH', ARGV[6], ARGV[1] .. '\\n' .. msg)
-if ARGV[9] == '1' then redis.call('SET', KEYS[4], msg, 'PX', ARGV[8]) end
-redis.call('SET', KEYS[5], string.format('%d', offset) .. ' ' .. epoch, 'PX', 30000)
-return {0, msg}
+local n = (#ARGV - 4) / 5
+for i = 0, n - 1 do
+  local k = 1 + i * 4
+  local a = 4 + i * 5
+  local name, json = ARGV[a + 1], ARGV[a + 2]
+  local ran = redis.call('GET', KEYS[k + 4])
+  local prev = false
+  if not ran and ARGV[a + 5] == '1' then prev = redis.call('GET', KEYS[k + 3]) end
+  if ran then
+    local sep = string.find(ran, ' ', 1, true)
+    out[#out + 1] = 0
+    out[#out + 1] = string.sub(json, 1, -2) .. ',"offset":' .. string.sub(ran, 1, sep - 1) .. ',"epoch":"' .. string.sub(ran, sep + 1) .. '"}'
+  elseif prev then
+    out[#out + 1] = 1
+    out[#out + 1] = prev
+  else
+    local meta = KEYS[k + 1]
+    local epoch = redis.call('HGET', meta, 'epoch')
+    if not epoch then
+      epoch = ARGV[a + 4]
+      redis.call('HSET', meta, 'epoch', epoch, 'offset', 0)
+    end
+    local offset = redis.call('HINCRBY', meta, 'offset', 1)
+    local msg = string.sub(json, 1, -2) .. ',"offset":' .. string.format('%d', offset) .. ',"epoch":"' .. epoch .. '"}'
+    redis.call('XADD', KEYS[k + 2], 'MAXLEN', '=', ARGV[1], '*', 'o', offset, 'm', msg)
+    redis.call('XTRIM', KEYS[k + 2], 'MINID', now - tonumber(ARGV[2]))
+    redis.call('PEXPIRE', KEYS[k + 2], ARGV[3])
+    redis.call('PEXPIRE', meta, ARGV[3])
+    redis.call('ZADD', KEYS[1], now, name)
+    redis.call('PUBLISH', ARGV[a + 3], name .. '\\n' .. msg)
+    if ARGV[a + 5] == '1' then redis.call('SET', KEYS[k + 3], msg, 'PX', ARGV[4]) end
+    redis.call('SET', KEYS[k + 4], string.format('%d', offset) .. ' ' .. epoch, 'PX', 30000)
+    out[#out + 1] = 0
+    out[#out + 1] = msg
+  end
+end
+return out
 `;
 
 // KEYS: meta, stream. ARGV: mode ('p' position, 's' since, 'a' all, 'd' newest first before ARGV[2] (0: none)), since, limit,
-// history ttl ms, epoch for a new stream, meta ttl ms.
+// history ttl ms, epoch for a new stream, ttl ms of a stream created by this read (nobody published to it: short).
 // Reads the position and the entries in one step, so they agree.
 const HISTORY_LUA = `
 local epoch = redis.call('HGET', KEYS[1], 'epoch')
@@ -101,7 +119,8 @@ return {epoch, offset, redis.call('XREVRANGE', KEYS[2], '+', minId, 'COUNT', n)}
 `;
 
 interface RedisScripts {
-  escaiPublish(...args: Array<string | number>): Promise<[number, string]>;
+  /** The key count first: the batch decides how many keys the script gets. */
+  escaiPublish(numKeys: number, ...keysAndArgs: Array<string | number>): Promise<Array<number | string>>;
   escaiHistory(...args: Array<string | number>): Promise<[string, number | string, StreamEntry[]]>;
 }
 
@@ -168,8 +187,9 @@ export class RedisBroker implements Broker {
       streamMetaTtlMs: options.streamMetaTtlMs ?? 86_400_000,
       idempotencyTtlMs: options.idempotencyTtlMs ?? 300_000,
       positionCheckMs: options.positionCheckMs ?? 2000,
+      unpublishedTtlMs: options.unpublishedTtlMs ?? 600_000,
     };
-    link.cmd.defineCommand('escaiPublish', { numberOfKeys: 5, lua: PUBLISH_LUA });
+    link.cmd.defineCommand('escaiPublish', { lua: PUBLISH_LUA });
     link.cmd.defineCommand('escaiHistory', { numberOfKeys: 2, lua: HISTORY_LUA });
     this.#scripts = link.cmd as unknown as RedisScripts;
   }
@@ -293,31 +313,31 @@ export class RedisBroker implements Broker {
 
   // ---- publishing --------------------------------------------------------
 
-  async publish(stream: string, event: UnsequencedEvent, idempotencyKey?: string): Promise<PublishReceipt> {
+  async publish(entries: readonly PublishEntry[]): Promise<PublishReceipt[]> {
+    if (entries.length === 0) return [];
     // Nothing is accepted that this node could not deliver: both connections must be up.
     const status = this.#link.status();
     if (!status.ready) throw new EngineUnavailableError(status.reason ?? 'redis unavailable');
     const link = this.#link;
-    const reply = await link.run('publish', () =>
-      this.#scripts.escaiPublish(
+    const keys: string[] = [link.key('active')];
+    const args: Array<string | number> = [this.#opts.historySize, this.#opts.historyTtlMs, this.#opts.streamMetaTtlMs, this.#opts.idempotencyTtlMs];
+    for (const { stream, event, json, idempotencyKey } of entries) {
+      keys.push(
         link.key('m', stream),
         link.key('s', stream),
-        link.key('active'),
         idempotencyKey === undefined ? link.key('i', '-') : link.key('i', stream, idempotencyKey),
         link.key('e', stream, event.event_id),
-        stream,
-        JSON.stringify(event),
-        this.#opts.historySize,
-        this.#opts.historyTtlMs,
-        this.#opts.streamMetaTtlMs,
-        link.channel(stream),
-        newEpoch(),
-        this.#opts.idempotencyTtlMs,
-        idempotencyKey === undefined ? '0' : '1',
-      ),
-    );
-    const stored = JSON.parse(reply[1]) as DeliveredEvent;
-    return { event_id: stored.event_id, offset: stored.offset, epoch: stored.epoch, duplicate: reply[0] === 1 };
+      );
+      args.push(stream, json ?? JSON.stringify(event), link.channel(stream), newEpoch(), idempotencyKey === undefined ? '0' : '1');
+    }
+    // One round trip for the whole batch.
+    const reply = await link.run('publish', () => this.#scripts.escaiPublish(keys.length, ...keys, ...args));
+    const receipts: PublishReceipt[] = [];
+    for (let i = 0; i < reply.length; i += 2) {
+      const stored = JSON.parse(reply[i + 1] as string) as DeliveredEvent;
+      receipts.push({ event_id: stored.event_id, offset: stored.offset, epoch: stored.epoch, duplicate: reply[i] === 1 });
+    }
+    return receipts;
   }
 
   // ---- receiving, in order, without silent gaps ---------------------------
@@ -504,7 +524,7 @@ export class RedisBroker implements Broker {
   async #historyScript(stream: string, mode: string, since: number, limit: number): Promise<[string, number, StreamEntry[]]> {
     const link = this.#link;
     const [epoch, offset, entries] = await link.run('history read', () =>
-      this.#scripts.escaiHistory(link.key('m', stream), link.key('s', stream), mode, since, limit, this.#opts.historyTtlMs, newEpoch(), this.#opts.streamMetaTtlMs),
+      this.#scripts.escaiHistory(link.key('m', stream), link.key('s', stream), mode, since, limit, this.#opts.historyTtlMs, newEpoch(), this.#opts.unpublishedTtlMs),
     );
     return [epoch, Number(offset), entries];
   }
