@@ -73,6 +73,14 @@ export const ConfigSchema = z.object({
   historySize: count.default(1000),
   /** Seconds an event stays in history. */
   historyTtl: seconds.default(300),
+  /** Bytes of history kept per stream (in-memory engine; as JSON). */
+  historyStreamBytes: count.default(8 * 1024 * 1024),
+  /** Bytes of history kept by the node, all streams together (in-memory engine): the oldest events anywhere go first. */
+  historyNodeBytes: count.default(512 * 1024 * 1024),
+  /** Replayed events per second per user (subscribe with since, session resume); bursts of twice that. */
+  replayBudget: count.default(10_000),
+  /** Seconds a stream nobody published to is remembered after it was last read (its position and epoch). */
+  unpublishedStreamTtl: seconds.default(600),
   /** Seconds an agent stays in the agent list (and its current state is kept) after its last event. */
   agentTtl: z.coerce.number().positive().max(30 * 86_400).default(86_400),
   /** Seconds a disconnected session (subscriptions + positions) is kept for resume; 0 disables resume. */
@@ -131,6 +139,10 @@ export const ENV_NAMES: Readonly<Record<SettingName, string>> = {
   maxEventBytes: 'ESCAI_MAX_EVENT_BYTES',
   historySize: 'ESCAI_HISTORY_SIZE',
   historyTtl: 'ESCAI_HISTORY_TTL',
+  historyStreamBytes: 'ESCAI_HISTORY_STREAM_BYTES',
+  historyNodeBytes: 'ESCAI_HISTORY_NODE_BYTES',
+  replayBudget: 'ESCAI_REPLAY_BUDGET',
+  unpublishedStreamTtl: 'ESCAI_UNPUBLISHED_STREAM_TTL',
   agentTtl: 'ESCAI_AGENT_TTL',
   sessionTtl: 'ESCAI_SESSION_TTL',
   tokenExpiryWarning: 'ESCAI_TOKEN_EXPIRY_WARNING',

@@ -14,10 +14,15 @@ export type { AgentDirectory, AgentPage, AgentRecord, AgentSummary } from './age
 
 /** The engine the config asks for: Redis with a URL, else the in-memory engine. */
 export async function createEngine(config: Config, log: Logger): Promise<Engine> {
-  const history = { historySize: config.historySize, historyTtlMs: config.historyTtl * 1000, agentTtlMs: config.agentTtl * 1000 };
+  const history = {
+    historySize: config.historySize,
+    historyTtlMs: config.historyTtl * 1000,
+    agentTtlMs: config.agentTtl * 1000,
+    unpublishedTtlMs: config.unpublishedStreamTtl * 1000,
+  };
   if (config.redisUrl) {
     const { RedisEngine } = await import('./redis/index.js');
     return new RedisEngine({ ...history, url: config.redisUrl, prefix: config.redisPrefix, log });
   }
-  return new MemoryEngine(history);
+  return new MemoryEngine({ ...history, historyBytesPerStream: config.historyStreamBytes, historyBytesTotal: config.historyNodeBytes });
 }

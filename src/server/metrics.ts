@@ -12,7 +12,7 @@ import type { EngineStatus } from '../engine/engine.js';
 import type { NodeCounters } from './counters.js';
 
 export type RecoveryKind = 'subscribe' | 'resume';
-export type RecoveryOutcome = 'recovered' | 'lost';
+export type RecoveryOutcome = 'recovered' | 'lost' | 'limited';
 
 export interface Metrics {
   registry: Registry;
@@ -80,7 +80,7 @@ export function createMetrics(sources: MetricSources): Metrics {
     handshakeRefusals: new Counter({ name: 'escai_handshake_refusals_total', help: 'WebSocket handshakes refused before the 101, by error code', labelNames: ['code'], registers }),
     recoveries: new Counter({
       name: 'escai_recoveries_total',
-      help: 'Recoveries asked for (subscribe with since, session resume), by outcome: recovered, or lost (the client must reload)',
+      help: 'Recoveries asked for (subscribe with since, session resume), by outcome: recovered, lost (history no longer holds it) or limited (the user\'s replay budget was spent); the client reloads unless recovered',
       labelNames: ['kind', 'outcome'],
       registers,
     }),

@@ -19,6 +19,7 @@ import { FanOut } from './fanout.js';
 import { HealthViews } from './health.js';
 import { Heartbeat } from './heartbeat.js';
 import { ConnectionLifecycle } from './lifecycle.js';
+import { KeyedBuckets } from './limits.js';
 import { createMetrics, serveMetrics, type Metrics } from './metrics.js';
 import { Publisher, type PublishResult } from './publisher.js';
 import { ConnectionRegistry, type ConnectionsView } from './registry.js';
@@ -103,8 +104,10 @@ export class EscaiServer {
     // `changed` is the lifecycle's; the jobs built before it reach it through this late-bound call.
     let lifecycle: ConnectionLifecycle | undefined;
     const changed = (conn: Connection) => lifecycle?.changed(conn);
-    const subscriptions = new Subscriptions({ config, index, broker, fanout, metrics, log, changed });
-    const sessions = new SessionKeeper({ config, nodeId: engine.nodeId, store: engine.sessions, broker, registry, index, subscriptions, fanout, metrics, log });
+    // Per user, per second: replayed events (burst: two of the largest replays).
+    const replayBudget = new KeyedBuckets(config.replayBudget, config.replayBudget * 2);
+    const subscriptions = new Subscriptions({ config, index, broker, fanout, metrics, replayBudget, log, changed });
+    const sessions = new SessionKeeper({ config, nodeId: engine.nodeId, store: engine.sessions, broker, registry, index, subscriptions, fanout, metrics, replayBudget, log });
     const tokens = new TokenLifetime({ config, verifier: this.#verifier, subscriptions, changed });
     const publisher = new Publisher({
       broker,

@@ -13,7 +13,8 @@ import { ServerMessages, type ConnectionEstablished } from '../protocol/server-m
 import type { Connection } from './connection.js';
 import type { FanOut } from './fanout.js';
 import type { Metrics } from './metrics.js';
-import { collectReplay, type ReplayPlan } from './recovery.js';
+import type { KeyedBuckets } from './limits.js';
+import { collectReplay, REPLAY_LIMITS, type ReplayPlan } from './recovery.js';
 import type { ConnectionRegistry } from './registry.js';
 import type { Subscriptions } from './subscribe.js';
 import type { SubscriptionIndex } from './subscriptions.js';
@@ -28,6 +29,7 @@ export interface SessionDeps {
   subscriptions: Subscriptions;
   fanout: Pick<FanOut, 'wants'>;
   metrics: Pick<Metrics, 'recoveries'>;
+  replayBudget: KeyedBuckets;
   log: Logger;
 }
 
@@ -174,6 +176,8 @@ export class SessionKeeper {
         ...(dropped.length > 0 ? { dropped_subscriptions: dropped } : {}),
       });
       conn.release([{ frame: JSON.stringify(hello) }, ...replay.frames], replay.ids, replay.positions);
+      // A resume's replay is charged to the user's budget but never refused for it (handshake limits pace resumes).
+      if (replay.eventsRead > 0) this.#deps.replayBudget.take(conn.userId, Math.min(replay.eventsRead, REPLAY_LIMITS.events));
       this.#deps.metrics.recoveries.inc({ kind: 'resume', outcome: replay.recovered ? 'recovered' : 'lost' });
       const level = replay.recovered ? 'debug' : 'info';
       log[level]({ connectionId: conn.id, userId: conn.userId, replayed: replay.frames.length, recovered: replay.recovered }, 'session resumed');

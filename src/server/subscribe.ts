@@ -15,6 +15,7 @@ import type { Connection, OutFrame } from './connection.js';
 import type { FanOut } from './fanout.js';
 import type { Metrics } from './metrics.js';
 import { compileFilter } from './filters.js';
+import type { KeyedBuckets } from './limits.js';
 import { collectReplay, type Replay, type ReplayPlan } from './recovery.js';
 import { describeSubscription, type Subscription, type SubscriptionIndex } from './subscriptions.js';
 
@@ -27,6 +28,8 @@ export interface SubscribeDeps {
   broker: Pick<Broker, 'history' | 'position'>;
   fanout: Pick<FanOut, 'wants'>;
   metrics: Pick<Metrics, 'recoveries'>;
+  /** Events each user may have replayed, per second (shared by all the user's connections on this node). */
+  replayBudget: KeyedBuckets;
   log: Logger;
   /** A connection's subscriptions changed (admin views and the live session record follow). */
   changed(conn: Connection): void;
@@ -105,10 +108,13 @@ export class Subscriptions {
         if (since) plan.since = since;
         replay = await collectReplay(broker, since ? [plan] : []);
         let position = replay.positions.get(stream) ?? (await broker.position(stream));
-        const recovered = since !== undefined && replay.recovered;
+        // A user's replays share a budget: a loop of `subscribe since:0` cannot take the node's bandwidth.
+        const withinBudget = replay.eventsRead === 0 || this.#deps.replayBudget.take(conn.userId, replay.eventsRead);
+        const recovered = since !== undefined && replay.recovered && withinBudget;
         if (since) {
-          this.#deps.metrics.recoveries.inc({ kind: 'subscribe', outcome: recovered ? 'recovered' : 'lost' });
-          if (!recovered) this.#deps.log.info({ connectionId: conn.id, stream, since }, 'subscribe: position no longer in history (recovered: false)');
+          const outcome = recovered ? 'recovered' : withinBudget ? 'lost' : 'limited';
+          this.#deps.metrics.recoveries.inc({ kind: 'subscribe', outcome });
+          if (!recovered) this.#deps.log.info({ connectionId: conn.id, userId: conn.userId, stream, since, outcome }, 'subscribe: recovered false');
         }
         let confirmedOffset = position.offset;
         if (!recovered) {
@@ -135,7 +141,7 @@ export class Subscriptions {
     }
     if (conn.state === 'closed') return;
     const reply = { frame: JSON.stringify(ServerMessages.subscriptionConfirmed(confirmation, requestId)) };
-    if (replay?.recovered && since) conn.release([reply, ...replay.frames], replay.ids, replay.positions);
+    if (since && confirmation.recovered && replay) conn.release([reply, ...replay.frames], replay.ids, replay.positions);
     else conn.release(latestFrame ? [reply, latestFrame] : [reply]);
     this.#deps.changed(conn);
   }

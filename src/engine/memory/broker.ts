@@ -127,6 +127,11 @@ export class MemoryBroker implements Broker {
     return this.#totalBytes;
   }
 
+  /** Streams remembered now, published to or only read (for tests and metrics). */
+  get streamCount(): number {
+    return this.#streams.size;
+  }
+
   // A single process loses nothing it does not lose entirely: no gaps to report.
   async start(onDelivery: DeliveryHandler): Promise<void> {
     this.#onDelivery = onDelivery;
