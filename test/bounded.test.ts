@@ -9,7 +9,7 @@ import { Redis } from 'ioredis';
 import type { UnsequencedEvent } from '../src/engine/broker.js';
 import { MemoryBroker } from '../src/engine/memory/broker.js';
 import { REPLAY_LIMITS } from '../src/server/recovery.js';
-import { confirmed, eventsOf, settle, startServer, TEST_ENGINE, TEST_REDIS_URL, type TestServer } from './helpers.js';
+import { confirmed, connectionCount, eventsOf, settle, startServer, TEST_ENGINE, TEST_REDIS_URL, type TestServer } from './helpers.js';
 
 function sample(agent: string, size = 100): UnsequencedEvent {
   return { type: 'epistemic_update', event_id: randomUUID(), agent_id: agent, data: { pad: 'x'.repeat(size) }, timestamp: new Date().toISOString() };
@@ -112,4 +112,36 @@ test('a user\'s replays share a budget: a loop of subscribe since 0 stops being 
   const other = await s.connect({ sub: 'other', roles: ['researcher'] }, { session: 'other' });
   const fine = await confirmed(other, { type: 'agent_status', agent_id: 'loop', since: { offset: 0, epoch } });
   assert.equal(fine.data.recovered, true);
+});
+
+test('filters have a byte budget per subscription and per connection, refused by name', async (t) => {
+  const s = await startServer(t);
+  const c = await s.connect({ sub: 'w', roles: ['researcher'] });
+  const big = { agent_id: { in: Array.from({ length: 256 }, (_, i) => `agent-with-a-long-name-${i}`) } };
+  const refused = await c.subscribe({ type: 'epistemic_updates', filters: big });
+  assert.equal(refused.type, 'error');
+  assert.match(refused.type === 'error' ? refused.message : '', /^filters: \d+ bytes as JSON, over the limit of 4096 per subscription$/);
+  // Subscriptions of ≈ 2.9 KiB each: about twenty-two fit in 64 KiB, the next does not.
+  const medium = (n: number) => ({ message: { in: Array.from({ length: 100 }, (_, i) => `m${n}-${i}-pad-pad-pad-pad-pad`) } });
+  let failure = '';
+  for (let i = 0; i < 30 && !failure; i++) {
+    const r = await c.subscribe({ type: 'epistemic_updates', agent_id: `a${i}`, filters: medium(i) });
+    if (r.type === 'error') failure = `${i}: ${r.message}`;
+  }
+  assert.match(failure, /^2\d: filters: the connection's filters would total \d+ bytes, over the limit of 65536$/);
+});
+
+test('a user keeps at most maxSessionsPerUser sessions: the least recently saved is dropped, not resumed', async (t) => {
+  const s = await startServer(t, { maxSessionsPerUser: 2 });
+  const token = await s.token({ sub: 'many-tabs', roles: ['researcher'] });
+  for (const session of ['tab-1', 'tab-2', 'tab-3']) {
+    const { client } = await s.open(token, { session });
+    await confirmed(client, { type: 'epistemic_updates', agent_id: session });
+    client.ws.close();
+    await client.closeEvent;
+    await connectionCount(s.server, 0);
+  }
+  const resumed: Record<string, boolean> = {};
+  for (const session of ['tab-1', 'tab-2', 'tab-3']) resumed[session] = (await s.open(token, { session })).hello.resumed;
+  assert.deepEqual(resumed, { 'tab-1': false, 'tab-2': true, 'tab-3': true });
 });

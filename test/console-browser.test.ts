@@ -155,7 +155,8 @@ test('the console: dev link, live fleet, agent timeline within 1 s, server-side 
   await page.waitForSelector('#system-title');
 
   // ---- restart: "reconnecting", then caught up with what was published while it was away
-  await page.goto(`${base}/#/agent/support-bot`);
+  // (on an agent the demo does not drive, so nothing overwrites the figure the test looks for)
+  await page.goto(`${base}/#/agent/probe-agent`);
   await page.waitForSelector('[data-testid="connection-state"][data-state="connected"]');
   phase.name = 'restart';
   server.proc.child.kill('SIGTERM');
@@ -168,7 +169,7 @@ test('the console: dev link, live fleet, agent timeline within 1 s, server-side 
   phase.name = 'after restart';
   const marker = await api<{ events: Array<{ offset: number }> }>({ url: base }, 'POST', '/api/v1/events', {
     token,
-    json: { type: 'epistemic_update', agent_id: 'support-bot', data: { confidence_level: 0.321, uncertainty_score: 0.679 } },
+    json: { type: 'epistemic_update', agent_id: 'probe-agent', data: { confidence_level: 0.321, uncertainty_score: 0.679 } },
   });
   assert.equal(marker.status, 202);
   await confidenceShown(page, '32%', 5000);

@@ -186,14 +186,39 @@ for (const [name, make] of ENGINES) {
       if (!e) return;
       const { sessions } = e.engine;
       const state = { userId: 'u1', sessionId: 's1', startedAt: 1, detachedAt: 2, subscriptions: [], positions: [['agent:a1', 3, 'ep'] as [string, number, string]] };
-      await sessions.save(state, 60_000);
+      await sessions.save(state, 60_000, 10);
       const takes = await Promise.all([sessions.take('u1', 's1'), sessions.take('u1', 's1'), sessions.take('u1', 's1')]);
       assert.deepEqual(takes.filter((x) => x !== undefined), [state], 'exactly one take gets it, intact');
       assert.equal(await sessions.take('u1', 's1'), undefined, 'taking removes it');
       assert.equal(await sessions.take('u2', 's1'), undefined, 'another user\'s id finds nothing');
-      await sessions.save(state, 1);
+      await sessions.save(state, 1, 10);
       await new Promise((r) => setTimeout(r, 20));
       assert.equal(await sessions.take('u1', 's1'), undefined, 'expired');
+    });
+
+    test('sessions: a patch writes only what changed; a user keeps at most maxPerUser sessions; a patch of a missing session writes nothing', async (t) => {
+      const e = await make(t);
+      if (!e) return;
+      const { sessions } = e.engine;
+      const sub = (type: string, agent: string | null, created: number) => ({ type, agent_id: agent, filters: null, created_at: created });
+      await sessions.save({ userId: 'u1', sessionId: 's1', startedAt: 1, detachedAt: 2, subscriptions: [sub('epistemic_updates', 'a1', 10), sub('agent_status', null, 11)], positions: [] }, 60_000, 10);
+      await sessions.patch(
+        'u1',
+        's1',
+        { startedAt: 1, detachedAt: 3, subscriptions: { agent_status: null, 'pattern_alerts\u0000a2': sub('pattern_alerts', 'a2', 12) }, positions: [['agent:a1', 5, 'ep']] },
+        60_000,
+      );
+      const taken = await sessions.take('u1', 's1');
+      assert.deepEqual(taken?.subscriptions, [sub('epistemic_updates', 'a1', 10), sub('pattern_alerts', 'a2', 12)]);
+      assert.deepEqual(taken?.positions, [['agent:a1', 5, 'ep']]);
+      assert.equal(taken?.detachedAt, 3);
+      await sessions.patch('u1', 's1', { startedAt: 1, detachedAt: 4, positions: [] }, 60_000);
+      assert.equal(await sessions.take('u1', 's1'), undefined, 'a patch does not bring a taken session back');
+
+      for (const id of ['x1', 'x2', 'x3']) await sessions.save({ userId: 'u2', sessionId: id, startedAt: 1, detachedAt: 1, subscriptions: [], positions: [] }, 60_000, 2);
+      assert.equal(await sessions.take('u2', 'x1'), undefined, 'the least recently saved went');
+      assert.ok(await sessions.take('u2', 'x2'));
+      assert.ok(await sessions.take('u2', 'x3'));
     });
 
     test('presence: user slots are capped and given back; the node report is listed while fresh', async (t) => {

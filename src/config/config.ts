@@ -83,6 +83,8 @@ export const ConfigSchema = z.object({
   unpublishedStreamTtl: seconds.default(600),
   /** Seconds an agent stays in the agent list (and its current state is kept) after its last event. */
   agentTtl: z.coerce.number().positive().max(30 * 86_400).default(86_400),
+  /** Sessions (live and parked) one user keeps for resume; saving one more drops the user's least recently saved. */
+  maxSessionsPerUser: count.max(10_000).default(64),
   /** Seconds a disconnected session (subscriptions + positions) is kept for resume; 0 disables resume. */
   sessionTtl: z.coerce.number().min(0).max(86_400).default(120),
   /** Seconds before a token's exp that the server sends token_expiring. */
@@ -145,6 +147,7 @@ export const ENV_NAMES: Readonly<Record<SettingName, string>> = {
   unpublishedStreamTtl: 'ESCAI_UNPUBLISHED_STREAM_TTL',
   agentTtl: 'ESCAI_AGENT_TTL',
   sessionTtl: 'ESCAI_SESSION_TTL',
+  maxSessionsPerUser: 'ESCAI_MAX_SESSIONS_PER_USER',
   tokenExpiryWarning: 'ESCAI_TOKEN_EXPIRY_WARNING',
   tokenExpiryGrace: 'ESCAI_TOKEN_EXPIRY_GRACE',
   redisUrl: 'ESCAI_REDIS_URL',

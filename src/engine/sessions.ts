@@ -26,9 +26,30 @@ export interface SessionState {
   live?: { node_id: string; connection_id: string };
 }
 
+/** The key of a saved subscription within its session: type + agent. */
+export function savedSubscriptionKey(sub: Pick<SavedSubscription, 'type' | 'agent_id'>): string {
+  return sub.agent_id === null ? sub.type : `${sub.type}\u0000${sub.agent_id}`;
+}
+
+/** A change to a stored session: only what changed is written (a subscription, the positions, the times). */
+export interface SessionPatch {
+  startedAt: number;
+  detachedAt: number;
+  live?: SessionState['live'];
+  /** Subscriptions added (a value) or removed (null), by savedSubscriptionKey. */
+  subscriptions?: Record<string, SavedSubscription | null>;
+  positions?: SessionState['positions'];
+}
+
 export interface SessionStore {
-  /** Parks a session for `ttlMs` (replacing any record of the same user and session id). */
-  save(state: SessionState, ttlMs: number): Promise<void>;
-  /** Removes and returns a parked session, atomically: of two reconnects, one wins. */
+  /**
+   * Writes a whole session for `ttlMs` (replacing any record of the same user
+   * and session id). A user keeps at most `maxPerUser` sessions: saving one
+   * more drops that user's least recently saved other sessions.
+   */
+  save(state: SessionState, ttlMs: number, maxPerUser: number): Promise<void>;
+  /** Applies a change to a stored session and renews its TTL; nothing when it is gone (taken, expired, dropped). */
+  patch(userId: string, sessionId: string, patch: SessionPatch, ttlMs: number): Promise<void>;
+  /** Removes and returns a session, atomically: of two reconnects, one wins. */
   take(userId: string, sessionId: string): Promise<SessionState | undefined>;
 }

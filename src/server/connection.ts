@@ -64,6 +64,9 @@ interface Suppression {
   ids: ReadonlySet<string>;
 }
 
+/** Streams whose written position one connection tracks (an all-agents subscription may see many). */
+export const MAX_TRACKED_STREAMS = 2000;
+
 /** Inbound messages one connection may have waiting to be handled; more closes it with 1008. */
 export const MAX_PENDING_INBOUND = 256;
 
@@ -324,11 +327,18 @@ export class Connection {
     else this.send(out.frame);
   }
 
-  /** Moves the written position of `stream` forward (a new epoch replaces it). */
+  /**
+   * Moves the written position of `stream` forward (a new epoch replaces it).
+   * At most MAX_TRACKED_STREAMS streams are tracked: past that the first
+   * tracked goes (a resume replays it by time instead of from its offset).
+   */
   advance(stream: string, offset: number, epoch: string): void {
     this.#advancedSinceSnapshot = true;
     const pos = this.#written.get(stream);
-    if (pos === undefined) this.#written.set(stream, { offset, epoch });
+    if (pos === undefined) {
+      if (this.#written.size >= MAX_TRACKED_STREAMS) this.#written.delete(this.#written.keys().next().value!);
+      this.#written.set(stream, { offset, epoch });
+    }
     else if (pos.epoch !== epoch) {
       pos.offset = offset;
       pos.epoch = epoch;

@@ -7,7 +7,7 @@
 import type { Logger } from 'pino';
 import type { Config } from '../config/config.js';
 import type { Broker, DeliveredEvent, StreamPosition } from '../engine/broker.js';
-import type { SessionState, SessionStore } from '../engine/sessions.js';
+import { savedSubscriptionKey, type SavedSubscription, type SessionPatch, type SessionState, type SessionStore } from '../engine/sessions.js';
 import { subscriptionStream } from '../protocol/constants.js';
 import { ServerMessages, type ConnectionEstablished } from '../protocol/server-messages.js';
 import type { Connection } from './connection.js';
@@ -17,10 +17,10 @@ import type { KeyedBuckets } from './limits.js';
 import { collectReplay, REPLAY_LIMITS, type ReplayPlan } from './recovery.js';
 import type { ConnectionRegistry } from './registry.js';
 import type { Subscriptions } from './subscribe.js';
-import type { SubscriptionIndex } from './subscriptions.js';
+import type { Subscription, SubscriptionIndex } from './subscriptions.js';
 
 export interface SessionDeps {
-  config: Pick<Config, 'sessionTtl' | 'heartbeatInterval' | 'heartbeatTimeout'>;
+  config: Pick<Config, 'sessionTtl' | 'heartbeatInterval' | 'heartbeatTimeout' | 'maxSessionsPerUser'>;
   nodeId: string;
   store: SessionStore;
   broker: Pick<Broker, 'history' | 'streamsActiveSince'>;
@@ -33,10 +33,28 @@ export interface SessionDeps {
   log: Logger;
 }
 
+/** Streams whose positions a session keeps (the most recent ones first to go are the oldest tracked). */
+export const MAX_SESSION_STREAMS = 2000;
+
+function savedOf(sub: Subscription<Connection>): SavedSubscription {
+  return {
+    type: sub.type,
+    agent_id: sub.agentId,
+    filters: sub.filters,
+    created_at: sub.createdAt,
+    ...(sub.start ? { start: [sub.start.offset, sub.start.epoch] as [number, string] } : {}),
+  };
+}
+
+function positionsOf(positions: ReadonlyMap<string, StreamPosition>): SessionState['positions'] {
+  const all = [...positions].map(([stream, pos]): [string, number, string] => [stream, pos.offset, pos.epoch]);
+  return all.length > MAX_SESSION_STREAMS ? all.slice(-MAX_SESSION_STREAMS) : all;
+}
+
 export class SessionKeeper {
   readonly #deps: SessionDeps;
-  /** When each connection's live record was last written (ms since the epoch). */
-  readonly #lastSave = new WeakMap<Connection, number>();
+  /** Per connection, what its live record holds: the subscriptions written, and when it was last written. */
+  readonly #live = new WeakMap<Connection, { subscriptions: Set<string>; savedAt: number }>();
   /** Connections whose session a newer connection took over: they must not park it again. */
   readonly #takenOver = new WeakSet<Connection>();
 
@@ -68,7 +86,7 @@ export class SessionKeeper {
     const holder = session?.live?.node_id === nodeId ? registry.get(session.live.connection_id) : undefined;
     if (session && holder?.isOpen) {
       if (await holder.probe(Math.min(1000, config.heartbeatTimeout * 1000))) {
-        await store.save(session, this.#liveTtlMs);
+        await store.save(session, this.#liveTtlMs, config.maxSessionsPerUser);
         return undefined;
       }
       this.#takenOver.add(holder);
@@ -79,48 +97,83 @@ export class SessionKeeper {
 
   /** Puts back a session a refused handshake had taken. */
   giveBack(session: SessionState): void {
-    this.#deps.store.save(session, this.#deps.config.sessionTtl * 1000).catch(() => {});
+    const { store, config } = this.#deps;
+    store.save(session, config.sessionTtl * 1000, config.maxSessionsPerUser).catch(() => {});
   }
 
-  /** The live record: saved as the connection goes (subscription changes, confirmed positions). */
+  /**
+   * The live record, saved as the connection goes so that a dead node's
+   * clients can resume elsewhere: written whole once, then only what changed
+   * (a subscription added or removed).
+   */
   saveLive(conn: Connection): void {
     // A handler finishing after the connection left must not overwrite the record its close wrote.
-    if (!this.#deps.registry.has(conn)) return;
-    this.#save(conn, true);
+    if (!this.enabled || this.#takenOver.has(conn) || !this.#deps.registry.has(conn)) return;
+    const record = this.#live.get(conn);
+    if (!record) {
+      this.#saveWhole(conn, true);
+      return;
+    }
+    const current = new Map([...this.#deps.index.of(conn)].map((sub) => [savedSubscriptionKey({ type: sub.type, agent_id: sub.agentId }), sub]));
+    const changes: Record<string, SavedSubscription | null> = {};
+    for (const [key, sub] of current) if (!record.subscriptions.has(key)) changes[key] = savedOf(sub);
+    for (const key of record.subscriptions) if (!current.has(key)) changes[key] = null;
+    record.subscriptions = new Set(current.keys());
+    this.#patch(conn, record, { subscriptions: changes });
   }
 
-  /** On a pong: rewrite the live record when it confirmed new positions, else renew it every half TTL. */
+  /** On a pong: write the positions it confirmed; otherwise renew the live record every half TTL. */
   pong(conn: Connection, confirmed: boolean): void {
+    if (!this.enabled || this.#takenOver.has(conn) || !this.#deps.registry.has(conn)) return;
+    const record = this.#live.get(conn);
     const renewMs = (this.#deps.config.sessionTtl * 1000) / 2;
-    if (confirmed || Date.now() - (this.#lastSave.get(conn) ?? 0) > renewMs) this.saveLive(conn);
+    if (!record) {
+      if (confirmed) this.#saveWhole(conn, true);
+      return;
+    }
+    if (confirmed) this.#patch(conn, record, { positions: positionsOf(conn.confirmedPositions) });
+    else if (Date.now() - record.savedAt > renewMs) this.#patch(conn, record, {});
   }
 
   /** The final record of a closed connection: where its resume should start. */
   park(conn: Connection): void {
-    this.#save(conn, false);
+    if (!this.enabled || this.#takenOver.has(conn)) return;
+    this.#live.delete(conn);
+    this.#saveWhole(conn, false);
   }
 
-  #save(conn: Connection, live: boolean): void {
-    if (!this.enabled || this.#takenOver.has(conn)) return;
-    this.#lastSave.set(conn, Date.now());
-    const positions = live ? conn.confirmedPositions : conn.resumePositions();
+  #saveWhole(conn: Connection, live: boolean): void {
+    const { store, config, index, nodeId, log } = this.#deps;
+    const subscriptions = [...index.of(conn)].map(savedOf);
     const state: SessionState = {
       userId: conn.userId,
       sessionId: conn.sessionId,
       startedAt: conn.sessionStartedAt,
       detachedAt: Date.now(),
-      subscriptions: [...this.#deps.index.of(conn)].map((sub) => ({
-        type: sub.type,
-        agent_id: sub.agentId,
-        filters: sub.filters,
-        created_at: sub.createdAt,
-        ...(sub.start ? { start: [sub.start.offset, sub.start.epoch] as [number, string] } : {}),
-      })),
-      positions: [...positions].map(([stream, pos]) => [stream, pos.offset, pos.epoch]),
+      subscriptions,
+      positions: positionsOf(live ? conn.confirmedPositions : conn.resumePositions()),
     };
-    if (live) state.live = { node_id: this.#deps.nodeId, connection_id: conn.id };
-    const ttlMs = live ? this.#liveTtlMs : this.#deps.config.sessionTtl * 1000;
-    this.#deps.store.save(state, ttlMs).catch((err: unknown) => this.#deps.log.warn({ err, userId: conn.userId }, 'could not save session'));
+    if (live) state.live = { node_id: nodeId, connection_id: conn.id };
+    const ttlMs = live ? this.#liveTtlMs : config.sessionTtl * 1000;
+    const written = store.save(state, ttlMs, config.maxSessionsPerUser);
+    if (live) {
+      // Patches follow only once the whole record is there.
+      const keys = new Set(subscriptions.map((sub) => savedSubscriptionKey(sub)));
+      written.then(
+        () => {
+          if (this.#deps.registry.has(conn) && !this.#live.has(conn)) this.#live.set(conn, { subscriptions: keys, savedAt: Date.now() });
+        },
+        () => {},
+      );
+    }
+    written.catch((err: unknown) => log.warn({ err, userId: conn.userId }, 'could not save session'));
+  }
+
+  #patch(conn: Connection, record: { savedAt: number }, patch: Pick<SessionPatch, 'subscriptions' | 'positions'>): void {
+    const { store, nodeId, log } = this.#deps;
+    record.savedAt = Date.now();
+    const full: SessionPatch = { startedAt: conn.sessionStartedAt, detachedAt: record.savedAt, live: { node_id: nodeId, connection_id: conn.id }, ...patch };
+    store.patch(conn.userId, conn.sessionId, full, this.#liveTtlMs).catch((err: unknown) => log.warn({ err, userId: conn.userId }, 'could not update session'));
   }
 
   /**

@@ -19,6 +19,9 @@ import type { KeyedBuckets } from './limits.js';
 import { collectReplay, type Replay, type ReplayPlan } from './recovery.js';
 import { describeSubscription, type Subscription, type SubscriptionIndex } from './subscriptions.js';
 
+/** Bytes of filters (as JSON) one subscription, and one connection's subscriptions together, may hold. */
+export const FILTER_BUDGET = { perSubscription: 4096, perConnection: 65_536 } as const;
+
 /** How far back `latest` looks for the newest event a subscription wants. */
 export const LATEST_SCAN = 500;
 
@@ -70,7 +73,20 @@ export class Subscriptions {
       throw new EscaiError('TOO_MANY_SUBSCRIPTIONS', `At most ${config.maxSubscriptions} subscriptions per connection`);
     }
     const filters = data.filters && Object.keys(data.filters).length > 0 ? data.filters : null;
-    return { subscriber: conn, type, eventType: SUBSCRIPTION_TYPES[type], agentId, filters, match: compileFilter(filters), createdAt };
+    // Compiled first: it refuses any shape a measurement could choke on.
+    const match = compileFilter(filters);
+    if (filters) {
+      const bytes = Buffer.byteLength(JSON.stringify(filters));
+      if (bytes > FILTER_BUDGET.perSubscription) {
+        throw new EscaiError('VALIDATION_ERROR', `filters: ${bytes} bytes as JSON, over the limit of ${FILTER_BUDGET.perSubscription} per subscription`);
+      }
+      let total = bytes;
+      for (const other of index.of(conn)) if (other.filters) total += Buffer.byteLength(JSON.stringify(other.filters));
+      if (total > FILTER_BUDGET.perConnection) {
+        throw new EscaiError('VALIDATION_ERROR', `filters: the connection's filters would total ${total} bytes, over the limit of ${FILTER_BUDGET.perConnection}`);
+      }
+    }
+    return { subscriber: conn, type, eventType: SUBSCRIPTION_TYPES[type], agentId, filters, match, createdAt };
   }
 
   /**
