@@ -36,7 +36,7 @@ async function connectionPair(t: TestContext): Promise<{ conn: Connection; clien
     socketError: () => {},
   };
   const principal = new Principal('u1', ['researcher'], [], DEFAULT_ROLES);
-  const conn = new Connection(serverSide, { principal, sessionId: 's1', sessionStartedAt: Date.now(), holdsUserSlot: false }, LIMITS, createCounters(), hooks);
+  const conn = new Connection(serverSide, { principal, sessionId: 's1', sessionStartedAt: Date.now(), holdsUserSlot: false, remoteAddress: '127.0.0.1' }, LIMITS, createCounters(), hooks);
   return { conn, client, changes };
 }
 

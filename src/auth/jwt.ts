@@ -77,9 +77,19 @@ function stringList(value: unknown, claim: string): string[] {
   return value;
 }
 
+/** The latest time a claim may name: the last second of year 9999 (past it, dates cannot be written). */
+const MAX_CLAIM_TIME = 253_402_300_799;
+
 function principalFromClaims(payload: JWTPayload, roles: RoleTable): Principal {
   if (typeof payload.sub !== 'string' || payload.sub.length === 0 || payload.sub.length > 256) {
     throw new EscaiError('TOKEN_INVALID', 'Token has no "sub" (user id)');
+  }
+  // Times the server will turn into dates and timers: refused when absurd, so nothing downstream throws.
+  for (const claim of ['exp', 'nbf', 'iat'] as const) {
+    const value = payload[claim];
+    if (value !== undefined && !(typeof value === 'number' && Number.isFinite(value) && value >= 0 && value <= MAX_CLAIM_TIME)) {
+      throw new EscaiError('TOKEN_INVALID', `Token claim "${claim}" is not a time between 1970 and 9999`);
+    }
   }
   return new Principal(payload.sub, stringList(payload['roles'], 'roles'), stringList(payload['permissions'], 'permissions'), roles, payload.exp);
 }

@@ -57,8 +57,18 @@ export const ConfigSchema = z.object({
   rateLimitCloseAfter: count.default(50),
   /** Subscriptions one connection may hold. */
   maxSubscriptions: count.default(100),
-  /** Bytes queued to one client before it is disconnected as a slow consumer (4008). */
-  maxBufferedBytes: count.default(16 * 1024 * 1024),
+  /** Bytes queued to one client before it is disconnected as a slow consumer (4008); a replay may exceed it by its own size while it drains. */
+  maxBufferedBytes: count.default(1024 * 1024),
+  /** Open WebSocket connections per client address on this node (offices behind one NAT fit). */
+  maxConnectionsPerIp: count.default(256),
+  /** WebSocket handshakes per second per client address (bursts of twice that). */
+  handshakeRate: count.default(20),
+  /** Seconds a client may take to send its request headers (slow clients are cut off). */
+  headerTimeout: seconds.max(300).default(10),
+  /** TCP connections that have not sent a request yet, per node (beyond: dropped at once). */
+  maxPendingSockets: count.default(1024),
+  /** HTTP requests per minute per client address on the REST API (health probes and metrics excluded). */
+  restRateLimit: count.default(6000),
   /** Allowed Origin headers for WebSocket upgrades; empty = any. */
   allowedOrigins: list.default([]),
   /** Origins allowed to call the REST API from a browser (CORS); empty = CORS off. */
@@ -97,8 +107,8 @@ export const ConfigSchema = z.object({
   redisPrefix: z.string().min(1).max(64).regex(/^[A-Za-z0-9_.:-]+$/).default('escai'),
   /** Seconds a node's registry entry lives without renewal (reports every third of it). */
   nodeTtl: seconds.default(10),
-  /** Connections one user may hold across the cluster; 0 = no cap. */
-  maxConnectionsPerUser: z.coerce.number().int().min(0).default(0),
+  /** Connections one user may hold across the cluster (many dashboard tabs fit); 0 = no cap. */
+  maxConnectionsPerUser: z.coerce.number().int().min(0).default(100),
   /** Seconds shutdown waits for clients to finish the close handshake. */
   shutdownGrace: seconds.default(5),
   /** Bearer token GET /metrics requires, when set (at least 16 characters). */
@@ -134,6 +144,11 @@ export const ENV_NAMES: Readonly<Record<SettingName, string>> = {
   rateLimitCloseAfter: 'ESCAI_RATE_LIMIT_CLOSE_AFTER',
   maxSubscriptions: 'ESCAI_MAX_SUBSCRIPTIONS',
   maxBufferedBytes: 'ESCAI_MAX_BUFFERED_BYTES',
+  maxConnectionsPerIp: 'ESCAI_MAX_CONNECTIONS_PER_IP',
+  handshakeRate: 'ESCAI_HANDSHAKE_RATE',
+  headerTimeout: 'ESCAI_HEADER_TIMEOUT',
+  maxPendingSockets: 'ESCAI_MAX_PENDING_SOCKETS',
+  restRateLimit: 'ESCAI_REST_RATE_LIMIT',
   allowedOrigins: 'ESCAI_ALLOWED_ORIGINS',
   corsOrigins: 'ESCAI_CORS_ORIGINS',
   maxBodyBytes: 'ESCAI_MAX_BODY_BYTES',

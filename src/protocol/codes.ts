@@ -24,6 +24,8 @@ export const ErrorCodes = {
   SHUTTING_DOWN: { status: 503, retry: true, description: 'The server is shutting down; retry, ideally against another node.' },
   ENGINE_UNAVAILABLE: { status: 503, retry: true, description: 'The engine (Redis) is unreachable. Refused before Redis was reached, nothing was accepted; if the connection dropped mid-request the event may have been accepted: retry with the same idempotency_key.' },
   USER_CONNECTION_LIMIT: { status: 429, retry: true, description: 'The user holds the maximum number of connections across the cluster.' },
+  IP_CONNECTION_LIMIT: { status: 429, retry: true, description: 'This address holds the maximum number of connections on the node, or opens them too fast; retry after Retry-After seconds.' },
+  UNSUPPORTED_WEBSOCKET_VERSION: { status: 426, retry: false, description: 'The handshake asks for a WebSocket version the server does not speak; the Sec-WebSocket-Version header lists the ones it does (13, 8).' },
   NOT_FOUND: { status: 404, retry: false, description: 'No such route.' },
   AGENT_NOT_FOUND: { status: 404, retry: false, description: 'No event of this agent was published within the agent TTL (or ever).' },
   CONNECTION_NOT_FOUND: { status: 404, retry: false, description: 'No live connection with that id on any node.' },

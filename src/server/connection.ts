@@ -48,6 +48,8 @@ export interface Admission {
   sessionStartedAt: number;
   /** Whether the gate took one of the user's cluster-wide connection slots for it. */
   holdsUserSlot: boolean;
+  /** The client's address (per-address caps). */
+  remoteAddress: string;
 }
 
 /** An outbound frame; for an event, its stream and ids, so the position moves only once it is written. */
@@ -89,6 +91,8 @@ export class Connection {
   readonly sessionStartedAt: number;
   /** Whether this connection holds one of its user's cluster-wide connection slots (given back when it closes). */
   readonly holdsUserSlot: boolean;
+  /** The client's address, as the gate counted it. */
+  readonly remoteAddress: string;
   #principal: Principal;
   #state: ConnectionState = 'open';
   readonly #ws: TaggedSocket;
@@ -115,6 +119,8 @@ export class Connection {
   #lastRateLimitNotice = Number.NEGATIVE_INFINITY;
   #inbound: Promise<void> = Promise.resolve();
   #pendingInbound = 0;
+  /** Bytes a replay may add above the slow-consumer cap while it drains. */
+  #allowance = 0;
 
   constructor(ws: WebSocket, admission: Admission, limits: ConnectionLimits, counters: NodeCounters, hooks: ConnectionHooks) {
     this.#ws = ws as TaggedSocket;
@@ -122,6 +128,7 @@ export class Connection {
     this.sessionId = admission.sessionId;
     this.sessionStartedAt = admission.sessionStartedAt;
     this.holdsUserSlot = admission.holdsUserSlot;
+    this.remoteAddress = admission.remoteAddress;
     this.#limits = limits;
     this.#counters = counters;
     this.#hooks = hooks;
@@ -264,10 +271,13 @@ export class Connection {
   }
 
   #write(frame: string | Buffer): boolean {
-    if (this.#ws.bufferedAmount > this.#limits.maxBufferedBytes) {
+    const buffered = this.#ws.bufferedAmount;
+    if (buffered > this.#limits.maxBufferedBytes + this.#allowance) {
       this.close('SLOW_CONSUMER', 'send buffer over limit');
       return false;
     }
+    // The allowance a replay granted lasts until the buffer is back under the cap.
+    if (this.#allowance > 0 && buffered <= this.#limits.maxBufferedBytes) this.#allowance = 0;
     // Events are shared Buffers; ws would send a Buffer as a binary frame. The protocol is JSON text.
     this.#ws.send(frame, TEXT_FRAME);
     this.#counters.messagesSent++;
@@ -313,6 +323,9 @@ export class Connection {
   release(first: readonly OutFrame[], replayedIds: ReadonlySet<string> = new Set(), positions?: ReadonlyMap<string, StreamPosition>): void {
     const held = this.#held ?? [];
     this.#held = null;
+    // A replay is written at once and bounded (REPLAY_LIMITS): it may exceed the slow-consumer cap by its
+    // own size, once, instead of cutting off a client that reads fine but was sent a burst.
+    for (const out of first) this.#allowance += out.frame.length;
     for (const out of first) this.#sendOut(out);
     for (const out of held) if (out.event === undefined || !replayedIds.has(out.event.event_id)) this.#sendOut(out);
     if (!positions || !this.isOpen) return;

@@ -3,15 +3,17 @@
 // HTTP, ws (noServer) behind the upgrade gate, the heartbeat, the cluster
 // report, and the in-process publishing API. `createEscaiServer` is what the
 // CLI runs and what tests start on port 0.
-import type { Server as HttpServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { createServer, type IncomingMessage, type Server as HttpServer } from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
 import cors from '@fastify/cors';
+import rateLimit from '@fastify/rate-limit';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import { WebSocketServer } from 'ws';
 import { createVerifier, type TokenVerifier } from '../auth/jwt.js';
 import type { Config } from '../config/config.js';
 import { createEngine, type Engine, type EngineStatus } from '../engine/index.js';
 import { createLogger, type Logger } from '../log.js';
+import { EscaiError } from '../protocol/codes.js';
 import type { BehavioralPattern, EpistemicState, PredictionResult } from '../protocol/events.js';
 import type { Connection } from './connection.js';
 import { createCounters } from './counters.js';
@@ -30,6 +32,9 @@ import { Subscriptions } from './subscribe.js';
 import { SubscriptionIndex } from './subscriptions.js';
 import { TokenLifetime } from './token-lifetime.js';
 import { redactUrl, UpgradeGate } from './upgrade.js';
+
+/** Routes the REST rate limit leaves alone: probes, metrics, the console's files. */
+const UNLIMITED_ROUTES = /^\/(healthz|readyz|metrics|console\/.*)?$/;
 
 export interface ServerOptions {
   config: Config;
@@ -74,7 +79,11 @@ export class EscaiServer {
       clockToleranceSec: config.clockTolerance,
       roles: config.roles,
     });
+    const headersTimeout = config.headerTimeout * 1000;
     this.http = Fastify({
+      // Slow clients are cut off once the header timeout passes (checked every second, not Node's default 30 s).
+      serverFactory: (handler) => createServer({ headersTimeout, connectionsCheckingInterval: 1000 }, handler),
+      requestTimeout: Math.max(60_000, headersTimeout),
       loggerInstance: this.log as FastifyBaseLogger,
       logController: new LogController({ disableRequestLogging: true }),
       bodyLimit: config.maxBodyBytes,
@@ -84,10 +93,47 @@ export class EscaiServer {
       // so the publisher refuses it by name, exactly as on the socket, instead of a bare INVALID_JSON.
       onProtoPoisoning: 'ignore',
     });
-    // CORS for the REST API, for the origins listed (off when none are).
-    if (config.corsOrigins.length > 0) void this.http.register(cors, { origin: [...config.corsOrigins], methods: ['GET', 'POST', 'DELETE'], maxAge: 600 });
+    this.#capPendingSockets(config.maxPendingSockets);
     this.http.addHook('onResponse', async (req, reply) => {
       req.log.debug({ method: req.method, url: redactUrl(req.url), status: reply.statusCode, ms: Math.round(reply.elapsedTime) }, 'request');
+    });
+  }
+
+  /**
+   * At most `max` TCP connections that have not sent a request (or upgrade)
+   * yet: beyond that, new ones are dropped at once. With the header timeout
+   * this bounds what slow or idle sockets can hold.
+   */
+  #capPendingSockets(max: number): void {
+    const server = this.http.server;
+    const pending = new Set<Socket>();
+    const started = (socket: Socket) => pending.delete(socket);
+    server.on('connection', (socket: Socket) => {
+      if (pending.size >= max) {
+        socket.destroy();
+        return;
+      }
+      pending.add(socket);
+      socket.once('close', () => pending.delete(socket));
+    });
+    server.on('request', (req: IncomingMessage) => started(req.socket));
+    server.prependListener('upgrade', (req: IncomingMessage) => started(req.socket));
+  }
+
+  /** The HTTP plugins, loaded before any route so that every route gets them. */
+  async #registerPlugins(): Promise<void> {
+    const { config } = this;
+    // CORS for the REST API, for the origins listed (off when none are).
+    if (config.corsOrigins.length > 0) await this.http.register(cors, { origin: [...config.corsOrigins], methods: ['GET', 'POST', 'DELETE'], maxAge: 600 });
+    // A request budget per client address for the REST API; probes, metrics and the console's files are exempt.
+    await this.http.register(rateLimit, {
+      global: true,
+      max: config.restRateLimit,
+      timeWindow: 60_000,
+      allowList: (req) => UNLIMITED_ROUTES.test(req.url.split('?')[0] ?? ''),
+      // Thrown to the error handler, which answers every refusal in the catalogue's shape.
+      errorResponseBuilder: (_req, ctx) =>
+        new EscaiError('RATE_LIMITED', `At most ${config.restRateLimit} requests per minute from one address; retry after ${Math.ceil(ctx.ttl / 1000)} s`),
     });
   }
 
@@ -158,6 +204,9 @@ export class EscaiServer {
       metrics,
     });
     this.http.server.on('upgrade', gate.handle);
+    registry.onChange(({ removed }) => {
+      if (removed) gate.released(removed.remoteAddress);
+    });
     presence.onCloseRequest((connectionId) => registry.get(connectionId)?.close('CLOSED_BY_ADMIN', 'closed by an administrator'));
     return { engine, fanout, metrics, registry, publisher, gate, heartbeat, health };
   }
@@ -166,6 +215,7 @@ export class EscaiServer {
   async listen(): Promise<AddressInfo> {
     if (this.#node) throw new Error('already listening');
     const engine = this.#engine ?? (await createEngine(this.config, this.log));
+    await this.#registerPlugins();
     const node = (this.#node = this.#wire(engine));
     await engine.broker.start(node.fanout.deliver, node.fanout.lost);
     await this.http.listen({ host: this.config.host, port: this.config.port });

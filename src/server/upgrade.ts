@@ -16,15 +16,31 @@ import type { Admission } from './connection.js';
 import type { NodeCounters } from './counters.js';
 import type { Metrics } from './metrics.js';
 import { catalogued } from './errors.js';
+import { KeyedBuckets } from './limits.js';
 import type { SessionKeeper } from './sessions.js';
 
 const MONITOR_PATH = /^\/ws\/monitor\/([^/]+)$/;
 const SESSION_ID = /^[A-Za-z0-9_.:-]{1,128}$/;
 const WS_KEY = /^[+/0-9A-Za-z]{22}==$/;
 
-/** Removes `token=` values from a URL before it is logged. */
+/**
+ * A URL fit for a log: the query is parsed the way the token is read from it
+ * (so a percent-encoded name such as `%74oken` cannot slip a token past), and
+ * every parameter whose name means a token has its value replaced.
+ */
 export function redactUrl(url: string | undefined): string | undefined {
-  return url?.replace(/([?&]token=)[^&#]*/gi, '$1[REDACTED]');
+  if (url === undefined) return undefined;
+  const q = url.indexOf('?');
+  if (q < 0) return url;
+  const params = new URLSearchParams(url.slice(q + 1));
+  let redacted = false;
+  for (const name of new Set(params.keys())) {
+    if (/token|jwt|secret|password|authorization/i.test(name)) {
+      params.set(name, '[REDACTED]');
+      redacted = true;
+    }
+  }
+  return redacted ? `${url.slice(0, q)}?${params.toString()}` : url;
 }
 
 function refuse(socket: Duplex, code: ErrorCode, message: string, headers: Record<string, string> = {}): void {
@@ -42,7 +58,7 @@ function refuse(socket: Duplex, code: ErrorCode, message: string, headers: Recor
 }
 
 export interface GateDeps {
-  config: Pick<Config, 'allowedOrigins' | 'maxConnections' | 'maxConnectionsPerUser'>;
+  config: Pick<Config, 'allowedOrigins' | 'maxConnections' | 'maxConnectionsPerUser' | 'maxConnectionsPerIp' | 'handshakeRate' | 'trustProxy'>;
   verifier: TokenVerifier;
   wss: WebSocketServer;
   presence: Pick<Presence, 'claimUserSlot' | 'releaseUserSlot'>;
@@ -56,14 +72,37 @@ export interface GateDeps {
   log: Logger;
 }
 
+/** The client's address: the socket's, or with a trusted proxy the first X-Forwarded-For entry. */
+export function clientAddress(req: IncomingMessage, trustProxy: boolean): string {
+  if (trustProxy) {
+    const forwarded = req.headers['x-forwarded-for'];
+    const first = (Array.isArray(forwarded) ? forwarded[0] : forwarded)?.split(',')[0]?.trim();
+    if (first) return first.slice(0, 64);
+  }
+  return req.socket.remoteAddress ?? 'unknown';
+}
+
 export class UpgradeGate {
   readonly #deps: GateDeps;
   /** Handshakes past the capacity check but not yet accepted: they hold a slot. */
   #pending = 0;
   #closed = false;
 
+  /** Open connections per client address. */
+  readonly #perIp = new Map<string, number>();
+  /** Handshakes per client address per second (bursts of twice that). */
+  readonly #handshakes: KeyedBuckets;
+
   constructor(deps: GateDeps) {
     this.#deps = deps;
+    this.#handshakes = new KeyedBuckets(deps.config.handshakeRate, deps.config.handshakeRate * 2);
+  }
+
+  /** A connection the gate let in has gone: its address may open another. */
+  released(remoteAddress: string): void {
+    const n = (this.#perIp.get(remoteAddress) ?? 1) - 1;
+    if (n > 0) this.#perIp.set(remoteAddress, n);
+    else this.#perIp.delete(remoteAddress);
   }
 
   /** Whether the gate refuses every handshake (the node is shutting down). */
@@ -99,6 +138,12 @@ export class UpgradeGate {
 
   async #admit(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
     const { config, presence, sessions, verifier } = this.#deps;
+    // Every attempt counts against its address's handshake rate, well-formed or not (proxies: ESCAI_TRUST_PROXY).
+    const ip = clientAddress(req, config.trustProxy);
+    if (!this.#handshakes.take(ip)) {
+      this.#refuse(req, socket, 'IP_CONNECTION_LIMIT', `Too many handshakes from this address (at most ${config.handshakeRate} per second)`, { 'Retry-After': '1' });
+      return;
+    }
     const url = new URL(req.url ?? '/', 'http://localhost');
     const match = MONITOR_PATH.exec(url.pathname);
     if (!match) throw new EscaiError('NOT_FOUND', 'WebSocket endpoint is /ws/monitor/{session_id}');
@@ -113,8 +158,13 @@ export class UpgradeGate {
     // What ws would refuse (with a plain-text 400 and no callback), refused here first, before anything is claimed.
     const key = req.headers['sec-websocket-key'];
     const version = req.headers['sec-websocket-version'];
-    if (req.method !== 'GET' || req.headers.upgrade?.toLowerCase() !== 'websocket' || typeof key !== 'string' || !WS_KEY.test(key.trim()) || (version !== '8' && version !== '13')) {
+    if (req.method !== 'GET' || req.headers.upgrade?.toLowerCase() !== 'websocket' || typeof key !== 'string' || !WS_KEY.test(key.trim()) || version === undefined) {
       throw new EscaiError('BAD_REQUEST', 'Not a valid WebSocket upgrade (method, Upgrade, Sec-WebSocket-Key or Sec-WebSocket-Version)');
+    }
+    if (version !== '13' && version !== '8') {
+      // RFC 6455 §4.4: name the versions spoken.
+      this.#refuse(req, socket, 'UNSUPPORTED_WEBSOCKET_VERSION', `WebSocket version ${String(version).slice(0, 16)} is not supported; use 13`, { 'Sec-WebSocket-Version': '13, 8' });
+      return;
     }
     const origin = req.headers.origin;
     if (config.allowedOrigins.length > 0 && (!origin || !config.allowedOrigins.includes(origin))) {
@@ -122,6 +172,10 @@ export class UpgradeGate {
     }
     if (this.#deps.connections.size + this.#pending >= config.maxConnections) {
       this.#refuse(req, socket, 'SERVER_AT_CAPACITY', `Server is at its maximum of ${config.maxConnections} connections`, { 'Retry-After': '5' });
+      return;
+    }
+    if ((this.#perIp.get(ip) ?? 0) >= config.maxConnectionsPerIp) {
+      this.#refuse(req, socket, 'IP_CONNECTION_LIMIT', `At most ${config.maxConnectionsPerIp} connections per address on this node`, { 'Retry-After': '5' });
       return;
     }
     this.#pending++;
@@ -134,10 +188,12 @@ export class UpgradeGate {
       if (config.maxConnectionsPerUser > 0) {
         try {
           holdsUserSlot = await presence.claimUserSlot(principal.userId, config.maxConnectionsPerUser);
+          if (!holdsUserSlot) throw new EscaiError('USER_CONNECTION_LIMIT', `At most ${config.maxConnectionsPerUser} connections per user`);
         } catch (err) {
-          throw new EscaiError('ENGINE_UNAVAILABLE', `Cannot check the per-user connection cap: ${(err as Error).message}`);
+          if (err instanceof EscaiError) throw err;
+          // The cap cannot be counted while the engine is away: admit (uncounted) rather than lock every client out.
+          this.#deps.log.warn({ err: (err as Error).message, userId: principal.userId }, 'per-user connection cap not checked (engine unavailable); admitting');
         }
-        if (!holdsUserSlot) throw new EscaiError('USER_CONNECTION_LIMIT', `At most ${config.maxConnectionsPerUser} connections per user`);
       }
       let accepted = false;
       let session: SessionState | undefined;
@@ -147,7 +203,8 @@ export class UpgradeGate {
         if (socket.destroyed || !socket.writable) return;
         this.#deps.wss.handleUpgrade(req, socket, head, (ws) => {
           accepted = true;
-          const admission: Admission = { principal, sessionId, sessionStartedAt: session?.startedAt ?? Date.now(), holdsUserSlot };
+          const admission: Admission = { principal, sessionId, sessionStartedAt: session?.startedAt ?? Date.now(), holdsUserSlot, remoteAddress: ip };
+          this.#perIp.set(ip, (this.#perIp.get(ip) ?? 0) + 1);
           this.#deps.accept(ws, admission, session);
         });
       } finally {
