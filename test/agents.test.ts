@@ -39,7 +39,7 @@ const epistemicOf = (agentId: string, confidence: number, extra: Record<string, 
   data: { confidence_level: confidence, uncertainty_score: Math.round((1 - confidence) * 100) / 100, ...extra },
 });
 
-test('GET /api/v1/agents: every agent by last activity with its current figures, cut into cursor pages without overlap or gap', async (t) => {
+test('GET /api/v1/agents: every agent by last activity with its current figures, cut into cursor pages without overlap or gap', { timeout: 60_000 }, async (t) => {
   const s = await startServer(t);
   const token = await s.token(RESEARCHER);
   for (const id of ['a1', 'a2', 'a3', 'a4', 'a5']) await publishAll(s, [epistemicOf(id, 0.5)]);
@@ -76,7 +76,7 @@ test('GET /api/v1/agents: every agent by last activity with its current figures,
   refusal(await api(s, 'GET', '/api/v1/agents'), 401, 'TOKEN_MISSING');
 });
 
-test('GET /api/v1/agents lists only the agents the caller may monitor', async (t) => {
+test('GET /api/v1/agents lists only the agents the caller may monitor', { timeout: 60_000 }, async (t) => {
   const s = await startServer(t);
   for (const id of ['mine', 'other', 'also-mine']) await publishAll(s, [epistemicOf(id, 0.4)]);
   const viewer = await s.token({ sub: 'vic', roles: ['viewer'], permissions: ['agent:mine:monitor', 'agent:also-mine:monitor', 'agent:never-seen:monitor'] });
@@ -87,7 +87,7 @@ test('GET /api/v1/agents lists only the agents the caller may monitor', async (t
   assert.deepEqual((await api<AgentPage>(s, 'GET', '/api/v1/agents', { token: nobody })).body.agents, []);
 });
 
-test('GET /api/v1/agents/{id}: the latest epistemic state and status, recent alerts and predictions newest first, and the stream position', async (t) => {
+test('GET /api/v1/agents/{id}: the latest epistemic state and status, recent alerts and predictions newest first, and the stream position', { timeout: 60_000 }, async (t) => {
   const s = await startServer(t);
   const token = await s.token(RESEARCHER);
   await publishAll(s, [
@@ -115,7 +115,7 @@ test('GET /api/v1/agents/{id}: the latest epistemic state and status, recent ale
   refusal(await api(s, 'GET', '/api/v1/agents/solo', { token: viewer }), 403, 'AGENT_ACCESS_DENIED');
 });
 
-test('an agent\'s state outlives its history window, and drops out after the agent TTL', async (t) => {
+test('an agent\'s state outlives its history window, and drops out after the agent TTL', { timeout: 60_000 }, async (t) => {
   const s = await startServer(t, { historyTtl: 0.3, agentTtl: 1.5 });
   const token = await s.token(RESEARCHER);
   await publishAll(s, [epistemicOf('brief', 0.6), { type: 'agent_status_change', agent_id: 'brief', status: 'running' }]);
@@ -131,7 +131,7 @@ test('an agent\'s state outlives its history window, and drops out after the age
   assert.deepEqual((await api<AgentPage>(s, 'GET', '/api/v1/agents', { token })).body.agents, []);
 });
 
-test('history newest first: order=desc with limit, and before= to page back', async (t) => {
+test('history newest first: order=desc with limit, and before= to page back', { timeout: 60_000 }, async (t) => {
   const s = await startServer(t);
   const token = await s.token(RESEARCHER);
   for (let i = 1; i <= 7; i++) await publishAll(s, [epistemicOf('h', 0.5, { seq: i })]);
@@ -147,7 +147,7 @@ test('history newest first: order=desc with limit, and before= to page back', as
   refusal(await api(s, 'GET', '/api/v1/agents/h/events?before=3', { token }), 400, 'VALIDATION_ERROR');
 });
 
-test('subscribe with latest: the newest event the subscription wants comes right after the confirmation, then live ones, no gap, no duplicate', async (t) => {
+test('subscribe with latest: the newest event the subscription wants comes right after the confirmation, then live ones, no gap, no duplicate', { timeout: 60_000 }, async (t) => {
   const s = await startServer(t);
   await publishAll(s, [epistemicOf('lt', 0.9, { seq: 1 }), epistemicOf('lt', 0.2, { seq: 2 }), { type: 'agent_status_change', agent_id: 'lt', status: 'running' }]);
   const c = await s.connect(RESEARCHER);
@@ -166,7 +166,7 @@ test('subscribe with latest: the newest event the subscription wants comes right
   assert.equal(refused.type === 'error' && refused.code, 'VALIDATION_ERROR');
 });
 
-test('CORS is off by default, and answers only the allowlisted origins when set', async (t) => {
+test('CORS is off by default, and answers only the allowlisted origins when set', { timeout: 60_000 }, async (t) => {
   const off = await startServer(t);
   const plain = await fetch(`${off.url}/api/v1/agents`, { method: 'OPTIONS', headers: { origin: 'https://console.example', 'access-control-request-method': 'GET' } });
   assert.equal(plain.headers.get('access-control-allow-origin'), null);
@@ -185,7 +185,7 @@ test('CORS is off by default, and answers only the allowlisted origins when set'
   assert.equal(stranger.headers.get('access-control-allow-origin'), null);
 });
 
-test('an admin closes one connection (4010, no automatic reconnect); others carry on; unknown ids are 404', async (t) => {
+test('an admin closes one connection (4010, no automatic reconnect); others carry on; unknown ids are 404', { timeout: 60_000 }, async (t) => {
   const s = await startServer(t);
   const admin = await s.token(ADMIN);
   const { client: victim, hello } = await s.open(RESEARCHER, { session: 'victim' });
@@ -201,7 +201,7 @@ test('an admin closes one connection (4010, no automatic reconnect); others carr
   refusal(await api(s, 'DELETE', `/ws/connections/${hello.connection_id}`, { token: admin }), 404, 'CONNECTION_NOT_FOUND');
 });
 
-test('metrics follow Prometheus conventions and count refusals by code, events in and out, and delivery latency', async (t) => {
+test('metrics follow Prometheus conventions and count refusals by code, events in and out, and delivery latency', { timeout: 60_000 }, async (t) => {
   const s = await startServer(t);
   const c = await s.connect(RESEARCHER);
   await confirmed(c, { type: 'epistemic_updates', agent_id: 'm1' });
@@ -219,7 +219,7 @@ test('metrics follow Prometheus conventions and count refusals by code, events i
   }
 });
 
-test('metrics behind a token, or on a port of their own', async (t) => {
+test('metrics behind a token, or on a port of their own', { timeout: 60_000 }, async (t) => {
   const token = 'scrape-0123456789abcdef';
   const guarded = await startServer(t, { metricsToken: token });
   assert.equal((await fetch(`${guarded.url}/metrics`)).status, 401);

@@ -42,13 +42,13 @@ function errorOf(m: ServerMessage): ErrorCode | undefined {
   return m.type === 'error' ? m.code : undefined;
 }
 
-test('no token → 401 TOKEN_MISSING', async (t) => {
+test('no token → 401 TOKEN_MISSING', { timeout: 60_000 }, async (t) => {
   const s = await startServer(t);
   await assertRefused(monitorUrl(s), 401, 'TOKEN_MISSING');
   await assertRefused(monitorUrl(s, ''), 401, 'TOKEN_MISSING');
 });
 
-test('garbage and tampered tokens → 401 TOKEN_INVALID', async (t) => {
+test('garbage and tampered tokens → 401 TOKEN_INVALID', { timeout: 60_000 }, async (t) => {
   const s = await startServer(t);
   await assertRefused(monitorUrl(s, 'garbage'), 401, 'TOKEN_INVALID');
   await assertRefused(monitorUrl(s, 'a.b.c'), 401, 'TOKEN_INVALID');
@@ -59,20 +59,20 @@ test('garbage and tampered tokens → 401 TOKEN_INVALID', async (t) => {
   await assertRefused(monitorUrl(s, `${h}.${forged}.${sig}`), 401, 'TOKEN_INVALID');
 });
 
-test('token signed with another key → 401', async (t) => {
+test('token signed with another key → 401', { timeout: 60_000 }, async (t) => {
   const s = await startServer(t);
   const tok = await signToken(OTHER_SECRET, { sub: 'user_1', roles: ['admin'] });
   await assertRefused(monitorUrl(s, tok), 401, 'TOKEN_INVALID');
 });
 
-test('alg "none" token → 401', async (t) => {
+test('alg "none" token → 401', { timeout: 60_000 }, async (t) => {
   const s = await startServer(t);
   const header = base64url.encode(JSON.stringify({ alg: 'none', typ: 'JWT' }));
   const payload = base64url.encode(JSON.stringify({ sub: 'user_1', roles: ['admin'], exp: nowSec() + 600 }));
   await assertRefused(monitorUrl(s, `${header}.${payload}.`), 401, 'TOKEN_INVALID');
 });
 
-test('HS384 / HS512 tokens with the right secret → 401 (algorithm pinned to HS256)', async (t) => {
+test('HS384 / HS512 tokens with the right secret → 401 (algorithm pinned to HS256)', { timeout: 60_000 }, async (t) => {
   const s = await startServer(t);
   for (const alg of ['HS384', 'HS512']) {
     const tok = await customToken({ sub: 'user_1', roles: ['admin'], exp: nowSec() + 600 }, { alg });
@@ -84,7 +84,7 @@ test('HS384 / HS512 tokens with the right secret → 401 (algorithm pinned to HS
   assert.equal(c.ws.readyState, c.ws.OPEN);
 });
 
-test('exp / nbf honoured with the 5 s clock tolerance', async (t) => {
+test('exp / nbf honoured with the 5 s clock tolerance', { timeout: 60_000 }, async (t) => {
   const s = await startServer(t);
   const base = { sub: 'user_1', roles: ['viewer'] };
   await assertRefused(monitorUrl(s, await customToken({ ...base, exp: nowSec() - 60 })), 401, 'TOKEN_EXPIRED');
@@ -96,20 +96,20 @@ test('exp / nbf honoured with the 5 s clock tolerance', async (t) => {
   assert.equal(almostValid.ws.readyState, almostValid.ws.OPEN);
 });
 
-test('claims: missing sub or a non-list roles claim → 401', async (t) => {
+test('claims: missing sub or a non-list roles claim → 401', { timeout: 60_000 }, async (t) => {
   const s = await startServer(t);
   await assertRefused(monitorUrl(s, await customToken({ roles: ['admin'], exp: nowSec() + 600 })), 401, 'TOKEN_INVALID');
   await assertRefused(monitorUrl(s, await customToken({ sub: 'u', roles: 'admin', exp: nowSec() + 600 })), 401, 'TOKEN_INVALID');
 });
 
-test('no websocket:connect → 403 PERMISSION_DENIED', async (t) => {
+test('no websocket:connect → 403 PERMISSION_DENIED', { timeout: 60_000 }, async (t) => {
   const s = await startServer(t);
   await assertRefused(monitorUrl(s, await s.token({})), 403, 'PERMISSION_DENIED');
   await assertRefused(monitorUrl(s, await s.token({ roles: ['no_such_role'] })), 403, 'PERMISSION_DENIED');
   await assertRefused(monitorUrl(s, await s.token({ permissions: ['websocket:subscribe', 'agent:*:monitor'] })), 403, 'PERMISSION_DENIED');
 });
 
-test('token in an Authorization: Bearer header', async (t) => {
+test('token in an Authorization: Bearer header', { timeout: 60_000 }, async (t) => {
   const s = await startServer(t);
   const tok = await s.token({ sub: 'bearer_user', roles: ['viewer'] });
   const { client, hello } = await s.open(null, { session: 'bearer_session', headers: { Authorization: `Bearer ${tok}` } });
@@ -120,7 +120,7 @@ test('token in an Authorization: Bearer header', async (t) => {
   await assertRefused(monitorUrl(s), 401, 'TOKEN_INVALID', { Authorization: 'Bearer garbage' });
 });
 
-test('role defaults: admin, researcher, developer, viewer', async (t) => {
+test('role defaults: admin, researcher, developer, viewer', { timeout: 60_000 }, async (t) => {
   const s = await startServer(t);
   const expected = {
     admin: { agent: true, stats: true, publish: true },
@@ -163,7 +163,7 @@ test('role defaults: admin, researcher, developer, viewer', async (t) => {
   }
 });
 
-test('a custom roles table overrides and extends the defaults', async (t) => {
+test('a custom roles table overrides and extends the defaults', { timeout: 60_000 }, async (t) => {
   const s = await startServer(t, { roles: { auditor: ['websocket:connect', 'websocket:subscribe', 'agent:agent_7:monitor'], viewer: ['websocket:connect'] } });
   const c = await s.connect({ sub: 'aud', roles: ['auditor'] });
   assert.equal((await c.subscribe({ type: 'epistemic_updates', agent_id: 'agent_7' })).type, 'subscription_confirmed');
@@ -179,7 +179,7 @@ test('a custom roles table overrides and extends the defaults', async (t) => {
   assert.equal((await r.subscribe({ type: 'epistemic_updates', agent_id: 'agent_9' })).type, 'subscription_confirmed');
 });
 
-test("token permissions add to the role's", async (t) => {
+test("token permissions add to the role's", { timeout: 60_000 }, async (t) => {
   const s = await startServer(t);
   const c = await s.connect({ roles: ['viewer'], permissions: ['agent:agent_3:monitor', 'websocket:admin'] });
   assert.equal((await c.subscribe({ type: 'epistemic_updates', agent_id: 'agent_3' })).type, 'subscription_confirmed');
@@ -194,7 +194,7 @@ test("token permissions add to the role's", async (t) => {
   assert.equal(errorOf(await star.subscribe({ type: 'system_alerts' })), 'PERMISSION_DENIED');
 });
 
-test('wildcard agent:*:monitor grants every agent; no other wildcard form', async (t) => {
+test('wildcard agent:*:monitor grants every agent; no other wildcard form', { timeout: 60_000 }, async (t) => {
   const s = await startServer(t);
   const c = await s.connect({ permissions: ['websocket:connect', 'websocket:subscribe', 'agent:*:monitor'] });
   for (const agent of ['agent_1', 'agent_10', 'zeta.99']) {
@@ -207,7 +207,7 @@ test('wildcard agent:*:monitor grants every agent; no other wildcard form', asyn
   assert.equal(errorOf(await partial.subscribe({ type: 'prediction_updates', agent_id: 'agent_1' })), 'AGENT_ACCESS_DENIED');
 });
 
-test('exact agent id: agent:agent_1:monitor grants agent_1, never agent_10', async (t) => {
+test('exact agent id: agent:agent_1:monitor grants agent_1, never agent_10', { timeout: 60_000 }, async (t) => {
   const s = await startServer(t);
   const c = await s.connect({ permissions: ['websocket:connect', 'websocket:subscribe', 'agent:agent_1:monitor'] });
   assert.equal((await c.subscribe({ type: 'agent_status', agent_id: 'agent_1' })).type, 'subscription_confirmed');
@@ -231,7 +231,7 @@ test('exact agent id: agent:agent_1:monitor grants agent_1, never agent_10', asy
   );
 });
 
-test('wrong path → 404, bad session id → 400', async (t) => {
+test('wrong path → 404, bad session id → 400', { timeout: 60_000 }, async (t) => {
   const s = await startServer(t);
   const tok = await s.token({ roles: ['admin'] });
   const q = `?token=${encodeURIComponent(tok)}`;
@@ -245,7 +245,7 @@ test('wrong path → 404, bad session id → 400', async (t) => {
   assert.equal(c.ws.readyState, c.ws.OPEN);
 });
 
-test('max connections → 503 SERVER_AT_CAPACITY with Retry-After; a freed slot is reusable', async (t) => {
+test('max connections → 503 SERVER_AT_CAPACITY with Retry-After; a freed slot is reusable', { timeout: 60_000 }, async (t) => {
   const s = await startServer(t, { maxConnections: 2 });
   const tok = await s.token({ roles: ['viewer'] });
   const a = await s.connect(tok, { session: 'a' });
@@ -262,7 +262,7 @@ test('max connections → 503 SERVER_AT_CAPACITY with Retry-After; a freed slot 
   await assertRefused(monitorUrl(s, tok, 'd'), 503, 'SERVER_AT_CAPACITY');
 });
 
-test('allowedOrigins: wrong or missing Origin → 403 ORIGIN_NOT_ALLOWED; listed Origin accepted', async (t) => {
+test('allowedOrigins: wrong or missing Origin → 403 ORIGIN_NOT_ALLOWED; listed Origin accepted', { timeout: 60_000 }, async (t) => {
   const s = await startServer(t, { allowedOrigins: ['https://dash.example'] });
   const tok = await s.token({ roles: ['viewer'] });
   await assertRefused(monitorUrl(s, tok), 403, 'ORIGIN_NOT_ALLOWED', { Origin: 'https://evil.example' });
@@ -271,7 +271,7 @@ test('allowedOrigins: wrong or missing Origin → 403 ORIGIN_NOT_ALLOWED; listed
   assert.equal(hello.user_id, 'user_1');
 });
 
-test('jwtIssuer / jwtAudience: tokens must carry both', async (t) => {
+test('jwtIssuer / jwtAudience: tokens must carry both', { timeout: 60_000 }, async (t) => {
   const s = await startServer(t, { jwtIssuer: 'escai-auth', jwtAudience: 'escai-realtime' });
   const claims = { sub: 'user_1', roles: ['viewer'] };
   await assertRefused(monitorUrl(s, await signToken(SECRET, claims)), 401, 'TOKEN_INVALID');
@@ -282,7 +282,7 @@ test('jwtIssuer / jwtAudience: tokens must carry both', async (t) => {
   assert.equal(c.ws.readyState, c.ws.OPEN);
 });
 
-test('a token never appears in any log line', async (t) => {
+test('a token never appears in any log line', { timeout: 60_000 }, async (t) => {
   const lines: string[] = [];
   const config = resolveConfig({ port: 0, jwtSecret: SECRET, logLevel: 'debug' });
   const server = new EscaiServer({ config, logger: createLogger('debug', { write: (line: string) => void lines.push(line) }) });
@@ -338,7 +338,7 @@ test('a token never appears in any log line', async (t) => {
   }
 });
 
-test('a token without exp is refused (it could never be revoked)', async (t) => {
+test('a token without exp is refused (it could never be revoked)', { timeout: 60_000 }, async (t) => {
   const s = await startServer(t);
   const noExp = await new SignJWT({ roles: ['admin'] }).setProtectedHeader({ alg: 'HS256' }).setSubject('u1').setIssuedAt().sign(new TextEncoder().encode(SECRET));
   const r = await handshakeRefusal(`${s.wsUrl}/ws/monitor/s1?token=${noExp}`);
@@ -347,7 +347,7 @@ test('a token without exp is refused (it could never be revoked)', async (t) => 
   assert.match(r.body!.error.message, /exp/);
 });
 
-test('a malformed upgrade is refused before anything is claimed: no per-user slot leaks', async (t) => {
+test('a malformed upgrade is refused before anything is claimed: no per-user slot leaks', { timeout: 60_000 }, async (t) => {
   const s = await startServer(t, { maxConnectionsPerUser: 1 });
   const token = await s.token({ sub: 'solo', roles: ['viewer'] });
   const raw = createConnection({ host: '127.0.0.1', port: Number(new URL(s.url).port) });

@@ -15,7 +15,7 @@ function sample(agent: string, size = 100): UnsequencedEvent {
   return { type: 'epistemic_update', event_id: randomUUID(), agent_id: agent, data: { pad: 'x'.repeat(size) }, timestamp: new Date().toISOString() };
 }
 
-test('memory history is bounded by bytes per stream and per node; the oldest events anywhere go first', async () => {
+test('memory history is bounded by bytes per stream and per node; the oldest events anywhere go first', { timeout: 60_000 }, async () => {
   const broker = new MemoryBroker({ historySize: 10_000, historyTtlMs: 60_000, historyBytesPerStream: 20_000, historyBytesTotal: 50_000 });
   await broker.start(() => {});
   for (let i = 0; i < 100; i++) await broker.publish([{ stream: 'agent:a', event: sample('a', 500) }]);
@@ -30,7 +30,7 @@ test('memory history is bounded by bytes per stream and per node; the oldest eve
   broker.close();
 });
 
-test('memory: streams only read are forgotten after the unpublished TTL; published ones are kept', async () => {
+test('memory: streams only read are forgotten after the unpublished TTL; published ones are kept', { timeout: 60_000 }, async () => {
   const broker = new MemoryBroker({ historySize: 100, historyTtlMs: 60_000, unpublishedTtlMs: 1000 });
   await broker.start(() => {});
   for (let i = 0; i < 1000; i++) await broker.position(`agent:ghost-${i}`);
@@ -41,7 +41,7 @@ test('memory: streams only read are forgotten after the unpublished TTL; publish
   broker.close();
 });
 
-test('on Redis, reading a stream nobody published to leaves a key that expires within the unpublished TTL', async (t) => {
+test('on Redis, reading a stream nobody published to leaves a key that expires within the unpublished TTL', { timeout: 60_000 }, async (t) => {
   if (TEST_ENGINE !== 'redis') {
     t.skip('runs in the Redis-engine pass');
     return;
@@ -55,7 +55,7 @@ test('on Redis, reading a stream nobody published to leaves a key that expires w
   assert.ok(ttl > 0 && ttl <= 30_000, `the key expires within 30 s (PTTL ${ttl})`);
 });
 
-test('a subscriber of a stream that was forgotten unpublished recovers from offset 0: every event of the new epoch, no false alarm', async (t) => {
+test('a subscriber of a stream that was forgotten unpublished recovers from offset 0: every event of the new epoch, no false alarm', { timeout: 60_000 }, async (t) => {
   const s = await startServer(t, { unpublishedStreamTtl: 1, historyTtl: 4 });
   const c = await s.connect({ sub: 'w', roles: ['researcher'] });
   const first = await confirmed(c, { type: 'epistemic_updates', agent_id: 'late-starter' });
@@ -79,7 +79,7 @@ async function publishMany(s: TestServer, agent: string, count: number): Promise
   }
 }
 
-test('a single stream\'s replay is capped too: past the limit nothing is replayed and recovered is false', async (t) => {
+test('a single stream\'s replay is capped too: past the limit nothing is replayed and recovered is false', { timeout: 60_000 }, async (t) => {
   const s = await startServer(t, { historySize: REPLAY_LIMITS.events + 500, replayBudget: 100_000 });
   await publishMany(s, 'flood', REPLAY_LIMITS.events + 1);
   const c = await s.connect({ sub: 'w', roles: ['researcher'] });
@@ -94,7 +94,7 @@ test('a single stream\'s replay is capped too: past the limit nothing is replaye
   assert.equal(eventsOf(await c.drain()).length, REPLAY_LIMITS.events);
 });
 
-test('a user\'s replays share a budget: a loop of subscribe since 0 stops being replayed (recovered false), other users are unaffected', async (t) => {
+test('a user\'s replays share a budget: a loop of subscribe since 0 stops being replayed (recovered false), other users are unaffected', { timeout: 60_000 }, async (t) => {
   const s = await startServer(t, { replayBudget: 25 });
   await publishMany(s, 'loop', 20);
   const greedy = await s.connect({ sub: 'greedy', roles: ['researcher'] }, { session: 'greedy' });
@@ -114,7 +114,7 @@ test('a user\'s replays share a budget: a loop of subscribe since 0 stops being 
   assert.equal(fine.data.recovered, true);
 });
 
-test('filters have a byte budget per subscription and per connection, refused by name', async (t) => {
+test('filters have a byte budget per subscription and per connection, refused by name', { timeout: 60_000 }, async (t) => {
   const s = await startServer(t);
   const c = await s.connect({ sub: 'w', roles: ['researcher'] });
   const big = { agent_id: { in: Array.from({ length: 256 }, (_, i) => `agent-with-a-long-name-${i}`) } };
@@ -131,7 +131,7 @@ test('filters have a byte budget per subscription and per connection, refused by
   assert.match(failure, /^2\d: filters: the connection's filters would total \d+ bytes, over the limit of 65536$/);
 });
 
-test('a user keeps at most maxSessionsPerUser sessions: the least recently saved is dropped, not resumed', async (t) => {
+test('a user keeps at most maxSessionsPerUser sessions: the least recently saved is dropped, not resumed', { timeout: 60_000 }, async (t) => {
   const s = await startServer(t, { maxSessionsPerUser: 2 });
   const token = await s.token({ sub: 'many-tabs', roles: ['researcher'] });
   for (const session of ['tab-1', 'tab-2', 'tab-3']) {

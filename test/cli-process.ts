@@ -24,6 +24,23 @@ export interface CliProcess {
 }
 
 /**
+ * Every CLI process a test started and that still runs. They are killed when
+ * this test process ends for any reason: its tests' own cleanup normally
+ * does it, but a test process that is interrupted or killed runs no hooks.
+ */
+const running = new Set<ChildProcess>();
+function killAll(): void {
+  for (const child of running) child.kill('SIGKILL');
+}
+process.once('exit', killAll);
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(signal, () => {
+    killAll();
+    process.exit(130);
+  });
+}
+
+/**
  * Runs `node --import tsx src/cli/main.ts ...args` with exactly `env` (plus
  * PATH/HOME) — no ESCAI_* or NODE_ENV leaks in from the test's environment.
  */
@@ -46,7 +63,11 @@ export function runCli(t: TestContext, args: string[], env: Record<string, strin
     for (const l of [...listeners]) l();
   });
   child.stderr!.setEncoding('utf8').on('data', (chunk: string) => (err += chunk));
-  const exited = once(child, 'exit').then(([code, signal]) => ({ code: code as number | null, signal: signal as NodeJS.Signals | null }));
+  running.add(child);
+  const exited = once(child, 'exit').then(([code, signal]) => {
+    running.delete(child);
+    return { code: code as number | null, signal: signal as NodeJS.Signals | null };
+  });
   let done = false;
   void exited.then(() => {
     done = true;

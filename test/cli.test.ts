@@ -187,7 +187,7 @@ test('serve in dev mode runs the demo agents through the publish path and prints
   await exitWithin(prod, 15_000);
 });
 
-test('the demo agents are deterministic for a seed, valid, and tell a story (status, beliefs, alerts, predictions)', () => {
+test('the demo agents are deterministic for a seed, valid, and tell a story (status, beliefs, alerts, predictions)', { timeout: 60_000 }, () => {
   const run = (seed: number) => {
     const agents = createDemoAgents({ seed, agents: 6 });
     const events = [];

@@ -31,7 +31,7 @@ const PAGE = `<!doctype html><meta charset="utf-8"><title>sdk</title>
   window.__client = client;
 </script>`;
 
-test('the SDK runs in Chromium with the browser WebSocket: subscribes, receives, survives a dropped connection without loss', async (t) => {
+test('the SDK runs in Chromium with the browser WebSocket: subscribes, receives, survives a dropped connection without loss', { timeout: 60_000 }, async (t) => {
   if (!need(t, 'browser', existsSync(CHROMIUM), `${CHROMIUM} not installed (apt-get install chromium)`)) return;
   const bundle = await build({
     entryPoints: [fileURLToPath(new URL('../src/client/index.ts', import.meta.url))],

@@ -172,7 +172,7 @@ export function usage(client: EscaiClient): void {
   client.sessionId = 'other';
 }
 
-test('client exports: runtime values match the type surface', () => {
+test('client exports: runtime values match the type surface', { timeout: 60_000 }, () => {
   assert.equal(typeof EscaiClient, 'function');
   assert.equal(typeof fullJitterBackoff, 'function');
   const err = new EscaiClientError('AGENT_ACCESS_DENIED', 'no');

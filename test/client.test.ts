@@ -74,7 +74,7 @@ const range = (from: number, to: number) => Array.from({ length: to - from + 1 }
 
 // ---------------------------------------------------------------------------
 
-test('constructor: needs a token or getToken; starts disconnected; no socket before connect()', async (t) => {
+test('constructor: needs a token or getToken; starts disconnected; no socket before connect()', { timeout: 60_000 }, async (t) => {
   const s = await startServer(t);
   assert.throws(() => new EscaiClient({ url: s.wsUrl, WebSocket }), TypeError);
   const { client } = makeClient(t, { url: s.wsUrl, token: await s.token({ roles: ['researcher'] }) });
@@ -85,7 +85,7 @@ test('constructor: needs a token or getToken; starts disconnected; no socket bef
   await assert.rejects(client.request('ping'), (err: unknown) => err instanceof EscaiClientError && err.code === 'NOT_CONNECTED');
 });
 
-test('connects with a fixed token (http:// base URL, chosen session id): state events and the connected payload', async (t) => {
+test('connects with a fixed token (http:// base URL, chosen session id): state events and the connected payload', { timeout: 60_000 }, async (t) => {
   const s = await startServer(t);
   const { client, of } = makeClient(t, { url: `${s.url}/`, sessionId: 'sdk-fixed-1', token: await s.token({ sub: 'alice', roles: ['researcher'] }) });
   client.connect();
@@ -106,7 +106,7 @@ test('connects with a fixed token (http:// base URL, chosen session id): state e
   assert.equal((await health(s)).total_connections_ever, 1);
 });
 
-test('getToken is called for every (re)connect; disconnected carries the close code and reason; state events in order', async (t) => {
+test('getToken is called for every (re)connect; disconnected carries the close code and reason; state events in order', { timeout: 60_000 }, async (t) => {
   const s = await startServer(t);
   const tokens = tokenSource((n) => s.token({ sub: `user_${n}`, roles: ['researcher'] }));
   const { client, of } = makeClient(t, { url: s.wsUrl, getToken: tokens.getToken });
@@ -150,7 +150,7 @@ test('getToken is called for every (re)connect; disconnected carries the close c
   assert.equal(client.state, 'connected');
 });
 
-test('typed handlers get only their event type; the generic handler gets all, in publish order', async (t) => {
+test('typed handlers get only their event type; the generic handler gets all, in publish order', { timeout: 60_000 }, async (t) => {
   const s = await startServer(t);
   const { client, of } = makeClient(t, { url: s.wsUrl, token: await s.token({ sub: 'user_1', roles: ['researcher'] }) });
   client.connect();
@@ -202,7 +202,7 @@ test('typed handlers get only their event type; the generic handler gets all, in
   assert.equal(client.position('system', 'system_alert')?.offset, 1);
 });
 
-test('answers JSON pings: with protocol auto-pong off, the connection outlives heartbeat interval + timeout many times over', async (t) => {
+test('answers JSON pings: with protocol auto-pong off, the connection outlives heartbeat interval + timeout many times over', { timeout: 60_000 }, async (t) => {
   const s = await startServer(t, { heartbeatInterval: 0.2, heartbeatTimeout: 0.2 });
   // Without ws's automatic answer to ping frames, only the SDK's JSON pong keeps the connection alive.
   class NoAutoPongWebSocket extends WebSocket {
@@ -229,7 +229,7 @@ test('answers JSON pings: with protocol auto-pong off, the connection outlives h
   assert.ok(after.messages_received - before.messages_received >= 4, `the SDK answered the JSON pings (${after.messages_received - before.messages_received} inbound frames)`);
 });
 
-test('request/reply: publish() with a developer token; forbidden publish and subscribe reject with EscaiClientError', async (t) => {
+test('request/reply: publish() with a developer token; forbidden publish and subscribe reject with EscaiClientError', { timeout: 60_000 }, async (t) => {
   const s = await startServer(t);
   const dev = makeClient(t, { url: s.wsUrl, token: await s.token({ sub: 'dev', roles: ['developer'] }) });
   dev.client.connect();
@@ -318,7 +318,7 @@ async function dropMidStream(t: TestContext, s: TestServer, total = 300) {
   return { client, of };
 }
 
-test('dropped TCP connection mid-stream: the SDK reconnects, the session resumes, every event exactly once in order', async (t) => {
+test('dropped TCP connection mid-stream: the SDK reconnects, the session resumes, every event exactly once in order', { timeout: 60_000 }, async (t) => {
   const s = await startServer(t);
   const { of } = await dropMidStream(t, s);
   assert.deepEqual(
@@ -327,7 +327,7 @@ test('dropped TCP connection mid-stream: the SDK reconnects, the session resumes
   );
 });
 
-test('dropped TCP connection mid-stream without session resume (sessionTtl 0): the SDK re-subscribes with since, no loss, no duplicate', async (t) => {
+test('dropped TCP connection mid-stream without session resume (sessionTtl 0): the SDK re-subscribes with since, no loss, no duplicate', { timeout: 60_000 }, async (t) => {
   const s = await startServer(t, { sessionTtl: 0 });
   const { client, of } = await dropMidStream(t, s);
   assert.deepEqual(
@@ -339,7 +339,7 @@ test('dropped TCP connection mid-stream without session resume (sessionTtl 0): t
   assert.equal(list.data.subscriptions.length, 1);
 });
 
-test('sessionTtl 0, drop before the first event: events published while away are delivered (or recovery_failed is emitted), never silently lost', async (t) => {
+test('sessionTtl 0, drop before the first event: events published while away are delivered (or recovery_failed is emitted), never silently lost', { timeout: 60_000 }, async (t) => {
   const s = await startServer(t, { sessionTtl: 0 });
   const { client, of } = makeClient(t, { url: s.wsUrl, getToken: () => s.token({ roles: ['researcher'] }) });
   client.connect();
@@ -363,7 +363,7 @@ test('sessionTtl 0, drop before the first event: events published while away are
   );
 });
 
-test('server restart with the memory engine: the SDK reconnects and emits recovery_failed (epoch changed)', async (t) => {
+test('server restart with the memory engine: the SDK reconnects and emits recovery_failed (epoch changed)', { timeout: 60_000 }, async (t) => {
   const build = (port: number) => {
     const config = resolveConfig({ port, jwtSecret: SECRET, logLevel: 'silent', shutdownGrace: 1 });
     return new EscaiServer({ config, logger: createLogger(config.logLevel) });
@@ -427,7 +427,7 @@ test('server restart with the memory engine: the SDK reconnects and emits recove
   assert.equal(attempts[before], 0);
 });
 
-test('token refresh: the SDK answers token_expiring via getToken and stays connected past the first token\'s exp', async (t) => {
+test('token refresh: the SDK answers token_expiring via getToken and stays connected past the first token\'s exp', { timeout: 60_000 }, async (t) => {
   const s = await startServer(t, { tokenExpiryWarning: 2, tokenExpiryGrace: 0.5, clockTolerance: 0 });
   const tokens = tokenSource(() => s.token({ sub: 'user_1', roles: ['researcher'], expiresInSec: 3 }));
   const { client, of } = makeClient(t, { url: s.wsUrl, getToken: tokens.getToken });
@@ -455,7 +455,7 @@ test('token refresh: the SDK answers token_expiring via getToken and stays conne
   assert.match(fixed.client.closeReason ?? '', /401/);
 });
 
-test('revoked permission: after a refresh without agent:agent_1:monitor, agent_1 events stop and agent_2 events continue', async (t) => {
+test('revoked permission: after a refresh without agent:agent_1:monitor, agent_1 events stop and agent_2 events continue', { timeout: 60_000 }, async (t) => {
   const s = await startServer(t, { tokenExpiryWarning: 2, tokenExpiryGrace: 0.5, clockTolerance: 0 });
   const tokens = tokenSource((n) =>
     s.token({
@@ -491,7 +491,7 @@ test('revoked permission: after a refresh without agent:agent_1:monitor, agent_1
   assert.equal(client.state, 'connected');
 });
 
-test('terminal close: a token without websocket:connect (HTTP 403) stops the client for good and says why', async (t) => {
+test('terminal close: a token without websocket:connect (HTTP 403) stops the client for good and says why', { timeout: 60_000 }, async (t) => {
   const s = await startServer(t);
   const tokens = tokenSource(() => s.token({ sub: 'user_1', permissions: ['websocket:subscribe'] }));
   const { client, of } = makeClient(t, { url: s.wsUrl, getToken: tokens.getToken });
@@ -520,7 +520,7 @@ test('terminal close: a token without websocket:connect (HTTP 403) stops the cli
   assert.throws(() => client.connect());
 });
 
-test('terminal close: a refresh with another sub (close 4003) stops the client; no reconnect', async (t) => {
+test('terminal close: a refresh with another sub (close 4003) stops the client; no reconnect', { timeout: 60_000 }, async (t) => {
   const s = await startServer(t, { tokenExpiryWarning: 2, tokenExpiryGrace: 0.5, clockTolerance: 0 });
   const tokens = tokenSource((n) => s.token({ sub: n === 1 ? 'user_1' : 'mallory', roles: ['researcher'], expiresInSec: 3 }));
   const { client, of } = makeClient(t, { url: s.wsUrl, getToken: tokens.getToken });
@@ -535,7 +535,7 @@ test('terminal close: a refresh with another sub (close 4003) stops the client; 
   assert.equal((await health(s)).total_connections_ever, 1);
 });
 
-test('close() really closes: state closed, the server sees no connection, nothing reconnects, later calls reject', async (t) => {
+test('close() really closes: state closed, the server sees no connection, nothing reconnects, later calls reject', { timeout: 60_000 }, async (t) => {
   const s = await startServer(t);
   const tokens = tokenSource(() => s.token({ roles: ['researcher'] }));
   const { client, of } = makeClient(t, { url: s.wsUrl, getToken: tokens.getToken });
@@ -570,7 +570,7 @@ test('close() really closes: state closed, the server sees no connection, nothin
   assert.equal(other.of('connecting').length, 1);
 });
 
-test('fullJitterBackoff stays within [min/2, min(max, min·2^attempt)] and jitters', () => {
+test('fullJitterBackoff stays within [min/2, min(max, min·2^attempt)] and jitters', { timeout: 60_000 }, () => {
   // mulberry32: a small seeded PRNG, so a failure reproduces.
   let seed = 0x5eed1234;
   const random = () => {

@@ -21,7 +21,7 @@ function tableRows(heading: string): string[][] {
     .map((line) => line.split('|').slice(1, -1).map((cell) => cell.trim()));
 }
 
-test('the error table of docs/PROTOCOL.md lists exactly the catalogue, each with its HTTP status', () => {
+test('the error table of docs/PROTOCOL.md lists exactly the catalogue, each with its HTTP status', { timeout: 60_000 }, () => {
   const rows = tableRows('Error codes');
   const documented = new Map(rows.map(([code, status]) => [code!.replace(/`/g, ''), Number(status)]));
   for (const [code, { status }] of Object.entries(ErrorCodes)) {
@@ -30,7 +30,7 @@ test('the error table of docs/PROTOCOL.md lists exactly the catalogue, each with
   for (const code of documented.keys()) assert.ok(Object.hasOwn(ErrorCodes, code), `documented ${code} is in the catalogue`);
 });
 
-test('the close-code table of docs/PROTOCOL.md lists exactly the catalogue, with the same reconnect advice', () => {
+test('the close-code table of docs/PROTOCOL.md lists exactly the catalogue, with the same reconnect advice', { timeout: 60_000 }, () => {
   const rows = tableRows('Close codes');
   const documented = new Map(rows.map(([code, , reconnect]) => [Number(code), reconnect!.toLowerCase().startsWith('yes')]));
   for (const [name, { code, reconnect }] of Object.entries(CloseCodes)) {

@@ -30,7 +30,7 @@ function configError(fn: () => unknown): string {
   assert.fail('expected a ConfigError');
 }
 
-test('defaults match the spec', () => {
+test('defaults match the spec', { timeout: 60_000 }, () => {
   const c = resolveConfig({});
   assert.equal(c.port, 8000);
   assert.equal(c.host, '127.0.0.1');
@@ -42,7 +42,7 @@ test('defaults match the spec', () => {
   assert.deepEqual(c.allowedOrigins, []);
 });
 
-test('configFromEnv reads ESCAI_* variables and ignores unset and empty ones', () => {
+test('configFromEnv reads ESCAI_* variables and ignores unset and empty ones', { timeout: 60_000 }, () => {
   const env = configFromEnv({
     ESCAI_PORT: '9001',
     ESCAI_HOST: '0.0.0.0',
@@ -70,14 +70,14 @@ test('configFromEnv reads ESCAI_* variables and ignores unset and empty ones', (
   assert.equal(c.logLevel, 'info', 'empty ESCAI_LOG_LEVEL leaves the default');
 });
 
-test('every setting has an ESCAI_ environment variable', () => {
+test('every setting has an ESCAI_ environment variable', { timeout: 60_000 }, () => {
   for (const [setting, name] of Object.entries(ENV_NAMES)) assert.match(name, /^ESCAI_[A-Z_]+$/, setting);
   assert.equal(ENV_NAMES.heartbeatInterval, 'ESCAI_HEARTBEAT_INTERVAL');
   assert.equal(ENV_NAMES.jwtSecret, 'ESCAI_JWT_SECRET');
   assert.equal(ENV_NAMES.maxConnections, 'ESCAI_MAX_CONNECTIONS');
 });
 
-test('later sources win: defaults < file < env < flags', (t) => {
+test('later sources win: defaults < file < env < flags', { timeout: 60_000 }, (t) => {
   const path = configFile(t, { port: 1111, host: '10.0.0.1', maxConnections: 11, heartbeatInterval: 11 });
   const fromFile = configFromFile(path);
   const fromEnv = configFromEnv({ ESCAI_PORT: '2222', ESCAI_MAX_CONNECTIONS: '22' });
@@ -90,19 +90,19 @@ test('later sources win: defaults < file < env < flags', (t) => {
   assert.equal(c.heartbeatTimeout, 10, 'untouched setting keeps its default');
 });
 
-test('a config file with an unknown key is refused, naming the key', (t) => {
+test('a config file with an unknown key is refused, naming the key', { timeout: 60_000 }, (t) => {
   const path = configFile(t, { port: 1, heartbeatIntervall: 5 });
   const msg = configError(() => configFromFile(path));
   assert.match(msg, /heartbeatIntervall/);
 });
 
-test('a config file that is not a JSON object is refused', (t) => {
+test('a config file that is not a JSON object is refused', { timeout: 60_000 }, (t) => {
   assert.match(configError(() => configFromFile(configFile(t, '[1,2]'))), /JSON object/);
   assert.match(configError(() => configFromFile(configFile(t, '{not json'))), /escai\.json/);
   assert.match(configError(() => configFromFile(join(tmpdir(), 'no-such-escai-config.json'))), /no-such-escai-config\.json/);
 });
 
-test('bad values name the setting and its environment variable', () => {
+test('bad values name the setting and its environment variable', { timeout: 60_000 }, () => {
   const cases: Array<[Record<string, string>, string, string]> = [
     [{ ESCAI_HEARTBEAT_INTERVAL: 'abc' }, 'heartbeatInterval', 'ESCAI_HEARTBEAT_INTERVAL'],
     [{ ESCAI_HEARTBEAT_INTERVAL: '0' }, 'heartbeatInterval', 'ESCAI_HEARTBEAT_INTERVAL'],
@@ -122,7 +122,7 @@ test('bad values name the setting and its environment variable', () => {
   }
 });
 
-test('a boolean setting with a value that is not a boolean is refused', () => {
+test('a boolean setting with a value that is not a boolean is refused', { timeout: 60_000 }, () => {
   assert.equal(resolveConfig(configFromEnv({ ESCAI_TRUST_PROXY: 'true' })).trustProxy, true);
   assert.equal(resolveConfig(configFromEnv({ ESCAI_TRUST_PROXY: '0' })).trustProxy, false);
   // "Everything validated at start": a typo must not silently become false.
@@ -131,7 +131,7 @@ test('a boolean setting with a value that is not a boolean is refused', () => {
   assert.match(msg, /ESCAI_TRUST_PROXY/);
 });
 
-test('the JWT secret is measured in bytes: 32 bytes accepted, 31 refused', () => {
+test('the JWT secret is measured in bytes: 32 bytes accepted, 31 refused', { timeout: 60_000 }, () => {
   assert.equal(resolveConfig({ jwtSecret: 'x'.repeat(32) }).jwtSecret, 'x'.repeat(32));
   assert.match(configError(() => resolveConfig({ jwtSecret: 'x'.repeat(31) })), /jwtSecret/);
   // 16 × "é" is 16 characters but 32 bytes of UTF-8: long enough by the spec.
@@ -140,13 +140,13 @@ test('the JWT secret is measured in bytes: 32 bytes accepted, 31 refused', () =>
   assert.equal(resolveConfig({ jwtSecret: multibyte }).jwtSecret, multibyte);
 });
 
-test('ESCAI_ROLES that is not JSON is refused, naming the variable', () => {
+test('ESCAI_ROLES that is not JSON is refused, naming the variable', { timeout: 60_000 }, () => {
   const msg = configError(() => configFromEnv({ ESCAI_ROLES: '{nope' }));
   assert.match(msg, /roles/);
   assert.match(msg, /ESCAI_ROLES/);
 });
 
-test('roles are merged over the default role table', () => {
+test('roles are merged over the default role table', { timeout: 60_000 }, () => {
   const c = resolveConfig(configFromEnv({ ESCAI_ROLES: JSON.stringify({ auditor: ['websocket:connect'], viewer: ['websocket:connect'] }) }));
   assert.deepEqual([...c.roles['auditor']!], ['websocket:connect'], 'a new role is added');
   assert.deepEqual([...c.roles['viewer']!], ['websocket:connect'], 'a configured role replaces the default one');
@@ -159,7 +159,7 @@ test('roles are merged over the default role table', () => {
   assert.match(configError(() => resolveConfig({ roles: { auditor: 'websocket:connect' } })), /roles/);
 });
 
-test('the resolved config is frozen, role table included', () => {
+test('the resolved config is frozen, role table included', { timeout: 60_000 }, () => {
   const c = resolveConfig({ roles: { auditor: ['websocket:connect'] } });
   assert.ok(Object.isFrozen(c));
   assert.ok(Object.isFrozen(c.roles));
@@ -176,7 +176,7 @@ test('the resolved config is frozen, role table included', () => {
   assert.deepEqual([...DEFAULT_ROLES['admin']!], ['*']);
 });
 
-test('README\'s configuration table lists every setting with its environment variable', () => {
+test('README\'s configuration table lists every setting with its environment variable', { timeout: 60_000 }, () => {
   const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8');
   for (const [setting, env] of Object.entries(ENV_NAMES)) {
     assert.match(readme, new RegExp(`^\\| \`${setting}\` \\| \`${env}\``, 'm'), `${setting} (${env}) is in the README table`);

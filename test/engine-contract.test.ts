@@ -77,7 +77,7 @@ const ENGINES: Array<[string, Factory]> = [
 
 for (const [name, make] of ENGINES) {
   describe(`engine contract: ${name}`, { skip: TEST_ENGINE === 'redis' && 'runs in the main pass (it starts its own engines)' }, () => {
-    test('publish gives each stream gap-free offsets from 1 under one epoch; streams are independent; the receipt names the event', async (t) => {
+    test('publish gives each stream gap-free offsets from 1 under one epoch; streams are independent; the receipt names the event', { timeout: 60_000 }, async (t) => {
       const e = await make(t);
       if (!e) return;
       const { broker } = e.engine;
@@ -92,7 +92,7 @@ for (const [name, make] of ENGINES) {
       assert.deepEqual(await broker.position('agent:a1'), { offset: 3, epoch: receipts[0]!.epoch });
     });
 
-    test('a followed stream is delivered in offset order, each event once, with offset and epoch, and its JSON when the engine has it', async (t) => {
+    test('a followed stream is delivered in offset order, each event once, with offset and epoch, and its JSON when the engine has it', { timeout: 60_000 }, async (t) => {
       const e = await make(t);
       if (!e) return;
       const { broker } = e.engine;
@@ -109,7 +109,7 @@ for (const [name, make] of ENGINES) {
       }
     });
 
-    test('following every agent stream delivers each agent\'s events, and not the system stream\'s', async (t) => {
+    test('following every agent stream delivers each agent\'s events, and not the system stream\'s', { timeout: 60_000 }, async (t) => {
       const e = await make(t);
       if (!e) return;
       const { broker } = e.engine;
@@ -120,7 +120,7 @@ for (const [name, make] of ENGINES) {
       await deliveredOf(e, 'agent:x2', 1);
     });
 
-    test('an idempotency key repeated on the same stream appends and delivers nothing, and answers with the original', async (t) => {
+    test('an idempotency key repeated on the same stream appends and delivers nothing, and answers with the original', { timeout: 60_000 }, async (t) => {
       const e = await make(t);
       if (!e) return;
       const { broker } = e.engine;
@@ -137,7 +137,7 @@ for (const [name, make] of ENGINES) {
       assert.deepEqual(got.map((d) => d.event.offset), [1, 2], 'the repeat was not delivered');
     });
 
-    test('history: everything kept, or after `since` (complete), or incomplete when `since` fell out of history; `limit` caps it', async (t) => {
+    test('history: everything kept, or after `since` (complete), or incomplete when `since` fell out of history; `limit` caps it', { timeout: 60_000 }, async (t) => {
       const e = await make(t, { historySize: 5 });
       if (!e) return;
       const { broker } = e.engine;
@@ -157,7 +157,7 @@ for (const [name, make] of ENGINES) {
       assert.equal(none.complete, true);
     });
 
-    test('a stream never published to stands at offset 0 under a stable epoch', async (t) => {
+    test('a stream never published to stands at offset 0 under a stable epoch', { timeout: 60_000 }, async (t) => {
       const e = await make(t);
       if (!e) return;
       const { broker } = e.engine;
@@ -170,7 +170,7 @@ for (const [name, make] of ENGINES) {
       assert.deepEqual({ offset: published.offset, epoch: published.epoch }, { offset: 1, epoch: first.epoch });
     });
 
-    test('streamsActiveSince lists the streams published to since a time, by prefix', async (t) => {
+    test('streamsActiveSince lists the streams published to since a time, by prefix', { timeout: 60_000 }, async (t) => {
       const e = await make(t);
       if (!e) return;
       const { broker } = e.engine;
@@ -181,7 +181,7 @@ for (const [name, make] of ENGINES) {
       assert.deepEqual(await broker.streamsActiveSince('agent:', Date.now() + 60_000), []);
     });
 
-    test('sessions: a saved session is taken once (of concurrent takes, one wins); an expired one is gone', async (t) => {
+    test('sessions: a saved session is taken once (of concurrent takes, one wins); an expired one is gone', { timeout: 60_000 }, async (t) => {
       const e = await make(t);
       if (!e) return;
       const { sessions } = e.engine;
@@ -196,7 +196,7 @@ for (const [name, make] of ENGINES) {
       assert.equal(await sessions.take('u1', 's1'), undefined, 'expired');
     });
 
-    test('sessions: a patch writes only what changed; a user keeps at most maxPerUser sessions; a patch of a missing session writes nothing', async (t) => {
+    test('sessions: a patch writes only what changed; a user keeps at most maxPerUser sessions; a patch of a missing session writes nothing', { timeout: 60_000 }, async (t) => {
       const e = await make(t);
       if (!e) return;
       const { sessions } = e.engine;
@@ -221,7 +221,7 @@ for (const [name, make] of ENGINES) {
       assert.ok(await sessions.take('u2', 'x3'));
     });
 
-    test('presence: user slots are capped and given back; the node report is listed while fresh', async (t) => {
+    test('presence: user slots are capped and given back; the node report is listed while fresh', { timeout: 60_000 }, async (t) => {
       const e = await make(t);
       if (!e) return;
       const { presence, nodeId } = e.engine;
@@ -238,7 +238,7 @@ for (const [name, make] of ENGINES) {
 }
 
 describe('cluster engine (Redis): across nodes', { skip: TEST_ENGINE === 'redis' && 'runs in the main pass (it starts its own engines)' }, () => {
-  test('a node receives the events of streams it follows, published on another node, in order', async (t) => {
+  test('a node receives the events of streams it follows, published on another node, in order', { timeout: 60_000 }, async (t) => {
     const prefix = freshRedisPrefix();
     const a = await redis(t, { prefix });
     if (!a) return;
@@ -251,7 +251,7 @@ describe('cluster engine (Redis): across nodes', { skip: TEST_ENGINE === 'redis'
     assert.ok(got.every((d) => d.json !== undefined), 'the channel text is handed over as the frame');
   });
 
-  test('a node subscribes only to the channels of streams it follows, and leaves them when the last follower goes', async (t) => {
+  test('a node subscribes only to the channels of streams it follows, and leaves them when the last follower goes', { timeout: 60_000 }, async (t) => {
     const prefix = freshRedisPrefix();
     const a = await redis(t, { prefix });
     if (!a) return;
@@ -285,7 +285,7 @@ describe('cluster engine (Redis): across nodes', { skip: TEST_ENGINE === 'redis'
     await eventually(async () => (await subscribers('agent:a1')) === 0, 3000, 'the channel to be left');
   });
 
-  test('following every agent stream receives agents nobody follows by name, once each, even when one is also followed by name', async (t) => {
+  test('following every agent stream receives agents nobody follows by name, once each, even when one is also followed by name', { timeout: 60_000 }, async (t) => {
     const prefix = freshRedisPrefix();
     const a = await redis(t, { prefix });
     if (!a) return;

@@ -76,7 +76,7 @@ async function filterCase(t: TestContext, kase: Case): Promise<void> {
 
 // ---- operators ---------------------------------------------------------------
 
-test('min: numbers at or above the bound', (t) =>
+test('min: numbers at or above the bound', { timeout: 60_000 }, (t) =>
   filterCase(t, {
     sub: { type: 'epistemic_updates', agent_id: 'agent_1', filters: { confidence_level: { min: 0.5 } } },
     events: { low: ep({ confidence_level: 0.3 }), edge: ep({ confidence_level: 0.5 }), high: ep({ confidence_level: 0.9 }), zero: ep({ confidence_level: 0 }) },
@@ -84,7 +84,7 @@ test('min: numbers at or above the bound', (t) =>
     sentinel: ep({ confidence_level: 1 }),
   }));
 
-test('max: numbers at or below the bound', (t) =>
+test('max: numbers at or below the bound', { timeout: 60_000 }, (t) =>
   filterCase(t, {
     sub: { type: 'epistemic_updates', agent_id: 'agent_1', filters: { uncertainty_score: { max: 0.4 } } },
     events: { low: ep({ uncertainty_score: 0.1 }), edge: ep({ uncertainty_score: 0.4 }), high: ep({ uncertainty_score: 0.41 }), text: ep({ score_text: 'x', uncertainty_score: undefined }) },
@@ -92,7 +92,7 @@ test('max: numbers at or below the bound', (t) =>
     sentinel: ep({ uncertainty_score: 0 }),
   }));
 
-test('min and max on a non-number never match', (t) =>
+test('min and max on a non-number never match', { timeout: 60_000 }, (t) =>
   filterCase(t, {
     sub: { type: 'epistemic_updates', filters: { score: { min: 1 } } },
     events: { str: ep({ score: '5' }), bool: ep({ score: true }), arr: ep({ score: [5] }), obj: ep({ score: { v: 5 } }), num: ep({ score: 5 }) },
@@ -100,7 +100,7 @@ test('min and max on a non-number never match', (t) =>
     sentinel: ep({ score: 1 }),
   }));
 
-test('equals: strict equality for strings, numbers and booleans', async (t) => {
+test('equals: strict equality for strings, numbers and booleans', { timeout: 60_000 }, async (t) => {
   const s = await startServer(t);
   const c1 = await s.connect({ roles: ['researcher'] }, { session: 'c1' });
   await runCase(s, c1, {
@@ -125,7 +125,7 @@ test('equals: strict equality for strings, numbers and booleans', async (t) => {
   });
 });
 
-test('contains: substring of a string', (t) =>
+test('contains: substring of a string', { timeout: 60_000 }, (t) =>
   filterCase(t, {
     sub: { type: 'pattern_alerts', filters: { description: { contains: 'timeout' } } },
     events: { inside: pattern({ description: 'repeated timeout on step 3' }), start: pattern({ description: 'timeouts' }), other: pattern({ description: 'time out' }), upper: pattern({ description: 'TIMEOUT' }), none: pattern({}) },
@@ -133,7 +133,7 @@ test('contains: substring of a string', (t) =>
     sentinel: pattern({ description: 'timeout' }),
   }));
 
-test('contains: a number is matched as text', (t) =>
+test('contains: a number is matched as text', { timeout: 60_000 }, (t) =>
   filterCase(t, {
     sub: { type: 'epistemic_updates', filters: { confidence_level: { contains: '75' } } },
     events: { a: ep({ confidence_level: 0.75 }), b: ep({ confidence_level: 0.275 }), c: ep({ confidence_level: 0.7 }), d: ep({ confidence_level: 0.57 }) },
@@ -141,7 +141,7 @@ test('contains: a number is matched as text', (t) =>
     sentinel: ep({ confidence_level: 0.175 }),
   }));
 
-test('contains: a numeric needle matches as text too', (t) =>
+test('contains: a numeric needle matches as text too', { timeout: 60_000 }, (t) =>
   filterCase(t, {
     sub: { type: 'pattern_alerts', filters: { pattern_id: { contains: 42 } } },
     events: { a: pattern({ pattern_id: 'p-42-x' }), b: pattern({ pattern_id: 'p-4-2' }), c: pattern({ frequency: 42 }) },
@@ -149,7 +149,7 @@ test('contains: a numeric needle matches as text too', (t) =>
     sentinel: pattern({ pattern_id: '1420' }),
   }));
 
-test('contains: an element of an array', (t) =>
+test('contains: an element of an array', { timeout: 60_000 }, (t) =>
   filterCase(t, {
     sub: { type: 'prediction_updates', filters: { risk_factors: { contains: 'memory' } } },
     events: {
@@ -163,7 +163,7 @@ test('contains: an element of an array', (t) =>
     sentinel: prediction({ risk_factors: ['memory'] }),
   }));
 
-test('in: the value is one of a list', (t) =>
+test('in: the value is one of a list', { timeout: 60_000 }, (t) =>
   filterCase(t, {
     sub: { type: 'prediction_updates', agent_id: 'agent_1', filters: { risk_level: { in: ['high', 'critical'] } } },
     events: { low: prediction({ risk_level: 'low' }), high: prediction({ risk_level: 'high' }), critical: prediction({ risk_level: 'critical' }), medium: prediction({ risk_level: 'medium' }), missing: prediction({}) },
@@ -171,7 +171,7 @@ test('in: the value is one of a list', (t) =>
     sentinel: prediction({ risk_level: 'high' }),
   }));
 
-test('in: numbers compare by value and type', (t) =>
+test('in: numbers compare by value and type', { timeout: 60_000 }, (t) =>
   filterCase(t, {
     sub: { type: 'epistemic_updates', filters: { 'goal_states.0.priority': { in: [1, 2, 3] } } },
     events: {
@@ -183,7 +183,7 @@ test('in: numbers compare by value and type', (t) =>
     sentinel: ep({ goal_states: [{ description: 'g', status: 'active', priority: 3 }] }),
   }));
 
-test('not_in: the value is present and not in the list', (t) =>
+test('not_in: the value is present and not in the list', { timeout: 60_000 }, (t) =>
   filterCase(t, {
     sub: { type: 'agent_status', filters: { status: { not_in: ['idle', 'stopped'] } } },
     events: { running: status('running'), idle: status('idle'), stopped: status('stopped'), failed: status('failed') },
@@ -191,7 +191,7 @@ test('not_in: the value is present and not in the list', (t) =>
     sentinel: status('starting'),
   }));
 
-test('not_in: a missing or null field is a non-match', (t) =>
+test('not_in: a missing or null field is a non-match', { timeout: 60_000 }, (t) =>
   filterCase(t, {
     sub: { type: 'epistemic_updates', filters: { phase: { not_in: ['done'] } } },
     events: { missing: ep({}), nul: ep({ phase: null }), done: ep({ phase: 'done' }), work: ep({ phase: 'work' }) },
@@ -199,7 +199,7 @@ test('not_in: a missing or null field is a non-match', (t) =>
     sentinel: ep({ phase: 'plan' }),
   }));
 
-test('exists: true matches a present, non-null field', (t) =>
+test('exists: true matches a present, non-null field', { timeout: 60_000 }, (t) =>
   filterCase(t, {
     sub: { type: 'epistemic_updates', filters: { knowledge_state: { exists: true } } },
     events: { present: ep({}), nul: ep({ knowledge_state: null }), missing: ep({ knowledge_state: undefined }), zero: ep({ knowledge_state: { facts: [], confidence: 0 } }) },
@@ -207,7 +207,7 @@ test('exists: true matches a present, non-null field', (t) =>
     sentinel: ep({}),
   }));
 
-test('exists: false matches a missing or null field', (t) =>
+test('exists: false matches a missing or null field', { timeout: 60_000 }, (t) =>
   filterCase(t, {
     sub: { type: 'epistemic_updates', filters: { knowledge_state: { exists: false } } },
     events: { present: ep({}), nul: ep({ knowledge_state: null }), missing: ep({ knowledge_state: undefined }), falsy: ep({ knowledge_state: { facts: [], confidence: 0 } }) },
@@ -215,7 +215,7 @@ test('exists: false matches a missing or null field', (t) =>
     sentinel: ep({ knowledge_state: null }),
   }));
 
-test('exists: false on a nested path under a null parent', (t) =>
+test('exists: false on a nested path under a null parent', { timeout: 60_000 }, (t) =>
   filterCase(t, {
     sub: { type: 'epistemic_updates', filters: { 'knowledge_state.source': { exists: false } } },
     events: { withSource: ep({ knowledge_state: { facts: [], source: 'db' } }), noSource: ep({ knowledge_state: { facts: [] } }), nullParent: ep({ knowledge_state: null }) },
@@ -223,7 +223,7 @@ test('exists: false on a nested path under a null parent', (t) =>
     sentinel: ep({ knowledge_state: { facts: [], source: null } }),
   }));
 
-test('plain value: equality for string, number and boolean', async (t) => {
+test('plain value: equality for string, number and boolean', { timeout: 60_000 }, async (t) => {
   const s = await startServer(t);
   const c1 = await s.connect({ roles: ['researcher'] }, { session: 'c1' });
   await runCase(s, c1, {
@@ -253,7 +253,7 @@ test('plain value: equality for string, number and boolean', async (t) => {
   });
 });
 
-test('min and max combined: a closed range', (t) =>
+test('min and max combined: a closed range', { timeout: 60_000 }, (t) =>
   filterCase(t, {
     sub: { type: 'epistemic_updates', filters: { confidence_level: { min: 0.4, max: 0.6 } } },
     events: { below: ep({ confidence_level: 0.39 }), lo: ep({ confidence_level: 0.4 }), mid: ep({ confidence_level: 0.5 }), hi: ep({ confidence_level: 0.6 }), above: ep({ confidence_level: 0.61 }) },
@@ -261,7 +261,7 @@ test('min and max combined: a closed range', (t) =>
     sentinel: ep({ confidence_level: 0.45 }),
   }));
 
-test('several keys: all must match (AND)', (t) =>
+test('several keys: all must match (AND)', { timeout: 60_000 }, (t) =>
   filterCase(t, {
     sub: {
       type: 'epistemic_updates',
@@ -280,7 +280,7 @@ test('several keys: all must match (AND)', (t) =>
 
 // ---- paths and envelope fields ----------------------------------------------
 
-test('nested dotted path: knowledge_state.confidence', (t) =>
+test('nested dotted path: knowledge_state.confidence', { timeout: 60_000 }, (t) =>
   filterCase(t, {
     sub: { type: 'epistemic_updates', filters: { 'knowledge_state.confidence': { min: 0.8 } } },
     events: {
@@ -293,7 +293,7 @@ test('nested dotted path: knowledge_state.confidence', (t) =>
     sentinel: ep({ knowledge_state: { confidence: 0.8 } }),
   }));
 
-test('nested dotted path with an array index: belief_states.0.belief_type', (t) =>
+test('nested dotted path with an array index: belief_states.0.belief_type', { timeout: 60_000 }, (t) =>
   filterCase(t, {
     sub: { type: 'epistemic_updates', filters: { 'belief_states.0.belief_type': { equals: 'predictive' } } },
     events: {
@@ -305,7 +305,7 @@ test('nested dotted path with an array index: belief_states.0.belief_type', (t) 
     sentinel: ep({ belief_states: [{ belief_type: 'predictive' }] }),
   }));
 
-test('envelope fields on pattern alerts: severity and alert_type', async (t) => {
+test('envelope fields on pattern alerts: severity and alert_type', { timeout: 60_000 }, async (t) => {
   const s = await startServer(t);
   const c1 = await s.connect({ roles: ['researcher'] }, { session: 'c1' });
   await runCase(s, c1, {
@@ -323,7 +323,7 @@ test('envelope fields on pattern alerts: severity and alert_type', async (t) => 
   });
 });
 
-test('envelope fields on system alerts: severity and alert_type (filters apply to system alerts)', async (t) => {
+test('envelope fields on system alerts: severity and alert_type (filters apply to system alerts)', { timeout: 60_000 }, async (t) => {
   const s = await startServer(t);
   const c1 = await s.connect({ roles: ['viewer'] }, { session: 'c1' });
   await runCase(s, c1, {
@@ -348,7 +348,7 @@ test('envelope fields on system alerts: severity and alert_type (filters apply t
   });
 });
 
-test('envelope field on agent status: status', (t) =>
+test('envelope field on agent status: status', { timeout: 60_000 }, (t) =>
   filterCase(t, {
     sub: { type: 'agent_status', filters: { status: 'failed' } },
     events: { running: status('running'), failed: status('failed'), failed2: status('failed', 'agent_2'), failing: status('failing') },
@@ -356,7 +356,7 @@ test('envelope field on agent status: status', (t) =>
     sentinel: status('failed', 'agent_3'),
   }));
 
-test('envelope field: agent_id on an all-agents subscription', (t) =>
+test('envelope field: agent_id on an all-agents subscription', { timeout: 60_000 }, (t) =>
   filterCase(t, {
     sub: { type: 'prediction_updates', filters: { agent_id: { in: ['agent_1', 'agent_3'] } } },
     events: { a1: prediction({}, 'agent_1'), a2: prediction({}, 'agent_2'), a3: prediction({}, 'agent_3'), a10: prediction({}, 'agent_10') },
@@ -366,7 +366,7 @@ test('envelope field: agent_id on an all-agents subscription', (t) =>
 
 // ---- missing and null fields -------------------------------------------------
 
-test('a missing field and a null field are non-matches for every operator', async (t) => {
+test('a missing field and a null field are non-matches for every operator', { timeout: 60_000 }, async (t) => {
   const s = await startServer(t);
   const specs: Array<[string, unknown]> = [
     ['min', { min: 0 }],
@@ -392,7 +392,7 @@ test('a missing field and a null field are non-matches for every operator', asyn
   }
 });
 
-test('a null field under min skips only that subscriber; the broadcast continues (defect #4)', async (t) => {
+test('a null field under min skips only that subscriber; the broadcast continues (defect #4)', { timeout: 60_000 }, async (t) => {
   const s = await startServer(t);
   // The filtering subscribers are registered first, so they are evaluated before the others.
   const f1 = await s.connect({ sub: 'f1', roles: ['researcher'] }, { session: 'f1' });
@@ -415,7 +415,7 @@ test('a null field under min skips only that subscriber; the broadcast continues
 
 // ---- malformed filters ---------------------------------------------------------
 
-test('malformed filters are refused at subscribe with VALIDATION_ERROR naming the key', async (t) => {
+test('malformed filters are refused at subscribe with VALIDATION_ERROR naming the key', { timeout: 60_000 }, async (t) => {
   const s = await startServer(t);
   const c = await s.connect({ roles: ['researcher'] });
   const tooMany: Record<string, unknown> = {};
@@ -460,7 +460,7 @@ test('malformed filters are refused at subscribe with VALIDATION_ERROR naming th
   assert.equal(ok.type, 'subscription_confirmed');
 });
 
-test('a top-level filter key "__proto__" is refused, not silently dropped', async (t) => {
+test('a top-level filter key "__proto__" is refused, not silently dropped', { timeout: 60_000 }, async (t) => {
   const s = await startServer(t);
   const c = await s.connect({ roles: ['researcher'] });
   // Sent as raw JSON text, so the key really is an own "__proto__" property, as any client could send it.
@@ -471,7 +471,7 @@ test('a top-level filter key "__proto__" is refused, not silently dropped', asyn
   assert.match(reply.message, /filters\.__proto__/);
 });
 
-test('limits that are allowed: exactly 32 keys, an empty filter object', async (t) => {
+test('limits that are allowed: exactly 32 keys, an empty filter object', { timeout: 60_000 }, async (t) => {
   const s = await startServer(t);
   const c = await s.connect({ roles: ['researcher'] });
   const keys: Record<string, unknown> = {};

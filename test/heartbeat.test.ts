@@ -20,7 +20,7 @@ async function silentClient(s: TestServer, sub: string): Promise<{ client: TestC
   return { client, connectionId: hello.connection_id };
 }
 
-test('the server sends JSON pings and protocol ping frames every interval', async (t) => {
+test('the server sends JSON pings and protocol ping frames every interval', { timeout: 60_000 }, async (t) => {
   const s = await startServer(t, FAST);
   const c = await s.connect({ roles: ['viewer'] });
   let pingFrames = 0;
@@ -37,13 +37,13 @@ test('the server sends JSON pings and protocol ping frames every interval', asyn
   assert.equal(h.heartbeat_timeout, 0.2);
 });
 
-test('connection_established announces the heartbeat interval', async (t) => {
+test('connection_established announces the heartbeat interval', { timeout: 60_000 }, async (t) => {
   const s = await startServer(t, FAST);
   const { hello } = await s.open({ roles: ['viewer'] }, { session: 'hb' });
   assert.equal(hello.heartbeat_interval, 0.2);
 });
 
-test('a client that answers protocol pings stays connected well past interval + timeout', async (t) => {
+test('a client that answers protocol pings stays connected well past interval + timeout', { timeout: 60_000 }, async (t) => {
   const s = await startServer(t, FAST);
   const c = await s.connect({ roles: ['viewer'] });
   let closed = false;
@@ -57,7 +57,7 @@ test('a client that answers protocol pings stays connected well past interval + 
   assert.equal((await health(s)).active_connections, 1);
 });
 
-test('a client answering only with JSON pongs (no protocol pongs) stays connected', async (t) => {
+test('a client answering only with JSON pongs (no protocol pongs) stays connected', { timeout: 60_000 }, async (t) => {
   const s = await startServer(t, FAST);
   const c = await s.connect({ roles: ['viewer'] }, { session: 'json-only', autoPong: false });
   c.ws.on('message', (data) => {
@@ -70,7 +70,7 @@ test('a client answering only with JSON pongs (no protocol pongs) stays connecte
   assert.equal((await c.request({ type: 'ping' }, 'pong')).type, 'pong');
 });
 
-test('a silent client is terminated and every trace of it removed', async (t) => {
+test('a silent client is terminated and every trace of it removed', { timeout: 60_000 }, async (t) => {
   const s = await startServer(t, FAST);
   const live = await s.connect({ sub: 'live', roles: ['researcher'] }, { session: 'live' });
   assert.equal((await live.subscribe({ type: 'agent_status', agent_id: 'agent_live' })).type, 'subscription_confirmed');
@@ -115,7 +115,7 @@ test('a silent client is terminated and every trace of it removed', async (t) =>
   assert.equal(await s.server.broadcastSystemAlert('maintenance', 'nobody listens'), 0, 'the dead subscription is gone from the index');
 });
 
-test('a terminated silent client frees its slot under maxConnections', async (t) => {
+test('a terminated silent client frees its slot under maxConnections', { timeout: 60_000 }, async (t) => {
   const s = await startServer(t, { ...FAST, maxConnections: 1 });
   const { client } = await silentClient(s, 'ghost');
   await client.closeEvent;
@@ -123,7 +123,7 @@ test('a terminated silent client frees its slot under maxConnections', async (t)
   assert.equal((await c.request({ type: 'ping' }, 'pong')).type, 'pong');
 });
 
-test('health counters stay exact under churn', async (t) => {
+test('health counters stay exact under churn', { timeout: 60_000 }, async (t) => {
   const s = await startServer(t, FAST);
   const base = await health(s);
   assert.equal(base.heartbeat_running, true);

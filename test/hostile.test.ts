@@ -40,7 +40,7 @@ function closedWithin(socket: Socket, timeoutMs: number): Promise<number> {
   });
 }
 
-test('an unsupported WebSocket version gets 426 naming the versions spoken (RFC 6455 §4.4)', async (t) => {
+test('an unsupported WebSocket version gets 426 naming the versions spoken (RFC 6455 §4.4)', { timeout: 60_000 }, async (t) => {
   const s = await startServer(t);
   const token = await s.token({ roles: ['researcher'] });
   const socket = await rawSocket(t, Number(new URL(s.url).port));
@@ -55,7 +55,7 @@ test('an unsupported WebSocket version gets 426 naming the versions spoken (RFC 
   assert.match(answer, /"code":"UNSUPPORTED_WEBSOCKET_VERSION"/);
 });
 
-test('absurd token times are refused cleanly at connect and on refresh, and a refused refresh changes nothing', async (t) => {
+test('absurd token times are refused cleanly at connect and on refresh, and a refused refresh changes nothing', { timeout: 60_000 }, async (t) => {
   const s = await startServer(t);
   const absurd = await new SignJWT({ roles: ['researcher'] }).setProtectedHeader({ alg: 'HS256' }).setSubject('user_1').setExpirationTime(1e20).sign(key);
   const refused = await handshakeRefusal(`${s.wsUrl}/ws/monitor/a?token=${absurd}`);
@@ -74,7 +74,7 @@ test('absurd token times are refused cleanly at connect and on refresh, and a re
   assert.deepEqual(eventsOf(await c.drain()).map((e) => e.data?.['n']), [1], 'the connection carries on with its old token');
 });
 
-test('a token whose parameter name is percent-encoded is still redacted from the logs', async (t) => {
+test('a token whose parameter name is percent-encoded is still redacted from the logs', { timeout: 60_000 }, async (t) => {
   const lines: string[] = [];
   const config = resolveConfig({ port: 0, jwtSecret: SECRET, logLevel: 'debug' });
   const server = new EscaiServer({ config, logger: createLogger('debug', { write: (line: string) => void lines.push(line) }) });
@@ -94,7 +94,7 @@ test('a token whose parameter name is percent-encoded is still redacted from the
   assert.ok(!output.includes(token.split('.')[2]!), 'not even its signature');
 });
 
-test('a client that never finishes its headers is cut off at the header timeout', async (t) => {
+test('a client that never finishes its headers is cut off at the header timeout', { timeout: 60_000 }, async (t) => {
   const s = await startServer(t, { headerTimeout: 1 });
   const socket = await rawSocket(t, Number(new URL(s.url).port));
   socket.write('GET /ws/health HTTP/1.1\r\nHost: x\r\nX-Slow: ');
@@ -102,7 +102,7 @@ test('a client that never finishes its headers is cut off at the header timeout'
   assert.ok(ms >= 900, `not before the timeout (${Math.round(ms)} ms)`);
 });
 
-test('idle sockets that have not sent a request are capped; one more is dropped at once', async (t) => {
+test('idle sockets that have not sent a request are capped; one more is dropped at once', { timeout: 60_000 }, async (t) => {
   const s = await startServer(t, { maxPendingSockets: 3 });
   const port = Number(new URL(s.url).port);
   const idle = [await rawSocket(t, port), await rawSocket(t, port), await rawSocket(t, port)];
@@ -121,7 +121,7 @@ test('idle sockets that have not sent a request are capped; one more is dropped 
   assert.match(((await once(more, 'data')) as [Buffer])[0].toString(), /^HTTP\/1\.1 200 /);
 });
 
-test('one address may hold maxConnectionsPerIp connections, and open handshakeRate per second (bursts of twice that)', async (t) => {
+test('one address may hold maxConnectionsPerIp connections, and open handshakeRate per second (bursts of twice that)', { timeout: 60_000 }, async (t) => {
   const s = await startServer(t, { maxConnectionsPerIp: 3, handshakeRate: 1000 });
   const clients = [];
   for (let i = 0; i < 3; i++) clients.push(await s.connect({ sub: `u${i}`, roles: ['researcher'] }, { session: `ip-${i}` }));
@@ -145,7 +145,7 @@ test('one address may hold maxConnectionsPerIp connections, and open handshakeRa
   assert.equal(limited.headers['retry-after'], '1');
 });
 
-test('the REST API has a per-address budget (429 RATE_LIMITED in the catalogue\'s shape); probes are exempt', async (t) => {
+test('the REST API has a per-address budget (429 RATE_LIMITED in the catalogue\'s shape); probes are exempt', { timeout: 60_000 }, async (t) => {
   const s = await startServer(t, { restRateLimit: 5 });
   const token = await s.token({ roles: ['researcher'] });
   for (let i = 0; i < 5; i++) assert.equal((await api(s, 'GET', '/api/v1/agents', { token })).status, 200);
@@ -154,7 +154,7 @@ test('the REST API has a per-address budget (429 RATE_LIMITED in the catalogue\'
   for (let i = 0; i < 10; i++) assert.equal((await api(s, 'GET', '/healthz')).status, 200);
 });
 
-test('a replay bigger than the slow-consumer cap reaches a client that reads fine; the cap still holds afterwards', async (t) => {
+test('a replay bigger than the slow-consumer cap reaches a client that reads fine; the cap still holds afterwards', { timeout: 60_000 }, async (t) => {
   const s = await startServer(t, { historySize: 5000 });
   const pad = 'x'.repeat(600);
   for (let sent = 0; sent < 3000; sent += 1000) {

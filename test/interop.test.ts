@@ -10,7 +10,7 @@ import { need, PYTHON, pythonReady } from './require.js';
 
 const SCRIPT = fileURLToPath(new URL('./interop/escai_client.py', import.meta.url));
 
-test('a plain ESCAI Python client subscribes with a filter, receives only the matching event, and gets pong', async (t) => {
+test('a plain ESCAI Python client subscribes with a filter, receives only the matching event, and gets pong', { timeout: 60_000 }, async (t) => {
   const py = pythonReady();
   if (!need(t, 'python', py.ok, `${PYTHON} with websockets and jwt: ${py.why}`)) return;
   const s = await startServer(t);

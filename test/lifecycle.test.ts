@@ -40,7 +40,7 @@ async function connectionPair(t: TestContext): Promise<{ conn: Connection; clien
   return { conn, client, changes };
 }
 
-test('a server close goes open → closing → closed, each reported once; nothing is sent after', async (t) => {
+test('a server close goes open → closing → closed, each reported once; nothing is sent after', { timeout: 60_000 }, async (t) => {
   const { conn, client, changes } = await connectionPair(t);
   assert.equal(conn.state, 'open');
   const closed = once(client, 'close');
@@ -59,7 +59,7 @@ test('a server close goes open → closing → closed, each reported once; nothi
   assert.equal(changes.length, 2, 'no transition after closed');
 });
 
-test('terminate goes straight to closed (the node removes the connection at once, before the socket reports it)', async (t) => {
+test('terminate goes straight to closed (the node removes the connection at once, before the socket reports it)', { timeout: 60_000 }, async (t) => {
   const { conn, changes } = await connectionPair(t);
   conn.terminate();
   assert.equal(conn.state, 'closed');
@@ -68,7 +68,7 @@ test('terminate goes straight to closed (the node removes the connection at once
   assert.equal(changes.length, 1);
 });
 
-test('the peer closing is reported as open → closed', async (t) => {
+test('the peer closing is reported as open → closed', { timeout: 60_000 }, async (t) => {
   const { conn, client, changes } = await connectionPair(t);
   client.close(1000);
   await eventually(() => conn.state === 'closed', 3000, 'the peer\'s close to arrive');
@@ -78,7 +78,7 @@ test('the peer closing is reported as open → closed', async (t) => {
 // The race this guards: events delivered between the subscription's registration and its position
 // read are held for the connection, and may sit at or below the position read. It shows on Redis (the
 // read is a round trip while pub/sub keeps delivering); both engines must pass it.
-test('a subscription confirmed while its stream is busy starts at a consistent position: every event after the confirmed offset arrives, none at or before it', async (t) => {
+test('a subscription confirmed while its stream is busy starts at a consistent position: every event after the confirmed offset arrives, none at or before it', { timeout: 60_000 }, async (t) => {
   const s = await startServer(t);
   let publishing = true;
   let published = 0;
@@ -117,7 +117,7 @@ test('a subscription confirmed while its stream is busy starts at a consistent p
   }
 });
 
-test('on Redis, the node follows a stream exactly while it has subscribers (and a user\'s stream while the user is connected)', async (t) => {
+test('on Redis, the node follows a stream exactly while it has subscribers (and a user\'s stream while the user is connected)', { timeout: 60_000 }, async (t) => {
   if (TEST_ENGINE !== 'redis') {
     t.skip('runs in the Redis-engine pass (ESCAI_TEST_ENGINE=redis)');
     return;

@@ -8,7 +8,7 @@ import { api, connectionCount, eventually, health, settle, startServer } from '.
 import { clientTextFrame, rawWebSocket } from './raw-socket.js';
 
 // First in the file on purpose: it also covers the first second of the process's life.
-test('rate limit: a burst past the bucket gets RATE_LIMITED and some messages are dropped', async (t) => {
+test('rate limit: a burst past the bucket gets RATE_LIMITED and some messages are dropped', { timeout: 60_000 }, async (t) => {
   const s = await startServer(t, { rateLimit: 5, rateBurst: 5, rateLimitCloseAfter: 20 });
   const c = await s.connect({ roles: ['viewer'] });
   for (let i = 0; i < 10; i++) c.send({ type: 'ping', id: i });
@@ -24,7 +24,7 @@ test('rate limit: a burst past the bucket gets RATE_LIMITED and some messages ar
   assert.equal((await c.request({ type: 'ping' }, 'pong')).type, 'pong');
 });
 
-test('a message over maxMessageBytes closes that socket with 1009; others carry on', async (t) => {
+test('a message over maxMessageBytes closes that socket with 1009; others carry on', { timeout: 60_000 }, async (t) => {
   const s = await startServer(t, { maxMessageBytes: 1024 });
   const big = await s.connect({ sub: 'big', roles: ['viewer'] }, { session: 'big' });
   const other = await s.connect({ sub: 'other', roles: ['viewer'] }, { session: 'other' });
@@ -43,7 +43,7 @@ test('a message over maxMessageBytes closes that socket with 1009; others carry 
   assert.equal((await again.request({ type: 'ping' }, 'pong')).type, 'pong');
 });
 
-test('invalid JSON gets INVALID_JSON and the connection stays open', async (t) => {
+test('invalid JSON gets INVALID_JSON and the connection stays open', { timeout: 60_000 }, async (t) => {
   const s = await startServer(t);
   const c = await s.connect({ roles: ['viewer'] });
   for (const bad of ['{not json', '', '{"type":"ping"', '\u0000\u0001']) {
@@ -57,7 +57,7 @@ test('invalid JSON gets INVALID_JSON and the connection stays open', async (t) =
   assert.equal((await c.request({ type: 'ping' }, 'pong')).type, 'pong');
 });
 
-test('binary frames carrying JSON are handled like text frames', async (t) => {
+test('binary frames carrying JSON are handled like text frames', { timeout: 60_000 }, async (t) => {
   const s = await startServer(t);
   const c = await s.connect({ roles: ['researcher'] });
   c.ws.send(Buffer.from(JSON.stringify({ type: 'ping' })), { binary: true });
@@ -71,7 +71,7 @@ test('binary frames carrying JSON are handled like text frames', async (t) => {
   assert.equal((await c.request({ type: 'ping' }, 'pong')).type, 'pong');
 });
 
-test('rate limit: a sustained flood closes with 1008; other clients and the process are fine', async (t) => {
+test('rate limit: a sustained flood closes with 1008; other clients and the process are fine', { timeout: 60_000 }, async (t) => {
   const s = await startServer(t, { rateLimit: 5, rateBurst: 5, rateLimitCloseAfter: 20 });
   const flooder = await s.connect({ sub: 'flooder', roles: ['viewer'] }, { session: 'flood' });
   const calm = await s.connect({ sub: 'calm', roles: ['viewer'] }, { session: 'calm' });
@@ -86,7 +86,7 @@ test('rate limit: a sustained flood closes with 1008; other clients and the proc
   assert.equal((await api(s, 'GET', '/healthz')).status, 200);
 });
 
-test('floods from several clients at once do not crash the process', async (t) => {
+test('floods from several clients at once do not crash the process', { timeout: 60_000 }, async (t) => {
   const s = await startServer(t, { rateLimit: 5, rateBurst: 5, rateLimitCloseAfter: 20, maxMessageBytes: 1024 });
   const flooders = await Promise.all([0, 1, 2, 3].map((i) => s.connect({ sub: `f${i}`, roles: ['viewer'] }, { session: `f${i}` })));
   for (const [i, f] of flooders.entries()) {

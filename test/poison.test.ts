@@ -19,7 +19,7 @@ function nestedJson(depth: number): string {
   return `${'{"deeper":'.repeat(depth)}"bottom"${'}'.repeat(depth)}`;
 }
 
-test('an event nested too deep is refused by name over HTTP and on the socket, and the stream carries on without a gap', async (t) => {
+test('an event nested too deep is refused by name over HTTP and on the socket, and the stream carries on without a gap', { timeout: 60_000 }, async (t) => {
   const s = await startServer(t);
   const producer = await s.token({ sub: 'p', roles: ['developer'] });
   const deep = { type: 'epistemic_update', agent_id: 'deep', data: { confidence_level: 0.5 } };
@@ -40,7 +40,7 @@ test('an event nested too deep is refused by name over HTTP and on the socket, a
   assert.deepEqual(history.body.events.map((e) => e.offset), [1]);
 });
 
-test('an event too big as JSON is refused, naming the limit, on both paths; a batch holding one publishes nothing', async (t) => {
+test('an event too big as JSON is refused, naming the limit, on both paths; a batch holding one publishes nothing', { timeout: 60_000 }, async (t) => {
   const s = await startServer(t, { maxEventBytes: 4096, maxMessageBytes: 65536 });
   const producer = await s.token({ sub: 'p', roles: ['developer'] });
   const watcher = await s.connect({ sub: 'w', roles: ['researcher'] }, { session: 'watcher' });
@@ -58,7 +58,7 @@ test('an event too big as JSON is refused, naming the limit, on both paths; a ba
   assert.deepEqual(ok.body.events.map((e) => e.offset), [1, 2]);
 });
 
-test('a __proto__ key is refused by name rather than silently dropped', async (t) => {
+test('a __proto__ key is refused by name rather than silently dropped', { timeout: 60_000 }, async (t) => {
   const s = await startServer(t);
   const producer = await s.token({ sub: 'p', roles: ['developer'] });
   const raw = '{"type":"epistemic_update","agent_id":"proto","data":{"confidence_level":0.4,"meta":{"__proto__":{"polluted":true}}}}';
@@ -67,7 +67,7 @@ test('a __proto__ key is refused by name rather than silently dropped', async (t
   assert.equal(({} as Record<string, unknown>)['polluted'], undefined);
 });
 
-test('odd but valid text (lone surrogates, every control character, emoji) goes through and reads back identically', async (t) => {
+test('odd but valid text (lone surrogates, every control character, emoji) goes through and reads back identically', { timeout: 60_000 }, async (t) => {
   const s = await startServer(t);
   const producer = await s.token({ sub: 'p', roles: ['developer'] });
   const text = `${'\ud800'}x${'\udfff'}${Array.from({ length: 32 }, (_, i) => String.fromCharCode(i)).join('')}🧠\u2028\u2029"\\`;

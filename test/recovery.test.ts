@@ -16,7 +16,7 @@ function pattern(agentId: string, seq: number): PublishEventInput {
 
 // ---- streams, offsets, epochs ------------------------------------------
 
-test('every event carries event_id, offset and epoch; an agent\'s four event types share one stream; system and per-user streams', async (t) => {
+test('every event carries event_id, offset and epoch; an agent\'s four event types share one stream; system and per-user streams', { timeout: 60_000 }, async (t) => {
   const s = await startServer(t);
   const alice = await s.connect({ sub: 'alice', ...RESEARCHER }, { session: 'a' });
   const bob = await s.connect({ sub: 'bob', ...RESEARCHER }, { session: 'b' });
@@ -75,7 +75,7 @@ test('every event carries event_id, offset and epoch; an agent\'s four event typ
   assert.deepEqual(bobGot.map((m) => [m.type, m.offset]), [['system_alert', 1], ['system_alert', 2], ['user_notification', 1]]);
 });
 
-test('subscription_confirmed carries the stream\'s current offset and epoch, and recovered', async (t) => {
+test('subscription_confirmed carries the stream\'s current offset and epoch, and recovered', { timeout: 60_000 }, async (t) => {
   const s = await startServer(t);
   const c = await s.connect(RESEARCHER);
   const results = [];
@@ -99,7 +99,7 @@ test('subscription_confirmed carries the stream\'s current offset and epoch, and
 
 // ---- recovery on subscribe ------------------------------------------------
 
-test('subscribe with since: recovered, then exactly the missed matching events of that type in offset order, then live ones', async (t) => {
+test('subscribe with since: recovered, then exactly the missed matching events of that type in offset order, then live ones', { timeout: 60_000 }, async (t) => {
   const s = await startServer(t);
   const c = await s.connect(RESEARCHER);
   const all: Array<{ offset: number; type: string; conf?: number; epoch: string }> = [];
@@ -136,7 +136,7 @@ test('subscribe with since: recovered, then exactly the missed matching events o
   assert.deepEqual(after.map((m) => m.offset), [live.offset]);
 });
 
-test('since equal to the current offset: recovered with nothing to replay', async (t) => {
+test('since equal to the current offset: recovered with nothing to replay', { timeout: 60_000 }, async (t) => {
   const s = await startServer(t);
   const c = await s.connect(RESEARCHER);
   let last;
@@ -147,7 +147,7 @@ test('since equal to the current offset: recovered with nothing to replay', asyn
   assert.deepEqual(eventsOf(await c.drain()), []);
 });
 
-test('no gap and no duplicate while a producer keeps publishing during the replay', async (t) => {
+test('no gap and no duplicate while a producer keeps publishing during the replay', { timeout: 60_000 }, async (t) => {
   const s = await startServer(t);
   const c = await s.connect(RESEARCHER);
   const TOTAL = 300;
@@ -185,7 +185,7 @@ test('no gap and no duplicate while a producer keeps publishing during the repla
   assert.deepEqual(got, expected, 'exactly the matching events after since, each once, in offset order');
 });
 
-test('since with a wrong epoch: recovered false, nothing replayed, live events only', async (t) => {
+test('since with a wrong epoch: recovered false, nothing replayed, live events only', { timeout: 60_000 }, async (t) => {
   const s = await startServer(t);
   const c = await s.connect(RESEARCHER);
   let r;
@@ -199,7 +199,7 @@ test('since with a wrong epoch: recovered false, nothing replayed, live events o
   assert.deepEqual(eventsOf(await c.drain()).map((m) => m.offset), [6]);
 });
 
-test('since an offset that left history (historySize 5): recovered false, no partial replay', async (t) => {
+test('since an offset that left history (historySize 5): recovered false, no partial replay', { timeout: 60_000 }, async (t) => {
   const s = await startServer(t, { historySize: 5 });
   const c = await s.connect(RESEARCHER);
   let r;
@@ -218,7 +218,7 @@ test('since an offset that left history (historySize 5): recovered false, no par
   assert.deepEqual(eventsOf(await c2.drain()).map((m) => m.offset), [18, 19, 20, 21]);
 });
 
-test('history TTL: events older than historyTtl are gone; since before them → recovered false', async (t) => {
+test('history TTL: events older than historyTtl are gone; since before them → recovered false', { timeout: 60_000 }, async (t) => {
   const s = await startServer(t, { historyTtl: 1 });
   let r;
   for (let i = 1; i <= 5; i++) r = await publishOne(s, epistemicEvent('agent_1', i, 0.9));
@@ -235,7 +235,7 @@ test('history TTL: events older than historyTtl are gone; since before them → 
   assert.equal(h.body.complete, false);
 });
 
-test('since on an all-agents subscription → VALIDATION_ERROR, and no subscription is added', async (t) => {
+test('since on an all-agents subscription → VALIDATION_ERROR, and no subscription is added', { timeout: 60_000 }, async (t) => {
   const s = await startServer(t);
   const c = await s.connect(RESEARCHER);
   const r = await publishOne(s, epistemicEvent('agent_1', 1, 0.9));
@@ -246,7 +246,7 @@ test('since on an all-agents subscription → VALIDATION_ERROR, and no subscript
   assert.deepEqual(list.data.subscriptions, []);
 });
 
-test('since on system_alerts replays the system stream (with the filter)', async (t) => {
+test('since on system_alerts replays the system stream (with the filter)', { timeout: 60_000 }, async (t) => {
   const s = await startServer(t);
   const c = await s.connect({ roles: ['viewer'] });
   const sev = ['info', 'critical', 'warning', 'critical', 'critical'] as const;
@@ -262,7 +262,7 @@ test('since on system_alerts replays the system stream (with the filter)', async
 
 // ---- idempotency -----------------------------------------------------------
 
-test('idempotency over HTTP: the repeat is not delivered and answers with the original event_id/offset', async (t) => {
+test('idempotency over HTTP: the repeat is not delivered and answers with the original event_id/offset', { timeout: 60_000 }, async (t) => {
   const s = await startServer(t);
   const c = await s.connect(RESEARCHER);
   await confirmed(c, { type: 'epistemic_updates', agent_id: 'agent_1' });
@@ -287,7 +287,7 @@ test('idempotency over HTTP: the repeat is not delivered and answers with the or
   assert.deepEqual(got.map((m) => [m.event_id, m.offset]), [[a.event_id, a.offset], [c3.event_id, a.offset + 1]]);
 });
 
-test('idempotency in-process and within a batch socket publish', async (t) => {
+test('idempotency in-process and within a batch socket publish', { timeout: 60_000 }, async (t) => {
   const s = await startServer(t);
   const c = await s.connect(RESEARCHER);
   await confirmed(c, { type: 'epistemic_updates', agent_id: 'agent_1' });
@@ -310,7 +310,7 @@ test('idempotency in-process and within a batch socket publish', async (t) => {
 
 // ---- history endpoint ---------------------------------------------------
 
-test('GET /api/v1/agents/{id}/events: shape, since, limit, permissions, bad input', async (t) => {
+test('GET /api/v1/agents/{id}/events: shape, since, limit, permissions, bad input', { timeout: 60_000 }, async (t) => {
   const s = await startServer(t);
   const published = [];
   for (let i = 1; i <= 10; i++) published.push(await publishOne(s, i % 2 ? epistemicEvent('agent_1', i, 0.9) : pattern('agent_1', i)));
@@ -375,7 +375,7 @@ test('GET /api/v1/agents/{id}/events: shape, since, limit, permissions, bad inpu
   }
 });
 
-test('history endpoint reports complete: false when since left history', async (t) => {
+test('history endpoint reports complete: false when since left history', { timeout: 60_000 }, async (t) => {
   const s = await startServer(t, { historySize: 5 });
   for (let i = 1; i <= 12; i++) await publishOne(s, epistemicEvent('agent_1', i, 0.9));
   const tok = await s.token({ sub: 'r', ...RESEARCHER });

@@ -102,7 +102,7 @@ const subscribeAgent1 = (c: TestClient) => confirmed(c, { type: 'epistemic_updat
 
 // ---- (1) connections killed mid-stream ------------------------------------------------
 
-test('CLIENT KILL of a node\'s subscriber and commands connections mid-stream: a client on the other node gets all 300 events in order, no gap, no duplicate', async (t) => {
+test('CLIENT KILL of a node\'s subscriber and commands connections mid-stream: a client on the other node gets all 300 events in order, no gap, no duplicate', { timeout: 60_000 }, async (t) => {
   if (!(await needSharedRedis(t))) return;
   const { a, b, admin } = await twoNodes(t);
   const c = await b.connect(WATCHER);
@@ -148,7 +148,7 @@ test('CLIENT KILL of a node\'s subscriber and commands connections mid-stream: a
   assert.equal(c.ws.readyState, c.ws.OPEN);
 });
 
-test('the publishing node\'s commands connection killed with publications in flight: no event is appended twice; accepted ones are delivered once, refused ones never', async (t) => {
+test('the publishing node\'s commands connection killed with publications in flight: no event is appended twice; accepted ones are delivered once, refused ones never', { timeout: 60_000 }, async (t) => {
   if (!(await needSharedRedis(t))) return;
   const { a, b, admin } = await twoNodes(t);
   const c = await b.connect(WATCHER);
@@ -209,7 +209,7 @@ test('the publishing node\'s commands connection killed with publications in fli
 
 // ---- (2) Redis down at start ---------------------------------------------------------------
 
-test('Redis down at start: the node listens, /readyz 503 names Redis, publishing 503 ENGINE_UNAVAILABLE and nothing delivered; once Redis starts the node becomes ready and delivers', async (t) => {
+test('Redis down at start: the node listens, /readyz 503 names Redis, publishing 503 ENGINE_UNAVAILABLE and nothing delivered; once Redis starts the node becomes ready and delivers', { timeout: 60_000 }, async (t) => {
   if (!needRedisBinary(t)) return;
   const redis = await PrivateRedis.create(t, { start: false });
   const s = await startServer(t, { redisUrl: redis.url, redisPrefix: freshRedisPrefix() });
@@ -263,7 +263,7 @@ test('Redis down at start: the node listens, /readyz 503 names Redis, publishing
 
 // ---- (3) Redis lost mid-run --------------------------------------------------------------------
 
-test('Redis lost mid-run: /readyz 503, sockets stay open, publishing 503; Redis back empty: ready again, re-subscribed, new events delivered under a new epoch', async (t) => {
+test('Redis lost mid-run: /readyz 503, sockets stay open, publishing 503; Redis back empty: ready again, re-subscribed, new events delivered under a new epoch', { timeout: 60_000 }, async (t) => {
   if (!needRedisBinary(t)) return;
   const redis = await PrivateRedis.create(t, { start: true });
   const s = await startServer(t, { redisUrl: redis.url, redisPrefix: freshRedisPrefix() });
@@ -327,7 +327,7 @@ test('Redis lost mid-run: /readyz 503, sockets stay open, publishing 503; Redis 
   assert.equal(c.ws.readyState, c.ws.OPEN);
 });
 
-test('Redis lost right after a publication a node had not received yet, then back empty: the node\'s client is told of the loss without waiting for another event', async (t) => {
+test('Redis lost right after a publication a node had not received yet, then back empty: the node\'s client is told of the loss without waiting for another event', { timeout: 60_000 }, async (t) => {
   if (!needRedisBinary(t)) return;
   const redis = await PrivateRedis.create(t, { start: true });
   const redisPrefix = freshRedisPrefix();
@@ -364,7 +364,7 @@ test('Redis lost right after a publication a node had not received yet, then bac
 
 // ---- (4) a gap history no longer covers ---------------------------------------------------------
 
-test('a gap history cannot fill (historySize 5, 20 events missed): the client gets recovery_failed, then the events history still holds and later ones, in order', async (t) => {
+test('a gap history cannot fill (historySize 5, 20 events missed): the client gets recovery_failed, then the events history still holds and later ones, in order', { timeout: 60_000 }, async (t) => {
   if (!(await needSharedRedis(t))) return;
   const { a, b, admin } = await twoNodes(t, { historySize: 5 });
   const c = await b.connect(WATCHER);
@@ -408,7 +408,7 @@ test('a gap history cannot fill (historySize 5, 20 events missed): the client ge
 
 // ---- (5) a quiet stream whose last message was lost ------------------------------------------------------
 
-test('a quiet stream whose last message was lost while the subscriber was away is caught (reconnect / position check) within seconds', async (t) => {
+test('a quiet stream whose last message was lost while the subscriber was away is caught (reconnect / position check) within seconds', { timeout: 60_000 }, async (t) => {
   if (!(await needSharedRedis(t))) return;
   const { a, b, admin } = await twoNodes(t);
   const c = await b.connect(WATCHER);
@@ -437,7 +437,7 @@ test('a quiet stream whose last message was lost while the subscriber was away i
 
 // ---- (6) the SDK surfaces the server's recovery_failed --------------------------------------------------
 
-test('the SDK turns a server recovery_failed (gap beyond history) into its recovery_failed event and keeps receiving', async (t) => {
+test('the SDK turns a server recovery_failed (gap beyond history) into its recovery_failed event and keeps receiving', { timeout: 60_000 }, async (t) => {
   if (!(await needSharedRedis(t))) return;
   const { a, b, admin } = await twoNodes(t, { historySize: 5 });
   const sdk = new EscaiClient({ url: b.url, getToken: () => b.token(WATCHER), WebSocket, minReconnectDelay: 20, maxReconnectDelay: 200 });

@@ -42,13 +42,13 @@ async function tokens(s: TestServer) {
   };
 }
 
-test('GET /healthz → 200', async (t) => {
+test('GET /healthz → 200', { timeout: 60_000 }, async (t) => {
   const s = await startServer(t);
   const r = await api(s, 'GET', '/healthz');
   assert.equal(r.status, 200);
 });
 
-test('GET /readyz → 200 ready, with the engine and node id', async (t) => {
+test('GET /readyz → 200 ready, with the engine and node id', { timeout: 60_000 }, async (t) => {
   const s = await startServer(t);
   const r = await api<ReadyBody>(s, 'GET', '/readyz');
   assert.equal(r.status, 200);
@@ -57,7 +57,7 @@ test('GET /readyz → 200 ready, with the engine and node id', async (t) => {
   assert.equal(typeof r.body.node_id, 'string');
 });
 
-test('GET /ws/health: the ESCAI shape with exact counts', async (t) => {
+test('GET /ws/health: the ESCAI shape with exact counts', { timeout: 60_000 }, async (t) => {
   const s = await startServer(t);
   const idle = await api<HealthBody>(s, 'GET', '/ws/health');
   assert.equal(idle.status, 200);
@@ -117,7 +117,7 @@ test('GET /ws/health: the ESCAI shape with exact counts', async (t) => {
   assert.equal(after.agent_subscribers, 2);
 });
 
-test('GET /ws/connections: 401 / 403 / 200 with the documented shape', async (t) => {
+test('GET /ws/connections: 401 / 403 / 200 with the documented shape', { timeout: 60_000 }, async (t) => {
   const s = await startServer(t);
   const tok = await tokens(s);
   refusal(await api(s, 'GET', '/ws/connections'), 401, 'TOKEN_MISSING');
@@ -154,7 +154,7 @@ test('GET /ws/connections: 401 / 403 / 200 with the documented shape', async (t)
   assert.equal((await api<ConnectionsBody>(s, 'GET', '/ws/connections', { token: permAdmin })).body.total, 1);
 });
 
-test('POST /ws/broadcast/test: 401/403 matrix', async (t) => {
+test('POST /ws/broadcast/test: 401/403 matrix', { timeout: 60_000 }, async (t) => {
   const s = await startServer(t);
   const tok = await tokens(s);
   refusal(await api(s, 'POST', '/ws/broadcast/test'), 401, 'TOKEN_MISSING');
@@ -164,7 +164,7 @@ test('POST /ws/broadcast/test: 401/403 matrix', async (t) => {
   }
 });
 
-test('POST /ws/broadcast/test without agent_id: a system_alert to system_alerts subscribers', async (t) => {
+test('POST /ws/broadcast/test without agent_id: a system_alert to system_alerts subscribers', { timeout: 60_000 }, async (t) => {
   const s = await startServer(t);
   const tok = await tokens(s);
   const sub1 = await s.connect({ sub: 'u1', roles: ['viewer'] }, { session: 's1' });
@@ -196,7 +196,7 @@ test('POST /ws/broadcast/test without agent_id: a system_alert to system_alerts 
   assert.equal(other.events('system_alert').length, 0, 'a non-subscriber receives nothing');
 });
 
-test('POST /ws/broadcast/test with agent_id: agent_status_change "test" to that agent\'s subscribers', async (t) => {
+test('POST /ws/broadcast/test with agent_id: agent_status_change "test" to that agent\'s subscribers', { timeout: 60_000 }, async (t) => {
   const s = await startServer(t);
   const tok = await tokens(s);
   const watcher = await s.connect({ sub: 'u1', roles: ['researcher'] }, { session: 's1' });
@@ -215,7 +215,7 @@ test('POST /ws/broadcast/test with agent_id: agent_status_change "test" to that 
   assert.equal(elsewhere.events('agent_status_change').length, 0);
 });
 
-test('POST /api/v1/events: auth matrix and a single event → 202', async (t) => {
+test('POST /api/v1/events: auth matrix and a single event → 202', { timeout: 60_000 }, async (t) => {
   const s = await startServer(t);
   const tok = await tokens(s);
   const event = epistemicStateEvent('agent_1', 0.9);
@@ -242,7 +242,7 @@ test('POST /api/v1/events: auth matrix and a single event → 202', async (t) =>
   assert.equal(ev.data?.['confidence_level'], 0.9);
 });
 
-test('POST /api/v1/events: a batch of 3 is delivered in order', async (t) => {
+test('POST /api/v1/events: a batch of 3 is delivered in order', { timeout: 60_000 }, async (t) => {
   const s = await startServer(t);
   const tok = await tokens(s);
   const c = await s.connect({ roles: ['researcher'] });
@@ -262,7 +262,7 @@ test('POST /api/v1/events: a batch of 3 is delivered in order', async (t) => {
   assert.deepEqual(got.map((m) => m.event_id), ids);
 });
 
-test('POST /api/v1/events: a batch with one bad event is refused whole', async (t) => {
+test('POST /api/v1/events: a batch with one bad event is refused whole', { timeout: 60_000 }, async (t) => {
   const s = await startServer(t);
   const tok = await tokens(s);
   const c = await s.connect({ roles: ['researcher'] });
@@ -283,7 +283,7 @@ test('POST /api/v1/events: a batch with one bad event is refused whole', async (
   assert.equal(ev.data?.['seq'], 3);
 });
 
-test('POST /api/v1/events: bad bodies → INVALID_JSON, VALIDATION_ERROR', async (t) => {
+test('POST /api/v1/events: bad bodies → INVALID_JSON, VALIDATION_ERROR', { timeout: 60_000 }, async (t) => {
   const s = await startServer(t);
   const tok = await tokens(s);
   refusal(await api(s, 'POST', '/api/v1/events', { raw: '{"type": "epistemic_update",', token: tok.developer }), 400, 'INVALID_JSON');
@@ -294,7 +294,7 @@ test('POST /api/v1/events: bad bodies → INVALID_JSON, VALIDATION_ERROR', async
   refusal(await api(s, 'POST', '/api/v1/events', { json: [], token: tok.developer }), 400, 'VALIDATION_ERROR');
 });
 
-test('POST /api/v1/events: a body over maxBodyBytes → 413 PAYLOAD_TOO_LARGE', async (t) => {
+test('POST /api/v1/events: a body over maxBodyBytes → 413 PAYLOAD_TOO_LARGE', { timeout: 60_000 }, async (t) => {
   const s = await startServer(t, { maxBodyBytes: 1024 });
   const tok = await tokens(s);
   const big = { type: 'system_alert', alert_type: 'big', message: 'x'.repeat(2000) };
@@ -304,7 +304,7 @@ test('POST /api/v1/events: a body over maxBodyBytes → 413 PAYLOAD_TOO_LARGE', 
   assert.equal(small.status, 202);
 });
 
-test('every event type is accepted and delivered with its envelope; unknown data fields kept', async (t) => {
+test('every event type is accepted and delivered with its envelope; unknown data fields kept', { timeout: 60_000 }, async (t) => {
   const s = await startServer(t);
   const tok = await tokens(s);
   const c = await s.connect({ sub: 'watcher', roles: ['researcher'] });
@@ -384,13 +384,13 @@ test('every event type is accepted and delivered with its envelope; unknown data
   assert.deepEqual(note.data, { report_id: 'r1' });
 });
 
-test('unknown route → 404 NOT_FOUND', async (t) => {
+test('unknown route → 404 NOT_FOUND', { timeout: 60_000 }, async (t) => {
   const s = await startServer(t);
   refusal(await api(s, 'GET', '/no/such/route'), 404, 'NOT_FOUND');
   refusal(await api(s, 'POST', '/api/v1/nothing', { json: {} }), 404, 'NOT_FOUND');
 });
 
-test('GET /metrics exposes Prometheus metrics that follow the node', async (t) => {
+test('GET /metrics exposes Prometheus metrics that follow the node', { timeout: 60_000 }, async (t) => {
   const s = await startServer(t);
   const c = await s.connect({ roles: ['researcher'] });
   await c.subscribe({ type: 'system_alerts' });

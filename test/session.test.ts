@@ -26,7 +26,7 @@ async function disconnect(s: TestServer, c: TestClient, how: Drop): Promise<void
 // ---- the main resume path ---------------------------------------------------
 
 for (const how of ['terminate', 'close'] as const) {
-  test(`resume after ${how === 'terminate' ? 'a dropped socket' : 'a clean close'}: subscriptions back, exactly the missed matching events in order, then live`, async (t) => {
+  test(`resume after ${how === 'terminate' ? 'a dropped socket' : 'a clean close'}: subscriptions back, exactly the missed matching events in order, then live`, { timeout: 60_000 }, async (t) => {
     const s = await startServer(t);
     const filters = { confidence_level: { min: 0.5 } };
     const first = await s.open({ sub: 'alice', ...RESEARCHER }, { session: 'sess-A' });
@@ -81,7 +81,7 @@ for (const how of ['terminate', 'close'] as const) {
   });
 }
 
-test('a clean close while a producer keeps publishing: what the old connection got plus the resume is every event, each once', async (t) => {
+test('a clean close while a producer keeps publishing: what the old connection got plus the resume is every event, each once', { timeout: 60_000 }, async (t) => {
   const s = await startServer(t);
   const first = await s.open({ sub: 'alice', ...RESEARCHER }, { session: 'sess-P' });
   await confirmed(first.client, { type: 'epistemic_updates', agent_id: 'agent_1' });
@@ -111,7 +111,7 @@ test('a clean close while a producer keeps publishing: what the old connection g
   assert.deepEqual(all, Array.from({ length: TOTAL }, (_, i) => i + 1), `no gap: old connection ended at ${got.at(-1)}, replay starts at ${replayed[0]}`);
 });
 
-test('all-agents subscriptions are resumed: events of monitorable agents, including a stream never seen before', async (t) => {
+test('all-agents subscriptions are resumed: events of monitorable agents, including a stream never seen before', { timeout: 60_000 }, async (t) => {
   const s = await startServer(t);
   const viewer = { sub: 'vera', roles: ['viewer'], permissions: ['agent:agent_1:monitor', 'agent:agent_3:monitor'] };
   // agent_3 published before the subscription existed: never part of the replay.
@@ -150,7 +150,7 @@ test('all-agents subscriptions are resumed: events of monitorable agents, includ
   assert.deepEqual(eventsOf(await second.client.drain()).map((m) => [m.agent_id, m.offset]), [['agent_3', live3.offset]]);
 });
 
-test('user notifications sent while disconnected are replayed on resume (and only the user\'s own)', async (t) => {
+test('user notifications sent while disconnected are replayed on resume (and only the user\'s own)', { timeout: 60_000 }, async (t) => {
   const s = await startServer(t);
   const first = await s.open({ sub: 'nora', roles: ['viewer'] }, { session: 'sess-n' });
   await s.server.sendUserNotification('nora', 'report_ready', 'before');
@@ -170,7 +170,7 @@ test('user notifications sent while disconnected are replayed on resume (and onl
   assert.deepEqual(eventsOf(await second.client.drain()).map((m) => m.message), ['live']);
 });
 
-test('notifications are replayed on resume even when the user never received one before', async (t) => {
+test('notifications are replayed on resume even when the user never received one before', { timeout: 60_000 }, async (t) => {
   const s = await startServer(t);
   const first = await s.open({ sub: 'nick', roles: ['viewer'] }, { session: 'sess-n2' });
   await disconnect(s, first.client, 'close');
@@ -181,7 +181,7 @@ test('notifications are replayed on resume even when the user never received one
   assert.deepEqual(eventsOf(await second.client.drain()).map((m) => m.message), ['n1', 'n2']);
 });
 
-test('a restored subscription keeps working: get_subscriptions lists it, unsubscribe removes it', async (t) => {
+test('a restored subscription keeps working: get_subscriptions lists it, unsubscribe removes it', { timeout: 60_000 }, async (t) => {
   const s = await startServer(t);
   const filters = { 'knowledge_state.confidence': { min: 0.5 } };
   const first = await s.open({ sub: 'alice', ...RESEARCHER }, { session: 'sess-u' });
@@ -215,7 +215,7 @@ test('a restored subscription keeps working: get_subscriptions lists it, unsubsc
   assert.deepEqual(list2.data.subscriptions, [{ type: 'agent_status', agent_id: 'agent_1', filters: null }]);
 });
 
-test('another sub on the same session id does not resume it; the owner still can', async (t) => {
+test('another sub on the same session id does not resume it; the owner still can', { timeout: 60_000 }, async (t) => {
   const s = await startServer(t);
   const first = await s.open({ sub: 'alice', ...RESEARCHER }, { session: 'shared-id' });
   await confirmed(first.client, { type: 'epistemic_updates', agent_id: 'agent_1' });
@@ -236,7 +236,7 @@ test('another sub on the same session id does not resume it; the owner still can
   assert.deepEqual(eventsOf(await owner.client.drain()).map((m) => m.offset), [1, 2, 3, 4, 5, 6]);
 });
 
-test('an expired session (sessionTtl 0.5 s) starts fresh', async (t) => {
+test('an expired session (sessionTtl 0.5 s) starts fresh', { timeout: 60_000 }, async (t) => {
   const s = await startServer(t, { sessionTtl: 0.5 });
   const first = await s.open({ sub: 'alice', ...RESEARCHER }, { session: 'sess-e' });
   await confirmed(first.client, { type: 'epistemic_updates', agent_id: 'agent_1' });
@@ -252,7 +252,7 @@ test('an expired session (sessionTtl 0.5 s) starts fresh', async (t) => {
   assert.deepEqual(list.data.subscriptions, []);
 });
 
-test('within sessionTtl (0.5 s) the same session resumes (control for the expiry test)', async (t) => {
+test('within sessionTtl (0.5 s) the same session resumes (control for the expiry test)', { timeout: 60_000 }, async (t) => {
   const s = await startServer(t, { sessionTtl: 0.5 });
   const first = await s.open({ sub: 'alice', ...RESEARCHER }, { session: 'sess-e2' });
   await confirmed(first.client, { type: 'epistemic_updates', agent_id: 'agent_1' });
@@ -263,7 +263,7 @@ test('within sessionTtl (0.5 s) the same session resumes (control for the expiry
   assert.deepEqual(eventsOf(await second.client.drain()).map((m) => m.offset), [1]);
 });
 
-test('sessionTtl 0 disables resume', async (t) => {
+test('sessionTtl 0 disables resume', { timeout: 60_000 }, async (t) => {
   const s = await startServer(t, { sessionTtl: 0 });
   const first = await s.open({ sub: 'alice', ...RESEARCHER }, { session: 'sess-0' });
   await confirmed(first.client, { type: 'epistemic_updates', agent_id: 'agent_1' });
@@ -275,7 +275,7 @@ test('sessionTtl 0 disables resume', async (t) => {
   assert.deepEqual(eventsOf(await second.client.drain()), []);
 });
 
-test('resume after history was lost: resumed, recovered false, no partial replay; live events flow', async (t) => {
+test('resume after history was lost: resumed, recovered false, no partial replay; live events flow', { timeout: 60_000 }, async (t) => {
   const s = await startServer(t, { historySize: 5 });
   const first = await s.open({ sub: 'alice', ...RESEARCHER }, { session: 'sess-h' });
   await confirmed(first.client, { type: 'epistemic_updates', agent_id: 'agent_1' });
@@ -292,7 +292,7 @@ test('resume after history was lost: resumed, recovered false, no partial replay
   assert.deepEqual(eventsOf(await second.client.drain()).map((m) => m.offset), [31]);
 });
 
-test('a resume with a token lacking a permission the old one had drops that subscription and delivers nothing of it', async (t) => {
+test('a resume with a token lacking a permission the old one had drops that subscription and delivers nothing of it', { timeout: 60_000 }, async (t) => {
   const s = await startServer(t);
   const before = { sub: 'vic', roles: ['viewer'], permissions: ['agent:agent_1:monitor', 'agent:agent_2:monitor'] };
   const after = { sub: 'vic', roles: ['viewer'], permissions: ['agent:agent_2:monitor'] };
@@ -378,7 +378,7 @@ test('a plain Python ESCAI client disconnected for 10 s while 50 events are publ
   assert.deepEqual(result.subscriptions, [{ type: 'epistemic_updates', agent_id: 'agent_1', filters: null }]);
 });
 
-test('ids containing ":" cannot reach another user\'s session (engine keys are escaped)', async (t) => {
+test('ids containing ":" cannot reach another user\'s session (engine keys are escaped)', { timeout: 60_000 }, async (t) => {
   const s = await startServer(t);
   const alice = await s.open({ sub: 'alice', roles: ['researcher'] }, { session: 'team:dash' });
   await confirmed(alice.client, { type: 'epistemic_updates', agent_id: 'secret-agent' });
@@ -390,7 +390,7 @@ test('ids containing ":" cannot reach another user\'s session (engine keys are e
   assert.deepEqual(again.hello.subscriptions?.map((x) => x.agent_id), ['secret-agent']);
 });
 
-test('a request still in flight when the client leaves does not wipe the parked session', async (t) => {
+test('a request still in flight when the client leaves does not wipe the parked session', { timeout: 60_000 }, async (t) => {
   const s = await startServer(t);
   const tok = await s.token({ sub: 'user_1', roles: ['researcher'] });
   for (let i = 0; i < 10; i++) {

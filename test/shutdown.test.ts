@@ -1,12 +1,14 @@
 // The real CLI as a child process: graceful shutdown on SIGTERM/SIGINT,
 // refusal to start on bad settings, and dev mode's persistent secret.
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { signToken } from '../src/auth/jwt.js';
-import { exitWithin, runCli } from './cli-process.js';
+import { exitWithin, REPO_ROOT, runCli } from './cli-process.js';
 import { api, openMonitor, type TestClient } from './helpers.js';
 
 const SECRET = 'shutdown-test-secret-0123456789-abcdefghijklmnop';
@@ -111,3 +113,59 @@ test('dev mode: prints an admin token and the endpoint; the secret survives a re
   second.child.kill('SIGTERM');
   assert.equal((await exitWithin(second)).code, 0);
 });
+
+/** The pids of a process's direct children (Linux /proc). */
+function childrenOf(pid: number): number[] {
+  try {
+    return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
+  } catch {
+    return [];
+  }
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+for (const how of ['npm start', 'the bin (node dist/cli/main.js serve)'] as const) {
+  test(`SIGTERM to ${how} shuts the server down gracefully: clients get 1001, no process is left`, { timeout: 60_000 }, async (t) => {
+    const bin = join(REPO_ROOT, 'dist', 'cli', 'main.js');
+    assert.ok(existsSync(bin), `${bin} is built (npm ci builds it)`);
+    const env = { PATH: process.env['PATH'] ?? '', HOME: process.env['HOME'] ?? '/tmp', ESCAI_JWT_SECRET: SECRET, ESCAI_PORT: '0', ESCAI_LOG_LEVEL: 'info', ESCAI_DEMO: '0' };
+    const child = how === 'npm start' ? spawn('npm', ['start', '--silent'], { cwd: REPO_ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] }) : spawn(process.execPath, [bin, 'serve'], { cwd: REPO_ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const exited = once(child, 'exit');
+    const spawned = new Set<number>([child.pid!]);
+    t.after(() => {
+      for (const pid of spawned) if (alive(pid)) process.kill(pid, 'SIGKILL');
+    });
+    let out = '';
+    child.stdout!.setEncoding('utf8').on('data', (d: string) => (out += d));
+    const port = await new Promise<number>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`no listening line: ${out}`)), 20_000);
+      child.stdout!.on('data', () => {
+        const m = /"port":(\d+)/.exec(out);
+        if (m) {
+          clearTimeout(timer);
+          resolve(Number(m[1]));
+        }
+      });
+    });
+    for (const pid of childrenOf(child.pid!)) spawned.add(pid);
+    const client = await connect(port, await signToken(SECRET, { sub: 'alice', roles: ['viewer'] }), 'npm');
+    t.after(() => client.terminate());
+    child.kill('SIGTERM');
+    assert.equal((await client.closeEvent).code, 1001, 'the client is told the server is going away');
+    await exited;
+    for (const pid of spawned) {
+      const deadline = Date.now() + 5000;
+      while (alive(pid) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      assert.ok(!alive(pid), `process ${pid} is gone`);
+    }
+    assert.equal((await fetch(`http://127.0.0.1:${port}/healthz`).catch(() => null))?.status, undefined, 'nothing listens any more');
+  });
+}

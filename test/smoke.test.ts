@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { epistemic, startServer } from './helpers.js';
 
-test('subscribe, receive a filtered event, ping/pong', async (t) => {
+test('subscribe, receive a filtered event, ping/pong', { timeout: 60_000 }, async (t) => {
   const s = await startServer(t);
   const c = await s.connect({ roles: ['researcher'] });
   const conf = await c.subscribe({ type: 'epistemic_updates', agent_id: 'agent_1', filters: { confidence_level: { min: 0.8 } } });

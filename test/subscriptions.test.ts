@@ -22,7 +22,7 @@ const ADMIN = { roles: ['admin'] };
 
 // ---- reply shapes ---------------------------------------------------------
 
-test('connection_established carries the connection, session, user and heartbeat', async (t) => {
+test('connection_established carries the connection, session, user and heartbeat', { timeout: 60_000 }, async (t) => {
   const s = await startServer(t);
   const token = await s.token({ sub: 'alice', roles: ['viewer'] });
   const { hello } = await s.open(token, { session: 'my-session.1' });
@@ -40,7 +40,7 @@ test('connection_established carries the connection, session, user and heartbeat
   assert.notEqual(hello2.connection_id, hello.connection_id);
 });
 
-test('subscribe, get_subscriptions and unsubscribe reply shapes', async (t) => {
+test('subscribe, get_subscriptions and unsubscribe reply shapes', { timeout: 60_000 }, async (t) => {
   const s = await startServer(t);
   const c = await s.connect(RESEARCHER);
   const a = await confirmed(c, { type: 'epistemic_updates', agent_id: 'agent_1', filters: { confidence_level: { min: 0.8 } } });
@@ -75,7 +75,7 @@ test('subscribe, get_subscriptions and unsubscribe reply shapes', async (t) => {
   assert.deepEqual(empty.data, { subscriptions: [] });
 });
 
-test('ping gets pong; a client pong gets no reply', async (t) => {
+test('ping gets pong; a client pong gets no reply', { timeout: 60_000 }, async (t) => {
   const s = await startServer(t);
   const c = await s.connect({ roles: ['viewer'] });
   const pong = await c.request({ type: 'ping' }, 'pong');
@@ -91,7 +91,7 @@ test('ping gets pong; a client pong gets no reply', async (t) => {
   assert.deepEqual(c.received, [], 'a client pong must not be answered');
 });
 
-test('get_stats (admin) returns the health counters', async (t) => {
+test('get_stats (admin) returns the health counters', { timeout: 60_000 }, async (t) => {
   const s = await startServer(t);
   const admin = await s.connect({ sub: 'root', ...ADMIN }, { session: 'admin' });
   const r = await s.connect({ sub: 'res', ...RESEARCHER }, { session: 'res' });
@@ -123,7 +123,7 @@ test('get_stats (admin) returns the health counters', async (t) => {
 
 // ---- request ids ----------------------------------------------------------
 
-test('an optional request id is echoed on replies and errors', async (t) => {
+test('an optional request id is echoed on replies and errors', { timeout: 60_000 }, async (t) => {
   const s = await startServer(t);
   const c = await s.connect(RESEARCHER);
   c.send({ type: 'subscribe', id: 'req-1', data: { type: 'epistemic_updates', agent_id: 'agent_1' } });
@@ -154,7 +154,7 @@ test('an optional request id is echoed on replies and errors', async (t) => {
 
 // ---- error codes ----------------------------------------------------------
 
-test('INVALID_JSON keeps the connection open and working', async (t) => {
+test('INVALID_JSON keeps the connection open and working', { timeout: 60_000 }, async (t) => {
   const s = await startServer(t);
   const c = await s.connect(RESEARCHER);
   const err = await expectError(c, '{"type": "subscribe", ', 'INVALID_JSON');
@@ -167,7 +167,7 @@ test('INVALID_JSON keeps the connection open and working', async (t) => {
   assert.equal(ev.agent_id, 'agent_1');
 });
 
-test('UNKNOWN_MESSAGE_TYPE', async (t) => {
+test('UNKNOWN_MESSAGE_TYPE', { timeout: 60_000 }, async (t) => {
   const s = await startServer(t);
   const c = await s.connect(RESEARCHER);
   const err = await expectError(c, { type: 'subscribe_all', data: {} }, 'UNKNOWN_MESSAGE_TYPE');
@@ -177,7 +177,7 @@ test('UNKNOWN_MESSAGE_TYPE', async (t) => {
   assert.equal((await c.request({ type: 'ping' }, 'pong')).type, 'pong');
 });
 
-test('VALIDATION_ERROR names the offending field', async (t) => {
+test('VALIDATION_ERROR names the offending field', { timeout: 60_000 }, async (t) => {
   const s = await startServer(t);
   const c = await s.connect(DEVELOPER);
   let e = await expectError(c, { type: 'subscribe', data: { type: 'epistemic_update' } }, 'VALIDATION_ERROR');
@@ -210,7 +210,7 @@ test('VALIDATION_ERROR names the offending field', async (t) => {
   assert.deepEqual(list.data.subscriptions, []);
 });
 
-test('PERMISSION_DENIED: subscribe without websocket:subscribe, get_stats without admin, publish without events:publish', async (t) => {
+test('PERMISSION_DENIED: subscribe without websocket:subscribe, get_stats without admin, publish without events:publish', { timeout: 60_000 }, async (t) => {
   const s = await startServer(t);
   const connectOnly = await s.connect({ sub: 'c', permissions: ['websocket:connect', 'agent:*:monitor'] }, { session: 'c' });
   let e = await expectError(connectOnly, { type: 'subscribe', data: { type: 'epistemic_updates', agent_id: 'agent_1' } }, 'PERMISSION_DENIED');
@@ -234,7 +234,7 @@ test('PERMISSION_DENIED: subscribe without websocket:subscribe, get_stats withou
   assert.deepEqual(researcher.takeEvents(), []);
 });
 
-test('AGENT_ACCESS_DENIED for an agent the token may not monitor', async (t) => {
+test('AGENT_ACCESS_DENIED for an agent the token may not monitor', { timeout: 60_000 }, async (t) => {
   const s = await startServer(t);
   const viewer = await s.connect({ sub: 'v', roles: ['viewer'] }, { session: 'v' });
   const e = await expectError(viewer, { type: 'subscribe', data: { type: 'epistemic_updates', agent_id: 'agent_2' } }, 'AGENT_ACCESS_DENIED');
@@ -247,7 +247,7 @@ test('AGENT_ACCESS_DENIED for an agent the token may not monitor', async (t) => 
   assert.deepEqual(list.data.subscriptions, [{ type: 'epistemic_updates', agent_id: 'agent_1', filters: null }]);
 });
 
-test('SUBSCRIPTION_EXISTS and SUBSCRIPTION_NOT_FOUND', async (t) => {
+test('SUBSCRIPTION_EXISTS and SUBSCRIPTION_NOT_FOUND', { timeout: 60_000 }, async (t) => {
   const s = await startServer(t);
   const c = await s.connect(RESEARCHER);
   await confirmed(c, { type: 'epistemic_updates', agent_id: 'agent_1' });
@@ -266,7 +266,7 @@ test('SUBSCRIPTION_EXISTS and SUBSCRIPTION_NOT_FOUND', async (t) => {
   assert.deepEqual(list.data.subscriptions.map((x) => x.agent_id).sort(), ['agent_1', 'agent_2']);
 });
 
-test('TOO_MANY_SUBSCRIPTIONS at the per-connection cap', async (t) => {
+test('TOO_MANY_SUBSCRIPTIONS at the per-connection cap', { timeout: 60_000 }, async (t) => {
   const s = await startServer(t, { maxSubscriptions: 2 });
   const c = await s.connect(RESEARCHER);
   await confirmed(c, { type: 'epistemic_updates', agent_id: 'agent_1' });
@@ -284,7 +284,7 @@ test('TOO_MANY_SUBSCRIPTIONS at the per-connection cap', async (t) => {
 
 // ---- routing ----------------------------------------------------------------
 
-test('unsubscribing one type for an agent keeps the other subscriptions working (defect #3)', async (t) => {
+test('unsubscribing one type for an agent keeps the other subscriptions working (defect #3)', { timeout: 60_000 }, async (t) => {
   const s = await startServer(t);
   const c = await s.connect(RESEARCHER);
   const other = await s.connect(RESEARCHER, { session: 'other' });
@@ -314,7 +314,7 @@ test('unsubscribing one type for an agent keeps the other subscriptions working 
   assert.ok(!list.data.subscriptions.some((x) => x.type === 'epistemic_updates' && x.agent_id === 'agent_1'));
 });
 
-test('a subscription without agent_id receives from every agent the user may monitor, and no other (defect #2)', async (t) => {
+test('a subscription without agent_id receives from every agent the user may monitor, and no other (defect #2)', { timeout: 60_000 }, async (t) => {
   const s = await startServer(t);
   const c = await s.connect({ sub: 'limited', roles: ['viewer'], permissions: ['agent:agent_1:monitor', 'agent:agent_2:monitor'] });
   const conf = await confirmed(c, { type: 'epistemic_updates' });
@@ -336,7 +336,7 @@ test('a subscription without agent_id receives from every agent the user may mon
   assert.deepEqual(none.takeEvents(), []);
 });
 
-test('an event matching a specific and an all-agents subscription is delivered once', async (t) => {
+test('an event matching a specific and an all-agents subscription is delivered once', { timeout: 60_000 }, async (t) => {
   const s = await startServer(t);
   const c = await s.connect(RESEARCHER);
   await confirmed(c, { type: 'epistemic_updates', agent_id: 'agent_1' });
@@ -357,7 +357,7 @@ test('an event matching a specific and an all-agents subscription is delivered o
   assert.deepEqual(d.takeEvents().map((m) => m.data?.['confidence_level']), [0.3, 0.95]);
 });
 
-test('each subscription type receives only its event type', async (t) => {
+test('each subscription type receives only its event type', { timeout: 60_000 }, async (t) => {
   const s = await startServer(t);
   const types: Array<[string, string]> = [
     ['epistemic_updates', 'epistemic_update'],
@@ -417,7 +417,7 @@ test('each subscription type receives only its event type', async (t) => {
   }
 });
 
-test('user_notification reaches every connection of that user and no other user', async (t) => {
+test('user_notification reaches every connection of that user and no other user', { timeout: 60_000 }, async (t) => {
   const s = await startServer(t);
   const a1 = await s.connect({ sub: 'alice', roles: ['viewer'] }, { session: 's1' });
   const a2 = await s.connect({ sub: 'alice', roles: ['viewer'] }, { session: 's2' });
@@ -442,7 +442,7 @@ test('user_notification reaches every connection of that user and no other user'
   assert.deepEqual(a2.takeEvents(), []);
 });
 
-test('in-process broadcasts resolve to the exact local recipient counts', async (t) => {
+test('in-process broadcasts resolve to the exact local recipient counts', { timeout: 60_000 }, async (t) => {
   const s = await startServer(t);
   const a = await s.connect({ sub: 'a', ...RESEARCHER }, { session: 'a' });
   const b = await s.connect({ sub: 'b', ...RESEARCHER }, { session: 'b' });
@@ -478,7 +478,7 @@ test('in-process broadcasts resolve to the exact local recipient counts', async 
 
 // ---- publishing on the socket ----------------------------------------------
 
-test('socket publish: single event and batch, confirmed with ids and per-stream offsets', async (t) => {
+test('socket publish: single event and batch, confirmed with ids and per-stream offsets', { timeout: 60_000 }, async (t) => {
   const s = await startServer(t);
   const sub = await s.connect({ sub: 'watcher', ...RESEARCHER }, { session: 'w' });
   await confirmed(sub, { type: 'epistemic_updates' });
@@ -552,7 +552,7 @@ test('socket publish: single event and batch, confirmed with ids and per-stream 
   assert.equal(ev.offset, 5);
 });
 
-test('socket publish: a batch with one bad event publishes nothing', async (t) => {
+test('socket publish: a batch with one bad event publishes nothing', { timeout: 60_000 }, async (t) => {
   const s = await startServer(t);
   const sub = await s.connect({ sub: 'watcher', ...RESEARCHER }, { session: 'w' });
   await confirmed(sub, { type: 'epistemic_updates' });
@@ -576,7 +576,7 @@ test('socket publish: a batch with one bad event publishes nothing', async (t) =
   assert.deepEqual(events.map((m) => m.data?.['confidence_level']), [0.77]);
 });
 
-test('offsets increase by 1 per agent stream, across event types and publishers', async (t) => {
+test('offsets increase by 1 per agent stream, across event types and publishers', { timeout: 60_000 }, async (t) => {
   const s = await startServer(t);
   const c = await s.connect(ADMIN);
   for (const type of ['epistemic_updates', 'pattern_alerts', 'prediction_updates', 'agent_status']) await confirmed(c, { type });
@@ -599,7 +599,7 @@ test('offsets increase by 1 per agent stream, across event types and publishers'
 
 // ---- cleanup ---------------------------------------------------------------
 
-test("a closed client's subscriptions disappear from /ws/health", async (t) => {
+test("a closed client's subscriptions disappear from /ws/health", { timeout: 60_000 }, async (t) => {
   const s = await startServer(t);
   const keep = await s.connect({ sub: 'keep', ...RESEARCHER }, { session: 'keep' });
   await confirmed(keep, { type: 'epistemic_updates', agent_id: 'agent_9' });

@@ -31,7 +31,7 @@ async function untilPast(epochMs: number): Promise<void> {
 }
 
 describe('token lifetime', { concurrency: true }, () => {
-  test('token_expiring before exp; a refresh with the same sub keeps the connection open past exp + grace, events still flow', async (t) => {
+  test('token_expiring before exp; a refresh with the same sub keeps the connection open past exp + grace, events still flow', { timeout: 60_000 }, async (t) => {
     const s = await startServer(t, OVERRIDES);
     const token = await s.token({ sub: 'alice', roles: ['researcher'], expiresInSec: LIFETIME });
     const exp = tokenExp(token);
@@ -63,7 +63,7 @@ describe('token lifetime', { concurrency: true }, () => {
     assert.equal(msgs.filter((m) => m.type === 'token_expiring').length, 0);
   });
 
-  test('without a refresh the server closes with 4001 after exp + grace', async (t) => {
+  test('without a refresh the server closes with 4001 after exp + grace', { timeout: 60_000 }, async (t) => {
     const s = await startServer(t, OVERRIDES);
     const token = await s.token({ sub: 'bob', roles: ['researcher'], expiresInSec: LIFETIME });
     const exp = tokenExp(token);
@@ -78,7 +78,7 @@ describe('token lifetime', { concurrency: true }, () => {
     assert.ok(closedAt >= exp * 1000, 'not closed before exp');
   });
 
-  test('a refresh with another sub closes with 4003', async (t) => {
+  test('a refresh with another sub closes with 4003', { timeout: 60_000 }, async (t) => {
     const s = await startServer(t, OVERRIDES);
     const token = await s.token({ sub: 'carol', roles: ['researcher'], expiresInSec: LIFETIME });
     const c = await s.connect(token);
@@ -90,7 +90,7 @@ describe('token lifetime', { concurrency: true }, () => {
     assert.equal(c.events('token_refreshed').length, 0);
   });
 
-  test('a refresh with an invalid token gets TOKEN_INVALID; the connection stays open until exp, then closes 4001', async (t) => {
+  test('a refresh with an invalid token gets TOKEN_INVALID; the connection stays open until exp, then closes 4001', { timeout: 60_000 }, async (t) => {
     const s = await startServer(t, OVERRIDES);
     const token = await s.token({ sub: 'dave', roles: ['researcher'], expiresInSec: LIFETIME });
     const exp = tokenExp(token);
@@ -112,7 +112,7 @@ describe('token lifetime', { concurrency: true }, () => {
     assert.ok(Date.now() >= exp * 1000);
   });
 
-  test('a refresh with fewer permissions revokes the subscription it no longer allows; the others continue', async (t) => {
+  test('a refresh with fewer permissions revokes the subscription it no longer allows; the others continue', { timeout: 60_000 }, async (t) => {
     const s = await startServer(t, OVERRIDES);
     const claims = { sub: 'erin', roles: ['viewer'] };
     const token = await s.token({ ...claims, permissions: ['agent:agent_1:monitor', 'agent:agent_2:monitor'], expiresInSec: LIFETIME });
