@@ -10,6 +10,9 @@ const ASYMMETRIC_ALGS = ['RS256', 'RS384', 'RS512', 'ES256', 'ES384', 'PS256'];
 export interface VerifierOptions {
   /** HS256 shared secret (at least 32 bytes). */
   secret?: string | undefined;
+  /** The secret before the last rotation: it still verifies until `previousSecretUntil` (ms since the epoch). */
+  previousSecret?: string | undefined;
+  previousSecretUntil?: number | undefined;
   /** JWKS URL for RS/ES tokens. */
   jwksUrl?: string | undefined;
   issuer?: string | undefined;
@@ -36,20 +39,30 @@ export function createVerifier(options: VerifierOptions): TokenVerifier {
     throw new errors.JOSEAlgNotAllowed('algorithm not allowed');
   };
 
+  const verifyOptions = {
+    algorithms,
+    // A token without exp could never be revoked (one shared secret): refused.
+    requiredClaims: ['exp'],
+    clockTolerance: options.clockToleranceSec,
+    ...(options.issuer ? { issuer: options.issuer } : {}),
+    ...(options.audience ? { audience: options.audience } : {}),
+  };
+  const previousKey = options.previousSecret ? new TextEncoder().encode(options.previousSecret) : undefined;
+
   return {
     async verify(token: string): Promise<Principal> {
       let payload: JWTPayload;
       try {
-        ({ payload } = await jwtVerify(token, getKey, {
-          algorithms,
-          // A token without exp could never be revoked (one shared secret): refused.
-          requiredClaims: ['exp'],
-          clockTolerance: options.clockToleranceSec,
-          ...(options.issuer ? { issuer: options.issuer } : {}),
-          ...(options.audience ? { audience: options.audience } : {}),
-        }));
+        ({ payload } = await jwtVerify(token, getKey, verifyOptions));
       } catch (err) {
-        throw toAuthError(err);
+        // Key rotation: a token signed with the previous secret verifies until its grace window ends.
+        const rotated = err instanceof errors.JWSSignatureVerificationFailed && previousKey !== undefined && Date.now() < (options.previousSecretUntil ?? 0);
+        if (!rotated) throw toAuthError(err);
+        try {
+          ({ payload } = await jwtVerify(token, previousKey, { ...verifyOptions, algorithms: ['HS256'] }));
+        } catch (again) {
+          throw toAuthError(again);
+        }
       }
       return principalFromClaims(payload, options.roles);
     },

@@ -49,6 +49,12 @@ export interface ClientOptions {
   backoff?: BackoffFn;
   /** Milliseconds to wait for a reply to a request (default 10000). */
   requestTimeout?: number;
+  /**
+   * How the token travels: in the first message (`message`: never in a URL,
+   * so never in a proxy's log; the default in browsers) or in the URL (`url`:
+   * a refused handshake answers with an HTTP status; the default elsewhere).
+   */
+  auth?: 'message' | 'url';
 }
 
 export type ClientState = 'disconnected' | 'connecting' | 'connected' | 'closed';
@@ -295,8 +301,11 @@ export class EscaiClient extends TypedEmitter<ClientEvents> {
     }
     if (this.#state !== 'connecting') return; // closed meanwhile
     const base = this.#opts.url.replace(/^http/, 'ws').replace(/\/+$/, '');
-    const ws = new this.#WebSocket(`${base}/ws/monitor/${encodeURIComponent(this.sessionId)}?token=${encodeURIComponent(token)}`) as WebSocketLike;
+    const byMessage = (this.#opts.auth ?? (typeof (globalThis as { document?: unknown }).document === 'object' ? 'message' : 'url')) === 'message';
+    const query = byMessage ? 'auth=message' : `token=${encodeURIComponent(token)}`;
+    const ws = new this.#WebSocket(`${base}/ws/monitor/${encodeURIComponent(this.sessionId)}?${query}`) as WebSocketLike;
     this.#ws = ws;
+    if (byMessage) ws.onopen = () => ws.send(JSON.stringify({ type: 'auth', data: { token } }));
     let refusal: { status: number | undefined; code: string | undefined } | undefined;
     // `ws` (Node) reports a refused handshake's response (status and the catalogue code in its body); browsers cannot.
     type RefusedResponse = { statusCode?: number; setEncoding(enc: string): void; on(ev: string, fn: (chunk?: string) => void): void };
@@ -323,9 +332,12 @@ export class EscaiClient extends TypedEmitter<ClientEvents> {
       if (this.#ws !== ws) return;
       this.#ws = undefined;
       this.#rejectPending(new EscaiClientError('DISCONNECTED', 'connection closed'));
+      // A close that names a catalogue code (first-message auth refusals: `TOKEN_INVALID: …`) is decided by that code.
+      const named = /^([A-Z_]+): /.exec(ev.reason ?? '')?.[1];
+      const namedTerminal = named !== undefined && !errorIsRetryable(named) && !(named === 'TOKEN_EXPIRED' && this.#opts.getToken);
       if (refusal !== undefined && (refusal.code !== undefined ? !errorIsRetryable(refusal.code) : TERMINAL_HTTP.has(refusal.status ?? 0))) {
         this.#stop(ev.code, `handshake refused with HTTP ${refusal.status}${refusal.code ? ` ${refusal.code}` : ''}`);
-      } else if (!closeAllowsReconnect(ev.code)) {
+      } else if (!closeAllowsReconnect(ev.code) || namedTerminal) {
         this.#stop(ev.code, ev.reason || `closed with ${ev.code}`);
       } else {
         this.#scheduleReconnect(ev.code, ev.reason);

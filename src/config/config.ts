@@ -31,6 +31,13 @@ export const ConfigSchema = z.object({
     .string()
     .refine((s) => Buffer.byteLength(s, 'utf8') >= 32, 'must be at least 32 bytes')
     .optional(),
+  /** The HS256 secret before a rotation: tokens signed with it still verify until jwtPreviousSecretUntil. */
+  jwtPreviousSecret: z
+    .string()
+    .refine((s) => Buffer.byteLength(s, 'utf8') >= 32, 'must be at least 32 bytes')
+    .optional(),
+  /** When the previous secret stops verifying (ISO-8601 time, e.g. 2026-12-31T00:00:00Z); required with it. */
+  jwtPreviousSecretUntil: z.iso.datetime({ offset: true }).optional(),
   /** JWKS URL for RS/ES-signed tokens. */
   jwtJwksUrl: z.url().optional(),
   /** Required `iss` claim, when set. */
@@ -63,6 +70,8 @@ export const ConfigSchema = z.object({
   maxConnectionsPerIp: count.default(256),
   /** WebSocket handshakes per second per client address (bursts of twice that). */
   handshakeRate: count.default(20),
+  /** Seconds a connection opened for first-message auth (`?auth=message`) has to send its auth message. */
+  authTimeout: seconds.max(120).default(10),
   /** Seconds a client may take to send its request headers (slow clients are cut off). */
   headerTimeout: seconds.max(300).default(10),
   /** TCP connections that have not sent a request yet, per node (beyond: dropped at once). */
@@ -130,6 +139,8 @@ export const ENV_NAMES: Readonly<Record<SettingName, string>> = {
   host: 'ESCAI_HOST',
   port: 'ESCAI_PORT',
   jwtSecret: 'ESCAI_JWT_SECRET',
+  jwtPreviousSecret: 'ESCAI_JWT_PREVIOUS_SECRET',
+  jwtPreviousSecretUntil: 'ESCAI_JWT_PREVIOUS_SECRET_UNTIL',
   jwtJwksUrl: 'ESCAI_JWT_JWKS_URL',
   jwtIssuer: 'ESCAI_JWT_ISSUER',
   jwtAudience: 'ESCAI_JWT_AUDIENCE',
@@ -146,6 +157,7 @@ export const ENV_NAMES: Readonly<Record<SettingName, string>> = {
   maxBufferedBytes: 'ESCAI_MAX_BUFFERED_BYTES',
   maxConnectionsPerIp: 'ESCAI_MAX_CONNECTIONS_PER_IP',
   handshakeRate: 'ESCAI_HANDSHAKE_RATE',
+  authTimeout: 'ESCAI_AUTH_TIMEOUT',
   headerTimeout: 'ESCAI_HEADER_TIMEOUT',
   maxPendingSockets: 'ESCAI_MAX_PENDING_SOCKETS',
   restRateLimit: 'ESCAI_REST_RATE_LIMIT',
@@ -227,6 +239,9 @@ export function resolveConfig(...sources: Array<Record<string, unknown>>): Confi
     throw new ConfigError(`Invalid setting ${issue.path.join('.') || setting}${env}: ${issue.message}`);
   }
   const config = result.data;
+  if (config.jwtPreviousSecret && !config.jwtPreviousSecretUntil) {
+    throw new ConfigError('Invalid setting jwtPreviousSecretUntil (ESCAI_JWT_PREVIOUS_SECRET_UNTIL): required with jwtPreviousSecret (when the old secret stops verifying)');
+  }
   const roles = Object.fromEntries(Object.entries({ ...DEFAULT_ROLES, ...config.roles }).map(([role, perms]) => [role, Object.freeze([...perms])]));
   return Object.freeze({
     ...config,

@@ -43,6 +43,8 @@ export const ClientMessageData = {
   get_subscriptions: empty,
   get_stats: empty,
   refresh: z.object({ token: z.string().min(1).max(16_384) }),
+  // The first message of a `?auth=message` connection; on an authenticated one, refused (use refresh).
+  auth: z.object({ token: z.string().min(1).max(16_384) }),
   // Validated against PublishEventSchema by the publisher, so errors name event fields.
   publish: z.unknown(),
 } as const;

@@ -457,6 +457,11 @@ export class Connection {
     this.#inbound = this.#inbound.then(task).finally(() => this.#pendingInbound--);
   }
 
+  /** Handles a message that arrived before the connection existed (first-message auth), as if it arrived now. */
+  receive(data: RawData): void {
+    this.#receive(data);
+  }
+
   /**
    * Accepts one inbound frame: counts it against the rate budget at once,
    * then queues it behind the connection's earlier messages.

@@ -5,7 +5,7 @@
 import type { RawData } from 'ws';
 import type { Logger } from 'pino';
 import { Permissions } from '../auth/permissions.js';
-import { EscaiError } from '../protocol/codes.js';
+import { EscaiError, type ErrorCode } from '../protocol/codes.js';
 import {
   ClientMessageData,
   describeZodError,
@@ -57,6 +57,9 @@ const handlers: Record<ClientMessageType, Handler> = {
     const { timestamp: _t, ...stats } = await ctx.health.cluster();
     conn.sendMessage(ServerMessages.stats(stats, id));
   },
+  auth() {
+    throw new EscaiError('VALIDATION_ERROR', 'type: this connection is authenticated already; renew its token with refresh');
+  },
   refresh(ctx, conn, data, id) {
     return ctx.tokens.refresh(conn, (data as { token: string }).token, id);
   },
@@ -72,41 +75,47 @@ function decode(raw: RawData): string {
   return Buffer.concat(Array.isArray(raw) ? raw : [Buffer.from(raw)]).toString('utf8');
 }
 
-/** Handles one inbound message; never rejects. */
-export async function handleMessage(ctx: HandlerContext, conn: Connection, raw: RawData): Promise<void> {
+/** A decoded client message, or the error frame to answer instead. */
+export type Decoded =
+  | { ok: true; type: ClientMessageType; data: unknown; id: RequestId | undefined }
+  | { ok: false; code: ErrorCode; message: string; id: RequestId | undefined };
+
+/**
+ * Parses and validates one message's text: JSON, an object, an `id`, a
+ * known `type`, its `data` schema. Never throws: whatever the text, the
+ * answer is a message to handle or a catalogued error to send.
+ */
+export function decodeMessage(text: string): Decoded {
   let message: unknown;
   try {
-    message = JSON.parse(decode(raw));
+    message = JSON.parse(text);
   } catch {
-    conn.sendError('INVALID_JSON', 'Message is not valid JSON');
-    return;
+    return { ok: false, code: 'INVALID_JSON', message: 'Message is not valid JSON', id: undefined };
   }
   if (message === null || typeof message !== 'object' || Array.isArray(message)) {
-    conn.sendError('VALIDATION_ERROR', 'Message must be a JSON object {"type": ..., "data": ...}');
-    return;
+    return { ok: false, code: 'VALIDATION_ERROR', message: 'Message must be a JSON object {"type": ..., "data": ...}', id: undefined };
   }
   const { type, data, id: rawId } = message as { type?: unknown; data?: unknown; id?: unknown };
   const idResult = rawId === undefined ? undefined : RequestIdSchema.safeParse(rawId);
-  if (idResult && !idResult.success) {
-    conn.sendError('VALIDATION_ERROR', 'id: must be a string (≤128 chars) or a number');
-    return;
-  }
+  if (idResult && !idResult.success) return { ok: false, code: 'VALIDATION_ERROR', message: 'id: must be a string (≤128 chars) or a number', id: undefined };
   const id = idResult?.data;
-  if (typeof type !== 'string') {
-    conn.sendError('VALIDATION_ERROR', 'type: required, must be a string', id);
-    return;
-  }
-  if (!isClientMessageType(type)) {
-    conn.sendError('UNKNOWN_MESSAGE_TYPE', `Unknown message type: ${type.slice(0, 64)}`, id);
-    return;
-  }
+  if (typeof type !== 'string') return { ok: false, code: 'VALIDATION_ERROR', message: 'type: required, must be a string', id };
+  if (!isClientMessageType(type)) return { ok: false, code: 'UNKNOWN_MESSAGE_TYPE', message: `Unknown message type: ${type.slice(0, 64)}`, id };
   const parsed = ClientMessageData[type].safeParse(data);
-  if (!parsed.success) {
-    conn.sendError('VALIDATION_ERROR', describeZodError(parsed.error, 'data'), id);
+  if (!parsed.success) return { ok: false, code: 'VALIDATION_ERROR', message: describeZodError(parsed.error, 'data'), id };
+  return { ok: true, type, data: parsed.data, id };
+}
+
+/** Handles one inbound message; never rejects. */
+export async function handleMessage(ctx: HandlerContext, conn: Connection, raw: RawData): Promise<void> {
+  const decoded = decodeMessage(decode(raw));
+  if (!decoded.ok) {
+    conn.sendError(decoded.code, decoded.message, decoded.id);
     return;
   }
+  const { type, data, id } = decoded;
   try {
-    await handlers[type](ctx, conn, parsed.data, id);
+    await handlers[type](ctx, conn, data, id);
   } catch (err) {
     const known = catalogued(err);
     if (known) conn.sendError(known.code, known.message, id);

@@ -50,13 +50,16 @@ export interface PreparedEvent {
 
 /**
  * Walks raw input iteratively (no recursion a deep document could overflow):
- * refuses nesting deeper than MAX_EVENT_DEPTH and `__proto__` keys, which a
- * JSON parser keeps as data but an object copy would silently drop.
+ * refuses nesting deeper than MAX_EVENT_DEPTH, `__proto__` keys (which a JSON
+ * parser keeps as data but an object copy would silently drop), and numbers
+ * JSON cannot carry.
  */
 function checkShape(input: unknown, where: string): void {
   const stack: Array<[unknown, number, string]> = [[input, 1, where]];
   while (stack.length > 0) {
     const [value, depth, path] = stack.pop()!;
+    // JSON cannot carry NaN or Infinity; an in-process caller could, and they would turn into null on the way out.
+    if (typeof value === 'number' && !Number.isFinite(value)) throw new EscaiError('VALIDATION_ERROR', `${path}: not a finite number`);
     if (value === null || typeof value !== 'object') continue;
     if (depth > MAX_EVENT_DEPTH) throw new EscaiError('VALIDATION_ERROR', `${path}: nested deeper than ${MAX_EVENT_DEPTH} levels (the limit)`);
     if (Array.isArray(value)) {

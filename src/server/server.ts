@@ -73,6 +73,8 @@ export class EscaiServer {
     this.#engine = engine;
     this.#verifier = createVerifier({
       secret: config.jwtSecret,
+      previousSecret: config.jwtPreviousSecret,
+      previousSecretUntil: config.jwtPreviousSecretUntil === undefined ? undefined : Date.parse(config.jwtPreviousSecretUntil),
       jwksUrl: config.jwtJwksUrl,
       issuer: config.jwtIssuer,
       audience: config.jwtAudience,

@@ -5,14 +5,14 @@ import type { IncomingMessage } from 'node:http';
 import { STATUS_CODES } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
-import type { WebSocket, WebSocketServer } from 'ws';
-import { Permissions } from '../auth/permissions.js';
+import type { RawData, WebSocket, WebSocketServer } from 'ws';
+import { Permissions, type Principal } from '../auth/permissions.js';
 import { tokenFromRequest, type TokenVerifier } from '../auth/jwt.js';
 import type { Config } from '../config/config.js';
 import type { Presence } from '../engine/presence.js';
 import type { SessionState } from '../engine/sessions.js';
-import { EscaiError, ErrorCodes, httpErrorBody, type ErrorCode } from '../protocol/codes.js';
-import type { Admission } from './connection.js';
+import { CloseCodes, EscaiError, ErrorCodes, httpErrorBody, type CloseCode, type ErrorCode } from '../protocol/codes.js';
+import type { Admission, Connection } from './connection.js';
 import type { NodeCounters } from './counters.js';
 import type { Metrics } from './metrics.js';
 import { catalogued } from './errors.js';
@@ -22,6 +22,14 @@ import type { SessionKeeper } from './sessions.js';
 const MONITOR_PATH = /^\/ws\/monitor\/([^/]+)$/;
 const SESSION_ID = /^[A-Za-z0-9_.:-]{1,128}$/;
 const WS_KEY = /^[+/0-9A-Za-z]{22}==$/;
+/** Messages kept while a first-message-auth connection is being set up. */
+const MAX_EARLY_MESSAGES = 32;
+
+/** What a principal took on its way in: a user slot, its parked session. */
+interface Claim {
+  holdsUserSlot: boolean;
+  session: SessionState | undefined;
+}
 
 /**
  * A URL fit for a log: the query is parsed the way the token is read from it
@@ -58,7 +66,7 @@ function refuse(socket: Duplex, code: ErrorCode, message: string, headers: Recor
 }
 
 export interface GateDeps {
-  config: Pick<Config, 'allowedOrigins' | 'maxConnections' | 'maxConnectionsPerUser' | 'maxConnectionsPerIp' | 'handshakeRate' | 'trustProxy'>;
+  config: Pick<Config, 'allowedOrigins' | 'maxConnections' | 'maxConnectionsPerUser' | 'maxConnectionsPerIp' | 'handshakeRate' | 'trustProxy' | 'authTimeout'>;
   verifier: TokenVerifier;
   wss: WebSocketServer;
   presence: Pick<Presence, 'claimUserSlot' | 'releaseUserSlot'>;
@@ -66,7 +74,7 @@ export interface GateDeps {
   /** Open connections on this node (the capacity check). */
   connections: { readonly size: number };
   /** Hands an accepted socket to the node. */
-  accept(ws: WebSocket, admission: Admission, session: SessionState | undefined): void;
+  accept(ws: WebSocket, admission: Admission, session: SessionState | undefined): Connection;
   counters: NodeCounters;
   metrics: Pick<Metrics, 'handshakeRefusals'>;
   log: Logger;
@@ -137,7 +145,7 @@ export class UpgradeGate {
   }
 
   async #admit(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
-    const { config, presence, sessions, verifier } = this.#deps;
+    const { config, verifier } = this.#deps;
     // Every attempt counts against its address's handshake rate, well-formed or not (proxies: ESCAI_TRUST_PROXY).
     const ip = clientAddress(req, config.trustProxy);
     if (!this.#handshakes.take(ip)) {
@@ -181,41 +189,146 @@ export class UpgradeGate {
     this.#pending++;
     try {
       const token = tokenFromRequest(req.headers.authorization, url);
-      if (!token) throw new EscaiError('TOKEN_MISSING', 'A token is required (?token= or Authorization: Bearer)');
+      if (!token) {
+        if (url.searchParams.get('auth') !== 'message') throw new EscaiError('TOKEN_MISSING', 'A token is required (?token=, Authorization: Bearer, or ?auth=message and an auth message)');
+        await this.#authenticateByMessage(req, socket, head, sessionId, ip);
+        return;
+      }
       const principal = await verifier.verify(token);
-      if (!principal.has(Permissions.CONNECT)) throw new EscaiError('PERMISSION_DENIED', 'Missing permission websocket:connect');
-      let holdsUserSlot = false;
-      if (config.maxConnectionsPerUser > 0) {
-        try {
-          holdsUserSlot = await presence.claimUserSlot(principal.userId, config.maxConnectionsPerUser);
-          if (!holdsUserSlot) throw new EscaiError('USER_CONNECTION_LIMIT', `At most ${config.maxConnectionsPerUser} connections per user`);
-        } catch (err) {
-          if (err instanceof EscaiError) throw err;
-          // The cap cannot be counted while the engine is away: admit (uncounted) rather than lock every client out.
-          this.#deps.log.warn({ err: (err as Error).message, userId: principal.userId }, 'per-user connection cap not checked (engine unavailable); admitting');
-        }
+      const claim = await this.#claim(principal, sessionId);
+      if (socket.destroyed || !socket.writable) {
+        this.#giveBack(principal, claim);
+        return;
       }
       let accepted = false;
-      let session: SessionState | undefined;
-      try {
-        session = await sessions.take(principal.userId, sessionId);
-        if (this.#closed) throw new EscaiError('SHUTTING_DOWN', 'Server is shutting down');
-        if (socket.destroyed || !socket.writable) return;
-        this.#deps.wss.handleUpgrade(req, socket, head, (ws) => {
-          accepted = true;
-          const admission: Admission = { principal, sessionId, sessionStartedAt: session?.startedAt ?? Date.now(), holdsUserSlot, remoteAddress: ip };
-          this.#perIp.set(ip, (this.#perIp.get(ip) ?? 0) + 1);
-          this.#deps.accept(ws, admission, session);
-        });
-      } finally {
-        // handleUpgrade calls back synchronously, or never (it refused the socket): give back what this attempt took.
-        if (!accepted) {
-          if (holdsUserSlot) presence.releaseUserSlot(principal.userId);
-          if (session) sessions.giveBack(session);
-        }
-      }
+      // handleUpgrade calls back synchronously, or never (it refused the socket).
+      this.#deps.wss.handleUpgrade(req, socket, head, (ws) => {
+        accepted = true;
+        this.#open(ws, principal, sessionId, ip, claim);
+      });
+      if (!accepted) this.#giveBack(principal, claim);
     } finally {
       this.#pending--;
     }
+  }
+
+  /**
+   * What a verified principal takes before it may connect: the permission,
+   * one of the user's slots, and its parked session. Throws (holding
+   * nothing) when refused.
+   */
+  async #claim(principal: Principal, sessionId: string): Promise<Claim> {
+    const { config, presence, sessions } = this.#deps;
+    if (!principal.has(Permissions.CONNECT)) throw new EscaiError('PERMISSION_DENIED', 'Missing permission websocket:connect');
+    let holdsUserSlot = false;
+    if (config.maxConnectionsPerUser > 0) {
+      try {
+        holdsUserSlot = await presence.claimUserSlot(principal.userId, config.maxConnectionsPerUser);
+        if (!holdsUserSlot) throw new EscaiError('USER_CONNECTION_LIMIT', `At most ${config.maxConnectionsPerUser} connections per user`);
+      } catch (err) {
+        if (err instanceof EscaiError) throw err;
+        // The cap cannot be counted while the engine is away: admit (uncounted) rather than lock every client out.
+        this.#deps.log.warn({ err: (err as Error).message, userId: principal.userId }, 'per-user connection cap not checked (engine unavailable); admitting');
+      }
+    }
+    let session: SessionState | undefined;
+    try {
+      session = await sessions.take(principal.userId, sessionId);
+      if (this.#closed) throw new EscaiError('SHUTTING_DOWN', 'Server is shutting down');
+    } catch (err) {
+      this.#giveBack(principal, { holdsUserSlot, session });
+      throw err;
+    }
+    return { holdsUserSlot, session };
+  }
+
+  /** Gives back what a claim took, when its connection never opened. */
+  #giveBack(principal: Principal, claim: Claim): void {
+    if (claim.holdsUserSlot) this.#deps.presence.releaseUserSlot(principal.userId);
+    if (claim.session) this.#deps.sessions.giveBack(claim.session);
+  }
+
+  #open(ws: WebSocket, principal: Principal, sessionId: string, ip: string, claim: Claim): Connection {
+    const admission: Admission = { principal, sessionId, sessionStartedAt: claim.session?.startedAt ?? Date.now(), holdsUserSlot: claim.holdsUserSlot, remoteAddress: ip };
+    this.#perIp.set(ip, (this.#perIp.get(ip) ?? 0) + 1);
+    return this.#deps.accept(ws, admission, claim.session);
+  }
+
+  /**
+   * First-message auth (`?auth=message`, for browsers that should not put a
+   * token in a URL): the socket opens, and its first message must be
+   * `{"type":"auth","data":{"token":"..."}}` within the auth timeout; nothing
+   * else is accepted before. A refusal closes it: 4001 (token), 4003
+   * (permission), 1008 (a limit), each with the catalogue code in the reason.
+   * Messages that follow the auth message before the connection is set up
+   * are kept and handled in order.
+   */
+  async #authenticateByMessage(req: IncomingMessage, socket: Duplex, head: Buffer, sessionId: string, ip: string): Promise<void> {
+    const ws = await new Promise<WebSocket | undefined>((resolve) => {
+      let called = false;
+      this.#deps.wss.handleUpgrade(req, socket, head, (accepted) => {
+        called = true;
+        resolve(accepted);
+      });
+      if (!called) resolve(undefined);
+    });
+    if (!ws) return;
+    const early: RawData[] = [];
+    let first: RawData | undefined;
+    const arrived = new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, this.#deps.config.authTimeout * 1000);
+      ws.on('message', (data) => {
+        if (first === undefined) {
+          first = data;
+          clearTimeout(timer);
+          resolve();
+        } else if (early.length < MAX_EARLY_MESSAGES) early.push(data);
+        else ws.close(CloseCodes.POLICY_VIOLATION.code, 'too many messages before authentication');
+      });
+      ws.once('close', () => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
+    ws.on('error', () => {});
+    await arrived;
+    const refuseWith = (close: CloseCode, code: ErrorCode, message: string) => {
+      this.#deps.counters.handshakeRefusals++;
+      this.#deps.metrics.handshakeRefusals.inc({ code });
+      this.#deps.log.info({ code, remote: ip, sessionId }, 'first-message auth refused');
+      ws.close(CloseCodes[close].code, `${code}: ${message}`.slice(0, 120));
+    };
+    if (ws.readyState !== ws.OPEN) return;
+    if (first === undefined) return refuseWith('TOKEN_EXPIRED', 'TOKEN_MISSING', `no auth message within ${this.#deps.config.authTimeout} s`);
+    let token: unknown;
+    try {
+      const message = JSON.parse(Buffer.isBuffer(first) ? first.toString('utf8') : Buffer.concat(Array.isArray(first) ? first : [Buffer.from(first)]).toString('utf8')) as {
+        type?: unknown;
+        data?: { token?: unknown };
+      };
+      if (message?.type === 'auth') token = message.data?.token;
+    } catch {
+      // not JSON: refused below
+    }
+    if (typeof token !== 'string' || token.length === 0 || token.length > 16_384) {
+      return refuseWith('TOKEN_EXPIRED', 'TOKEN_MISSING', 'the first message must be {"type":"auth","data":{"token":"..."}}');
+    }
+    let principal: Principal;
+    let claim: Claim;
+    try {
+      principal = await this.#deps.verifier.verify(token);
+      claim = await this.#claim(principal, sessionId);
+    } catch (err) {
+      const known = catalogued(err) ?? new EscaiError('INTERNAL_ERROR', 'Internal error');
+      const close: CloseCode = known.status === 401 ? 'TOKEN_EXPIRED' : known.code === 'PERMISSION_DENIED' ? 'FORBIDDEN' : known.status === 429 ? 'POLICY_VIOLATION' : 'GOING_AWAY';
+      return refuseWith(close, known.code, known.message);
+    }
+    if (ws.readyState !== ws.OPEN) {
+      this.#giveBack(principal, claim);
+      return;
+    }
+    ws.removeAllListeners('message');
+    const conn = this.#open(ws, principal, sessionId, ip, claim);
+    for (const data of early) conn.receive(data);
   }
 }
