@@ -34,7 +34,7 @@ interface Sub {
   closed: boolean;
 }
 
-const stats = { received: 0, duplicates: 0, gaps: 0, recoveryFailed: 0, resumed: 0, fresh: 0, closedBySlow: 0, published: 0, publishErrors: 0, redisKills: 0 };
+const stats = { received: 0, duplicates: 0, gaps: 0, recoveryFailed: 0, resumed: 0, fresh: 0, published: 0, publishErrors: 0, redisKills: 0 };
 
 function metric(text: string, name: string): number | undefined {
   const m = new RegExp(`^${name}(?:\\{[^}]*\\})? ([0-9.e+-]+)$`, 'm').exec(text);
@@ -53,6 +53,7 @@ async function sample(nodes: ServerProcess[], started: number): Promise<string[]
         `rss ${mib(metric(text, 'escai_process_process_resident_memory_bytes'))} MiB`,
         `heap ${mib(metric(text, 'escai_process_nodejs_heap_size_used_bytes'))} MiB`,
         `conns ${metric(text, 'escai_connections')}`,
+        `slow closes ${metric(text, 'escai_slow_consumer_closes_total')}`,
         `loop p99 ${((metric(text, 'escai_process_nodejs_eventloop_lag_p99_seconds') ?? 0) * 1000).toFixed(1)} ms`,
       ].join('  '),
     );
@@ -62,7 +63,9 @@ async function sample(nodes: ServerProcess[], started: number): Promise<string[]
 
 async function main(): Promise<void> {
   const prefix = `escai-soak-${Date.now().toString(36)}`;
-  const env = { ESCAI_REDIS_URL: REDIS_URL, ESCAI_REDIS_PREFIX: prefix, ESCAI_HEARTBEAT_INTERVAL: '5', ESCAI_HEARTBEAT_TIMEOUT: '5', ESCAI_HANDSHAKE_RATE: '10000', ESCAI_MAX_CONNECTIONS_PER_IP: '100000', ESCAI_REST_RATE_LIMIT: '1000000' };
+  // Default heartbeat (30 s + 10 s): a client that stops reading fills its send buffer (1 MiB) long before
+  // the heartbeat would give up on it, so slow consumers are cut off as slow consumers (4008).
+  const env = { ESCAI_REDIS_URL: REDIS_URL, ESCAI_REDIS_PREFIX: prefix, ESCAI_HANDSHAKE_RATE: '10000', ESCAI_MAX_CONNECTIONS_PER_IP: '100000', ESCAI_REST_RATE_LIMIT: '1000000' };
   const nodes = [await startServerProcess(env), await startServerProcess(env)];
   const admin = new Redis(REDIS_URL);
   const watcher = await token('soak-watcher', ['researcher']);
@@ -104,31 +107,32 @@ async function main(): Promise<void> {
   };
   for (let i = 0; i < SUBSCRIBERS; i++) open();
 
-  // Slow consumers: a handshake, then never a byte read; the node cuts them off (4008) and they come back.
-  const slow: Socket[] = [];
-  const openSlow = (): void => {
-    const node = nodes[slow.length % nodes.length]!;
-    const port = Number(new URL(node.url).port);
-    const socket = tcpConnect(port, '127.0.0.1', () => {
+  // Slow consumers: a handshake, an all-agents subscription, then never a byte read; the node cuts them off
+  // (4008) once their unsent bytes pass the cap. A paused socket never sees its close, so they are replaced
+  // on a timer; the cut-offs are counted by the nodes (escai_slow_consumer_closes_total).
+  let slow: Socket[] = [];
+  const openSlow = (i: number): Socket => {
+    const node = nodes[i % nodes.length]!;
+    const socket = tcpConnect(Number(new URL(node.url).port), '127.0.0.1', () => {
       socket.write(
         [`GET /ws/monitor/slow-${randomUUID()}?token=${watcher} HTTP/1.1`, 'Host: x', 'Upgrade: websocket', 'Connection: Upgrade', 'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==', 'Sec-WebSocket-Version: 13', '', ''].join('\r\n'),
       );
-      // Subscribe once, masked frame, then never read.
       const payload = Buffer.from(JSON.stringify({ type: 'subscribe', data: { type: 'epistemic_updates' } }));
       const mask = Buffer.from([1, 2, 3, 4]);
-      const masked = Buffer.from(payload.map((b, i) => b ^ mask[i % 4]!));
+      const masked = Buffer.from(payload.map((b, k) => b ^ mask[k % 4]!));
       setTimeout(() => socket.write(Buffer.concat([Buffer.from([0x81, 0x80 | payload.length]), mask, masked])), 200);
       socket.pause();
     });
     socket.on('error', () => {});
-    socket.on('close', () => {
-      stats.closedBySlow++;
-      slow.splice(slow.indexOf(socket), 1);
-      if (Date.now() < deadline) setTimeout(openSlow, 1000);
-    });
-    slow.push(socket);
+    return socket;
   };
-  for (let i = 0; i < SLOW_CONSUMERS; i++) openSlow();
+  const renewSlow = (): void => {
+    for (const socket of slow) socket.destroy();
+    slow = Array.from({ length: SLOW_CONSUMERS }, (_, i) => openSlow(i));
+  };
+  renewSlow();
+  // Long enough to fill the kernel's socket buffers (several MiB on loopback) and then the 1 MiB cap at the full rate.
+  const slowTimer = setInterval(renewSlow, quick ? 60_000 : 150_000);
 
   // Traffic: batches every 100 ms, alternating nodes.
   let seq = 0;
@@ -186,6 +190,7 @@ async function main(): Promise<void> {
   clearInterval(traffic);
   clearInterval(churn);
   clearInterval(kills);
+  clearInterval(slowTimer);
   for (const sub of subs) sub.ws.terminate();
   for (const socket of slow) socket.destroy();
   await sleep(500);

@@ -165,7 +165,10 @@ test('serve in dev mode runs the demo agents through the publish path and prints
   const console = await fetch(`${url}/`);
   assert.equal(console.status, 200);
   assert.match(await console.text(), /<div id="app">/);
-  assert.match(console.headers.get('content-security-policy') ?? '', /default-src 'self'/);
+  const csp = console.headers.get('content-security-policy') ?? '';
+  assert.match(csp, /default-src 'self'/);
+  assert.match(csp, new RegExp(`connect-src 'self' ws://127\\.0\\.0\\.1:${port} wss://127\\.0\\.0\\.1:${port};`), 'sockets to the page\'s own host only');
+  assert.doesNotMatch(csp, /unsafe-inline|unsafe-eval|ws: |wss: /);
   dev.child.kill('SIGTERM');
   assert.equal((await exitWithin(dev, 15_000)).code, 0);
 

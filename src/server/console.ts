@@ -12,8 +12,18 @@ const FILES = {
   '/console/app.js.map': ['app.js.map', 'application/json; charset=utf-8'],
 } as const;
 
-/** Scripts and connections from this origin only; the token lives in the page, never in a URL the server sees. */
-const CSP = "default-src 'self'; connect-src 'self' ws: wss:; img-src 'self' data:; style-src 'self' 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'";
+/** A host as a browser may send it in `Host` (name or address, optional port); anything else gets no socket source. */
+const HOST = /^[A-Za-z0-9.-]+(?::\d{1,5})?$|^\[[0-9A-Fa-f:.]+\](?::\d{1,5})?$/;
+
+/**
+ * Scripts, styles and connections from this origin only; the token lives in the page, never in a URL the
+ * server sees. The socket sources name the page's own host: browsers that predate CSP 3 do not let 'self'
+ * match ws:/wss:, and a bare `ws: wss:` would let the page connect anywhere.
+ */
+export function consolePolicy(host: string | undefined): string {
+  const sockets = host && HOST.test(host) ? ` ws://${host} wss://${host}` : '';
+  return `default-src 'self'; connect-src 'self'${sockets}; img-src 'self' data:; style-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'; object-src 'none'`;
+}
 
 export function registerConsole(app: FastifyInstance): void {
   const files = new Map<string, { body: Buffer; type: string }>();
@@ -22,7 +32,7 @@ export function registerConsole(app: FastifyInstance): void {
     if (existsSync(url)) files.set(route, { body: readFileSync(url), type });
   }
   for (const route of Object.keys(FILES)) {
-    app.get(route, async (_req, reply) => {
+    app.get(route, async (req, reply) => {
       const file = files.get(route);
       if (!file) {
         return reply
@@ -32,7 +42,7 @@ export function registerConsole(app: FastifyInstance): void {
       }
       return reply
         .type(file.type)
-        .header('content-security-policy', CSP)
+        .header('content-security-policy', consolePolicy(req.headers.host))
         .header('x-content-type-options', 'nosniff')
         .header('referrer-policy', 'no-referrer')
         .header('cache-control', route === '/' ? 'no-cache' : 'public, max-age=300')
