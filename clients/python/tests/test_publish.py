@@ -1,0 +1,286 @@
+"""Producers against the real server (started by test/python-client.test.ts)."""
+from __future__ import annotations
+
+import asyncio
+import os
+import threading
+import time
+from typing import Any
+
+import pytest
+from conftest import URL, history, mint, signal, uniq
+
+from escai_realtime import (
+    AsyncPublisher,
+    Publisher,
+    PublishError,
+    QueueFull,
+    Subscription,
+    ValidationError,
+    epistemic_update_event,
+    watch,
+)
+
+AGENT_TYPES = ("epistemic_updates", "pattern_alerts", "prediction_updates", "agent_status")
+
+
+def _state(confidence: float, **extra: Any) -> dict[str, Any]:
+    return {
+        "belief_states": [{"content": "the API is reachable", "belief_type": "factual", "confidence": confidence, "evidence": ["200 OK"]}],
+        "knowledge_state": {"facts": ["the API answers"], "confidence": confidence},
+        "goal_states": [{"description": "answer the ticket", "status": "active", "priority": 5}],
+        "confidence_level": confidence,
+        "uncertainty_score": round(1 - confidence, 3),
+        **extra,
+    }
+
+
+def _check_all_six(got: list[dict[str, Any]], agent: str, user: str) -> None:
+    by_type = {e["type"]: e for e in got}
+    assert set(by_type) == {"epistemic_update", "pattern_alert", "prediction_update", "agent_status_change", "system_alert", "user_notification"}, got
+    for e in got:
+        assert isinstance(e["event_id"], str) and isinstance(e["offset"], int) and isinstance(e["epoch"], str), e
+    assert by_type["epistemic_update"]["agent_id"] == agent
+    assert by_type["epistemic_update"]["data"]["confidence_level"] == 0.9
+    assert by_type["epistemic_update"]["data"]["belief_states"][0]["belief_type"] == "factual"
+    assert by_type["pattern_alert"]["severity"] == "warning"
+    assert by_type["pattern_alert"]["data"]["pattern_type"] == "feedback_loop"
+    assert by_type["prediction_update"]["data"]["risk_level"] == "high"
+    assert by_type["agent_status_change"]["status"] == "running"
+    assert by_type["agent_status_change"]["metadata"] == {"step": 1}
+    assert by_type["system_alert"]["alert_type"] == "maintenance" and by_type["system_alert"]["severity"] == "critical"
+    assert by_type["user_notification"]["notification_type"] == "report_ready"
+    assert by_type["user_notification"]["data"] == {"url": "/r/1"}
+
+
+async def _watch_six(agent: str, user: str, publish: Any) -> list[dict[str, Any]]:
+    subs = [Subscription(t, agent_id=agent) for t in AGENT_TYPES] + [Subscription("system_alerts")]
+    got: list[dict[str, Any]] = []
+    async with watch(URL, token=mint(user, ["researcher"]), subscriptions=subs) as w:
+
+        async def consume() -> None:
+            async for ev in w:
+                got.append(ev)  # type: ignore[arg-type]
+                if len(got) == 6:
+                    return
+
+        task = asyncio.ensure_future(consume())
+        await asyncio.wait_for(w.wait_subscribed(), 10)
+        await publish()
+        await asyncio.wait_for(task, 15)
+        # Nothing more (no duplicate) arrives.
+        extra: list[Any] = []
+
+        async def more() -> None:
+            async for ev in w:
+                extra.append(ev)
+
+        try:
+            await asyncio.wait_for(more(), 0.5)
+        except asyncio.TimeoutError:
+            pass
+        assert extra == []
+    return got
+
+
+def test_sync_publisher_every_event_type_is_delivered(server: str) -> None:
+    agent, user = uniq("py_sync_agent"), uniq("py_sync_watcher")
+
+    async def publish() -> None:
+        pub = Publisher(server, token=mint("py_producer", ["developer"]))
+        pub.epistemic_update(agent, _state(0.9))
+        pub.pattern_alert(agent, {"pattern_name": "retry loop", "pattern_type": "feedback_loop", "frequency": 3}, severity="warning")
+        pub.prediction_update(agent, {"prediction_type": "success", "confidence": 0.4, "risk_level": "high"})
+        pub.agent_status(agent, "running", {"step": 1})
+        pub.system_alert("maintenance", "restart at 02:00", severity="critical")
+        pub.notify_user(user, "report_ready", "your report is ready", {"url": "/r/1"})
+        await asyncio.get_running_loop().run_in_executor(None, pub.close)
+        assert pub.stats["sent"] == 6 and pub.stats["failed"] == 0, pub.stats
+
+    got = asyncio.run(_watch_six(agent, user, publish))
+    _check_all_six(got, agent, user)
+
+
+def test_async_publisher_every_event_type_is_delivered(server: str) -> None:
+    agent, user = uniq("py_async_agent"), uniq("py_async_watcher")
+
+    async def publish() -> None:
+        async with AsyncPublisher(server, token=lambda: mint("py_producer", ["developer"])) as pub:
+            await pub.epistemic_update(agent, _state(0.9))
+            await pub.pattern_alert(agent, {"pattern_name": "retry loop", "pattern_type": "feedback_loop"}, severity="warning")
+            await pub.prediction_update(agent, {"prediction_type": "success", "confidence": 0.4, "risk_level": "high"})
+            await pub.agent_status(agent, "running", {"step": 1})
+            await pub.system_alert("maintenance", "restart at 02:00", severity="critical")
+            await pub.notify_user(user, "report_ready", "your report is ready", {"url": "/r/1"})
+            await pub.flush()
+            assert pub.stats["sent"] == 6 and pub.stats["batches"] >= 1, pub.stats
+
+    got = asyncio.run(_watch_six(agent, user, publish))
+    _check_all_six(got, agent, user)
+
+
+def test_a_batch_with_one_bad_event_is_refused_whole_naming_the_field(server: str) -> None:
+    producer = mint("py_producer", ["developer"])
+    reader = mint("py_reader", ["researcher"])
+    agent = uniq("py_bad_batch")
+    with Publisher(server, token=producer) as pub:
+        good = [epistemic_update_event(agent, {"confidence_level": 0.5, "seq": i}) for i in range(3)]
+        bad = epistemic_update_event(agent, {"confidence_level": 1.5, "seq": 99})
+        with pytest.raises(ValidationError) as refused:
+            pub.publish_batch([good[0], bad, good[1]])
+        assert refused.value.field == "events[1].data.confidence_level", refused.value
+        assert refused.value.index == 1 and refused.value.event["data"]["seq"] == 99
+        assert refused.value.status == 400
+        # Refused whole: nothing of it was published.
+        assert [e["data"]["seq"] for e in history(agent, reader)] == []
+
+        # A client-side check names the field at the call site, before anything is queued.
+        with pytest.raises(ValidationError) as local:
+            pub.epistemic_update("not a valid id!", {"confidence_level": 0.5})
+        assert local.value.field == "event.agent_id"
+        with pytest.raises(ValidationError) as unserialisable:
+            pub.epistemic_update(agent, {"confidence_level": 0.5, "when": object()})  # type: ignore[dict-item]
+        assert "JSON" in unserialisable.value.message
+
+        # Queued: the refused event is reported (on_error, and raised by flush), the others are sent again without it.
+        errors: list[BaseException] = []
+        pub2 = Publisher(server, token=producer, on_error=errors.append, flush_interval=5)
+        pub2.publish(good[0])
+        pub2.publish(bad)
+        pub2.publish(good[1])
+        with pytest.raises(ValidationError) as flushed:
+            pub2.flush(timeout=15)
+        assert flushed.value.field == "events[1].data.confidence_level"
+        assert flushed.value.event["data"]["seq"] == 99
+        assert errors and errors[0] is flushed.value
+        pub2.close()
+        assert [e["data"]["seq"] for e in history(agent, reader)] == [0, 1]
+
+
+def test_an_answer_lost_after_the_server_accepted_is_retried_without_duplicates(server: str, proxy_factory: Any) -> None:
+    # The proxy forwards the first two requests and throws the server's answers away (the
+    # connection dies after the server accepted): the publisher cannot know, retries with the
+    # same idempotency keys, and the server answers the repeats as duplicates.
+    proxy = proxy_factory(drop_responses=2)
+    agent = uniq("py_lost_answer")
+    retries: list[Any] = []
+    pub = Publisher(proxy.url, token=mint("py_producer", ["developer"]), on_retry=lambda a, d: retries.append(a.code), min_retry_delay=0.05)
+    for i in range(20):
+        pub.epistemic_update(agent, {"confidence_level": 0.5, "seq": i})
+    pub.close(timeout=30)
+    assert proxy.dropped == 2
+    assert retries == ["NETWORK", "NETWORK"], retries
+    assert pub.stats["sent"] == 20 and pub.stats["duplicates"] == 20, pub.stats
+    events = history(agent, mint("py_reader", ["researcher"]))
+    assert [e["data"]["seq"] for e in events] == list(range(20))
+
+
+def test_engine_down_503_is_retried_until_it_is_back_and_delivered_once(server: str) -> None:
+    if os.environ.get("ESCAI_EXPECT_503") != "1":
+        pytest.skip("needs the Redis-down server of test/python-client.test.ts")
+    agent = uniq("py_engine_down")
+    seen: list[tuple[Any, Any, float]] = []
+
+    def on_retry(answer: Any, delay: float) -> None:
+        seen.append((answer.status, answer.code, delay))
+        if len(seen) == 1:
+            signal("retrying")  # the Node side starts Redis now
+
+    pub = Publisher(server, token=mint("py_producer", ["developer"]), on_retry=on_retry, max_retry_delay=1.0, retry_timeout=60)
+    for i in range(10):
+        pub.epistemic_update(agent, {"confidence_level": 0.5, "seq": i})
+    pub.flush(timeout=60)
+    pub.close()
+    assert seen and seen[0][:2] == (503, "ENGINE_UNAVAILABLE"), seen
+    assert pub.stats["sent"] == 10 and pub.stats["retries"] >= 1, pub.stats
+    events = history(agent, mint("py_reader", ["researcher"]))
+    assert [e["data"]["seq"] for e in events] == list(range(10))
+
+
+def test_a_429_is_never_retried_before_its_retry_after(server: str) -> None:
+    if os.environ.get("ESCAI_EXPECT_429") != "1":
+        pytest.skip("needs the rate-limited server of test/python-client.test.ts (restRateLimit 3/min)")
+    producer = mint("py_producer", ["developer"])
+    agent = uniq("py_rate_limited")
+    retries: list[Any] = []
+    pub = Publisher(server, token=producer, on_retry=lambda a, d: retries.append((a.code, d)), retry_timeout=5)
+    for i in range(3):  # the address's budget: 3 requests a minute
+        pub.publish_batch([epistemic_update_event(agent, {"seq": i})])
+    started = time.monotonic()
+    with pytest.raises(PublishError) as limited:
+        pub.publish_batch([epistemic_update_event(agent, {"seq": 3})])
+    # Retry-After (up to 60 s) is past retry_timeout: it fails at once instead of retrying sooner.
+    assert limited.value.code == "RATE_LIMITED" and limited.value.status == 429, limited.value
+    assert "retry_timeout" in limited.value.message
+    assert retries == [] and time.monotonic() - started < 3
+    assert limited.value.events[0]["data"]["seq"] == 3
+    pub.close()
+
+
+def test_a_full_queue_never_blocks_the_agent_longer_than_max_block() -> None:
+    # Nothing listens on this port: the sender keeps retrying its one batch, the queue fills.
+    import socket
+
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    dead = f"http://127.0.0.1:{s.getsockname()[1]}"
+    s.close()
+    pub = Publisher(dead, token="t", batch_size=1, max_queue=5, max_block=0.05, retry_timeout=600)
+    pub.publish(epistemic_update_event("a", {"seq": 0}))
+    time.sleep(0.3)  # the sender took the first event and is retrying it
+    for i in range(5):
+        pub.publish(epistemic_update_event("a", {"seq": i + 1}))
+    started = time.monotonic()
+    with pytest.raises(QueueFull):
+        pub.publish(epistemic_update_event("a", {"seq": 6}))
+    assert time.monotonic() - started < 0.5
+    with pytest.raises(PublishError) as pending:
+        pub.close(timeout=0.3)
+    assert pending.value.code == "TIMEOUT"
+
+    errors: list[BaseException] = []
+    dropping = Publisher(dead, token="t", batch_size=1, max_queue=1, max_block=0.01, on_full="drop", on_error=errors.append, retry_timeout=600)
+    dropping.publish(epistemic_update_event("a", {"seq": 0}))
+    time.sleep(0.3)
+    dropping.publish(epistemic_update_event("a", {"seq": 1}))
+    started = time.monotonic()
+    dropping.publish(epistemic_update_event("a", {"seq": 2}))  # dropped, reported, not raised
+    assert time.monotonic() - started < 0.5
+    assert dropping.stats["dropped"] == 1
+    assert isinstance(errors[0], QueueFull) and errors[0].event["data"]["seq"] == 2
+    with pytest.raises(PublishError):
+        dropping.close(timeout=0.2)
+
+    async def asynchronous() -> None:
+        apub = AsyncPublisher(dead, token="t", batch_size=1, max_queue=2, max_block=0.05, retry_timeout=600)
+        await apub.publish(epistemic_update_event("a", {"seq": 0}))
+        await asyncio.sleep(0.3)  # the sender took it and is retrying
+        await apub.publish(epistemic_update_event("a", {"seq": 1}))
+        await apub.publish(epistemic_update_event("a", {"seq": 2}))
+        started = time.monotonic()
+        with pytest.raises(QueueFull):
+            await apub.publish(epistemic_update_event("a", {"seq": 3}))
+        assert time.monotonic() - started < 0.5
+        with pytest.raises(PublishError) as pending:
+            await apub.close(timeout=0.2)
+        assert pending.value.code == "TIMEOUT"
+
+    asyncio.run(asynchronous())
+
+
+def test_pending_events_are_flushed_at_interpreter_exit(server: str, tmp_path: Any) -> None:
+    import subprocess
+    import sys
+
+    agent = uniq("py_atexit")
+    script = tmp_path / "agent.py"
+    script.write_text(
+        "import sys\n"
+        f"sys.path.insert(0, {str(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))!r})\n"
+        "from escai_realtime import Publisher\n"
+        f"pub = Publisher({server!r}, token={mint('py_producer', ['developer'])!r}, flush_interval=60)\n"
+        f"for i in range(5): pub.epistemic_update({agent!r}, {{'seq': i}})\n"
+        "# no close(): atexit sends them\n"
+    )
+    subprocess.run([sys.executable, str(script)], check=True, timeout=30)
+    assert [e["data"]["seq"] for e in history(agent, mint("py_reader", ["researcher"]))] == list(range(5))
