@@ -8,7 +8,9 @@ import fc from 'fast-check';
 import type { DeliveredEvent } from '../src/engine/broker.js';
 import { EscaiError, ErrorCodes } from '../src/protocol/codes.js';
 import { decodeMessage } from '../src/server/handlers.js';
-import { compileFilter } from '../src/server/filters.js';
+import { ChangeTracker } from '../src/server/change-state.js';
+import { compileFilter, compileSubscriptionFilter } from '../src/server/filters.js';
+import { compileFilter as compileFilterV1 } from './filters-v1-reference.js';
 import { prepareEvents } from '../src/server/publisher.js';
 
 const RUNS = 400;
@@ -134,4 +136,151 @@ test('prepareEvents: any input publishes or is refused with VALIDATION_ERROR, de
     }),
     { numRuns: RUNS },
   );
+});
+
+// ---- issue 12: the richer grammar --------------------------------------------------
+
+const fieldPath = fc.constantFrom('confidence_level', 'severity', 'agent_id', 'name', 'items', 'belief_states', 'belief_states.0.confidence', 'a.b', 'x');
+const scalar = fc.oneof(fc.double({ noNaN: false }), fc.integer({ min: -3, max: 3 }), fc.string({ maxLength: 4 }), fc.boolean(), fc.constant(null));
+/** Operator objects, mostly well formed, sometimes not; nested filters through any/all. */
+const grammar = fc.letrec<{ filter: Record<string, unknown>; ops: Record<string, unknown> }>((tie) => ({
+  ops: fc.dictionary(
+    fc.constantFrom('min', 'max', 'equals', 'contains', 'in', 'not_in', 'exists', 'prefix', 'suffix', 'any', 'all', 'changed_by', 'crosses', 'bogus'),
+    fc.oneof(
+      { depthSize: 'small' },
+      scalar,
+      fc.array(scalar, { maxLength: 3 }),
+      tie('filter'),
+      fc.record({ by: scalar, direction: fc.constantFrom('up', 'down', 'either', 'x') }, { requiredKeys: [] }),
+      fc.record({ value: scalar, direction: fc.constantFrom('up', 'down', 'either') }, { requiredKeys: [] }),
+    ),
+    { minKeys: 1, maxKeys: 3 },
+  ),
+  filter: fc.dictionary(
+    fc.oneof(fieldPath, fc.constantFrom('$or', '$and', '$not', '$max_rate', '$bogus')),
+    fc.oneof({ depthSize: 'small' }, scalar, tie('ops'), tie('filter'), fc.array(tie('filter'), { maxLength: 3 }), fc.double({ min: 0, max: 2000 })),
+    { maxKeys: 4 },
+  ),
+}));
+
+const richEvent = fc.record({
+  type: fc.constantFrom('epistemic_update', 'pattern_alert', 'system_alert'),
+  agent_id: fc.option(fc.constantFrom('a1', 'a2', 'a3'), { nil: undefined }),
+  severity: fc.option(fc.oneof(fc.string({ maxLength: 6 }), json), { nil: undefined }),
+  offset: fc.integer({ min: 1, max: 50 }),
+  data: fc.option(
+    fc.record(
+      {
+        confidence_level: scalar,
+        name: fc.oneof(fc.string({ maxLength: 6 }), json),
+        items: fc.oneof(fc.array(json, { maxLength: 4 }), json),
+        belief_states: fc.oneof(fc.array(fc.record({ confidence: scalar }, { requiredKeys: [] }), { maxLength: 3 }), json),
+        a: json,
+        x: json,
+      },
+      { requiredKeys: [] },
+    ),
+    { nil: undefined },
+  ),
+});
+
+function delivered(e: Record<string, unknown>): DeliveredEvent {
+  return { event_id: 'x', timestamp: new Date(0).toISOString(), epoch: 'e', ...e } as unknown as DeliveredEvent;
+}
+
+test('compileSubscriptionFilter: any filter of the richer grammar compiles or is refused with VALIDATION_ERROR; the predicate and the change state never throw', { timeout: 60_000 }, () => {
+  let compiled = 0;
+  fc.assert(
+    fc.property(fc.oneof(grammar.filter, filterLike), fc.array(richEvent, { minLength: 1, maxLength: 12 }), (filters, events) => {
+      let f: ReturnType<typeof compileSubscriptionFilter>;
+      try {
+        f = compileSubscriptionFilter(filters as Record<string, unknown>);
+      } catch (err) {
+        assert.ok(catalogued(err), `compileSubscriptionFilter threw ${String(err)}`);
+        return;
+      }
+      compiled++;
+      if (f.maxRate !== undefined) assert.ok(f.maxRate > 0 && f.maxRate <= 1000);
+      const tracker = f.changes.length > 0 ? new ChangeTracker(f.changes) : undefined;
+      for (const raw of events) {
+        const e = delivered(raw);
+        const m = f.match(e);
+        assert.equal(typeof m, 'boolean');
+        if (tracker) {
+          const r = tracker.judge(e, m);
+          assert.equal(typeof r, 'boolean');
+          if (r) assert.ok(m, 'a condition on change never lets through what the rest refuses');
+        }
+      }
+      if (tracker) {
+        // What a session keeps reads back to the same judgement.
+        const saved = JSON.parse(JSON.stringify(tracker.save())) as unknown;
+        const again = new ChangeTracker(f.changes);
+        again.restore(saved);
+        assert.equal(again.size, tracker.size);
+      }
+    }),
+    { numRuns: RUNS },
+  );
+  assert.ok(compiled > RUNS / 10, `too few filters compiled (${compiled}): the generator misses the grammar`);
+});
+
+test('backward compatibility: a filter the old compiler accepted answers exactly as before on every event', { timeout: 60_000 }, () => {
+  let accepted = 0;
+  fc.assert(
+    fc.property(fc.oneof(filterLike, grammar.filter), fc.array(fc.oneof(event, richEvent), { minLength: 1, maxLength: 6 }), (filters, events) => {
+      // The wire carries only objects as filters (FiltersSchema); the old compiler also took strings and lists as objects.
+      if (filters === null || typeof filters !== 'object' || Array.isArray(filters)) return;
+      let old: ((e: DeliveredEvent) => boolean) | undefined;
+      try {
+        old = compileFilterV1(filters as Record<string, unknown>);
+      } catch {
+        old = undefined;
+      }
+      let now: ((e: DeliveredEvent) => boolean) | undefined;
+      try {
+        now = compileFilter(filters as Record<string, unknown>);
+      } catch (err) {
+        assert.ok(catalogued(err));
+        now = undefined;
+      }
+      if (old === undefined) return;
+      accepted++;
+      assert.ok(now, `a filter valid before is refused now: ${JSON.stringify(filters)}`);
+      for (const raw of events) {
+        const e = delivered(raw as Record<string, unknown>);
+        assert.equal(now(e), old(e), `${JSON.stringify(filters)} on ${JSON.stringify(e)}`);
+      }
+    }),
+    { numRuns: RUNS * 2 },
+  );
+  assert.ok(accepted > RUNS / 20, `too few old-style filters (${accepted})`);
+});
+
+test('limits: a filter past any limit is refused before it costs anything, naming the limit', { timeout: 60_000 }, () => {
+  const limitOf = (f: Record<string, unknown>): string => {
+    try {
+      compileSubscriptionFilter(f);
+      return 'accepted';
+    } catch (err) {
+      assert.ok(catalogued(err));
+      return (err as Error).message;
+    }
+  };
+  let deep: Record<string, unknown> = { x: 1 };
+  for (let i = 0; i < 7; i++) deep = { items: { any: deep } };
+  assert.match(limitOf(deep), /limit nesting/);
+  const many = { $and: Array.from({ length: 32 }, () => ({ $or: Array.from({ length: 32 }, (_, i) => ({ [`k${i}`]: 1 })) })) };
+  assert.match(limitOf(many), /limit nodes/);
+  // A condition compiled (and shared) once still counts where it is used: its nodes, and its nesting.
+  const inner = { items: { any: { x: 1 } } };
+  assert.equal(limitOf(inner), 'accepted');
+  let wrapped: Record<string, unknown> = inner;
+  for (let i = 0; i < 6; i++) wrapped = { $not: wrapped };
+  assert.match(limitOf(wrapped), /limit nesting/);
+  const shared = { $or: Array.from({ length: 32 }, (_, i) => ({ [`k${i}`]: { min: 0, max: 1, exists: true, in: [1], not_in: [2], prefix: 'p', suffix: 's' } })) };
+  assert.match(limitOf({ $and: [shared] }), /limit nodes/);
+  assert.match(limitOf({ $and: [shared] }), /limit nodes/, 'the second time too (from the cache)');
+  // A huge list is refused by its length, not walked.
+  assert.match(limitOf({ $or: new Array(100_000).fill({ x: 1 }) }), /\$or holds at most 32 filters/);
 });

@@ -9,7 +9,12 @@ export interface SavedSubscription {
   created_at: number;
   /** Single-stream subscriptions: [offset, epoch] of the stream when the subscription started. */
   start?: [number, string];
+  /** Filters with conditions on change: per agent, what they judge against (bounded; see src/server/change-state.ts). */
+  state?: SavedChangeState;
 }
+
+/** [agent_id, offset, epoch, one value per condition on change (null: none yet)], per agent. */
+export type SavedChangeState = Array<[string, number, string, Array<number | null>]>;
 
 /** What a connection leaves behind so a reconnect with the same session id resumes it. */
 export interface SessionState {

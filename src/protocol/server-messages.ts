@@ -32,6 +32,8 @@ export interface DeliveredEvent<T extends EventType = EventType> {
   timestamp: string;
   offset: number;
   epoch: string;
+  /** Flow control (`$max_rate`): how many newer events of this agent this one stands for (skipped in its window). */
+  conflated?: number;
 }
 
 /** A subscription as replies describe it. */

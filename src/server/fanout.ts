@@ -69,7 +69,8 @@ export class FanOut {
     if (start !== undefined && event.offset <= start.offset && event.epoch === start.epoch) return false;
     if (agentId !== undefined && !conn.principal.canMonitor(agentId, monitorKey)) return false;
     try {
-      return sub.match(event);
+      // Filters with conditions on change judge every event that reaches them (issue 12: ./change-state.ts).
+      return sub.changes === undefined ? sub.match(event) : sub.changes.judge(event, sub.match(event));
     } catch (err) {
       this.#log.error({ err, connectionId: conn.id }, 'filter failed; event skipped for this subscription');
       return false;
@@ -134,7 +135,9 @@ export class FanOut {
   #fanOut(subs: ReadonlySet<Subscription<Connection>>, state: FanOutState, monitorKey: string | undefined): void {
     for (const sub of subs) {
       const conn = sub.subscriber;
-      if (this.wants(conn, sub, state.event, monitorKey)) this.#sendTo(conn, state);
+      if (!this.wants(conn, sub, state.event, monitorKey)) continue;
+      // `$max_rate`: over the rate the event waits for its window's end (./conflation.ts), live events only.
+      if (sub.conflation === undefined || sub.conflation.admit(state.stream, state.event)) this.#sendTo(conn, state);
     }
   }
 

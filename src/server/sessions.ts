@@ -43,6 +43,8 @@ function savedOf(sub: Subscription<Connection>): SavedSubscription {
     filters: sub.filters,
     created_at: sub.createdAt,
     ...(sub.start ? { start: [sub.start.offset, sub.start.epoch] as [number, string] } : {}),
+    // Conditions on change resume where they were (bounded: CHANGE_STATE_LIMITS.savedAgents agents).
+    ...(sub.changes && sub.changes.size > 0 ? { state: sub.changes.save() } : {}),
   };
 }
 
@@ -54,7 +56,7 @@ function positionsOf(positions: ReadonlyMap<string, StreamPosition>): SessionSta
 export class SessionKeeper {
   readonly #deps: SessionDeps;
   /** Per connection, what its live record holds: the subscriptions written, and when it was last written. */
-  readonly #live = new WeakMap<Connection, { subscriptions: Set<string>; savedAt: number }>();
+  readonly #live = new WeakMap<Connection, { subscriptions: readonly string[]; savedAt: number }>();
   /** Connections whose session a newer connection took over: they must not park it again. */
   readonly #takenOver = new WeakSet<Connection>();
 
@@ -116,9 +118,10 @@ export class SessionKeeper {
     }
     const current = new Map([...this.#deps.index.of(conn)].map((sub) => [savedSubscriptionKey({ type: sub.type, agent_id: sub.agentId }), sub]));
     const changes: Record<string, SavedSubscription | null> = {};
-    for (const [key, sub] of current) if (!record.subscriptions.has(key)) changes[key] = savedOf(sub);
+    for (const [key, sub] of current) if (!record.subscriptions.includes(key)) changes[key] = savedOf(sub);
     for (const key of record.subscriptions) if (!current.has(key)) changes[key] = null;
-    record.subscriptions = new Set(current.keys());
+    // An array, not a Set: a connection holds few subscriptions, and every live connection keeps one of these.
+    record.subscriptions = [...current.keys()];
     this.#patch(conn, record, { subscriptions: changes });
   }
 
@@ -158,7 +161,7 @@ export class SessionKeeper {
     const written = store.save(state, ttlMs, config.maxSessionsPerUser);
     if (live) {
       // Patches follow only once the whole record is there.
-      const keys = new Set(subscriptions.map((sub) => savedSubscriptionKey(sub)));
+      const keys = subscriptions.map((sub) => savedSubscriptionKey(sub));
       written.then(
         () => {
           if (this.#deps.registry.has(conn) && !this.#live.has(conn)) this.#live.set(conn, { subscriptions: keys, savedAt: Date.now() });

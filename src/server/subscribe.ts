@@ -14,7 +14,9 @@ import type { SavedSubscription } from '../engine/sessions.js';
 import type { Connection, OutFrame } from './connection.js';
 import type { FanOut } from './fanout.js';
 import type { Metrics } from './metrics.js';
-import { compileFilter } from './filters.js';
+import { ChangeTracker } from './change-state.js';
+import { Conflator } from './conflation.js';
+import { compileSubscriptionFilter } from './filters.js';
 import type { KeyedBuckets } from './limits.js';
 import { collectReplay, type Replay, type ReplayPlan } from './recovery.js';
 import { describeSubscription, type Subscription, type SubscriptionIndex } from './subscriptions.js';
@@ -74,7 +76,7 @@ export class Subscriptions {
     }
     const filters = data.filters && Object.keys(data.filters).length > 0 ? data.filters : null;
     // Compiled first: it refuses any shape a measurement could choke on.
-    const match = compileFilter(filters);
+    const compiled = compileSubscriptionFilter(filters);
     if (filters) {
       const bytes = Buffer.byteLength(JSON.stringify(filters));
       if (bytes > FILTER_BUDGET.perSubscription) {
@@ -86,7 +88,17 @@ export class Subscriptions {
         throw new EscaiError('VALIDATION_ERROR', `filters: the connection's filters would total ${total} bytes, over the limit of ${FILTER_BUDGET.perConnection}`);
       }
     }
-    return { subscriber: conn, type, eventType: SUBSCRIPTION_TYPES[type], agentId, filters, match, createdAt };
+    return {
+      subscriber: conn,
+      type,
+      eventType: SUBSCRIPTION_TYPES[type],
+      agentId,
+      filters,
+      match: compiled.match,
+      ...(compiled.changes.length > 0 ? { changes: new ChangeTracker(compiled.changes) } : {}),
+      ...(compiled.maxRate !== undefined ? { conflation: new Conflator(conn, compiled.maxRate) } : {}),
+      createdAt,
+    };
   }
 
   /**
@@ -144,6 +156,8 @@ export class Subscriptions {
           if (newest && newest.epoch === position.epoch && newest.offset <= position.offset) {
             latestFrame = { frame: JSON.stringify(newest), stream, event: newest };
             confirmedOffset = newest.offset - 1;
+            // The current state the client now holds: what conditions on change judge the next event against.
+            sub.changes?.judge(newest, true);
           }
         }
         // The subscription starts here: nothing at or before it is delivered live, and a resume before its first event replays from here.
@@ -162,10 +176,15 @@ export class Subscriptions {
     this.#deps.changed(conn);
   }
 
-  /** The newest event at or before `upTo` among the last LATEST_SCAN of the stream that the subscription wants. */
+  /**
+   * The newest event at or before `upTo` among the last LATEST_SCAN of the
+   * stream that the subscription wants. Conditions on change are left out:
+   * the scan runs newest first, and `latest` asks for the current state.
+   */
   async #latest(conn: Connection, sub: Subscription<Connection>, stream: string, upTo: number): Promise<DeliveredEvent | undefined> {
     const page = await this.#deps.broker.history(stream, { order: 'desc', before: upTo + 1, limit: LATEST_SCAN });
-    return page.events.find((event) => this.#deps.fanout.wants(conn, sub, event));
+    const stateless: Subscription<Connection> = sub.changes === undefined ? sub : { ...sub, changes: undefined };
+    return page.events.find((event) => this.#deps.fanout.wants(conn, stateless, event));
   }
 
   /** Removes exactly one subscription (SUBSCRIPTION_NOT_FOUND when there is none). */
@@ -191,6 +210,7 @@ export class Subscriptions {
       try {
         const sub = this.#build(conn, { type: entry.type, agent_id: entry.agent_id, filters: entry.filters }, entry.created_at);
         if (entry.start) sub.start = { offset: entry.start[0], epoch: entry.start[1] };
+        if (entry.state) sub.changes?.restore(entry.state);
         following.push(this.#deps.index.add(sub));
       } catch (err) {
         dropped.push(`${entry.type}${entry.agent_id ? `/${entry.agent_id}` : ''}: ${(err as Error).message}`);

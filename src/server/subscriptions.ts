@@ -7,6 +7,8 @@ import { ALL_AGENT_STREAMS } from '../engine/broker.js';
 import { SUBSCRIPTION_TYPES, subscriptionStream } from '../protocol/constants.js';
 import type { EventType, SubscriptionType } from '../protocol/constants.js';
 import type { SubscriptionView } from '../protocol/server-messages.js';
+import type { ChangeTracker } from './change-state.js';
+import type { Conflator } from './conflation.js';
 import type { EventPredicate } from './filters.js';
 
 /** What a subscription delivers to (a Connection). */
@@ -22,7 +24,12 @@ export interface Subscription<S extends Subscriber = Subscriber> {
   readonly agentId: string | null;
   /** The filter as the client sent it (echoed in replies). */
   readonly filters: Record<string, unknown> | null;
+  /** The filter's stateless part. */
   readonly match: EventPredicate;
+  /** The filter's conditions on change (`changed_by`, `crosses`) with their per-agent state; absent when it has none. */
+  readonly changes?: ChangeTracker;
+  /** `$max_rate`: the conflation windows; absent when the subscription asked for no limit. */
+  readonly conflation?: Conflator;
   /** When the client subscribed (ms since the epoch; kept across session resume). */
   readonly createdAt: number;
   /** Single-stream subscriptions: the stream's position when it started (kept across session resume). */
@@ -116,6 +123,8 @@ export class SubscriptionIndex<S extends Subscriber = Subscriber> {
       if (set.size === 0) index.byAgent.delete(sub.agentId);
     }
     this.#size--;
+    // Its conflation timers go with it (nothing is sent for a subscription that is gone).
+    sub.conflation?.dispose();
     this.#interest.unfollow(followedStream(sub));
     return true;
   }
