@@ -6,7 +6,7 @@
 // Servers run as separate processes; this process is the load (publisher +
 // subscribers) and the clock.
 //
-// Usage: npm run build && node --import tsx bench/fanout.ts <memory|redis|socketio> [subscribers=50] [rate=400] [seconds=10]
+// Usage: [BATCH=1] npm run build && node --import tsx bench/fanout.ts <memory|redis|socketio> [subscribers=50] [rate=400] [seconds=10]
 //   rate = events/s published (open loop); 0 = closed loop, as fast as a window of 64 unacknowledged publishes allows.
 import { fileURLToPath } from 'node:url';
 import { performance } from 'node:perf_hooks';
@@ -19,6 +19,8 @@ const SUBSCRIBERS = Number(subsArg);
 const RATE = Number(rateArg);
 const SECONDS = Number(secondsArg);
 const WINDOW = 64;
+/** BATCH=1: ESCAI subscribers ask for batched frames (`?batch=1`). */
+const BATCH = process.env['BATCH'] === '1';
 const AGENT = 'bench_agent';
 
 interface Target {
@@ -43,11 +45,15 @@ async function escaiTarget(servers: ServerProcess[]): Promise<Target> {
   return {
     servers,
     async subscriber(i, onEvent) {
-      const ws = await open(`${subUrl}/ws/monitor/sub-${i}?token=${watcher}`);
+      const ws = await open(`${subUrl}/ws/monitor/sub-${i}?token=${watcher}${BATCH ? '&batch=1' : ''}`);
       ws.send(JSON.stringify({ type: 'subscribe', data: { type: 'epistemic_updates', agent_id: AGENT } }));
       ws.on('message', (raw) => {
         const text = raw.toString();
         if (text.startsWith('{"type":"epistemic_update"')) onEvent((JSON.parse(text) as { data: { sent_at: number } }).data.sent_at);
+        else if (text.startsWith('[')) {
+          // A batched frame (batch=1): several messages, in order.
+          for (const m of JSON.parse(text) as Array<{ type: string; data: { sent_at: number } }>) if (m.type === 'epistemic_update') onEvent(m.data.sent_at);
+        }
       });
       return () => ws.terminate();
     },

@@ -18,7 +18,20 @@ export interface ServerProcess {
 
 /** Starts `escai-realtime serve` (the built dist/) on a free port with extra environment. */
 export function startServerProcess(env: Record<string, string> = {}): Promise<ServerProcess> {
-  return startProcess([CLI, 'serve', '--port', '0'], { ESCAI_JWT_SECRET: SECRET, ESCAI_LOG_LEVEL: 'info', ESCAI_RATE_LIMIT: '100000', ESCAI_RATE_BURST: '100000', ...env });
+  // Every client of a benchmark comes from 127.0.0.1: the per-address and per-user caps are lifted.
+  return startProcess([CLI, 'serve', '--port', '0'], {
+    ESCAI_JWT_SECRET: SECRET,
+    ESCAI_LOG_LEVEL: 'info',
+    ESCAI_RATE_LIMIT: '100000',
+    ESCAI_RATE_BURST: '100000',
+    ESCAI_PUBLISH_RATE: '1000000',
+    ESCAI_PUBLISH_BURST: '1000000',
+    ESCAI_MAX_CONNECTIONS_PER_IP: '100000',
+    ESCAI_HANDSHAKE_RATE: '100000',
+    ESCAI_MAX_CONNECTIONS_PER_USER: '0',
+    ESCAI_MAX_CONNECTIONS: '100000',
+    ...env,
+  });
 }
 
 /** Starts a node process (args after `node`) that prints a JSON {"msg":"listening","port":N} line. */

@@ -1,13 +1,18 @@
-// Peer for bench/fanout.ts: a Socket.IO 4 server doing the same job (room per
-// agent, producer emits, server broadcasts to the room). Run as its own
-// process by bench/fanout.ts; prints its port on stdout.
+// Peer for bench/fanout.ts and `npm run bench`: a Socket.IO 4 server doing
+// the same job (room per agent, producer emits, server broadcasts to the
+// room). `subscribe` and `publish` are acknowledged when the client asks for
+// an ack (the harness waits for the join before it counts a connect as done).
+// Run as its own process; prints its port on stdout.
 import { createServer } from 'node:http';
 import { Server } from 'socket.io';
 
 const http = createServer();
 const io = new Server(http, { transports: ['websocket'], serveClient: false });
 io.on('connection', (socket) => {
-  socket.on('subscribe', (agentId: string) => void socket.join(`agent:${agentId}`));
+  socket.on('subscribe', (agentId: string, ack?: () => void) => {
+    void socket.join(`agent:${agentId}`);
+    ack?.();
+  });
   socket.on('publish', (event: { agent_id: string; data: unknown }, ack?: () => void) => {
     io.to(`agent:${event.agent_id}`).emit('epistemic_update', event);
     ack?.();

@@ -54,6 +54,8 @@ export interface OpenOptions {
   autoPong?: boolean;
   /** How long to wait for connection_established (default 3000 ms). */
   timeoutMs?: number;
+  /** Ask for batched frames (`batch=1`): a frame may hold a JSON array of messages. */
+  batch?: boolean;
 }
 
 /** An opened client and its connection_established (which is not left in `received`). */
@@ -151,7 +153,8 @@ export async function startServer(t: TestContext, overrides: Partial<ConfigInput
  * is open, so whoever ends the clients of a test ends this one too.
  */
 export async function openMonitor(wsUrl: string, token: string | null, options: OpenOptions = {}, track?: (client: TestClient) => void): Promise<Opened> {
-  const query = token === null ? '' : `?token=${encodeURIComponent(token)}`;
+  const params = [...(token === null ? [] : [`token=${encodeURIComponent(token)}`]), ...(options.batch ? ['batch=1'] : [])];
+  const query = params.length === 0 ? '' : `?${params.join('&')}`;
   const wsOptions = { ...(options.headers ? { headers: options.headers } : {}), ...(options.autoPong === false ? { autoPong: false } : {}) };
   const client = await TestClient.open(`${wsUrl}/ws/monitor/${options.session ?? 'session_1'}${query}`, wsOptions);
   track?.(client);
@@ -189,6 +192,8 @@ export class TestClient {
   readonly received: ServerMessage[] = [];
   /** Binary frames received: the protocol is JSON text, so any is a server bug (checked when the test ends). */
   binaryFrames = 0;
+  /** Frames received, and how many messages each held (1 for an object; an array's length for a batched frame). */
+  readonly frameSizes: number[] = [];
   #waiters: Waiter[] = [];
   closeEvent: Promise<{ code: number; reason: string }>;
 
@@ -197,13 +202,17 @@ export class TestClient {
     this.closeEvent = new Promise((resolve) => ws.on('close', (code, reason) => resolve({ code, reason: reason.toString() })));
     ws.on('message', (data, isBinary) => {
       if (isBinary) this.binaryFrames++;
-      // The one place a frame becomes a typed message: what the server sends is the protocol's to say.
-      const msg = JSON.parse(data.toString()) as ServerMessage;
-      this.received.push(msg);
-      for (const w of [...this.#waiters]) {
-        if (w.match(msg)) {
-          this.#waiters.splice(this.#waiters.indexOf(w), 1);
-          w.resolve(msg);
+      // The one place a frame becomes typed messages: what the server sends is the protocol's to say.
+      const parsed = JSON.parse(data.toString()) as ServerMessage | ServerMessage[];
+      const msgs = Array.isArray(parsed) ? parsed : [parsed];
+      this.frameSizes.push(Array.isArray(parsed) ? parsed.length : 1);
+      for (const msg of msgs) {
+        this.received.push(msg);
+        for (const w of [...this.#waiters]) {
+          if (w.match(msg)) {
+            this.#waiters.splice(this.#waiters.indexOf(w), 1);
+            w.resolve(msg);
+          }
         }
       }
     });

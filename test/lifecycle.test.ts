@@ -14,7 +14,7 @@ import { Connection, type ConnectionHooks, type StateChange } from '../src/serve
 import { createCounters } from '../src/server/counters.js';
 import { connectionCount, epistemic, eventsOf, eventually, startServer, TEST_ENGINE, TEST_REDIS_URL, type TestClient } from './helpers.js';
 
-const LIMITS = { maxBufferedBytes: 1 << 20, rateLimit: 50, rateBurst: 100, rateLimitCloseAfter: 50 };
+const LIMITS = { maxBufferedBytes: 1 << 20, rateLimit: 50, rateBurst: 100, rateLimitCloseAfter: 50, batchMaxMessages: 256, batchMaxBytes: 65536, batchMaxDelay: 0, publishRate: 10_000, publishBurst: 20_000 };
 
 /** A server-side `ws` socket and its client, both real, on port 0; the Connection under test wraps the server side. */
 async function connectionPair(t: TestContext): Promise<{ conn: Connection; client: WebSocket; changes: StateChange[] }> {
@@ -36,7 +36,7 @@ async function connectionPair(t: TestContext): Promise<{ conn: Connection; clien
     socketError: () => {},
   };
   const principal = new Principal('u1', ['researcher'], [], DEFAULT_ROLES);
-  const conn = new Connection(serverSide, { principal, sessionId: 's1', sessionStartedAt: Date.now(), holdsUserSlot: false, remoteAddress: '127.0.0.1' }, LIMITS, createCounters(), hooks);
+  const conn = new Connection(serverSide, { principal, sessionId: 's1', sessionStartedAt: Date.now(), holdsUserSlot: false, remoteAddress: '127.0.0.1', batch: false }, LIMITS, createCounters(), hooks);
   return { conn, client, changes };
 }
 

@@ -26,6 +26,10 @@ export interface TokenVerifier {
   verify(token: string): Promise<Principal>;
 }
 
+/** Verified tokens kept, and for how long at most (a token past its exp is never served from here). */
+const VERIFIED_CACHE_SIZE = 10_000;
+const VERIFIED_CACHE_MS = 5 * 60_000;
+
 export function createVerifier(options: VerifierOptions): TokenVerifier {
   const secretKey = options.secret ? new TextEncoder().encode(options.secret) : undefined;
   const jwks = options.jwksUrl ? createRemoteJWKSet(new URL(options.jwksUrl)) : undefined;
@@ -49,8 +53,23 @@ export function createVerifier(options: VerifierOptions): TokenVerifier {
   };
   const previousKey = options.previousSecret ? new TextEncoder().encode(options.previousSecret) : undefined;
 
+  // Verified tokens, kept until their exp (at most VERIFIED_CACHE_MS): a reconnect storm, or many tabs of
+  // one dashboard, verify each token once, and its connections share one Principal. Bounded; tokens that
+  // only the previous secret verifies are not kept, so a rotation's end is never outlived.
+  const verified = new Map<string, { principal: Principal; untilMs: number }>();
+  const remember = (token: string, principal: Principal) => {
+    if (verified.size >= VERIFIED_CACHE_SIZE) verified.delete(verified.keys().next().value!);
+    const untilMs = Math.min((principal.expiresAt ?? 0) * 1000, Date.now() + VERIFIED_CACHE_MS);
+    if (untilMs > Date.now()) verified.set(token, { principal, untilMs });
+  };
+
   return {
     async verify(token: string): Promise<Principal> {
+      const known = verified.get(token);
+      if (known !== undefined) {
+        if (Date.now() < known.untilMs) return known.principal;
+        verified.delete(token);
+      }
       let payload: JWTPayload;
       try {
         ({ payload } = await jwtVerify(token, getKey, verifyOptions));
@@ -63,8 +82,11 @@ export function createVerifier(options: VerifierOptions): TokenVerifier {
         } catch (again) {
           throw toAuthError(again);
         }
+        return principalFromClaims(payload, options.roles);
       }
-      return principalFromClaims(payload, options.roles);
+      const principal = principalFromClaims(payload, options.roles);
+      remember(token, principal);
+      return principal;
     },
   };
 }

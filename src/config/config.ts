@@ -56,16 +56,36 @@ export const ConfigSchema = z.object({
   heartbeatTimeout: seconds.default(10),
   /** Largest inbound WebSocket message, bytes; larger closes with 1009. */
   maxMessageBytes: count.max(16 * 1024 * 1024).default(64 * 1024),
-  /** Inbound messages per second per connection (token bucket refill rate). */
+  /** Inbound control messages (everything but publish) per second per connection (token bucket refill rate). */
   rateLimit: z.coerce.number().positive().default(50),
   /** Token bucket size: messages a connection may send in a burst. */
   rateBurst: count.default(100),
   /** Messages dropped in a row for rate before the connection is closed with 1008. */
   rateLimitCloseAfter: count.default(50),
+  /** Events per second one connection may publish through `publish` messages (a batch counts its events); separate from rateLimit. */
+  publishRate: z.coerce.number().positive().default(10_000),
+  /** Publishing burst: events a connection may publish at once (at least one full batch). */
+  publishBurst: count.default(20_000),
   /** Subscriptions one connection may hold. */
   maxSubscriptions: count.default(100),
   /** Bytes queued to one client before it is disconnected as a slow consumer (4008); a replay may exceed it by its own size while it drains. */
   maxBufferedBytes: count.default(1024 * 1024),
+  /** Batched delivery (`?batch=1`): most messages in one frame. */
+  batchMaxMessages: count.max(10_000).default(256),
+  /** Batched delivery: most bytes in one frame (a larger single message still goes, alone). */
+  batchMaxBytes: count.max(16 * 1024 * 1024).default(64 * 1024),
+  /** Batched delivery: milliseconds a message may wait for others (0 = until the end of the current event-loop turn). */
+  batchMaxDelay: z.coerce.number().int().min(0).max(1000).default(0),
+  /** permessage-deflate for clients that offer it (off: it costs CPU per connection; see docs/OPERATIONS.md). */
+  compression: bool.default(false),
+  /** Compression: messages (or batched frames) smaller than this many bytes go uncompressed. */
+  compressionThreshold: z.coerce.number().int().min(0).default(1024),
+  /** Compression: zlib level, 1 (fastest) to 9 (smallest). */
+  compressionLevel: z.coerce.number().int().min(1).max(9).default(3),
+  /** Compression: zlib operations running at once on the node (the rest queue). */
+  compressionConcurrency: count.max(1000).default(10),
+  /** Compression: keep each connection's dictionary between messages (better ratio, ≈ 300 KiB more memory per compressing connection). */
+  compressionContextTakeover: bool.default(false),
   /** Open WebSocket connections per client address on this node (offices behind one NAT fit). */
   maxConnectionsPerIp: count.default(256),
   /** WebSocket handshakes per second per client address (bursts of twice that). */
@@ -153,8 +173,18 @@ export const ENV_NAMES: Readonly<Record<SettingName, string>> = {
   rateLimit: 'ESCAI_RATE_LIMIT',
   rateBurst: 'ESCAI_RATE_BURST',
   rateLimitCloseAfter: 'ESCAI_RATE_LIMIT_CLOSE_AFTER',
+  publishRate: 'ESCAI_PUBLISH_RATE',
+  publishBurst: 'ESCAI_PUBLISH_BURST',
   maxSubscriptions: 'ESCAI_MAX_SUBSCRIPTIONS',
   maxBufferedBytes: 'ESCAI_MAX_BUFFERED_BYTES',
+  batchMaxMessages: 'ESCAI_BATCH_MAX_MESSAGES',
+  compression: 'ESCAI_COMPRESSION',
+  compressionThreshold: 'ESCAI_COMPRESSION_THRESHOLD',
+  compressionLevel: 'ESCAI_COMPRESSION_LEVEL',
+  compressionConcurrency: 'ESCAI_COMPRESSION_CONCURRENCY',
+  compressionContextTakeover: 'ESCAI_COMPRESSION_CONTEXT_TAKEOVER',
+  batchMaxBytes: 'ESCAI_BATCH_MAX_BYTES',
+  batchMaxDelay: 'ESCAI_BATCH_MAX_DELAY',
   maxConnectionsPerIp: 'ESCAI_MAX_CONNECTIONS_PER_IP',
   handshakeRate: 'ESCAI_HANDSHAKE_RATE',
   authTimeout: 'ESCAI_AUTH_TIMEOUT',

@@ -9,7 +9,9 @@ import type { RawData, WebSocket } from 'ws';
 import type { Principal } from '../auth/permissions.js';
 import { CloseCodes, type CloseCode, type ErrorCode } from '../protocol/codes.js';
 import { ServerMessages, type ControlMessage, type RequestId, type StreamPosition } from '../protocol/server-messages.js';
+import type { BatchLimits, FlushScheduler } from './batching.js';
 import type { NodeCounters } from './counters.js';
+import { decodeMessage, frameText, type Decoded } from './decode.js';
 import { TokenBucket } from './limits.js';
 
 export type ConnectionState = 'open' | 'closing' | 'closed';
@@ -25,18 +27,22 @@ export interface StateChange {
 export interface ConnectionHooks {
   /** Every transition of every connection; `closed` is final (the socket is gone or was terminated). */
   stateChanged(conn: Connection, change: StateChange): void;
-  /** One inbound message, admitted by the rate budget; handled one at a time per connection, in order. */
-  message(conn: Connection, data: RawData): Promise<void>;
+  /** One inbound message, decoded and admitted by its rate budget; handled one at a time per connection, in order. */
+  message(conn: Connection, decoded: Decoded): Promise<void>;
   /** A pong arrived; `confirmed` when it confirmed newly written positions. */
   pong(conn: Connection, confirmed: boolean): void;
   socketError(conn: Connection, err: Error): void;
 }
 
-export interface ConnectionLimits {
+export interface ConnectionLimits extends BatchLimits {
   maxBufferedBytes: number;
+  /** Control messages (everything but publish) per second, and the burst. */
   rateLimit: number;
   rateBurst: number;
   rateLimitCloseAfter: number;
+  /** Events published per second through `publish` messages (a batch counts its events), and the burst. */
+  publishRate: number;
+  publishBurst: number;
 }
 
 
@@ -50,6 +56,8 @@ export interface Admission {
   holdsUserSlot: boolean;
   /** The client's address (per-address caps). */
   remoteAddress: string;
+  /** The client asked for batched frames (`?batch=1`): several messages may share one frame, as a JSON array. */
+  batch: boolean;
 }
 
 /** An outbound frame; for an event, its stream and ids, so the position moves only once it is written. */
@@ -77,6 +85,9 @@ const TEXT_FRAME = Object.freeze({ binary: false });
 const CONNECTION = Symbol('escai.connection');
 type TaggedSocket = WebSocket & { [CONNECTION]: Connection };
 
+/** The positions of a connection that has confirmed nothing yet (shared, never written). */
+const NO_POSITIONS: ReadonlyMap<string, StreamPosition> = new Map();
+
 function clonePositions(positions: ReadonlyMap<string, StreamPosition>): Map<string, StreamPosition> {
   const copy = new Map<string, StreamPosition>();
   for (const [stream, pos] of positions) copy.set(stream, { offset: pos.offset, epoch: pos.epoch });
@@ -86,7 +97,8 @@ function clonePositions(positions: ReadonlyMap<string, StreamPosition>): Map<str
 export class Connection {
   readonly id = randomUUID();
   readonly sessionId: string;
-  readonly connectedAt = new Date();
+  /** When this connection opened, ms since the epoch (a number: a Date per connection costs more). */
+  readonly connectedAtMs = Date.now();
   /** When this session's first connection opened (inherited on resume), ms since the epoch. */
   readonly sessionStartedAt: number;
   /** Whether this connection holds one of its user's cluster-wide connection slots (given back when it closes). */
@@ -108,21 +120,34 @@ export class Connection {
   #held: OutFrame[] | null = null;
   #suppress: Map<string, Suppression> | null = null;
   /** Last offset written to this client per stream: what a resumed session replays from. */
-  readonly #written = new Map<string, StreamPosition>();
-  #confirmed = new Map<string, StreamPosition>();
+  #written: Map<string, StreamPosition> | null = null;
+  #confirmed: ReadonlyMap<string, StreamPosition> = NO_POSITIONS;
   #pingSeq = 0;
   #pingSnapshot: { seq: string; positions: Map<string, StreamPosition> } | null = null;
   #advancedSinceSnapshot = false;
   // inbound
   readonly #bucket: TokenBucket;
+  /** The publishing budget, made on the first publish (a subscriber never needs one). */
+  #publishBucket: TokenBucket | null = null;
   #droppedInARow = 0;
   #lastRateLimitNotice = Number.NEGATIVE_INFINITY;
-  #inbound: Promise<void> = Promise.resolve();
+  /** The last queued inbound task (null when none is waiting or running). */
+  #inbound: Promise<void> | null = null;
   #pendingInbound = 0;
   /** Bytes a replay may add above the slow-consumer cap while it drains. */
   #allowance = 0;
+  // batching (only when the client asked for it)
+  readonly #batcher: FlushScheduler | undefined;
+  /** A message went out since the last flush: the next ones wait for the flush (coalesced). */
+  #coalescing = false;
+  /** Messages waiting for the flush, and their bytes (arrays made on first use and reused). */
+  #batch: Array<string | Buffer> | null = null;
+  #batchBytes = 0;
+  /** Events among them, as (stream, event) pairs: their positions move when the frame is written. */
+  #batchEvents: Array<string | { event_id: string; offset: number; epoch: string }> | null = null;
 
-  constructor(ws: WebSocket, admission: Admission, limits: ConnectionLimits, counters: NodeCounters, hooks: ConnectionHooks) {
+  /** `batcher`: the node's flush scheduler, for a client that asked for batched frames. */
+  constructor(ws: WebSocket, admission: Admission, limits: ConnectionLimits, counters: NodeCounters, hooks: ConnectionHooks, batcher?: FlushScheduler) {
     this.#ws = ws as TaggedSocket;
     this.#principal = admission.principal;
     this.sessionId = admission.sessionId;
@@ -132,6 +157,7 @@ export class Connection {
     this.#limits = limits;
     this.#counters = counters;
     this.#hooks = hooks;
+    this.#batcher = admission.batch ? batcher : undefined;
     this.#bucket = new TokenBucket(limits.rateLimit, limits.rateBurst);
     // Module-level listeners find their connection on the socket: nothing allocated per connection for them.
     this.#ws[CONNECTION] = this;
@@ -197,6 +223,9 @@ export class Connection {
     if (newState === 'closed') {
       this.#held = null;
       this.#suppress = null;
+      this.#batch = null;
+      this.#batchEvents = null;
+      this.#batchBytes = 0;
     }
     this.#hooks.stateChanged(this, reason === undefined ? { oldState, newState } : { oldState, newState, reason });
   }
@@ -204,6 +233,8 @@ export class Connection {
   /** Sends a close frame; the socket is terminated if the peer does not answer within `graceMs`. */
   close(reason: CloseCode, text: string = CloseCodes[reason].description, graceMs = 2000): void {
     if (this.#state !== 'open') return;
+    // What is batched goes out before the close frame.
+    this.flush();
     this.#setState('closing', reason);
     this.#ws.close(CloseCodes[reason].code, text.slice(0, 120));
     const timer = setTimeout(() => this.terminate(), graceMs);
@@ -265,23 +296,90 @@ export class Connection {
       this.#held.push({ frame, stream, event });
       return true;
     }
+    if (this.#batcher !== undefined) return this.#queue(frame, stream, event);
     if (!this.#write(frame)) return false;
     this.advance(stream, event.offset, event.epoch);
     return true;
   }
 
-  #write(frame: string | Buffer): boolean {
-    const buffered = this.#ws.bufferedAmount;
+  /** Whether unsent bytes (the socket's and the batch's) allow one more frame; past the cap the client is closed as a slow consumer. */
+  #underCap(): boolean {
+    const buffered = this.#ws.bufferedAmount + this.#batchBytes;
     if (buffered > this.#limits.maxBufferedBytes + this.#allowance) {
       this.close('SLOW_CONSUMER', 'send buffer over limit');
       return false;
     }
     // The allowance a replay granted lasts until the buffer is back under the cap.
     if (this.#allowance > 0 && buffered <= this.#limits.maxBufferedBytes) this.#allowance = 0;
+    return true;
+  }
+
+  #write(frame: string | Buffer): boolean {
+    if (this.#batcher !== undefined) return this.#queue(frame);
+    if (!this.#underCap()) return false;
     // Events are shared Buffers; ws would send a Buffer as a binary frame. The protocol is JSON text.
     this.#ws.send(frame, TEXT_FRAME);
     this.#counters.messagesSent++;
     return true;
+  }
+
+  /**
+   * Sends a message of a batching connection. The first one since the last
+   * flush goes out at once (a lone message is never held back); the ones
+   * that follow before the node's flush (the end of the event-loop turn, or
+   * batchMaxDelay) are coalesced into one frame, written then, or at once
+   * when the batch is full.
+   */
+  #queue(frame: string | Buffer, stream?: string, event?: { event_id: string; offset: number; epoch: string }): boolean {
+    if (!this.#underCap()) return false;
+    if (!this.#coalescing) {
+      this.#coalescing = true;
+      this.#batcher!.schedule(this);
+      this.#ws.send(frame, TEXT_FRAME);
+      this.#counters.messagesSent++;
+      if (stream !== undefined) this.advance(stream, event!.offset, event!.epoch);
+      return true;
+    }
+    const bytes = typeof frame === 'string' ? Buffer.byteLength(frame) : frame.length;
+    const batch = (this.#batch ??= []);
+    // The array's brackets and commas count too: a frame of n messages has n + 1 more bytes.
+    if (batch.length > 0 && this.#batchBytes + bytes + batch.length + 2 > this.#limits.batchMaxBytes) this.#writeBatch();
+    batch.push(frame);
+    this.#batchBytes += bytes;
+    if (stream !== undefined) (this.#batchEvents ??= []).push(stream, event!);
+    this.#counters.messagesSent++;
+    if (batch.length >= this.#limits.batchMaxMessages) this.#writeBatch();
+    return true;
+  }
+
+  /** The node's flush (and a close): writes what is batched; the next message goes out at once again. */
+  flush(): void {
+    this.#coalescing = false;
+    this.#writeBatch();
+  }
+
+  /**
+   * Writes what is batched as one frame (a lone message as itself, several
+   * as a JSON array) and moves the positions of the events in it. A no-op
+   * when nothing is pending.
+   */
+  #writeBatch(): void {
+    const batch = this.#batch;
+    if (batch === null || batch.length === 0) return;
+    const bytes = this.#batchBytes;
+    this.#batchBytes = 0;
+    if (this.isOpen) this.#ws.send(batch.length === 1 ? batch[0]! : this.#batcher!.encode(batch, bytes), TEXT_FRAME);
+    const written = this.isOpen;
+    batch.length = 0;
+    const events = this.#batchEvents;
+    if (events === null || events.length === 0) return;
+    if (written) {
+      for (let i = 0; i < events.length; i += 2) {
+        const event = events[i + 1] as { offset: number; epoch: string };
+        this.advance(events[i] as string, event.offset, event.epoch);
+      }
+    }
+    events.length = 0;
   }
 
   #suppressed(stream: string, event: { event_id: string; offset: number; epoch: string }): boolean {
@@ -347,10 +445,11 @@ export class Connection {
    */
   advance(stream: string, offset: number, epoch: string): void {
     this.#advancedSinceSnapshot = true;
-    const pos = this.#written.get(stream);
+    const written = (this.#written ??= new Map());
+    const pos = written.get(stream);
     if (pos === undefined) {
-      if (this.#written.size >= MAX_TRACKED_STREAMS) this.#written.delete(this.#written.keys().next().value!);
-      this.#written.set(stream, { offset, epoch });
+      if (written.size >= MAX_TRACKED_STREAMS) written.delete(written.keys().next().value!);
+      written.set(stream, { offset, epoch });
     }
     else if (pos.epoch !== epoch) {
       pos.offset = offset;
@@ -380,7 +479,7 @@ export class Connection {
    * same event_id).
    */
   resumePositions(): ReadonlyMap<string, StreamPosition> {
-    return this.#terminatedByServer ? this.#confirmed : this.#written;
+    return this.#terminatedByServer ? this.#confirmed : (this.#written ?? NO_POSITIONS);
   }
 
   // ---- liveness ------------------------------------------------------------------
@@ -408,7 +507,7 @@ export class Connection {
     // Snapshot only when something was written since the last one (an idle connection costs nothing),
     // and never while frames are held: a pong must not confirm what was not yet sent.
     if (this.#advancedSinceSnapshot && this.#held === null) {
-      this.#pingSnapshot = { seq, positions: clonePositions(this.#written) };
+      this.#pingSnapshot = { seq, positions: clonePositions(this.#written ?? NO_POSITIONS) };
       this.#advancedSinceSnapshot = false;
     }
     this.#ws.ping(seq);
@@ -454,7 +553,11 @@ export class Connection {
    */
   enqueue(task: () => Promise<void>): void {
     this.#pendingInbound++;
-    this.#inbound = this.#inbound.then(task).finally(() => this.#pendingInbound--);
+    const queued = (this.#inbound ?? Promise.resolve()).then(task).finally(() => {
+      // Nothing left behind it: drop the chain, an idle connection keeps no promise.
+      if (--this.#pendingInbound === 0 && this.#inbound === queued) this.#inbound = null;
+    });
+    this.#inbound = queued;
   }
 
   /** Handles a message that arrived before the connection existed (first-message auth), as if it arrived now. */
@@ -463,27 +566,40 @@ export class Connection {
   }
 
   /**
-   * Accepts one inbound frame: counts it against the rate budget at once,
-   * then queues it behind the connection's earlier messages.
+   * Accepts one inbound frame: decodes it, counts it against its rate budget
+   * at once (a publish against the publishing budget, by events; anything
+   * else against the control budget), then queues it behind the
+   * connection's earlier messages.
    */
   #receive(data: RawData): void {
-    if (!this.#admitInbound()) return;
+    const decoded = decodeMessage(frameText(data));
+    if (!this.#admitInbound(decoded)) return;
     // Bounded: a client whose requests pile up faster than they are handled is cut off, not buffered without end.
     if (this.#pendingInbound >= MAX_PENDING_INBOUND) {
       this.close('POLICY_VIOLATION', 'too many requests in flight');
       return;
     }
-    this.enqueue(() => (this.isOpen ? this.#hooks.message(this, data) : Promise.resolve()));
+    this.enqueue(() => (this.isOpen ? this.#hooks.message(this, decoded) : Promise.resolve()));
   }
 
   /**
-   * Accounts an inbound frame against the rate budget. False when it must be
-   * dropped; after `rateLimitCloseAfter` drops in a row the connection closes with 1008.
+   * Accounts an inbound message against its rate budget. False when it must
+   * be dropped; after `rateLimitCloseAfter` drops in a row the connection
+   * closes with 1008. A dropped publish is always answered (with its request
+   * id): a producer must know its events were not published.
    */
-  #admitInbound(): boolean {
-    this.#lastSeen = performance.now();
+  #admitInbound(decoded: Decoded): boolean {
+    const now = (this.#lastSeen = performance.now());
     this.#counters.messagesReceived++;
-    if (this.#bucket.take(this.#lastSeen)) {
+    const publish = decoded.ok && decoded.type === 'publish';
+    let admitted: boolean;
+    if (publish) {
+      const limits = this.#limits;
+      const events = Array.isArray(decoded.data) ? Math.max(1, decoded.data.length) : 1;
+      // A batch as large as the whole burst costs the whole burst (it is never refused for its size alone).
+      admitted = (this.#publishBucket ??= new TokenBucket(limits.publishRate, limits.publishBurst, now)).take(now, Math.min(events, limits.publishBurst));
+    } else admitted = this.#bucket.take(now);
+    if (admitted) {
       this.#droppedInARow = 0;
       return true;
     }
@@ -491,9 +607,11 @@ export class Connection {
     this.#counters.rateLimited++;
     if (this.#droppedInARow >= this.#limits.rateLimitCloseAfter) {
       this.close('POLICY_VIOLATION', 'rate limit exceeded');
-    } else if (this.#lastSeen - this.#lastRateLimitNotice >= 1000) {
+    } else if (publish) {
+      this.sendError('RATE_LIMITED', `Publishing over ${this.#limits.publishRate} events/s on this connection; not published, retry later`, decoded.id);
+    } else if (now - this.#lastRateLimitNotice >= 1000) {
       // At most one notice a second, so a flood is not answered with a flood.
-      this.#lastRateLimitNotice = this.#lastSeen;
+      this.#lastRateLimitNotice = now;
       this.sendError('RATE_LIMITED', 'Too many messages; message dropped');
     }
     return false;

@@ -3,14 +3,16 @@
 // live session record follow), closed (session parked, then every trace
 // removed). The node's one ConnectionHooks object: every connection reports
 // here, and here alone teardown happens.
-import type { RawData, WebSocket } from 'ws';
+import type { WebSocket } from 'ws';
 import type { Logger } from 'pino';
 import type { Config } from '../config/config.js';
 import type { Presence } from '../engine/presence.js';
 import type { SessionState } from '../engine/sessions.js';
 import { ServerMessages } from '../protocol/server-messages.js';
+import { FlushScheduler } from './batching.js';
 import { Connection, type Admission, type ConnectionHooks, type StateChange } from './connection.js';
 import type { NodeCounters } from './counters.js';
+import type { Decoded } from './decode.js';
 import { handleMessage, type HandlerContext } from './handlers.js';
 import type { ConnectionRegistry } from './registry.js';
 import type { SessionKeeper } from './sessions.js';
@@ -34,9 +36,12 @@ export interface LifecycleDeps {
 
 export class ConnectionLifecycle implements ConnectionHooks {
   readonly #deps: LifecycleDeps;
+  /** Flushes the batches of every connection that asked for batched frames. */
+  readonly #batcher: FlushScheduler;
 
   constructor(deps: LifecycleDeps) {
     this.#deps = deps;
+    this.#batcher = new FlushScheduler(deps.config.batchMaxDelay);
   }
 
   /**
@@ -47,7 +52,7 @@ export class ConnectionLifecycle implements ConnectionHooks {
    */
   open(ws: WebSocket, admission: Admission, session?: SessionState): Connection {
     const { config, counters, registry, tokens, sessions, log } = this.#deps;
-    const conn = new Connection(ws, admission, config, counters, this);
+    const conn = new Connection(ws, admission, config, counters, this, this.#batcher);
     // Held from the start: nothing (a notification, a replayed event) may overtake the greeting.
     conn.hold();
     const following = registry.add(conn);
@@ -66,8 +71,9 @@ export class ConnectionLifecycle implements ConnectionHooks {
         await sessions.resume(conn, session, welcome);
         this.changed(conn);
       } else {
-        conn.release([{ frame: JSON.stringify(welcome) }]);
+        // Listed cluster-wide before the client hears it is connected (an admin on another node can find it then).
         this.#publishPresence(conn);
+        conn.release([{ frame: JSON.stringify(welcome) }]);
       }
     });
     log.debug({ connectionId: conn.id, userId: conn.userId, sessionId: conn.sessionId, resumed: session !== undefined }, 'connection opened');
@@ -89,7 +95,7 @@ export class ConnectionLifecycle implements ConnectionHooks {
       node_id: this.#deps.nodeId,
       user_id: conn.userId,
       session_id: conn.sessionId,
-      connected_at: conn.connectedAt.toISOString(),
+      connected_at: new Date(conn.connectedAtMs).toISOString(),
       subscriptions: this.#deps.subscriptions.describe(conn),
     });
   }
@@ -106,8 +112,8 @@ export class ConnectionLifecycle implements ConnectionHooks {
     if (change.newState === 'closed') this.#closed(conn);
   }
 
-  message(conn: Connection, data: RawData): Promise<void> {
-    return handleMessage(this.#deps.handlers, conn, data);
+  message(conn: Connection, decoded: Decoded): Promise<void> {
+    return handleMessage(this.#deps.handlers, conn, decoded);
   }
 
   pong(conn: Connection, confirmed: boolean): void {

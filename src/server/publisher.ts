@@ -2,9 +2,10 @@
 // in-process API: validation of a single event or a batch (all-or-nothing:
 // schema, nesting, size, serialization, all before any offset is given), the
 // delivered envelope of each type, one atomic append through the engine, and
-// read-your-writes on this node (a publish answers once this node's own
-// subscribers, if it has any for the stream, have been handed the event, and
-// the agent directory has recorded it).
+// the agent directory's record. A publish answers once the engine has the
+// events; it waits for this node's own deliveries only when the caller asks
+// for the recipient count (in memory they happen inside the append anyway;
+// on Redis they come back through pub/sub, which a producer need not wait for).
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { AgentDirectory } from '../engine/agents.js';
@@ -23,7 +24,7 @@ export interface PublishResult {
   stream: string;
   offset: number;
   epoch: string;
-  /** Connections of this node the event was handed to. */
+  /** Connections of this node the event was handed to (counted only when the publish asked for it; else 0). */
   recipients: number;
   duplicate: boolean;
 }
@@ -133,6 +134,15 @@ export function publishedRef(r: PublishResult): PublishedRef {
   return r.duplicate ? { event_id: r.event_id, offset: r.offset, epoch: r.epoch, duplicate: true } : { event_id: r.event_id, offset: r.offset, epoch: r.epoch };
 }
 
+export interface PublishOptions {
+  /**
+   * Wait until this node's subscribers have been handed each event and
+   * report how many (the in-process broadcast API and the test broadcast
+   * answer with it). Producers do not: on Redis it costs the pub/sub trip.
+   */
+  countRecipients?: boolean;
+}
+
 export interface PublisherDeps {
   broker: Pick<Broker, 'publish'>;
   agents: Pick<AgentDirectory, 'record'>;
@@ -151,19 +161,22 @@ export class Publisher {
   }
 
   /** Validates and prepares (all-or-nothing, at most `maxBatch`) and publishes producer input. */
-  publishInput(input: unknown, maxBatch = this.#deps.limits.maxBatch): Promise<PublishResult[]> {
-    return this.publish(prepareEvents(input, { ...this.#deps.limits, maxBatch }));
+  publishInput(input: unknown, maxBatch = this.#deps.limits.maxBatch, options: PublishOptions = {}): Promise<PublishResult[]> {
+    return this.publish(prepareEvents(input, { ...this.#deps.limits, maxBatch }), options);
   }
 
   /**
    * Appends prepared events in one engine call (all or nothing); resolves to
-   * one result per event once this node has delivered them and the agent
-   * directory has them.
+   * one result per event once the engine has them and the agent directory
+   * has recorded them (and, with `countRecipients`, once this node has
+   * delivered them).
    */
-  async publish(events: readonly PreparedEvent[]): Promise<PublishResult[]> {
+  async publish(events: readonly PreparedEvent[], options: PublishOptions = {}): Promise<PublishResult[]> {
     const { broker, fanout, counters, metrics } = this.#deps;
     // Registered before the append: the in-memory engine delivers inside `publish`.
-    const waits: Array<DeliveryWait | undefined> = events.map((p) => (fanout.interested(p.stream) ? fanout.expect(p.envelope.event_id) : undefined));
+    const waits: Array<DeliveryWait | undefined> = options.countRecipients
+      ? events.map((p) => (fanout.interested(p.stream) ? fanout.expect(p.envelope.event_id) : undefined))
+      : [];
     let receipts: PublishReceipt[];
     try {
       receipts = await broker.publish(events.map((p) => ({ stream: p.stream, event: p.envelope, json: p.json, idempotencyKey: p.event.idempotency_key })));

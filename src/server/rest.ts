@@ -101,7 +101,7 @@ export function registerRoutes(app: FastifyInstance, deps: RestDeps): void {
       node_id: engine.nodeId,
       user_id: conn.userId,
       session_id: conn.sessionId,
-      connected_at: conn.connectedAt.toISOString(),
+      connected_at: new Date(conn.connectedAtMs).toISOString(),
       last_ping: conn.lastPing,
       is_alive: conn.isOpen,
       subscriptions: subscriptions.describe(conn),
@@ -136,7 +136,7 @@ export function registerRoutes(app: FastifyInstance, deps: RestDeps): void {
     const input = agentId
       ? { type: 'agent_status_change', agent_id: agentId, status: 'test', metadata: { message, message_type: messageType } }
       : { type: 'system_alert', alert_type: messageType, message, severity: 'info', metadata: {} };
-    const [result] = await publisher.publishInput(input, 1);
+    const [result] = await publisher.publishInput(input, 1, { countRecipients: true });
     return { message: 'Broadcast sent', recipients: result!.recipients, event_id: result!.event_id, timestamp: isoNow() };
   });
 

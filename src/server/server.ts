@@ -8,7 +8,7 @@ import type { AddressInfo, Socket } from 'node:net';
 import cors from '@fastify/cors';
 import rateLimit from '@fastify/rate-limit';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
-import { WebSocketServer } from 'ws';
+import { WebSocketServer, type PerMessageDeflateOptions } from 'ws';
 import { createVerifier, type TokenVerifier } from '../auth/jwt.js';
 import type { Config } from '../config/config.js';
 import { createEngine, type Engine, type EngineStatus } from '../engine/index.js';
@@ -53,6 +53,19 @@ interface Node {
   gate: UpgradeGate;
   heartbeat: Heartbeat;
   health: HealthViews;
+}
+
+/** permessage-deflate as configured: off, or bounded (threshold, level, small windows, zlib concurrency). */
+function deflateOptions(config: Config): PerMessageDeflateOptions | false {
+  if (!config.compression) return false;
+  const noTakeover = !config.compressionContextTakeover;
+  return {
+    threshold: config.compressionThreshold,
+    concurrencyLimit: config.compressionConcurrency,
+    zlibDeflateOptions: { level: config.compressionLevel, memLevel: 7 },
+    serverNoContextTakeover: noTakeover,
+    clientNoContextTakeover: noTakeover,
+  };
 }
 
 export class EscaiServer {
@@ -180,7 +193,8 @@ export class EscaiServer {
     const handlers = { subscriptions, tokens, publisher, health, log };
     lifecycle = new ConnectionLifecycle({ config, nodeId: engine.nodeId, counters, registry, index, subscriptions, sessions, tokens, presence, handlers, log });
     const accepted = lifecycle;
-    const wss = new WebSocketServer({ noServer: true, maxPayload: config.maxMessageBytes, clientTracking: false, perMessageDeflate: false });
+    // maxPayload bounds inbound messages after inflation too (ws checks the inflated length).
+    const wss = new WebSocketServer({ noServer: true, maxPayload: config.maxMessageBytes, clientTracking: false, perMessageDeflate: deflateOptions(config) });
     const gate = new UpgradeGate({
       config,
       verifier: this.#verifier,
@@ -308,7 +322,7 @@ export class EscaiServer {
   // ---- in-process publishing: each resolves to the local recipient count ----
 
   async #publishOne(input: unknown): Promise<number> {
-    const [result] = await this.#running().publisher.publishInput(input, 1);
+    const [result] = await this.#running().publisher.publishInput(input, 1, { countRecipients: true });
     return result!.recipients;
   }
 

@@ -1,6 +1,7 @@
 // Token lifetime on a live connection: `token_expiring` shortly before the
 // token's exp, close 4001 at exp + grace unless a `refresh` arrived, and the
-// refresh itself. The one owner of each connection's expiry timers.
+// refresh itself. The one owner of every connection's expiry: one timer per
+// node, set for the earliest due moment (no timer or closure per connection).
 import type { TokenVerifier } from '../auth/jwt.js';
 import { Permissions } from '../auth/permissions.js';
 import type { Config } from '../config/config.js';
@@ -16,18 +17,22 @@ export interface TokenLifetimeDeps {
   changed(conn: Connection): void;
 }
 
-/** setTimeout at an absolute time, safe past the 24.8-day limit of a single timer. */
-function timerAt(atMs: number, fn: () => void): NodeJS.Timeout {
-  const MAX = 2 ** 31 - 1;
-  const delay = Math.max(0, atMs - Date.now());
-  const timer = delay > MAX ? setTimeout(() => timerAt(atMs, fn), MAX) : setTimeout(fn, delay);
-  timer.unref();
-  return timer;
+/** The longest delay one setTimeout takes (about 24.8 days); later dues are reached in steps. */
+const MAX_DELAY = 2 ** 31 - 1;
+
+/** When a connection's token runs out (ms since the epoch), and whether it was warned. */
+interface Expiry {
+  expMs: number;
+  warned: boolean;
 }
 
 export class TokenLifetime {
   readonly #deps: TokenLifetimeDeps;
-  readonly #timers = new Map<Connection, NodeJS.Timeout[]>();
+  /** Every watched connection's expiry; one node-wide timer fires at the earliest due moment. */
+  readonly #expiries = new Map<Connection, Expiry>();
+  #timer: NodeJS.Timeout | undefined;
+  /** When the timer fires (ms since the epoch). */
+  #timerAt = Number.POSITIVE_INFINITY;
 
   constructor(deps: TokenLifetimeDeps) {
     this.#deps = deps;
@@ -35,24 +40,61 @@ export class TokenLifetime {
 
   /** (Re)schedules the connection's expiry from its current token. */
   watch(conn: Connection): void {
-    this.forget(conn);
     const exp = conn.principal.expiresAt;
-    if (exp === undefined) return;
-    const expMs = exp * 1000;
-    const { tokenExpiryWarning, tokenExpiryGrace } = this.#deps.config;
-    this.#timers.set(conn, [
-      timerAt(expMs - tokenExpiryWarning * 1000, () => conn.sendMessage(ServerMessages.tokenExpiring(new Date(expMs).toISOString()))),
-      timerAt(expMs + tokenExpiryGrace * 1000, () => conn.close('TOKEN_EXPIRED', 'token expired')),
-    ]);
+    if (exp === undefined) {
+      this.forget(conn);
+      return;
+    }
+    const expiry = { expMs: exp * 1000, warned: false };
+    this.#expiries.set(conn, expiry);
+    this.#arm(this.#dueOf(expiry));
   }
 
-  /** Stops the connection's timers (it closed). */
+  /** Stops watching the connection (it closed). The node-wide timer stays; it finds nothing due for it. */
   forget(conn: Connection): void {
-    const timers = this.#timers.get(conn);
-    if (!timers) return;
-    for (const t of timers) clearTimeout(t);
-    this.#timers.delete(conn);
+    this.#expiries.delete(conn);
+    if (this.#expiries.size === 0 && this.#timer !== undefined) {
+      clearTimeout(this.#timer);
+      this.#timer = undefined;
+      this.#timerAt = Number.POSITIVE_INFINITY;
+    }
   }
+
+  /** The next moment something is due for `expiry`: its warning, or its close. */
+  #dueOf(expiry: Expiry): number {
+    const { tokenExpiryWarning, tokenExpiryGrace } = this.#deps.config;
+    return expiry.warned ? expiry.expMs + tokenExpiryGrace * 1000 : expiry.expMs - tokenExpiryWarning * 1000;
+  }
+
+  /** Makes sure the timer fires no later than `atMs`. */
+  #arm(atMs: number): void {
+    if (atMs >= this.#timerAt) return;
+    if (this.#timer !== undefined) clearTimeout(this.#timer);
+    this.#timerAt = atMs;
+    this.#timer = setTimeout(this.#fire, Math.min(MAX_DELAY, Math.max(0, atMs - Date.now())));
+    this.#timer.unref();
+  }
+
+  /** Warns and closes what is due, then sets the timer for the earliest of the rest. */
+  readonly #fire = (): void => {
+    this.#timer = undefined;
+    this.#timerAt = Number.POSITIVE_INFINITY;
+    const now = Date.now();
+    let next = Number.POSITIVE_INFINITY;
+    for (const [conn, expiry] of this.#expiries) {
+      if (!expiry.warned && now >= this.#dueOf(expiry)) {
+        expiry.warned = true;
+        conn.sendMessage(ServerMessages.tokenExpiring(new Date(expiry.expMs).toISOString()));
+      }
+      if (expiry.warned && now >= this.#dueOf(expiry)) {
+        this.#expiries.delete(conn);
+        conn.close('TOKEN_EXPIRED', 'token expired');
+        continue;
+      }
+      next = Math.min(next, this.#dueOf(expiry));
+    }
+    if (next !== Number.POSITIVE_INFINITY) this.#arm(next);
+  };
 
   /**
    * Replaces the connection's token. Same `sub` only (else close 4003);

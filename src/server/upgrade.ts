@@ -122,9 +122,16 @@ export class UpgradeGate {
     this.#closed = true;
   }
 
+  /**
+   * Logs a socket error during the handshake. One function for every socket:
+   * a closure made in `handle` would keep the request (its headers, the
+   * head buffer) alive as long as the socket lives.
+   */
+  readonly #onSocketError = (err: Error): void => this.#deps.log.debug({ err }, 'socket error during handshake');
+
   /** The `upgrade` listener of the HTTP server. */
   readonly handle = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
-    socket.on('error', (err) => this.#deps.log.debug({ err }, 'socket error during handshake'));
+    socket.on('error', this.#onSocketError);
     this.#admit(req, socket, head).catch((err: unknown) => {
       const known = catalogued(err);
       if (known) {
@@ -186,12 +193,13 @@ export class UpgradeGate {
       this.#refuse(req, socket, 'IP_CONNECTION_LIMIT', `At most ${config.maxConnectionsPerIp} connections per address on this node`, { 'Retry-After': '5' });
       return;
     }
+    const batch = url.searchParams.get('batch') === '1';
     this.#pending++;
     try {
       const token = tokenFromRequest(req.headers.authorization, url);
       if (!token) {
         if (url.searchParams.get('auth') !== 'message') throw new EscaiError('TOKEN_MISSING', 'A token is required (?token=, Authorization: Bearer, or ?auth=message and an auth message)');
-        await this.#authenticateByMessage(req, socket, head, sessionId, ip);
+        await this.#authenticateByMessage(req, socket, head, sessionId, ip, batch);
         return;
       }
       const principal = await verifier.verify(token);
@@ -204,7 +212,7 @@ export class UpgradeGate {
       // handleUpgrade calls back synchronously, or never (it refused the socket).
       this.#deps.wss.handleUpgrade(req, socket, head, (ws) => {
         accepted = true;
-        this.#open(ws, principal, sessionId, ip, claim);
+        this.#open(ws, principal, sessionId, ip, claim, batch);
       });
       if (!accepted) this.#giveBack(principal, claim);
     } finally {
@@ -248,8 +256,8 @@ export class UpgradeGate {
     if (claim.session) this.#deps.sessions.giveBack(claim.session);
   }
 
-  #open(ws: WebSocket, principal: Principal, sessionId: string, ip: string, claim: Claim): Connection {
-    const admission: Admission = { principal, sessionId, sessionStartedAt: claim.session?.startedAt ?? Date.now(), holdsUserSlot: claim.holdsUserSlot, remoteAddress: ip };
+  #open(ws: WebSocket, principal: Principal, sessionId: string, ip: string, claim: Claim, batch: boolean): Connection {
+    const admission: Admission = { principal, sessionId, sessionStartedAt: claim.session?.startedAt ?? Date.now(), holdsUserSlot: claim.holdsUserSlot, remoteAddress: ip, batch };
     this.#perIp.set(ip, (this.#perIp.get(ip) ?? 0) + 1);
     return this.#deps.accept(ws, admission, claim.session);
   }
@@ -263,7 +271,7 @@ export class UpgradeGate {
    * Messages that follow the auth message before the connection is set up
    * are kept and handled in order.
    */
-  async #authenticateByMessage(req: IncomingMessage, socket: Duplex, head: Buffer, sessionId: string, ip: string): Promise<void> {
+  async #authenticateByMessage(req: IncomingMessage, socket: Duplex, head: Buffer, sessionId: string, ip: string, batch: boolean): Promise<void> {
     const ws = await new Promise<WebSocket | undefined>((resolve) => {
       let called = false;
       this.#deps.wss.handleUpgrade(req, socket, head, (accepted) => {
@@ -328,7 +336,7 @@ export class UpgradeGate {
       return;
     }
     ws.removeAllListeners('message');
-    const conn = this.#open(ws, principal, sessionId, ip, claim);
+    const conn = this.#open(ws, principal, sessionId, ip, claim, batch);
     for (const data of early) conn.receive(data);
   }
 }

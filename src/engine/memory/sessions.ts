@@ -16,7 +16,8 @@ export class MemorySessionStore implements SessionStore {
     let own = this.#byUser.get(state.userId);
     if (!own) this.#byUser.set(state.userId, (own = new Map()));
     own.delete(state.sessionId);
-    own.set(state.sessionId, { state: structuredClone(state), expiresAt: Date.now() + ttlMs });
+    // Kept as given (callers hand over a state built for the call; a copy would double every live session's memory).
+    own.set(state.sessionId, { state, expiresAt: Date.now() + ttlMs });
     for (const sessionId of own.keys()) {
       if (own.size <= maxPerUser) break;
       own.delete(sessionId);

@@ -44,7 +44,8 @@ export interface RedisBrokerOptions {
 // ARGV[1..4]: maxlen, history ttl ms, meta ttl ms, idempotency ttl ms; then per
 //   event i, five from 5 + 5i: stream name, event JSON (no offset/epoch), channel,
 //   epoch for a new stream, has-idempotency flag.
-// Returns, per event, {duplicate flag, event JSON with offset and epoch}, flattened.
+// Returns, per event, {duplicate flag, offset, epoch, stored JSON}, flattened: the JSON only for a
+// duplicate (the first publication's, whose event id differs); otherwise '' (the caller has the event).
 // The event-id key makes the script safe to run twice: ioredis resends a
 // command whose reply was lost with the connection, and the second run must
 // not append the same event at a second offset.
@@ -63,9 +64,13 @@ for i = 0, n - 1 do
   if ran then
     local sep = string.find(ran, ' ', 1, true)
     out[#out + 1] = 0
-    out[#out + 1] = string.sub(json, 1, -2) .. ',"offset":' .. string.sub(ran, 1, sep - 1) .. ',"epoch":"' .. string.sub(ran, sep + 1) .. '"}'
+    out[#out + 1] = string.sub(ran, 1, sep - 1)
+    out[#out + 1] = string.sub(ran, sep + 1)
+    out[#out + 1] = ''
   elseif prev then
     out[#out + 1] = 1
+    out[#out + 1] = ''
+    out[#out + 1] = ''
     out[#out + 1] = prev
   else
     local meta = KEYS[k + 1]
@@ -85,7 +90,9 @@ for i = 0, n - 1 do
     if ARGV[a + 5] == '1' then redis.call('SET', KEYS[k + 3], msg, 'PX', ARGV[4]) end
     redis.call('SET', KEYS[k + 4], string.format('%d', offset) .. ' ' .. epoch, 'PX', 30000)
     out[#out + 1] = 0
-    out[#out + 1] = msg
+    out[#out + 1] = string.format('%d', offset)
+    out[#out + 1] = epoch
+    out[#out + 1] = ''
   end
 end
 return out
@@ -332,10 +339,13 @@ export class RedisBroker implements Broker {
     }
     // One round trip for the whole batch.
     const reply = await link.run('publish', () => this.#scripts.escaiPublish(keys.length, ...keys, ...args));
+    // Only a duplicate's stored event is parsed (its id is the first publication's); the rest need no JSON.
     const receipts: PublishReceipt[] = [];
-    for (let i = 0; i < reply.length; i += 2) {
-      const stored = JSON.parse(reply[i + 1] as string) as DeliveredEvent;
-      receipts.push({ event_id: stored.event_id, offset: stored.offset, epoch: stored.epoch, duplicate: reply[i] === 1 });
+    for (let i = 0; i < reply.length; i += 4) {
+      if (reply[i] === 1) {
+        const stored = JSON.parse(reply[i + 3] as string) as DeliveredEvent;
+        receipts.push({ event_id: stored.event_id, offset: stored.offset, epoch: stored.epoch, duplicate: true });
+      } else receipts.push({ event_id: entries[i / 4]!.event.event_id, offset: Number(reply[i + 1]), epoch: reply[i + 2] as string, duplicate: false });
     }
     return receipts;
   }

@@ -1,0 +1,90 @@
+// Scenario "replay": bench/replay.ts's measurement as a scenario. A stream
+// holds 2,000 events; a client resubscribes with `since` the 1,000th; time
+// from sending `subscribe` to the 1,000th replayed event received, unbatched
+// and batched. Two warm-up rounds discarded, a fresh agent per round. The
+// one client lives in the orchestrator (one socket: no load to speak of).
+import { WebSocket } from 'ws';
+import { latencyOf } from '../harness/measure.js';
+import { ms, runs, type Check, type Table } from '../harness/results.js';
+import { startServer } from '../harness/servers.js';
+import { clientUrl, countEvents, KIND_LABEL, type Kind } from '../harness/wire.js';
+import { sampleEpistemic, token } from '../lib.js';
+import type { Context } from './context.js';
+
+const MISSED = 1000;
+
+async function publishBatch(base: string, producer: string, agentId: string, from: number): Promise<{ offset: number; epoch: string }> {
+  const events = Array.from({ length: MISSED }, (_, i) => ({ type: 'epistemic_update', agent_id: agentId, data: sampleEpistemic(agentId, from + i) }));
+  const res = await fetch(`${base}/api/v1/events`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${producer}`, 'content-type': 'application/json' },
+    body: JSON.stringify(events),
+  });
+  if (res.status !== 202) throw new Error(`publish failed: ${res.status} ${await res.text()}`);
+  const body = (await res.json()) as { events: Array<{ offset: number; epoch: string }> };
+  return body.events[body.events.length - 1]!;
+}
+
+async function round(kind: Kind, base: string, producer: string, watcher: string, agentId: string): Promise<number> {
+  const first = await publishBatch(base, producer, agentId, 0);
+  await publishBatch(base, producer, agentId, MISSED);
+  const ws = new WebSocket(clientUrl(kind, base, `replay-${agentId}`, watcher), { perMessageDeflate: false });
+  await new Promise((resolve, reject) => {
+    ws.once('message', resolve);
+    ws.once('error', reject);
+  });
+  let got = 0;
+  const t0 = performance.now();
+  const done = new Promise<void>((resolve) =>
+    ws.on('message', (raw: Buffer) => {
+      got += countEvents(raw);
+      if (got >= MISSED) resolve();
+    }),
+  );
+  ws.send(JSON.stringify({ type: 'subscribe', data: { type: 'epistemic_updates', agent_id: agentId, since: { offset: first.offset, epoch: first.epoch } } }));
+  await done;
+  const us = (performance.now() - t0) * 1000;
+  ws.close();
+  return us;
+}
+
+export async function replay(ctx: Context): Promise<{ tables: Table[]; checks: Check[] }> {
+  const rounds = ctx.quick ? 3 : 20;
+  const kinds: Kind[] = ['escai', 'escai-batch'];
+  const rows: string[][] = [];
+  const producer = await token('bench-producer', ['developer']);
+  const watcher = await token('bench-watcher', ['researcher']);
+  for (const kind of kinds) {
+    const p50: number[] = [];
+    const p99: number[] = [];
+    const max: number[] = [];
+    for (let run = 1; run <= ctx.runs; run++) {
+      const dep = await startServer(kind);
+      try {
+        const samples: number[] = [];
+        for (let r = 0; r < rounds + 2; r++) {
+          const us = await round(kind, dep.pubBase, producer, watcher, `replay_${run}_${r}`);
+          if (r >= 2) samples.push(Math.round(us));
+        }
+        const lat = latencyOf(samples);
+        p50.push(lat.p50);
+        p99.push(lat.p99);
+        max.push(lat.max);
+        ctx.log(`  replay: ${KIND_LABEL[kind]}, run ${run}: p50 ${ms(lat.p50)}, p99 ${ms(lat.p99)}`);
+      } finally {
+        await dep.stop();
+      }
+    }
+    rows.push([KIND_LABEL[kind], String(rounds), runs(p50, ms), runs(p99, ms), runs(max, ms)]);
+  }
+  return {
+    tables: [
+      {
+        title: `Replay of ${MISSED.toLocaleString('en-US')} missed events (subscribe with since → last replayed event)`,
+        head: ['client', 'rounds per run', 'p50', 'p99', 'max'],
+        rows,
+      },
+    ],
+    checks: [],
+  };
+}
