@@ -70,7 +70,8 @@ export async function connections(ctx: Context): Promise<{ tables: Table[]; chec
     },
     {
       target: `ESCAI idle RSS ≤ 8 KiB per authenticated connection with one subscription (${int(n)} connections)`,
-      value: `${kib(med('escai', (r) => r.perConn))} (raw floor ${kib(med('ws', (r) => r.perConn))})`,
+      // Two decimals: the target sits on a KiB boundary.
+      value: `${(med('escai', (r) => r.perConn) / 1024).toFixed(2)} KiB (raw floor ${(med('ws', (r) => r.perConn) / 1024).toFixed(2)} KiB)`,
       ok: med('escai', (r) => r.perConn) <= 8 * 1024,
     },
   ];

@@ -165,7 +165,8 @@ export class Connection {
     ws.on('pong', Connection.#onPong);
     ws.on('ping', Connection.#onPing);
     ws.on('error', Connection.#onError);
-    ws.once('close', Connection.#onClose);
+    // `on`, not `once` (close comes once): `once` would allocate a wrapper per connection.
+    ws.on('close', Connection.#onClose);
   }
 
   static #onMessage(this: WebSocket, data: RawData): void {

@@ -122,14 +122,20 @@ export class EscaiServer {
   #capPendingSockets(max: number): void {
     const server = this.http.server;
     const pending = new Set<Socket>();
-    const started = (socket: Socket) => pending.delete(socket);
+    // One listener for every socket (no closure per socket), removed once the socket has sent its request.
+    function closedWhilePending(this: Socket): void {
+      pending.delete(this);
+    }
+    const started = (socket: Socket) => {
+      if (pending.delete(socket)) socket.off('close', closedWhilePending);
+    };
     server.on('connection', (socket: Socket) => {
       if (pending.size >= max) {
         socket.destroy();
         return;
       }
       pending.add(socket);
-      socket.once('close', () => pending.delete(socket));
+      socket.on('close', closedWhilePending);
     });
     server.on('request', (req: IncomingMessage) => started(req.socket));
     server.prependListener('upgrade', (req: IncomingMessage) => started(req.socket));

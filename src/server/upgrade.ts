@@ -212,6 +212,8 @@ export class UpgradeGate {
       // handleUpgrade calls back synchronously, or never (it refused the socket).
       this.#deps.wss.handleUpgrade(req, socket, head, (ws) => {
         accepted = true;
+        // ws handles the socket's errors from here on.
+        socket.off('error', this.#onSocketError);
         this.#open(ws, principal, sessionId, ip, claim, batch);
       });
       if (!accepted) this.#giveBack(principal, claim);
@@ -276,6 +278,7 @@ export class UpgradeGate {
       let called = false;
       this.#deps.wss.handleUpgrade(req, socket, head, (accepted) => {
         called = true;
+        socket.off('error', this.#onSocketError);
         resolve(accepted);
       });
       if (!called) resolve(undefined);
