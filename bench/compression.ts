@@ -9,7 +9,7 @@
 import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
 import { WebSocket } from 'ws';
-import { sampleEpistemic, startServerProcess, token } from './lib.js';
+import { epistemicBatch, postEvents, sampleEpistemic, startServerProcess, token } from './lib.js';
 
 const SUBSCRIBERS = Number(process.argv[2] ?? 200);
 const EVENTS = Number(process.argv[3] ?? 2000);
@@ -66,13 +66,7 @@ async function run(mode: 'off' | 'on' | 'on+takeover', batch: boolean): Promise<
     const wireBefore = socketBytes();
     const cpuBefore = cpuMs(server.child.pid!);
     for (let sent = 0; sent < EVENTS; sent += 100) {
-      const batchOfEvents = Array.from({ length: 100 }, (_, i) => ({ type: 'epistemic_update', agent_id: AGENT, data: sampleEpistemic(AGENT, sent + i) }));
-      const res = await fetch(`${server.url}/api/v1/events`, {
-        method: 'POST',
-        headers: { authorization: `Bearer ${producer}`, 'content-type': 'application/json' },
-        body: JSON.stringify(batchOfEvents),
-      });
-      if (res.status !== 202) throw new Error(`publish answered ${res.status}`);
+      await postEvents(server.url, producer, epistemicBatch(AGENT, sent, 100));
       // Paced by the readers (this one process reads for every subscriber): no client falls behind into the slow-consumer cap.
       const until = Date.now() + 30_000;
       while (delivered < (sent + 100) * SUBSCRIBERS && Date.now() < until) await new Promise((r) => setTimeout(r, 2));

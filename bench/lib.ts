@@ -91,3 +91,19 @@ export function sampleEpistemic(agentId: string, i: number): Record<string, unkn
     seq: i,
   };
 }
+
+/** `count` sample epistemic updates of `agentId`, numbered from `from`, as POST /api/v1/events takes them. */
+export function epistemicBatch(agentId: string, from: number, count: number): Array<Record<string, unknown>> {
+  return Array.from({ length: count }, (_, i) => ({ type: 'epistemic_update', agent_id: agentId, data: sampleEpistemic(agentId, from + i) }));
+}
+
+/** Publishes events over HTTP (POST /api/v1/events); throws unless answered 202; the accepted events' positions. */
+export async function postEvents(base: string, producerToken: string, events: unknown[]): Promise<Array<{ offset: number; epoch: string }>> {
+  const res = await fetch(`${base}/api/v1/events`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${producerToken}`, 'content-type': 'application/json' },
+    body: JSON.stringify(events),
+  });
+  if (res.status !== 202) throw new Error(`publish failed: ${res.status} ${await res.text()}`);
+  return ((await res.json()) as { events: Array<{ offset: number; epoch: string }> }).events;
+}

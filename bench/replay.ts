@@ -2,7 +2,7 @@
 // resubscribes with `since`. Server in its own process (dist/), client here.
 // Usage: npm run build && node --import tsx bench/replay.ts [runs=20]
 import { WebSocket } from 'ws';
-import { histogram, sampleEpistemic, startServerProcess, summary, token } from './lib.js';
+import { epistemicBatch, histogram, postEvents, startServerProcess, summary, token } from './lib.js';
 
 const RUNS = Number(process.argv[2] ?? 20);
 const MISSED = 1000;
@@ -13,15 +13,7 @@ const watcher = await token('bench-watcher', ['researcher']);
 const h = histogram();
 
 async function publishBatch(agentId: string, from: number): Promise<{ offset: number; epoch: string }> {
-  const events = Array.from({ length: MISSED }, (_, i) => ({ type: 'epistemic_update', agent_id: agentId, data: sampleEpistemic(agentId, from + i) }));
-  const res = await fetch(`${server.url}/api/v1/events`, {
-    method: 'POST',
-    headers: { authorization: `Bearer ${producer}`, 'content-type': 'application/json' },
-    body: JSON.stringify(events),
-  });
-  if (res.status !== 202) throw new Error(`publish failed: ${res.status} ${await res.text()}`);
-  const body = (await res.json()) as { events: Array<{ offset: number; epoch: string }> };
-  return body.events[body.events.length - 1]!;
+  return (await postEvents(server.url, producer, epistemicBatch(agentId, from, MISSED))).at(-1)!;
 }
 
 for (let run = 0; run < RUNS + 2; run++) {

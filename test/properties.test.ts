@@ -7,7 +7,7 @@ import { test } from 'node:test';
 import fc from 'fast-check';
 import type { DeliveredEvent } from '../src/engine/broker.js';
 import { EscaiError, ErrorCodes } from '../src/protocol/codes.js';
-import { decodeMessage } from '../src/server/handlers.js';
+import { decodeMessage } from '../src/server/decode.js';
 import { ChangeTracker } from '../src/server/change-state.js';
 import { compileFilter, compileSubscriptionFilter } from '../src/server/filters.js';
 import { compileFilter as compileFilterV1 } from './filters-v1-reference.js';

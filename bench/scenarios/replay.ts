@@ -8,21 +8,13 @@ import { latencyOf } from '../harness/measure.js';
 import { ms, runs, type Check, type Table } from '../harness/results.js';
 import { startServer } from '../harness/servers.js';
 import { clientUrl, countEvents, KIND_LABEL, type Kind } from '../harness/wire.js';
-import { sampleEpistemic, token } from '../lib.js';
+import { epistemicBatch, postEvents, token } from '../lib.js';
 import type { Context } from './context.js';
 
 const MISSED = 1000;
 
 async function publishBatch(base: string, producer: string, agentId: string, from: number): Promise<{ offset: number; epoch: string }> {
-  const events = Array.from({ length: MISSED }, (_, i) => ({ type: 'epistemic_update', agent_id: agentId, data: sampleEpistemic(agentId, from + i) }));
-  const res = await fetch(`${base}/api/v1/events`, {
-    method: 'POST',
-    headers: { authorization: `Bearer ${producer}`, 'content-type': 'application/json' },
-    body: JSON.stringify(events),
-  });
-  if (res.status !== 202) throw new Error(`publish failed: ${res.status} ${await res.text()}`);
-  const body = (await res.json()) as { events: Array<{ offset: number; epoch: string }> };
-  return body.events[body.events.length - 1]!;
+  return (await postEvents(base, producer, epistemicBatch(agentId, from, MISSED))).at(-1)!;
 }
 
 async function round(kind: Kind, base: string, producer: string, watcher: string, agentId: string): Promise<number> {

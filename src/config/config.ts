@@ -74,7 +74,7 @@ export const ConfigSchema = z.object({
   batchMaxMessages: count.max(10_000).default(256),
   /** Batched delivery: most bytes in one frame (a larger single message still goes, alone). */
   batchMaxBytes: count.max(16 * 1024 * 1024).default(64 * 1024),
-  /** Batched delivery: milliseconds a message may wait for others (0 = until the end of the current event-loop turn). */
+  /** Batched delivery: milliseconds the messages that follow a sent one wait to be coalesced (0 = until the end of the current event-loop turn). */
   batchMaxDelay: z.coerce.number().int().min(0).max(1000).default(0),
   /** permessage-deflate for clients that offer it (off: it costs CPU per connection; see docs/OPERATIONS.md). */
   compression: bool.default(false),

@@ -1,5 +1,5 @@
-// Inbound messages: parse, validate, dispatch to the handler of each client
-// message type, and turn every failure into an error frame. Nothing here
+// Inbound messages, decoded on arrival (./decode.ts): dispatch to the handler
+// of each client message type, and turn every failure into an error frame. Nothing here
 // throws to the socket: a bad message gets a clear error and the connection
 // (and every other one) carries on.
 import type { Logger } from 'pino';
@@ -14,8 +14,6 @@ import type { HealthViews } from './health.js';
 import { publishedRef, type Publisher } from './publisher.js';
 import type { Subscriptions } from './subscribe.js';
 import type { TokenLifetime } from './token-lifetime.js';
-
-export { decodeMessage, type Decoded } from './decode.js';
 
 /** What message handlers may use: each job's owner, nothing more. */
 export interface HandlerContext {
