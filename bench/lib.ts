@@ -16,10 +16,10 @@ export interface ServerProcess {
   stop(): Promise<void>;
 }
 
-/** Starts `escai-realtime serve` (the built dist/) on a free port with extra environment. */
-export function startServerProcess(env: Record<string, string> = {}): Promise<ServerProcess> {
+/** Starts `escai-realtime serve` (the built dist/) on a free port with extra environment (and node flags, e.g. --cpu-prof). */
+export function startServerProcess(env: Record<string, string> = {}, nodeArgs: string[] = []): Promise<ServerProcess> {
   // Every client of a benchmark comes from 127.0.0.1: the per-address and per-user caps are lifted.
-  return startProcess([CLI, 'serve', '--port', '0'], {
+  return startProcess([...nodeArgs, CLI, 'serve', '--port', '0'], {
     ESCAI_JWT_SECRET: SECRET,
     ESCAI_LOG_LEVEL: 'info',
     ESCAI_RATE_LIMIT: '100000',

@@ -115,6 +115,48 @@ test('GET /api/v1/agents/{id}: the latest epistemic state and status, recent ale
   refusal(await api(s, 'GET', '/api/v1/agents/solo', { token: viewer }), 403, 'AGENT_ACCESS_DENIED');
 });
 
+test('a batch leaves the same agent state as its events published one by one (counts, newest of each kind, the last 20 alerts and predictions)', { timeout: 60_000 }, async (t) => {
+  const s = await startServer(t);
+  const token = await s.token(RESEARCHER);
+  const eventsFor = (agentId: string) => [
+    { type: 'agent_status_change', agent_id: agentId, status: 'running' },
+    epistemicOf(agentId, 0.4, { belief_states: [{ content: 'early', confidence: 0.4 }] }),
+    ...Array.from({ length: 23 }, (_, i) => ({ type: 'pattern_alert', agent_id: agentId, severity: i % 2 ? 'critical' : 'info', data: { pattern_name: `p${i}` } })),
+    epistemicOf(agentId, 0.9),
+    ...Array.from({ length: 22 }, (_, i) => ({ type: 'prediction_update', agent_id: agentId, data: { risk_level: 'low', predicted_value: i } })),
+    { type: 'agent_status_change', agent_id: agentId, status: 'waiting' },
+    // The newest epistemic update carries no figures: confidence and uncertainty stay those of the one before.
+    { type: 'epistemic_update', agent_id: agentId, data: { belief_states: [{ content: 'late', confidence: 0.5 }] } },
+    { type: 'system_alert', alert_type: 'info', message: `not an agent event (${agentId})` },
+  ];
+  await s.server.publish([...eventsFor('batched'), ...eventsFor('other')]);
+  for (const event of eventsFor('single')) await s.server.publish(event);
+  const view = async (agentId: string) => {
+    const r = await api<AgentRecord & { offset: number }>(s, 'GET', `/api/v1/agents/${agentId}`, { token });
+    assert.equal(r.status, 200, JSON.stringify(r.body));
+    const b = r.body;
+    return {
+      status: b.status,
+      confidence_level: b.confidence_level,
+      uncertainty_score: b.uncertainty_score,
+      open_alerts: b.open_alerts,
+      events: b.events,
+      offset: b.offset,
+      latest_epistemic: b.latest_epistemic?.data,
+      latest_status: [b.latest_status?.status, b.latest_status?.offset],
+      alerts: b.alerts.map((a) => [a.data?.['pattern_name'], a.offset]),
+      predictions: b.predictions.map((p) => [p.data?.['predicted_value'], p.offset]),
+    };
+  };
+  const single = await view('single');
+  assert.equal(single.alerts.length, 20);
+  assert.equal(single.alerts[0]![0], 'p22', 'newest alert first');
+  assert.equal(single.confidence_level, 0.9);
+  assert.deepEqual(single.latest_epistemic, { belief_states: [{ content: 'late', confidence: 0.5 }] });
+  assert.deepEqual(await view('batched'), single);
+  assert.deepEqual(await view('other'), single, 'two agents in one batch are folded apart');
+});
+
 test('an agent\'s state outlives its history window, and drops out after the agent TTL', { timeout: 60_000 }, async (t) => {
   const s = await startServer(t, { historyTtl: 0.3, agentTtl: 1.5 });
   const token = await s.token(RESEARCHER);

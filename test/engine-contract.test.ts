@@ -251,6 +251,30 @@ describe('cluster engine (Redis): across nodes', { skip: TEST_ENGINE === 'redis'
     assert.ok(got.every((d) => d.json !== undefined), 'the channel text is handed over as the frame');
   });
 
+  test('a batch sent again (ioredis resends a command whose reply was lost) answers the first run\'s positions and appends nothing', { timeout: 60_000 }, async (t) => {
+    const a = await redis(t);
+    if (!a) return;
+    const { broker } = a.engine;
+    await broker.follow('agent:a1');
+    await broker.follow('agent:a2');
+    const batch = [
+      { stream: 'agent:a1', event: event() },
+      { stream: 'agent:a2', event: event('epistemic_update', { agent_id: 'a2' }) },
+      { stream: 'agent:a1', event: event(), idempotencyKey: 'k1' },
+      { stream: 'agent:a1', event: event(), idempotencyKey: 'k1' },
+    ];
+    const first = await broker.publish(batch);
+    assert.deepEqual(first.map((r) => [r.offset, r.duplicate]), [[1, false], [1, false], [2, false], [2, true]], 'offsets per stream; the repeated key is a duplicate of the first');
+    const again = await broker.publish(batch);
+    assert.deepEqual(again, first, 'the same receipts, not new offsets');
+    await deliveredOf(a, 'agent:a1', 2);
+    await deliveredOf(a, 'agent:a2', 1);
+    const next = await publishOne(broker, 'agent:a1', event());
+    assert.equal(next.offset, 3, 'nothing was appended by the second run');
+    assert.deepEqual((await deliveredOf(a, 'agent:a1', 3)).map((d) => d.event.offset), [1, 2, 3], 'each event delivered once');
+    assert.deepEqual((await broker.history('agent:a1', { since: 0 })).events.map((e) => e.offset), [1, 2, 3]);
+  });
+
   test('a node subscribes only to the channels of streams it follows, and leaves them when the last follower goes', { timeout: 60_000 }, async (t) => {
     const prefix = freshRedisPrefix();
     const a = await redis(t, { prefix });

@@ -24,8 +24,12 @@ export interface AgentQuery {
 }
 
 export interface AgentDirectory {
-  /** Records an agent event (published, with its offset). Events of one agent may arrive out of order across nodes: the latest by offset wins. */
-  record(event: DeliveredEvent): Promise<void>;
+  /**
+   * Records the agent events of one publication (with their offsets, in
+   * offset order per agent; other events are ignored). Events of one agent
+   * may arrive out of order across nodes: the latest by offset wins.
+   */
+  record(events: readonly DeliveredEvent[]): Promise<void>;
   /** Agents by last activity, newest first. */
   list(query: AgentQuery): Promise<AgentPage>;
   get(agentId: string): Promise<AgentRecord | undefined>;
@@ -60,6 +64,11 @@ export function decodeCursor(cursor: string): [number, string] | undefined {
 export function afterCursor(ms: number, id: string, cursor: [number, string] | undefined): boolean {
   if (!cursor) return true;
   return ms < cursor[0] || (ms === cursor[0] && id < cursor[1]);
+}
+
+/** Whether the directory keeps this event (agent events only). */
+export function isAgentRecordable(event: DeliveredEvent): event is DeliveredEvent & { agent_id: string; type: AgentEventType } {
+  return event.agent_id !== undefined && event.type !== 'system_alert' && event.type !== 'user_notification';
 }
 
 export function emptyCounts(): Record<AgentEventType, number> {

@@ -185,28 +185,29 @@ export class Publisher {
       // In-process callers get catalogue errors too (ENGINE_UNAVAILABLE, not the engine's own).
       throw catalogued(err) ?? err;
     }
-    const recorded: Array<Promise<void>> = [];
+    const accepted: DeliveredEvent[] = [];
     const results = receipts.map((receipt, i): PublishResult => {
       const { event, stream, envelope } = events[i]!;
       if (receipt.duplicate) waits[i]?.cancel();
       else {
         counters.publications++;
         metrics.publications.inc({ type: event.type });
-        if (envelope.agent_id !== undefined) recorded.push(this.#record({ ...envelope, offset: receipt.offset, epoch: receipt.epoch }));
+        if (envelope.agent_id !== undefined) accepted.push({ ...envelope, offset: receipt.offset, epoch: receipt.epoch });
       }
       return { event_id: receipt.event_id, stream, offset: receipt.offset, epoch: receipt.epoch, recipients: 0, duplicate: receipt.duplicate };
     });
-    const [recipients] = await Promise.all([Promise.all(waits.map((wait) => wait?.recipients ?? 0)), Promise.all(recorded)]);
+    const [recipients] = await Promise.all([Promise.all(waits.map((wait) => wait?.recipients ?? 0)), this.#record(accepted)]);
     recipients.forEach((n, i) => (results[i]!.recipients = n));
     return results;
   }
 
   /** The agent directory follows every accepted agent event; a failure there does not undo the publication. */
-  async #record(event: DeliveredEvent): Promise<void> {
+  async #record(events: readonly DeliveredEvent[]): Promise<void> {
+    if (events.length === 0) return;
     try {
-      await this.#deps.agents.record(event);
+      await this.#deps.agents.record(events);
     } catch (err) {
-      this.#deps.log.warn({ err, agentId: event.agent_id }, 'agent directory not updated');
+      this.#deps.log.warn({ err, agentId: events[0]!.agent_id, events: events.length }, 'agent directory not updated');
     }
   }
 }

@@ -6,6 +6,7 @@ import {
   emptyCounts,
   encodeCursor,
   epistemicFigures,
+  isAgentRecordable,
   openAlerts,
   RECENT_KEPT,
   type AgentDirectory,
@@ -40,9 +41,11 @@ export class MemoryAgentDirectory implements AgentDirectory {
     this.#ttlMs = options.agentTtlMs;
   }
 
-  async record(event: DeliveredEvent): Promise<void> {
-    const agentId = event.agent_id;
-    if (agentId === undefined || event.type === 'system_alert' || event.type === 'user_notification') return;
+  async record(events: readonly DeliveredEvent[]): Promise<void> {
+    for (const event of events) if (isAgentRecordable(event)) this.#recordOne(event.agent_id, event);
+  }
+
+  #recordOne(agentId: string, event: DeliveredEvent & { type: AgentEventType }): void {
     let entry = this.#agents.get(agentId);
     if (!entry) {
       entry = { lastMs: 0, lastAt: '', offset: 0, epoch: '', status: null, confidence: null, uncertainty: null, counts: emptyCounts(), epistemic: null, statusEvent: null, alerts: [], predictions: [] };

@@ -1,8 +1,9 @@
 // The agent directory on Redis, shared by every node: a hash per agent (the
 // latest state, counts), two capped lists (recent pattern alerts and
 // predictions), and a sorted set of agents by last activity. One script
-// records an event atomically; the latest by offset wins, whichever node
-// records first. Every key expires `agentTtl` after the agent's last event.
+// records a publication's events of one agent atomically; the latest by
+// offset wins, whichever node records first. Every key expires `agentTtl`
+// after the agent's last event.
 import {
   afterCursor,
   AGENT_EVENT_TYPES,
@@ -10,9 +11,11 @@ import {
   emptyCounts,
   encodeCursor,
   epistemicFigures,
+  isAgentRecordable,
   openAlerts,
   RECENT_KEPT,
   type AgentDirectory,
+  type AgentEventType,
   type AgentPage,
   type AgentQuery,
   type AgentRecord,
@@ -21,35 +24,87 @@ import {
 import type { DeliveredEvent } from '../broker.js';
 import type { RedisLink } from './link.js';
 
+// One call per agent and publication, with the publication's events folded
+// first (counts, the newest of each kind, the last few alerts and
+// predictions): a batch of 1,000 events of one agent is one script call.
 // KEYS: agent hash, alerts list, predictions list, agents zset
-// ARGV: agent id, type, offset, epoch, ms, iso time, event JSON, status, confidence, uncertainty, ttl ms, keep
+// ARGV: 1 agent id, 2 epoch, 3 latest offset, 4 its ms, 5 its iso time, 6 ttl ms, 7 keep,
+//       8-11 counts (epistemic_update, pattern_alert, prediction_update, agent_status_change),
+//       12 latest epistemic JSON, 13 its offset, 14 confidence, 15 its offset, 16 uncertainty, 17 its offset,
+//       18 latest status JSON, 19 status, 20 its offset, 21 alerts n, 22 predictions n,
+//       then the alerts' JSON and the predictions' JSON, oldest first ('' = none)
+// A value is written only when its event is newer than what the hash holds
+// (another epoch, or a later offset): the latest by offset wins across nodes.
 const RECORD_LUA = `
 local h = KEYS[1]
-redis.call('HINCRBY', h, 'n:' .. ARGV[2], 1)
-if ARGV[2] == 'pattern_alert' then
-  redis.call('LPUSH', KEYS[2], ARGV[7])
-  redis.call('LTRIM', KEYS[2], 0, tonumber(ARGV[12]) - 1)
-elseif ARGV[2] == 'prediction_update' then
-  redis.call('LPUSH', KEYS[3], ARGV[7])
-  redis.call('LTRIM', KEYS[3], 0, tonumber(ARGV[12]) - 1)
+local types = { 'epistemic_update', 'pattern_alert', 'prediction_update', 'agent_status_change' }
+for i = 1, 4 do
+  local n = tonumber(ARGV[7 + i])
+  if n > 0 then redis.call('HINCRBY', h, 'n:' .. types[i], n) end
 end
-local epoch = redis.call('HGET', h, 'epoch')
-local offset = tonumber(redis.call('HGET', h, 'offset') or '0')
-if epoch ~= ARGV[4] or tonumber(ARGV[3]) > offset then
-  redis.call('HSET', h, 'epoch', ARGV[4], 'offset', ARGV[3], 'ms', ARGV[5], 'at', ARGV[6])
-  redis.call('ZADD', KEYS[4], ARGV[5], ARGV[1])
-  if ARGV[2] == 'epistemic_update' then
-    redis.call('HSET', h, 'epi', ARGV[7])
-    if ARGV[9] ~= '' then redis.call('HSET', h, 'conf', ARGV[9]) end
-    if ARGV[10] ~= '' then redis.call('HSET', h, 'unc', ARGV[10]) end
-  elseif ARGV[2] == 'agent_status_change' then
-    redis.call('HSET', h, 'st', ARGV[7], 'status', ARGV[8])
-  end
+local keep = tonumber(ARGV[7])
+local na, np = tonumber(ARGV[21]), tonumber(ARGV[22])
+if na > 0 then
+  redis.call('LPUSH', KEYS[2], unpack(ARGV, 23, 22 + na))
+  redis.call('LTRIM', KEYS[2], 0, keep - 1)
 end
-for i = 1, 3 do redis.call('PEXPIRE', KEYS[i], ARGV[11]) end
-redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', tonumber(ARGV[5]) - tonumber(ARGV[11]))
+if np > 0 then
+  redis.call('LPUSH', KEYS[3], unpack(ARGV, 23 + na, 22 + na + np))
+  redis.call('LTRIM', KEYS[3], 0, keep - 1)
+end
+local fresh = redis.call('HGET', h, 'epoch') ~= ARGV[2]
+local stored = tonumber(redis.call('HGET', h, 'offset') or '0')
+local function newer(i) return ARGV[i] ~= '' and (fresh or tonumber(ARGV[i]) > stored) end
+if newer(3) then
+  redis.call('HSET', h, 'epoch', ARGV[2], 'offset', ARGV[3], 'ms', ARGV[4], 'at', ARGV[5])
+  redis.call('ZADD', KEYS[4], ARGV[4], ARGV[1])
+end
+if newer(13) then redis.call('HSET', h, 'epi', ARGV[12]) end
+if newer(15) then redis.call('HSET', h, 'conf', ARGV[14]) end
+if newer(17) then redis.call('HSET', h, 'unc', ARGV[16]) end
+if newer(20) then redis.call('HSET', h, 'st', ARGV[18], 'status', ARGV[19]) end
+for i = 1, 3 do redis.call('PEXPIRE', KEYS[i], ARGV[6]) end
+redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', tonumber(ARGV[4]) - tonumber(ARGV[6]))
 return 1
 `;
+
+/** One agent's events of a publication, folded as the script reads them. */
+interface Folded {
+  latest: DeliveredEvent;
+  counts: Record<AgentEventType, number>;
+  epistemic?: DeliveredEvent;
+  confidence?: [number, number];
+  uncertainty?: [number, number];
+  status?: DeliveredEvent;
+  alerts: DeliveredEvent[];
+  predictions: DeliveredEvent[];
+}
+
+/** Folds a publication's agent events per agent (events in offset order per agent). */
+function fold(events: readonly DeliveredEvent[]): Map<string, Folded> {
+  const byAgent = new Map<string, Folded>();
+  for (const event of events) {
+    if (!isAgentRecordable(event)) continue;
+    let f = byAgent.get(event.agent_id);
+    if (!f) byAgent.set(event.agent_id, (f = { latest: event, counts: emptyCounts(), alerts: [], predictions: [] }));
+    f.latest = event;
+    f.counts[event.type]++;
+    if (event.type === 'epistemic_update') {
+      f.epistemic = event;
+      const { confidence, uncertainty } = epistemicFigures(event);
+      if (confidence !== undefined) f.confidence = [confidence, event.offset];
+      if (uncertainty !== undefined) f.uncertainty = [uncertainty, event.offset];
+    } else if (event.type === 'agent_status_change') f.status = event;
+    else if (event.type === 'pattern_alert') keepLast(f.alerts, event);
+    else if (event.type === 'prediction_update') keepLast(f.predictions, event);
+  }
+  return byAgent;
+}
+
+function keepLast(list: DeliveredEvent[], event: DeliveredEvent): void {
+  list.push(event);
+  if (list.length > RECENT_KEPT) list.shift();
+}
 
 /** How many more than `limit` to read past a cursor (agents sharing its exact millisecond). */
 const TIE_SLACK = 64;
@@ -64,33 +119,43 @@ export class RedisAgentDirectory implements AgentDirectory {
     link.cmd.defineCommand('escaiRecordAgent', { numberOfKeys: 4, lua: RECORD_LUA });
   }
 
-  async record(event: DeliveredEvent): Promise<void> {
-    const agentId = event.agent_id;
-    if (agentId === undefined || event.type === 'system_alert' || event.type === 'user_notification') return;
+  async record(events: readonly DeliveredEvent[]): Promise<void> {
     const { cmd } = this.#link;
-    const { confidence, uncertainty } = epistemicFigures(event);
-    const record = (cmd as unknown as { escaiRecordAgent(...args: Array<string | number>): Promise<number> }).escaiRecordAgent;
-    await this.#link.run('agent record', () =>
-      record.call(
-        cmd,
+    const script = (cmd as unknown as { escaiRecordAgent(...args: Array<string | number>): Promise<number> }).escaiRecordAgent;
+    const calls: Array<Promise<number>> = [];
+    // One script call per agent; the command connection pipelines them.
+    for (const [agentId, f] of fold(events)) {
+      const { latest, epistemic, status } = f;
+      const args: Array<string | number> = [
         this.#link.key('ag', agentId),
         this.#link.key('ag', agentId, 'alerts'),
         this.#link.key('ag', agentId, 'preds'),
         this.#link.key('agents'),
         agentId,
-        event.type,
-        event.offset,
-        event.epoch,
-        Date.parse(event.timestamp),
-        event.timestamp,
-        JSON.stringify(event),
-        event.status ?? '',
-        confidence ?? '',
-        uncertainty ?? '',
+        latest.epoch,
+        latest.offset,
+        Date.parse(latest.timestamp),
+        latest.timestamp,
         this.#ttlMs,
         RECENT_KEPT,
-      ),
-    );
+        ...AGENT_EVENT_TYPES.map((type) => f.counts[type]),
+        epistemic ? JSON.stringify(epistemic) : '',
+        epistemic?.offset ?? '',
+        f.confidence?.[0] ?? '',
+        f.confidence?.[1] ?? '',
+        f.uncertainty?.[0] ?? '',
+        f.uncertainty?.[1] ?? '',
+        status ? JSON.stringify(status) : '',
+        status?.status ?? '',
+        status?.offset ?? '',
+        f.alerts.length,
+        f.predictions.length,
+        ...f.alerts.map((e) => JSON.stringify(e)),
+        ...f.predictions.map((e) => JSON.stringify(e)),
+      ];
+      calls.push(this.#link.run('agent record', () => script.call(cmd, ...args)));
+    }
+    await Promise.all(calls);
   }
 
   async list({ limit, cursor, only }: AgentQuery): Promise<AgentPage> {

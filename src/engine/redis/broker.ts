@@ -39,62 +39,75 @@ export interface RedisBrokerOptions {
 }
 
 // A batch, appended atomically (a script runs whole or not at all).
-// KEYS[1]: the active zset; then per event i (from 0), four keys from 2 + 4i:
-//   meta, stream, idempotency key, event-id key.
-// ARGV[1..4]: maxlen, history ttl ms, meta ttl ms, idempotency ttl ms; then per
-//   event i, five from 5 + 5i: stream name, event JSON (no offset/epoch), channel,
-//   epoch for a new stream, has-idempotency flag.
+// KEYS[1]: the active zset; KEYS[2]: the batch's key (its first event's id);
+//   then per event i (from 0), three keys from 3 + 3i: meta, stream, idempotency key.
+// ARGV[1..5]: maxlen, history ttl ms, meta ttl ms, idempotency ttl ms, the
+//   epoch a stream gets if it is new; then per event i, four from 6 + 4i:
+//   stream name, event JSON (no offset/epoch), channel, has-idempotency flag.
 // Returns, per event, {duplicate flag, offset, epoch, stored JSON}, flattened: the JSON only for a
 // duplicate (the first publication's, whose event id differs); otherwise '' (the caller has the event).
-// The event-id key makes the script safe to run twice: ioredis resends a
-// command whose reply was lost with the connection, and the second run must
-// not append the same event at a second offset.
+// The batch's key keeps the reply for 30 s and makes the script safe to run
+// twice: ioredis resends a command whose reply was lost with the connection,
+// and the second run must answer the first one's positions, not append the
+// batch again. A stream's epoch and offset are read once per batch and its
+// trimming, expiry and activity written once, after its events.
 const PUBLISH_LUA = `
+local done = redis.call('GET', KEYS[2])
+if done then return cjson.decode(done) end
 local out = {}
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local n = (#ARGV - 4) / 5
+local n = (#ARGV - 5) / 4
+local streams, order = {}, {}
 for i = 0, n - 1 do
-  local k = 1 + i * 4
-  local a = 4 + i * 5
+  local k = 2 + i * 3
+  local a = 5 + i * 4
   local name, json = ARGV[a + 1], ARGV[a + 2]
-  local ran = redis.call('GET', KEYS[k + 4])
   local prev = false
-  if not ran and ARGV[a + 5] == '1' then prev = redis.call('GET', KEYS[k + 3]) end
-  if ran then
-    local sep = string.find(ran, ' ', 1, true)
-    out[#out + 1] = 0
-    out[#out + 1] = string.sub(ran, 1, sep - 1)
-    out[#out + 1] = string.sub(ran, sep + 1)
-    out[#out + 1] = ''
-  elseif prev then
+  if ARGV[a + 4] == '1' then prev = redis.call('GET', KEYS[k + 3]) end
+  if prev then
     out[#out + 1] = 1
     out[#out + 1] = ''
     out[#out + 1] = ''
     out[#out + 1] = prev
   else
-    local meta = KEYS[k + 1]
-    local epoch = redis.call('HGET', meta, 'epoch')
-    if not epoch then
-      epoch = ARGV[a + 4]
-      redis.call('HSET', meta, 'epoch', epoch, 'offset', 0)
+    local s = streams[name]
+    if not s then
+      local meta = KEYS[k + 1]
+      local epoch = redis.call('HGET', meta, 'epoch')
+      local offset = 0
+      if epoch then
+        offset = tonumber(redis.call('HGET', meta, 'offset') or '0')
+      else
+        epoch = ARGV[5]
+        redis.call('HSET', meta, 'epoch', epoch, 'offset', 0)
+      end
+      s = { k = k, epoch = epoch, offset = offset }
+      streams[name] = s
+      order[#order + 1] = name
     end
-    local offset = redis.call('HINCRBY', meta, 'offset', 1)
-    local msg = string.sub(json, 1, -2) .. ',"offset":' .. string.format('%d', offset) .. ',"epoch":"' .. epoch .. '"}'
-    redis.call('XADD', KEYS[k + 2], 'MAXLEN', '=', ARGV[1], '*', 'o', offset, 'm', msg)
-    redis.call('XTRIM', KEYS[k + 2], 'MINID', now - tonumber(ARGV[2]))
-    redis.call('PEXPIRE', KEYS[k + 2], ARGV[3])
-    redis.call('PEXPIRE', meta, ARGV[3])
-    redis.call('ZADD', KEYS[1], now, name)
+    s.offset = s.offset + 1
+    local offset = string.format('%d', s.offset)
+    local msg = string.sub(json, 1, -2) .. ',"offset":' .. offset .. ',"epoch":"' .. s.epoch .. '"}'
+    redis.call('XADD', KEYS[k + 2], '*', 'o', offset, 'm', msg)
     redis.call('PUBLISH', ARGV[a + 3], name .. '\\n' .. msg)
-    if ARGV[a + 5] == '1' then redis.call('SET', KEYS[k + 3], msg, 'PX', ARGV[4]) end
-    redis.call('SET', KEYS[k + 4], string.format('%d', offset) .. ' ' .. epoch, 'PX', 30000)
+    if ARGV[a + 4] == '1' then redis.call('SET', KEYS[k + 3], msg, 'PX', ARGV[4]) end
     out[#out + 1] = 0
-    out[#out + 1] = string.format('%d', offset)
-    out[#out + 1] = epoch
+    out[#out + 1] = offset
+    out[#out + 1] = s.epoch
     out[#out + 1] = ''
   end
 end
+for _, name in ipairs(order) do
+  local s = streams[name]
+  redis.call('HSET', KEYS[s.k + 1], 'offset', string.format('%d', s.offset))
+  redis.call('XTRIM', KEYS[s.k + 2], 'MAXLEN', '=', ARGV[1])
+  redis.call('XTRIM', KEYS[s.k + 2], 'MINID', now - tonumber(ARGV[2]))
+  redis.call('PEXPIRE', KEYS[s.k + 2], ARGV[3])
+  redis.call('PEXPIRE', KEYS[s.k + 1], ARGV[3])
+  redis.call('ZADD', KEYS[1], now, name)
+end
+redis.call('SET', KEYS[2], cjson.encode(out), 'PX', 30000)
 return out
 `;
 
@@ -326,16 +339,16 @@ export class RedisBroker implements Broker {
     const status = this.#link.status();
     if (!status.ready) throw new EngineUnavailableError(status.reason ?? 'redis unavailable');
     const link = this.#link;
-    const keys: string[] = [link.key('active')];
-    const args: Array<string | number> = [this.#opts.historySize, this.#opts.historyTtlMs, this.#opts.streamMetaTtlMs, this.#opts.idempotencyTtlMs];
+    const first = entries[0]!;
+    const keys: string[] = [link.key('active'), link.key('e', first.stream, first.event.event_id)];
+    // One epoch for the streams this batch creates: epochs are compared per stream, and a stream created again draws another.
+    const args: Array<string | number> = [this.#opts.historySize, this.#opts.historyTtlMs, this.#opts.streamMetaTtlMs, this.#opts.idempotencyTtlMs, newEpoch()];
+    const named = new Map<string, [meta: string, history: string, channel: string]>();
     for (const { stream, event, json, idempotencyKey } of entries) {
-      keys.push(
-        link.key('m', stream),
-        link.key('s', stream),
-        idempotencyKey === undefined ? link.key('i', '-') : link.key('i', stream, idempotencyKey),
-        link.key('e', stream, event.event_id),
-      );
-      args.push(stream, json ?? JSON.stringify(event), link.channel(stream), newEpoch(), idempotencyKey === undefined ? '0' : '1');
+      let names = named.get(stream);
+      if (!names) named.set(stream, (names = [link.key('m', stream), link.key('s', stream), link.channel(stream)]));
+      keys.push(names[0], names[1], idempotencyKey === undefined ? link.key('i', '-') : link.key('i', stream, idempotencyKey));
+      args.push(stream, json ?? JSON.stringify(event), names[2], idempotencyKey === undefined ? '0' : '1');
     }
     // One round trip for the whole batch.
     const reply = await link.run('publish', () => this.#scripts.escaiPublish(keys.length, ...keys, ...args));
