@@ -17,8 +17,7 @@ if (engine === 'redis') {
   env['ESCAI_REDIS_URL'] = process.env['ESCAI_BENCH_REDIS_URL'] ?? 'redis://127.0.0.1:6379';
   env['ESCAI_REDIS_PREFIX'] = `bench-http-${process.pid}`;
 }
-const profile = process.env['ESCAI_BENCH_PROFILE'];
-const server = await startServerProcess(env, profile ? ['--cpu-prof', `--cpu-prof-dir=${profile}`] : []);
+const server = await startServerProcess(env);
 try {
   const producer = await token('bench-http-producer', ['developer']);
   const samples: number[] = [];

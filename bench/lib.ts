@@ -16,8 +16,14 @@ export interface ServerProcess {
   stop(): Promise<void>;
 }
 
-/** Starts `escai-realtime serve` (the built dist/) on a free port with extra environment (and node flags, e.g. --cpu-prof). */
-export function startServerProcess(env: Record<string, string> = {}, nodeArgs: string[] = []): Promise<ServerProcess> {
+/**
+ * Starts `escai-realtime serve` (the built dist/) on a free port with extra
+ * environment. With ESCAI_BENCH_PROFILE=DIR set, the server runs under
+ * --cpu-prof and writes its profile to DIR when it exits.
+ */
+export function startServerProcess(env: Record<string, string> = {}): Promise<ServerProcess> {
+  const profile = process.env['ESCAI_BENCH_PROFILE'];
+  const nodeArgs = profile ? ['--cpu-prof', `--cpu-prof-dir=${profile}`] : [];
   // Every client of a benchmark comes from 127.0.0.1: the per-address and per-user caps are lifted.
   return startProcess([...nodeArgs, CLI, 'serve', '--port', '0'], {
     ESCAI_JWT_SECRET: SECRET,

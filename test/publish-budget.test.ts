@@ -50,3 +50,28 @@ test('over the publishing budget a publish is refused with RATE_LIMITED and its 
   const history = await fetch(`${s.url}/api/v1/agents/budget/events?limit=1000`, { headers: { authorization: `Bearer ${await s.token({ roles: ['researcher'] })}` } });
   assert.equal(((await history.json()) as { events: unknown[] }).events.length, 100);
 });
+
+test('publishes on one socket are pipelined: every reply keeps the order of the requests (confirmations, refusals, other replies) and offsets follow arrival', { timeout: 30_000 }, async (t) => {
+  const s = await startServer(t);
+  const producer = await s.connect({ sub: 'producer', roles: ['developer'] }, { session: 'producer' });
+  const viewer = await s.connect({ sub: 'viewer', roles: ['viewer'] }, { session: 'viewer' });
+  // Sent in one go, without waiting: valid publishes, a poison one, a batch, a ping, then more publishes.
+  const requests: Array<{ id: string; data?: unknown; type?: string }> = [];
+  for (let i = 0; i < 30; i++) requests.push({ id: `p${i}`, data: epistemicEvent('piped', i) });
+  requests.push({ id: 'bad', data: { type: 'epistemic_update', agent_id: 'piped', data: { confidence_level: 7 } } });
+  requests.push({ id: 'batch', data: [epistemicEvent('piped', 30), epistemicEvent('piped', 31)] });
+  requests.push({ id: 'ping', type: 'ping' });
+  for (let i = 32; i < 60; i++) requests.push({ id: `p${i}`, data: epistemicEvent('piped', i) });
+  for (const r of requests) producer.send(r.type === 'ping' ? { type: 'ping', id: r.id } : { type: 'publish', id: r.id, data: r.data });
+  await eventually(() => producer.events('publish_confirmed', 'error', 'pong').length === requests.length, 20_000, 'an answer to every request');
+  const replies = producer.events('publish_confirmed', 'error', 'pong');
+  assert.deepEqual(replies.map((m) => m.id), requests.map((r) => r.id), 'answers in request order');
+  assert.deepEqual(replies.map((m) => m.type), requests.map((r) => (r.id === 'bad' ? 'error' : r.id === 'ping' ? 'pong' : 'publish_confirmed')));
+  const offsets = replies.flatMap((m) => (m.type === 'publish_confirmed' ? m.data.events.map((e) => e.offset) : []));
+  assert.deepEqual(offsets, Array.from({ length: 60 }, (_, i) => i + 1), 'offsets in arrival order, the refused event took none');
+  // A refusal for a missing permission keeps its place too.
+  viewer.send({ type: 'publish', id: 'v1', data: epistemicEvent('piped', 99) });
+  viewer.send({ type: 'ping', id: 'v2' });
+  await eventually(() => viewer.events('error', 'pong').length === 2, 10_000, 'the viewer\'s two answers');
+  assert.deepEqual(viewer.events('error', 'pong').map((m) => [m.type, m.id]), [['error', 'v1'], ['pong', 'v2']]);
+});

@@ -80,6 +80,14 @@ export const MAX_TRACKED_STREAMS = 2000;
 /** Inbound messages one connection may have waiting to be handled; more closes it with 1008. */
 export const MAX_PENDING_INBOUND = 256;
 
+/**
+ * Publishes one connection may have issued to the engine and not yet
+ * answered. Up to this many are pipelined (a producer's events are appended
+ * in order without waiting a round trip each); beyond it the next message
+ * waits for the oldest answer.
+ */
+export const MAX_PIPELINED_PUBLISHES = 64;
+
 const WS_OPEN = 1;
 const TEXT_FRAME = Object.freeze({ binary: false });
 const CONNECTION = Symbol('escai.connection');
@@ -134,6 +142,9 @@ export class Connection {
   /** The last queued inbound task (null when none is waiting or running). */
   #inbound: Promise<void> | null = null;
   #pendingInbound = 0;
+  /** The reply of the last publish whose engine call is issued (null when none is pending): replies go out in order. */
+  #publishReplies: Promise<void> | null = null;
+  #publishesInFlight = 0;
   /** Bytes a replay may add above the slow-consumer cap while it drains. */
   #allowance = 0;
   // batching (only when the client asked for it)
@@ -580,7 +591,32 @@ export class Connection {
       this.close('POLICY_VIOLATION', 'too many requests in flight');
       return;
     }
-    this.enqueue(() => (this.isOpen ? this.#hooks.message(this, decoded) : Promise.resolve()));
+    const handle = () => (this.isOpen ? this.#hooks.message(this, decoded) : Promise.resolve());
+    // A publish goes on as soon as its engine call is issued (./handlers.ts); anything else first lets
+    // the pending publishes answer, so every reply keeps the order of the requests.
+    if (decoded.ok && decoded.type === 'publish') this.enqueue(handle);
+    else this.enqueue(() => (this.#publishReplies === null ? handle() : this.#publishReplies.then(handle)));
+  }
+
+  /**
+   * A publish whose engine call was just issued, in arrival order (the
+   * engine appends in that order): its reply is sent after the replies of the
+   * publishes before it, while the connection's next messages are handled.
+   * Resolves when the next message may be handled: at once, or, with
+   * MAX_PIPELINED_PUBLISHES pending, once this reply is sent. `reply` must not reject.
+   */
+  pipelinePublish(reply: Promise<ControlMessage>): Promise<void> {
+    this.#publishesInFlight++;
+    const previous = this.#publishReplies;
+    const sent: Promise<void> = (previous === null ? reply : previous.then(() => reply))
+      .then((message) => {
+        this.sendMessage(message);
+      })
+      .finally(() => {
+        if (--this.#publishesInFlight === 0 && this.#publishReplies === sent) this.#publishReplies = null;
+      });
+    this.#publishReplies = sent;
+    return this.#publishesInFlight >= MAX_PIPELINED_PUBLISHES ? sent : Promise.resolve();
   }
 
   /**

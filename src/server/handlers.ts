@@ -6,12 +6,12 @@ import type { Logger } from 'pino';
 import { Permissions } from '../auth/permissions.js';
 import { EscaiError } from '../protocol/codes.js';
 import type { ClientMessageType, SubscribeData, UnsubscribeData } from '../protocol/messages.js';
-import { ServerMessages, type RequestId } from '../protocol/server-messages.js';
+import { ServerMessages, type ControlMessage, type RequestId } from '../protocol/server-messages.js';
 import type { Connection } from './connection.js';
 import type { Decoded } from './decode.js';
 import { catalogued } from './errors.js';
 import type { HealthViews } from './health.js';
-import { publishedRef, type Publisher } from './publisher.js';
+import { publishedRef, type Publisher, type PublishResult } from './publisher.js';
 import type { Subscriptions } from './subscribe.js';
 import type { TokenLifetime } from './token-lifetime.js';
 
@@ -55,12 +55,32 @@ const handlers: Record<ClientMessageType, Handler> = {
   refresh(ctx, conn, data, id) {
     return ctx.tokens.refresh(conn, (data as { token: string }).token, id);
   },
-  async publish(ctx, conn, data, id) {
-    if (!conn.principal.has(Permissions.PUBLISH)) throw new EscaiError('PERMISSION_DENIED', 'publish needs events:publish');
-    const results = await ctx.publisher.publishInput(data);
-    conn.sendMessage(ServerMessages.publishConfirmed(results.map(publishedRef), id));
+  publish(ctx, conn, data, id) {
+    // Pipelined: the engine call is issued now, in arrival order, and the reply follows the earlier ones
+    // (Connection.pipelinePublish); the connection's next message does not wait for this one's round trip.
+    let work: Promise<PublishResult[]>;
+    try {
+      if (!conn.principal.has(Permissions.PUBLISH)) throw new EscaiError('PERMISSION_DENIED', 'publish needs events:publish');
+      work = ctx.publisher.publishInput(data);
+    } catch (err) {
+      work = Promise.reject(err);
+    }
+    return conn.pipelinePublish(
+      work.then(
+        (results) => ServerMessages.publishConfirmed(results.map(publishedRef), id),
+        (err: unknown) => errorMessage(ctx, conn, 'publish', err, id),
+      ),
+    );
   },
 };
+
+/** The error frame for a failed request: the catalogue's code, or INTERNAL_ERROR (logged). */
+function errorMessage(ctx: HandlerContext, conn: Connection, type: ClientMessageType, err: unknown, id: RequestId | undefined): ControlMessage {
+  const known = catalogued(err);
+  if (known) return ServerMessages.error(known.code, known.message, id);
+  ctx.log.error({ err, connectionId: conn.id, messageType: type }, 'message handler failed');
+  return ServerMessages.error('INTERNAL_ERROR', 'Internal error while handling the message', id);
+}
 
 /** Handles one inbound message; never rejects. */
 export async function handleMessage(ctx: HandlerContext, conn: Connection, decoded: Decoded): Promise<void> {
@@ -72,11 +92,6 @@ export async function handleMessage(ctx: HandlerContext, conn: Connection, decod
   try {
     await handlers[type](ctx, conn, data, id);
   } catch (err) {
-    const known = catalogued(err);
-    if (known) conn.sendError(known.code, known.message, id);
-    else {
-      ctx.log.error({ err, connectionId: conn.id, messageType: type }, 'message handler failed');
-      conn.sendError('INTERNAL_ERROR', 'Internal error while handling the message', id);
-    }
+    conn.sendMessage(errorMessage(ctx, conn, type, err, id));
   }
 }

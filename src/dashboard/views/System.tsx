@@ -82,7 +82,7 @@ export function System() {
   }, [samples, nodeIds]);
 
   return (
-    <section aria-labelledby="system-title">
+    <section aria-labelledby="system-title" data-testid="system" data-samples={samples.length}>
       <div class="toolbar">
         <h1 id="system-title">System</h1>
         {latest && (
