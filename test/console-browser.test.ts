@@ -135,7 +135,7 @@ test('the console: dev link, live fleet, agent timeline within 1 s, server-side 
   await eventually(async () => (await page.locator('.chart canvas').count()) >= 3, 10_000, 'the system charts');
   // Rates need two polls (every 2 s); a few make the charts show a line, not a point.
   await eventually(async () => Number(await page.getAttribute('[data-testid="system"]', 'data-samples')) >= 4, 20_000, 'four polls of /ws/health');
-  const nodeRow = await page.locator('[data-testid="system"] table tbody tr').first().innerText();
+  const nodeRow = await page.locator('[data-testid="system"] table.table tbody tr').first().innerText();
   assert.match(nodeRow, /127\.0\.0\.1/, `the node's row: ${nodeRow}`);
   await page.screenshot({ path: join(OUTPUT, 'console-system.png') });
   await page.goto(`${base}/#/connections`);

@@ -60,8 +60,13 @@ export function Chart({ data, series, height = 220, ranges = {}, markers = [], l
           grid: { stroke: gridColor },
           ticks: { stroke: gridColor },
           space: 90,
-          // Wall-clock time, whole seconds: short windows would otherwise label milliseconds.
-          values: (_u: uPlot, splits: number[]) => splits.map((s) => new Date(s * 1000).toLocaleTimeString(undefined, { hour12: false })),
+          // Wall-clock time, whole seconds (short windows would otherwise label milliseconds);
+          // ticks within one second show their second once.
+          values: (_u: uPlot, splits: number[]) =>
+            splits.map((s, i) => {
+              const text = new Date(s * 1000).toLocaleTimeString(undefined, { hour12: false });
+              return i > 0 && Math.floor(splits[i - 1]!) === Math.floor(s) ? '' : text;
+            }),
         },
         { stroke: axisColor, grid: { stroke: gridColor }, ticks: { stroke: gridColor }, size: 44 },
       ],

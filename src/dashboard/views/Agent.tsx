@@ -244,7 +244,7 @@ export function Agent({ client, agentId, connections }: { client: EscaiClient; a
           </ul>
           {knowledge && (
             <p class="muted">
-              knowledge: {Array.isArray(knowledge.facts) ? knowledge.facts.length : 0} facts, confidence {pct(knowledge.confidence)}
+              knowledge: {factCount(knowledge.facts)}, confidence {pct(knowledge.confidence)}
             </p>
           )}
         </div>
@@ -309,4 +309,9 @@ export function Agent({ client, agentId, connections }: { client: EscaiClient; a
       <EventLog agentId={agentId} />
     </section>
   );
+}
+
+function factCount(facts: unknown): string {
+  const n = Array.isArray(facts) ? facts.length : 0;
+  return `${n} fact${n === 1 ? '' : 's'}`;
 }
