@@ -7,27 +7,20 @@
 import { latencyOf } from './harness/measure.js';
 import { ms } from './harness/results.js';
 import { ESCAI_BENCH_ENV } from './harness/servers.js';
-import { epistemicBatch, postEvents, startServerProcess, token } from './lib.js';
+import { startServerProcess } from './lib.js';
+import { httpBatches, REDIS_URL } from './scenarios/redis.js';
 
 const engine = process.argv[2] ?? 'redis';
 const batches = Number(process.argv[3] ?? 50);
 const size = Number(process.argv[4] ?? 1000);
 const env: Record<string, string> = { ...ESCAI_BENCH_ENV };
 if (engine === 'redis') {
-  env['ESCAI_REDIS_URL'] = process.env['ESCAI_BENCH_REDIS_URL'] ?? 'redis://127.0.0.1:6379';
+  env['ESCAI_REDIS_URL'] = REDIS_URL;
   env['ESCAI_REDIS_PREFIX'] = `bench-http-${process.pid}`;
 }
 const server = await startServerProcess(env);
 try {
-  const producer = await token('bench-http-producer', ['developer']);
-  const samples: number[] = [];
-  for (let b = 0; b <= batches; b++) {
-    const events = epistemicBatch(`http_agent_${b % 10}`, b * size, size);
-    const t0 = performance.now();
-    await postEvents(server.url, producer, events);
-    if (b > 0) samples.push(Math.round((performance.now() - t0) * 1000)); // the first is a warm-up
-  }
-  const lat = latencyOf(samples);
+  const lat = latencyOf(await httpBatches(server.url, batches, size));
   console.log(`${engine}: ${batches} POSTs of ${size} events, one at a time, time to the 202: p50 ${ms(lat.p50)}, p99 ${ms(lat.p99)}, max ${ms(lat.max)}`);
 } finally {
   await server.stop();

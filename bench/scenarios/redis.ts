@@ -24,12 +24,16 @@ function reachable(url: string): Promise<boolean> {
   });
 }
 
-async function httpBatches(base: string, batches: number): Promise<number[]> {
+/**
+ * POSTs `batches` batches of `size` events, one at a time, after one warm-up
+ * batch; the time to each 202, µs. Also run on its own by bench/http-batch.ts.
+ */
+export async function httpBatches(base: string, batches: number, size = 1000): Promise<number[]> {
   const producer = await token('bench-http-producer', ['developer']);
   const out: number[] = [];
   for (let b = 0; b < batches + 1; b++) {
     const agent = `http_agent_${b % 10}`;
-    const body = JSON.stringify(Array.from({ length: 1000 }, (_, i) => ({ type: 'epistemic_update', agent_id: agent, data: sampleEpistemic(agent, b * 1000 + i) })));
+    const body = JSON.stringify(Array.from({ length: size }, (_, i) => ({ type: 'epistemic_update', agent_id: agent, data: sampleEpistemic(agent, b * size + i) })));
     const t0 = performance.now();
     const res = await fetch(`${base}/api/v1/events`, { method: 'POST', headers: { authorization: `Bearer ${producer}`, 'content-type': 'application/json' }, body });
     await res.arrayBuffer();

@@ -2,12 +2,13 @@
 // a filter may say is checked by the compiler, and the builder writes the
 // JSON the server reads (docs/PROTOCOL.md, Filters). The server still
 // validates every filter it is sent; the types only catch mistakes early.
+import type { ChangeDirection } from '../protocol/constants.js';
+
+/** Which way a change counts: `up`, `down`, or `either` (the default); the server's type too. */
+export type { ChangeDirection };
 
 /** A plain value: equality when given alone. */
 export type FilterValue = string | number | boolean;
-
-/** Which way a change counts: `up`, `down`, or `either` (the default). */
-export type ChangeDirection = 'up' | 'down' | 'either';
 
 /** Operators on one field; every one given must hold. */
 export type FieldOperators = {

@@ -16,6 +16,9 @@ export const SUBSCRIPTION_TYPES = {
 
 export type SubscriptionType = keyof typeof SUBSCRIPTION_TYPES;
 
+/** Which way a value must move for a filter's `changed_by` / `crosses` to fire. */
+export type ChangeDirection = 'up' | 'down' | 'either';
+
 /** The one stream a subscription reads (`agent:{id}`, `system`), or null for all-agents subscriptions. */
 export function subscriptionStream(type: SubscriptionType, agentId: string | null): string | null {
   if (type === 'system_alerts') return 'system';

@@ -85,7 +85,7 @@ const CLOSE = 0x5d; // ]
  * One JSON array frame from serialized messages (`bytes`: their total byte
  * length). The messages' bytes are copied once, into one buffer.
  */
-export function encodeBatch(messages: ReadonlyArray<string | Buffer>, bytes: number): Buffer {
+function encodeBatch(messages: ReadonlyArray<string | Buffer>, bytes: number): Buffer {
   const out = Buffer.allocUnsafe(bytes + messages.length + 1);
   let at = 0;
   out[at++] = OPEN;

@@ -7,11 +7,13 @@
 // stale state, and never more than max_rate events per second per agent.
 //
 // Bounded: at most CONFLATION_LIMITS.windows open windows per subscription
-// (past that an agent's events go out unconflated), one timer per window,
-// re-armed in place; `dispose` (the subscription went) clears them all.
+// (past that an agent's events go out unconflated). One timer per
+// subscription: every window lasts the same interval, so the map's order
+// (a window moves to the end when it is re-armed) is the order they end in.
+// `dispose` (the subscription went) clears it.
 import type { DeliveredEvent } from '../protocol/events.js';
 
-export const CONFLATION_LIMITS = { windows: 1000 } as const;
+const CONFLATION_LIMITS = { windows: 1000 } as const;
 
 /** Where conflated events go: the subscription's connection. */
 export interface ConflationSink {
@@ -21,21 +23,23 @@ export interface ConflationSink {
   sendEvent(frame: string | Buffer, stream: string, event: { event_id: string; offset: number; epoch: string }): boolean;
 }
 
-/** A delivered event as sent after a window: its own fields, plus how many events of its agent it replaced. */
-export type ConflatedEvent = DeliveredEvent & { conflated: number };
-
 interface Window {
+  /** The latest held event and its frame as every recipient gets it (the fan-out's shared bytes). */
   pending: DeliveredEvent | undefined;
+  frame: Buffer | undefined;
   stream: string;
   /** Events replaced by `pending` (not delivered). */
   skipped: number;
-  timer: NodeJS.Timeout;
+  /** When the window ends (performance.now() ms). */
+  endsAt: number;
 }
 
 export class Conflator {
   readonly #sink: ConflationSink;
   readonly #intervalMs: number;
+  /** Open windows by agent, in the order they end. */
   readonly #windows = new Map<string, Window>();
+  #timer: NodeJS.Timeout | undefined;
   #disposed = false;
 
   constructor(sink: ConflationSink, maxRate: number) {
@@ -49,54 +53,81 @@ export class Conflator {
   }
 
   /**
-   * A wanted live event: true to send it now; false when it is held for the
-   * end of its agent's window (it will be sent then, unless a later one replaces it).
+   * A wanted live event (`frame`: its serialized bytes): true to send it now;
+   * false when it is held for the end of its agent's window (it will be sent
+   * then, unless a later one replaces it).
    */
-  admit(stream: string, event: DeliveredEvent): boolean {
+  admit(stream: string, event: DeliveredEvent, frame: Buffer): boolean {
     if (this.#disposed) return true;
     const key = event.agent_id ?? '';
     const w = this.#windows.get(key);
     if (w === undefined) {
-      if (this.#windows.size < CONFLATION_LIMITS.windows) this.#open(key, stream);
+      if (this.#windows.size < CONFLATION_LIMITS.windows) {
+        this.#windows.set(key, { pending: undefined, frame: undefined, stream, skipped: 0, endsAt: performance.now() + this.#intervalMs });
+        this.#arm();
+      }
       return true;
     }
     if (w.pending !== undefined) w.skipped++;
     w.pending = event;
+    w.frame = frame;
     w.stream = stream;
     return false;
   }
 
-  #open(key: string, stream: string): void {
-    const w: Window = { pending: undefined, stream, skipped: 0, timer: undefined as unknown as NodeJS.Timeout };
-    w.timer = setTimeout(() => this.#close(key, w), this.#intervalMs);
-    w.timer.unref();
-    this.#windows.set(key, w);
+  /** Sets the timer for the first window to end, unless it is set. */
+  #arm(): void {
+    if (this.#timer !== undefined) return;
+    const first = this.#windows.values().next().value as Window | undefined;
+    if (first === undefined) return;
+    this.#timer = setTimeout(this.#tick, Math.max(0, first.endsAt - performance.now()));
+    this.#timer.unref();
   }
 
-  /** A window ends: send the latest held event and keep the pace, or close when nothing came. */
-  #close(key: string, w: Window): void {
-    const event = w.pending;
-    if (this.#disposed || event === undefined || !this.#sink.isOpen) {
-      if (this.#windows.get(key) === w) this.#windows.delete(key);
-      return;
-    }
-    if (event.agent_id !== undefined && !this.#sink.principal.canMonitor(event.agent_id)) {
+  /** Ends the windows that are due, in order; a window that sent something opens again at the end of the map. */
+  readonly #tick = (): void => {
+    this.#timer = undefined;
+    if (this.#disposed) return;
+    const now = performance.now();
+    for (const [key, w] of this.#windows) {
+      if (w.endsAt > now) break;
       this.#windows.delete(key);
-      return;
+      if (this.#close(w)) {
+        w.endsAt = now + this.#intervalMs;
+        this.#windows.set(key, w);
+      }
     }
+    this.#arm();
+  };
+
+  /** A window ends: sends the latest held event (true: the window goes on, to keep the pace), or nothing (false: it closes). */
+  #close(w: Window): boolean {
+    const { pending: event, frame } = w;
+    if (event === undefined || frame === undefined || !this.#sink.isOpen) return false;
+    if (event.agent_id !== undefined && !this.#sink.principal.canMonitor(event.agent_id)) return false;
     const skipped = w.skipped;
     w.pending = undefined;
+    w.frame = undefined;
     w.skipped = 0;
-    // Built here, once per window: it differs from the shared frame by `conflated`.
-    const frame = Buffer.from(JSON.stringify(skipped > 0 ? ({ ...event, conflated: skipped } satisfies ConflatedEvent) : event));
-    this.#sink.sendEvent(frame, w.stream, event);
-    w.timer.refresh();
+    // The shared frame, or (once per window) the same JSON with `"conflated":N` as its last key.
+    this.#sink.sendEvent(skipped > 0 ? withConflated(frame, skipped) : frame, w.stream, event);
+    return true;
   }
 
   /** The subscription is gone: no timer stays, nothing more is sent. */
   dispose(): void {
     this.#disposed = true;
-    for (const w of this.#windows.values()) clearTimeout(w.timer);
+    if (this.#timer !== undefined) clearTimeout(this.#timer);
+    this.#timer = undefined;
     this.#windows.clear();
   }
+}
+
+const CLOSE_BRACE = 0x7d;
+
+/** A serialized event object with `"conflated": n` added as its last key. */
+function withConflated(frame: Buffer, n: number): Buffer {
+  let end = frame.length - 1;
+  while (end > 0 && frame[end] !== CLOSE_BRACE) end--;
+  return Buffer.concat([frame.subarray(0, end), Buffer.from(`,"conflated":${n}}`)]);
 }

@@ -34,7 +34,7 @@ export interface ConnectionHooks {
   socketError(conn: Connection, err: Error): void;
 }
 
-export interface ConnectionLimits extends BatchLimits {
+export interface ConnectionLimits extends Pick<BatchLimits, 'batchMaxMessages' | 'batchMaxBytes'> {
   maxBufferedBytes: number;
   /** Control messages (everything but publish) per second, and the burst. */
   rateLimit: number;

@@ -137,15 +137,18 @@ export class FanOut {
       const conn = sub.subscriber;
       if (!this.wants(conn, sub, state.event, monitorKey)) continue;
       // `$max_rate`: over the rate the event waits for its window's end (./conflation.ts), live events only.
-      if (sub.conflation === undefined || sub.conflation.admit(state.stream, state.event)) this.#sendTo(conn, state);
+      if (sub.conflation === undefined || sub.conflation.admit(state.stream, state.event, this.#frameOf(state))) this.#sendTo(conn, state);
     }
   }
 
   #sendTo(conn: Connection, state: FanOutState): void {
     if (!conn.isOpen || !conn.claimDelivery(state.seq)) return;
-    // A Buffer, not a string: ws would encode a string again for every recipient.
-    state.frame ??= Buffer.from(state.json ?? JSON.stringify(state.event));
-    if (conn.sendEvent(state.frame, state.stream, state.event)) state.count++;
+    if (conn.sendEvent(this.#frameOf(state), state.stream, state.event)) state.count++;
+  }
+
+  /** The publication's frame, made once for every recipient: a Buffer, not a string (ws would encode a string again for each). */
+  #frameOf(state: FanOutState): Buffer {
+    return (state.frame ??= Buffer.from(state.json ?? JSON.stringify(state.event)));
   }
 
   /**

@@ -25,6 +25,7 @@
 // throw: every read checks what it reads.
 import type { DeliveredEvent } from '../protocol/events.js';
 import { EscaiError } from '../protocol/codes.js';
+import type { ChangeDirection } from '../protocol/constants.js';
 
 export type EventPredicate = (event: DeliveredEvent) => boolean;
 
@@ -48,7 +49,6 @@ type Primitive = string | number | boolean;
 /** A predicate over what a filter looks at: the event at the top level, a list element inside `any`/`all`. */
 type Predicate = (target: unknown) => boolean;
 
-export type Direction = 'up' | 'down' | 'either';
 
 /** A condition on change: judged per agent against the subscription's previous events (see ./change-state.ts). */
 export interface ChangeCondition {
@@ -56,7 +56,7 @@ export interface ChangeCondition {
   readonly kind: 'changed_by' | 'crosses';
   /** changed_by: the least move; crosses: the threshold. */
   readonly amount: number;
-  readonly direction: Direction;
+  readonly direction: ChangeDirection;
   readonly read: (event: DeliveredEvent) => unknown;
 }
 
@@ -68,6 +68,8 @@ export interface CompiledFilter {
   readonly changes: readonly ChangeCondition[];
   /** `$max_rate`: events per second per agent, above which the server conflates. */
   readonly maxRate: number | undefined;
+  /** The filter's size as JSON, bytes (what the filter budgets count); 0 for no filter. */
+  readonly bytes: number;
 }
 
 const matchAll: Predicate = () => true;
@@ -158,7 +160,7 @@ function contains(v: unknown, needle: string): boolean {
   return isPrimitive(v) && asText(v).includes(needle);
 }
 
-function direction(at: string, op: string, v: unknown): Direction {
+function direction(at: string, op: string, v: unknown): ChangeDirection {
   if (v === undefined) return 'either';
   if (v !== 'up' && v !== 'down' && v !== 'either') refuseAt(at, `${op}.direction must be "up", "down" or "either"`);
   return v;
@@ -168,7 +170,7 @@ function direction(at: string, op: string, v: unknown): Direction {
 function changeCondition(at: string, key: string, op: 'changed_by' | 'crosses', arg: unknown, read: (t: unknown) => unknown): ChangeCondition {
   const field = op === 'changed_by' ? 'by' : 'value';
   let amount: unknown = arg;
-  let dir: Direction = 'either';
+  let dir: ChangeDirection = 'either';
   if (arg !== null && typeof arg === 'object' && !Array.isArray(arg)) {
     for (const k of Object.keys(arg)) if (k !== field && k !== 'direction') refuseAt(at, `${op} takes only "${field}" and "direction"`);
     amount = (arg as Record<string, unknown>)[field];
@@ -387,7 +389,7 @@ function compileObject(at: string, filter: unknown, ctx: Ctx, nesting: number, i
 const UNSEEN = Symbol('unseen');
 
 /** What an empty filter compiles to. */
-const EMPTY: CompiledFilter = { match: matchAll, changes: [], maxRate: undefined };
+const EMPTY: CompiledFilter = { match: matchAll, changes: [], maxRate: undefined, bytes: 0 };
 
 /**
  * Compiled filters by their JSON text, shared by every subscription that sends
@@ -397,7 +399,7 @@ const EMPTY: CompiledFilter = { match: matchAll, changes: [], maxRate: undefined
  * for, so the caches keep at most 2 × COMPILED_CACHE_LIMIT of those alive.
  */
 const compiledCache = new Map<string, CompiledFilter>();
-export const COMPILED_CACHE_LIMIT = 256;
+const COMPILED_CACHE_LIMIT = 256;
 
 /**
  * Evaluated once per event for all the subscriptions sharing it: events are
@@ -437,7 +439,7 @@ export function compileSubscriptionFilter(filters: Record<string, unknown> | nul
   if (cached) return cached;
   const ctx: Ctx = { nodes: 0, cost: 0, deepest: 0, changes: [], maxRate: undefined };
   const match = compileObject('filters', filters, ctx, 0, true, true) as EventPredicate;
-  const compiled: CompiledFilter = { match: match === matchAll ? match : memoized(match), changes: ctx.changes, maxRate: ctx.maxRate };
+  const compiled: CompiledFilter = { match: match === matchAll ? match : memoized(match), changes: ctx.changes, maxRate: ctx.maxRate, bytes: Buffer.byteLength(text) };
   if (compiledCache.size >= COMPILED_CACHE_LIMIT) compiledCache.delete(compiledCache.keys().next().value!);
   compiledCache.set(text, compiled);
   return compiled;

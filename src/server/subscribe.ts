@@ -75,10 +75,10 @@ export class Subscriptions {
       throw new EscaiError('TOO_MANY_SUBSCRIPTIONS', `At most ${config.maxSubscriptions} subscriptions per connection`);
     }
     const filters = data.filters && Object.keys(data.filters).length > 0 ? data.filters : null;
-    // Compiled first: it refuses any shape a measurement could choke on.
+    // Compiled first: it refuses what is not a filter, and measures what is.
     const compiled = compileSubscriptionFilter(filters);
     if (filters) {
-      const bytes = Buffer.byteLength(JSON.stringify(filters));
+      const bytes = compiled.bytes;
       if (bytes > FILTER_BUDGET.perSubscription) {
         throw new EscaiError('VALIDATION_ERROR', `filters: ${bytes} bytes as JSON, over the limit of ${FILTER_BUDGET.perSubscription} per subscription`);
       }

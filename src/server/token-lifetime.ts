@@ -1,7 +1,8 @@
 // Token lifetime on a live connection: `token_expiring` shortly before the
 // token's exp, close 4001 at exp + grace unless a `refresh` arrived, and the
 // refresh itself. The one owner of every connection's expiry: one timer per
-// node, set for the earliest due moment (no timer or closure per connection).
+// node, set for the earliest due moment of a heap (no timer or closure per
+// connection, and a firing touches only what is due).
 import type { TokenVerifier } from '../auth/jwt.js';
 import { Permissions } from '../auth/permissions.js';
 import type { Config } from '../config/config.js';
@@ -26,10 +27,19 @@ interface Expiry {
   warned: boolean;
 }
 
+/** A moment something is due for a connection's expiry (stale once the connection is forgotten or re-watched). */
+interface Due {
+  atMs: number;
+  conn: Connection;
+  expiry: Expiry;
+}
+
 export class TokenLifetime {
   readonly #deps: TokenLifetimeDeps;
-  /** Every watched connection's expiry; one node-wide timer fires at the earliest due moment. */
+  /** Every watched connection's current expiry. */
   readonly #expiries = new Map<Connection, Expiry>();
+  /** Due moments, earliest first (a binary min-heap); one node-wide timer fires at the first. */
+  #due: Due[] = [];
   #timer: NodeJS.Timeout | undefined;
   /** When the timer fires (ms since the epoch). */
   #timerAt = Number.POSITIVE_INFINITY;
@@ -47,14 +57,16 @@ export class TokenLifetime {
     }
     const expiry = { expMs: exp * 1000, warned: false };
     this.#expiries.set(conn, expiry);
-    this.#arm(this.#dueOf(expiry));
+    this.#push(conn, expiry);
+    this.#arm();
   }
 
-  /** Stops watching the connection (it closed). The node-wide timer stays; it finds nothing due for it. */
+  /** Stops watching the connection (it closed). Its due moments go stale and are dropped when reached. */
   forget(conn: Connection): void {
     this.#expiries.delete(conn);
-    if (this.#expiries.size === 0 && this.#timer !== undefined) {
-      clearTimeout(this.#timer);
+    if (this.#expiries.size === 0) {
+      this.#due = [];
+      if (this.#timer !== undefined) clearTimeout(this.#timer);
       this.#timer = undefined;
       this.#timerAt = Number.POSITIVE_INFINITY;
     }
@@ -66,35 +78,72 @@ export class TokenLifetime {
     return expiry.warned ? expiry.expMs + tokenExpiryGrace * 1000 : expiry.expMs - tokenExpiryWarning * 1000;
   }
 
-  /** Makes sure the timer fires no later than `atMs`. */
-  #arm(atMs: number): void {
-    if (atMs >= this.#timerAt) return;
+  /** Makes sure the timer fires no later than the earliest due moment. */
+  #arm(): void {
+    const first = this.#due[0];
+    if (first === undefined || first.atMs >= this.#timerAt) return;
     if (this.#timer !== undefined) clearTimeout(this.#timer);
-    this.#timerAt = atMs;
-    this.#timer = setTimeout(this.#fire, Math.min(MAX_DELAY, Math.max(0, atMs - Date.now())));
+    this.#timerAt = first.atMs;
+    this.#timer = setTimeout(this.#fire, Math.min(MAX_DELAY, Math.max(0, first.atMs - Date.now())));
     this.#timer.unref();
   }
 
-  /** Warns and closes what is due, then sets the timer for the earliest of the rest. */
+  /** Warns and closes what is due (only what is due: each firing costs what it handles), then re-arms. */
   readonly #fire = (): void => {
     this.#timer = undefined;
     this.#timerAt = Number.POSITIVE_INFINITY;
     const now = Date.now();
-    let next = Number.POSITIVE_INFINITY;
-    for (const [conn, expiry] of this.#expiries) {
-      if (!expiry.warned && now >= this.#dueOf(expiry)) {
+    while (this.#due.length > 0 && this.#due[0]!.atMs <= now) {
+      const { conn, expiry } = this.#pop();
+      if (this.#expiries.get(conn) !== expiry) continue; // forgotten, or watched again since
+      if (!expiry.warned) {
         expiry.warned = true;
         conn.sendMessage(ServerMessages.tokenExpiring(new Date(expiry.expMs).toISOString()));
-      }
-      if (expiry.warned && now >= this.#dueOf(expiry)) {
+        this.#push(conn, expiry); // its close (already due too when the warning came late)
+      } else {
         this.#expiries.delete(conn);
         conn.close('TOKEN_EXPIRED', 'token expired');
-        continue;
       }
-      next = Math.min(next, this.#dueOf(expiry));
     }
-    if (next !== Number.POSITIVE_INFINITY) this.#arm(next);
+    // Re-watched connections leave stale moments behind: rebuild when they outnumber the live ones.
+    if (this.#due.length > 2 * this.#expiries.size + 1024) {
+      this.#due = [];
+      for (const [conn, expiry] of this.#expiries) this.#push(conn, expiry);
+    }
+    this.#arm();
   };
+
+  #push(conn: Connection, expiry: Expiry): void {
+    const heap = this.#due;
+    const item: Due = { atMs: this.#dueOf(expiry), conn, expiry };
+    let i = heap.push(item) - 1;
+    while (i > 0) {
+      const parent = (i - 1) >> 1;
+      if (heap[parent]!.atMs <= item.atMs) break;
+      heap[i] = heap[parent]!;
+      i = parent;
+    }
+    heap[i] = item;
+  }
+
+  #pop(): Due {
+    const heap = this.#due;
+    const top = heap[0]!;
+    const last = heap.pop()!;
+    if (heap.length > 0) {
+      let i = 0;
+      for (;;) {
+        const l = 2 * i + 1;
+        if (l >= heap.length) break;
+        const c = l + 1 < heap.length && heap[l + 1]!.atMs < heap[l]!.atMs ? l + 1 : l;
+        if (heap[c]!.atMs >= last.atMs) break;
+        heap[i] = heap[c]!;
+        i = c;
+      }
+      heap[i] = last;
+    }
+    return top;
+  }
 
   /**
    * Replaces the connection's token. Same `sub` only (else close 4003);

@@ -18,6 +18,7 @@ import type { Metrics } from './metrics.js';
 import { catalogued } from './errors.js';
 import { KeyedBuckets } from './limits.js';
 import type { SessionKeeper } from './sessions.js';
+import { frameText } from './decode.js';
 
 const MONITOR_PATH = /^\/ws\/monitor\/([^/]+)$/;
 const SESSION_ID = /^[A-Za-z0-9_.:-]{1,128}$/;
@@ -313,7 +314,7 @@ export class UpgradeGate {
     if (first === undefined) return refuseWith('TOKEN_EXPIRED', 'TOKEN_MISSING', `no auth message within ${this.#deps.config.authTimeout} s`);
     let token: unknown;
     try {
-      const message = JSON.parse(Buffer.isBuffer(first) ? first.toString('utf8') : Buffer.concat(Array.isArray(first) ? first : [Buffer.from(first)]).toString('utf8')) as {
+      const message = JSON.parse(frameText(first)) as {
         type?: unknown;
         data?: { token?: unknown };
       };
