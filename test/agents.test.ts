@@ -129,7 +129,10 @@ test('a batch leaves the same agent state as its events published one by one (co
     { type: 'epistemic_update', agent_id: agentId, data: { belief_states: [{ content: 'late', confidence: 0.5 }] } },
     { type: 'system_alert', alert_type: 'info', message: `not an agent event (${agentId})` },
   ];
-  await s.server.publish([...eventsFor('batched'), ...eventsFor('other')]);
+  // Two agents' events interleaved in one batch: each agent's are folded apart, in their order.
+  const batched = eventsFor('batched');
+  const other = eventsFor('other');
+  await s.server.publish(batched.flatMap((e, i) => [e, other[i]!]));
   for (const event of eventsFor('single')) await s.server.publish(event);
   const view = async (agentId: string) => {
     const r = await api<AgentRecord & { offset: number }>(s, 'GET', `/api/v1/agents/${agentId}`, { token });

@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { test } from 'node:test';
-import { api, connectionCount, epistemicEvent, eventually, eventsOf, health, startServer, type PublishAnswer, type TestClient } from './helpers.js';
+import { api, confirmed, connectionCount, epistemicEvent, eventually, eventsOf, health, startServer, type PublishAnswer, type TestClient } from './helpers.js';
 import { clientTextFrame, rawWebSocket } from './raw-socket.js';
 
 const batchOf = (agent: string, from: number, n: number) => Array.from({ length: n }, (_, i) => epistemicEvent(agent, from + i));
@@ -20,7 +20,7 @@ test('batch=1: messages of one turn share a frame (a JSON array); order, offsets
   const producer = await s.token({ sub: 'producer', roles: ['developer'] });
   const batched = await s.connect({ sub: 'b', roles: ['researcher'] }, { session: 'batched', batch: true });
   const plain = await s.connect({ sub: 'p', roles: ['researcher'] }, { session: 'plain' });
-  for (const c of [batched, plain]) assert.equal((await c.subscribe({ type: 'epistemic_updates', agent_id: 'agent_b' })).type, 'subscription_confirmed');
+  for (const c of [batched, plain]) await confirmed(c, { type: 'epistemic_updates', agent_id: 'agent_b' });
 
   const r = await api<PublishAnswer>(s, 'POST', '/api/v1/events', { token: producer, json: batchOf('agent_b', 0, 200) });
   assert.equal(r.status, 202, JSON.stringify(r.body));
@@ -49,7 +49,7 @@ test('batched frames stay within the configured count and bytes', { timeout: 60_
   const frameBytes: number[] = [];
   const framesBefore = c.frameSizes.length;
   c.ws.on('message', (data: Buffer) => frameBytes.push(data.length));
-  assert.equal((await c.subscribe({ type: 'epistemic_updates', agent_id: 'agent_c' })).type, 'subscription_confirmed');
+  await confirmed(c, { type: 'epistemic_updates', agent_id: 'agent_c' });
   const r = await api<PublishAnswer>(s, 'POST', '/api/v1/events', { token: producer, json: batchOf('agent_c', 0, 100) });
   assert.equal(r.status, 202);
   await eventually(() => eventsOf(c.received).length === 100, 10_000, '100 events');
@@ -59,13 +59,26 @@ test('batched frames stay within the configured count and bytes', { timeout: 60_
   c.frameSizes.slice(framesBefore).forEach((n, i) => {
     if (n > 1) assert.ok(frameBytes[i]! <= 4096, `frame ${i} of ${n} messages is ${frameBytes[i]} bytes, over 4096`);
   });
+  // Events of ≈ 1.1 KB: seven would pass 4096 bytes, so here the byte bound decides, not the count.
+  const padded = Array.from({ length: 40 }, (_, i) => ({ ...epistemicEvent('agent_c', 100 + i), data: { seq: 100 + i, pad: 'x'.repeat(1000) } }));
+  const sizesBefore = c.frameSizes.length;
+  const bytesBefore = frameBytes.length;
+  assert.equal((await api<PublishAnswer>(s, 'POST', '/api/v1/events', { token: producer, json: padded })).status, 202);
+  await eventually(() => eventsOf(c.received).length === 140, 10_000, '40 more events');
+  const sizes = c.frameSizes.slice(sizesBefore);
+  const bytes = frameBytes.slice(bytesBefore);
+  assert.ok(sizes.some((n) => n > 1), `the large events were batched too (sizes ${sizes.join(',')})`);
+  assert.ok(Math.max(...sizes) < 7, `the byte bound cut the frames before the count did (sizes ${sizes.join(',')})`);
+  sizes.forEach((n, i) => {
+    if (n > 1) assert.ok(bytes[i]! <= 4096, `frame ${i} of ${n} messages is ${bytes[i]} bytes, over 4096`);
+  });
 });
 
 test('batch=1 and resume: a reconnect with the session id replays exactly what was not written, once', { timeout: 60_000 }, async (t) => {
   const s = await startServer(t);
   const producer = await s.token({ sub: 'producer', roles: ['developer'] });
   const first = await s.connect({ sub: 'watcher', roles: ['researcher'] }, { session: 'resumable', batch: true });
-  assert.equal((await first.subscribe({ type: 'epistemic_updates', agent_id: 'agent_r' })).type, 'subscription_confirmed');
+  await confirmed(first, { type: 'epistemic_updates', agent_id: 'agent_r' });
   assert.equal((await api(s, 'POST', '/api/v1/events', { token: producer, json: batchOf('agent_r', 0, 50) })).status, 202);
   await eventually(() => eventsOf(first.received).length === 50, 10_000, 'the first 50 events');
   first.ws.close();
@@ -83,7 +96,7 @@ test('batch=1 and resume: a reconnect with the session id replays exactly what w
 test('batch=1: a client that stops reading is still cut off as a slow consumer; others get every event', { timeout: 30_000 }, async (t) => {
   const s = await startServer(t, { maxBufferedBytes: 64 * 1024 });
   const normal = await s.connect({ sub: 'normal', roles: ['viewer'] }, { session: 'normal', batch: true });
-  assert.equal((await normal.subscribe({ type: 'system_alerts' })).type, 'subscription_confirmed');
+  await confirmed(normal, { type: 'system_alerts' });
   const token = await s.token({ sub: 'slow', roles: ['viewer'] });
   const slow = await rawWebSocket(Number(new URL(s.url).port), `/ws/monitor/slow?batch=1&token=${encodeURIComponent(token)}`);
   t.after(() => slow.destroy());

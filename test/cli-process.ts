@@ -30,7 +30,24 @@ export interface CliProcess {
  */
 const running = new Set<ChildProcess>();
 function killAll(): void {
-  for (const child of running) child.kill('SIGKILL');
+  for (const child of running) killTree(child);
+}
+
+/** SIGKILL to a child, and to its process group when it leads one (spawned `detached`). */
+export function killTree(child: ChildProcess): void {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  try {
+    if (child.pid !== undefined) process.kill(-child.pid, 'SIGKILL');
+    else child.kill('SIGKILL');
+  } catch {
+    child.kill('SIGKILL'); // not a group leader
+  }
+}
+
+/** Adds a child any test file started to the processes killed when this test process ends (exit, SIGINT, SIGTERM). */
+export function trackChild(child: ChildProcess): void {
+  running.add(child);
+  child.once('exit', () => running.delete(child));
 }
 process.once('exit', killAll);
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
@@ -63,9 +80,8 @@ export function runCli(t: TestContext, args: string[], env: Record<string, strin
     for (const l of [...listeners]) l();
   });
   child.stderr!.setEncoding('utf8').on('data', (chunk: string) => (err += chunk));
-  running.add(child);
+  trackChild(child);
   const exited = once(child, 'exit').then(([code, signal]) => {
-    running.delete(child);
     return { code: code as number | null, signal: signal as NodeJS.Signals | null };
   });
   let done = false;

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { test, type TestContext } from 'node:test';
 import { WebSocket } from 'ws';
-import { api, eventsOf, eventually, epistemicEvent, startServer, type TestServer } from './helpers.js';
+import { api, confirmed, eventsOf, eventually, epistemicEvent, startServer, type TestServer } from './helpers.js';
 
 /** A `ws` client offering permessage-deflate (or not), ended when the test ends. */
 async function rawClient(t: TestContext, s: TestServer, session: string, claims: { sub: string; roles: string[] }, perMessageDeflate = true): Promise<WebSocket> {
@@ -29,7 +29,7 @@ test('with compression on, permessage-deflate is negotiated and events arrive in
   assert.match(compressed.ws.extensions, /permessage-deflate/, 'negotiated (the test client offers it by default)');
   assert.equal(plainWs.extensions, '', 'a client that does not offer it gets plain frames');
 
-  assert.equal((await compressed.subscribe({ type: 'epistemic_updates', agent_id: 'zip' })).type, 'subscription_confirmed');
+  await confirmed(compressed, { type: 'epistemic_updates', agent_id: 'zip' });
   const plainEvents: Array<{ type: string; data?: unknown }> = [];
   plainWs.on('message', (data) => plainEvents.push(JSON.parse(data.toString()) as { type: string }));
   plainWs.send(JSON.stringify({ type: 'subscribe', data: { type: 'epistemic_updates', agent_id: 'zip' } }));

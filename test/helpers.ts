@@ -343,6 +343,22 @@ export async function confirmed(c: TestClient, data: SubscribeInput): Promise<Su
   return reply;
 }
 
+/**
+ * Subscribes to epistemic updates with `filters` and asserts the refusal: a
+ * VALIDATION_ERROR whose message matches `names`. An accepted filter is
+ * unsubscribed again, so one failure does not mask the next case.
+ */
+export async function expectFilterRefused(c: TestClient, what: string, filters: unknown, names: RegExp): Promise<void> {
+  c.send({ type: 'subscribe', data: { type: 'epistemic_updates', filters } });
+  const reply = await c.next(['error', 'subscription_confirmed']);
+  if (reply.type === 'subscription_confirmed') {
+    await c.request({ type: 'unsubscribe', data: { subscription_type: 'epistemic_updates' } }, 'unsubscription_confirmed');
+  }
+  assert.equal(reply.type, 'error', `${what}: accepted (${JSON.stringify(reply)})`);
+  assert.equal(reply.code, 'VALIDATION_ERROR', `${what}: ${JSON.stringify(reply)}`);
+  assert.match(reply.message, names, `${what}: ${reply.message}`);
+}
+
 /** A copy of `list` (subscriptions as replies describe them) sorted by type, to compare without caring for order. */
 export function sortedByType<T extends { type: string }>(list: readonly T[] | undefined): T[] {
   assert.ok(list, 'a list of subscriptions');

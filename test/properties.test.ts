@@ -218,6 +218,12 @@ test('compileSubscriptionFilter: any filter of the richer grammar compiles or is
         const again = new ChangeTracker(f.changes);
         again.restore(saved);
         assert.equal(again.size, tracker.size);
+        // The same events again, later in their streams: the restored tracker judges each as the live one does.
+        events.forEach((raw, i) => {
+          const e = { ...delivered(raw), offset: 1e9 + i };
+          const m = f.match(e);
+          assert.equal(again.judge(e, m), tracker.judge(e, m), `event ${i} judged differently after restore`);
+        });
       }
     }),
     { numRuns: RUNS },
@@ -283,4 +289,30 @@ test('limits: a filter past any limit is refused before it costs anything, namin
   assert.match(limitOf({ $and: [shared] }), /limit nodes/, 'the second time too (from the cache)');
   // A huge list is refused by its length, not walked.
   assert.match(limitOf({ $or: new Array(100_000).fill({ x: 1 }) }), /\$or holds at most 32 filters/);
+});
+
+test('a change state saved with a session and restored judges later events exactly as the live state does', { timeout: 60_000 }, () => {
+  const f = compileSubscriptionFilter({ confidence_level: { changed_by: 0.2 }, 'belief_states.0.confidence': { crosses: 0.5 } });
+  assert.equal(f.changes.length, 2);
+  const step = fc.record({ agent: fc.constantFrom('a1', 'a2', 'a3'), c: fc.double({ min: 0, max: 1, noNaN: true }), b: fc.double({ min: 0, max: 1, noNaN: true }) });
+  fc.assert(
+    fc.property(fc.array(step, { minLength: 1, maxLength: 20 }), fc.array(step, { minLength: 1, maxLength: 20 }), (before, after) => {
+      let offset = 0;
+      const event = (x: { agent: string; c: number; b: number }) =>
+        delivered({ type: 'epistemic_update', agent_id: x.agent, offset: ++offset, data: { confidence_level: x.c, belief_states: [{ confidence: x.b }] } });
+      const live = new ChangeTracker(f.changes);
+      for (const x of before) {
+        const e = event(x);
+        live.judge(e, f.match(e));
+      }
+      const restored = new ChangeTracker(f.changes);
+      restored.restore(JSON.parse(JSON.stringify(live.save())));
+      for (const x of after) {
+        const e = event(x);
+        const m = f.match(e);
+        assert.equal(restored.judge(e, m), live.judge(e, m), `offset ${e.offset}`);
+      }
+    }),
+    { numRuns: RUNS },
+  );
 });

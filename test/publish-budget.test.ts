@@ -4,14 +4,14 @@
 // still closed.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { eventsOf, epistemicEvent, eventually, startServer } from './helpers.js';
+import { api, confirmed, eventsOf, epistemicEvent, eventually, startServer, type HistoryBody } from './helpers.js';
 
 test('a producer publishes 2,000 single-event messages at once under the default limits while a flooding subscriber is cut off', { timeout: 60_000 }, async (t) => {
   const s = await startServer(t);
   const producer = await s.connect({ sub: 'producer', roles: ['developer'] }, { session: 'producer' });
   const watcher = await s.connect({ sub: 'watcher', roles: ['researcher'] }, { session: 'watcher', batch: true });
   const flooder = await s.connect({ sub: 'flooder', roles: ['viewer'] }, { session: 'flooder' });
-  assert.equal((await watcher.subscribe({ type: 'epistemic_updates', agent_id: 'busy' })).type, 'subscription_confirmed');
+  await confirmed(watcher, { type: 'epistemic_updates', agent_id: 'busy' });
 
   // As fast as a window of 128 unanswered publishes allows (a connection may have 256 requests waiting).
   let sent = 0;
@@ -47,8 +47,8 @@ test('over the publishing budget a publish is refused with RATE_LIMITED and its 
   // The control budget is separate.
   for (let i = 0; i < 5; i++) assert.equal((await producer.request({ type: 'ping', id: `p${i}` }, 'pong')).type, 'pong');
   // Nothing of the refused publish was appended.
-  const history = await fetch(`${s.url}/api/v1/agents/budget/events?limit=1000`, { headers: { authorization: `Bearer ${await s.token({ roles: ['researcher'] })}` } });
-  assert.equal(((await history.json()) as { events: unknown[] }).events.length, 100);
+  const history = await api<HistoryBody>(s, 'GET', '/api/v1/agents/budget/events?limit=1000', { token: await s.token({ roles: ['researcher'] }) });
+  assert.equal(history.body.events.length, 100);
 });
 
 test('publishes on one socket are pipelined: every reply keeps the order of the requests (confirmations, refusals, other replies) and offsets follow arrival', { timeout: 30_000 }, async (t) => {

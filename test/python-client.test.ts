@@ -5,35 +5,25 @@
 // (10.4) and python3-pytest; skipped loudly without them, mandatory where
 // ESCAI_TEST_REQUIRE contains `python`.
 import assert from 'node:assert/strict';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { cpSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { CloseCodes, ErrorCodes } from '../src/protocol/codes.js';
+import { killTree, trackChild } from './cli-process.js';
 import { eventually, freshRedisPrefix, SECRET, startServer, TEST_ENGINE } from './helpers.js';
 import { PrivateRedis, redisServerBinary } from './redis-support.js';
-import { need, PYTHON } from './require.js';
+import { need, PYTHON, pythonReady } from './require.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const PACKAGE = join(ROOT, 'clients', 'python');
 
-/** Whether PYTHON can import websockets and pytest; if not, why. */
-function pythonClientReady(): { ok: boolean; why: string } {
-  const probe = spawnSync(PYTHON, ['-c', 'import websockets, pytest'], { encoding: 'utf8' });
-  return { ok: probe.status === 0, why: probe.error?.message ?? probe.stderr.trim().split('\n').pop() ?? 'unknown' };
-}
-
 function needPython(t: TestContext): boolean {
-  const py = pythonClientReady();
+  const py = pythonReady('websockets, pytest');
   return need(t, 'python', py.ok, `${PYTHON} with websockets and pytest: ${py.why}`);
 }
-
-const children = new Set<ChildProcess>();
-process.on('exit', () => {
-  for (const child of children) child.kill('SIGKILL');
-});
 
 interface Run {
   code: number | null;
@@ -50,16 +40,9 @@ function runPython(t: TestContext, args: string[], env: Record<string, string>, 
     stdio: ['ignore', 'pipe', 'pipe'],
     detached: true, // its own process group: a kill reaches whatever it started
   });
-  children.add(child);
-  const kill = () => {
-    if (child.exitCode === null && child.signalCode === null && child.pid !== undefined) {
-      try {
-        process.kill(-child.pid, 'SIGKILL');
-      } catch {
-        child.kill('SIGKILL');
-      }
-    }
-  };
+  // Killed with its group when the test ends, and when this test process ends however it ends.
+  trackChild(child);
+  const kill = () => killTree(child);
   t.after(kill);
   let output = '';
   child.stdout.on('data', (d: Buffer) => (output += d.toString()));
@@ -71,7 +54,6 @@ function runPython(t: TestContext, args: string[], env: Record<string, string>, 
     }, timeoutMs);
     child.on('close', (code, signal) => {
       clearTimeout(timer);
-      children.delete(child);
       resolve({ code, signal, output });
     });
   });
@@ -85,6 +67,13 @@ async function pytest(t: TestContext, selection: string[], env: Record<string, s
   assert.ok(passed >= minPassed, `expected at least ${minPassed} passed, got:\n${run.output}`);
   assert.doesNotMatch(run.output, /\d+ skipped/, `a Python test skipped:\n${run.output}`);
   process.stderr.write(`pytest ${selection.join(' ')}: ${run.output.trim().split('\n').pop()}\n`);
+}
+
+/** Starts a server (with `overrides`) and runs a pytest `selection` against it (ESCAI_URL, ESCAI_SECRET and `env` set). */
+async function pytestOnServer(t: TestContext, overrides: Parameters<typeof startServer>[1], selection: string[], timeoutMs: number, minPassed: number, env: Record<string, string> = {}): Promise<void> {
+  if (!needPython(t)) return;
+  const s = await startServer(t, overrides);
+  await pytest(t, selection, { ESCAI_URL: s.url, ESCAI_SECRET: SECRET, ...env }, timeoutMs, minPassed);
 }
 
 test('the Python catalogue of error and close codes matches src/protocol/codes.ts', { timeout: 30_000 }, async (t) => {
@@ -125,15 +114,11 @@ test('`pip install ./clients/python` installs the package (with py.typed), offli
 });
 
 test('Python publishers: every event type delivered (sync and asyncio), a bad batch refused whole naming the field, a lost answer retried without duplicates, a full queue bounded, atexit flush', { timeout: 120_000 }, async (t) => {
-  if (!needPython(t)) return;
-  const s = await startServer(t);
-  await pytest(t, ['tests/test_publish.py', '-k', 'not engine_down and not 429'], { ESCAI_URL: s.url, ESCAI_SECRET: SECRET }, 100_000, 6);
+  await pytestOnServer(t, {}, ['tests/test_publish.py', '-k', 'not engine_down and not 429'], 100_000, 6);
 });
 
 test('Python publisher: a 429 (REST rate limit) is not retried before its Retry-After; past retry_timeout it fails with RATE_LIMITED', { timeout: 60_000 }, async (t) => {
-  if (!needPython(t)) return;
-  const s = await startServer(t, { restRateLimit: 3 });
-  await pytest(t, ['tests/test_publish.py', '-k', '429'], { ESCAI_URL: s.url, ESCAI_SECRET: SECRET, ESCAI_EXPECT_429: '1' }, 50_000, 1);
+  await pytestOnServer(t, { restRateLimit: 3 }, ['tests/test_publish.py', '-k', '429'], 50_000, 1, { ESCAI_EXPECT_429: '1' });
 });
 
 test('Python publisher: 503 ENGINE_UNAVAILABLE (a Redis-engine node whose Redis is down) is retried until Redis is back; every event delivered once', { timeout: 120_000 }, async (t) => {
@@ -161,13 +146,9 @@ test('Python publisher: 503 ENGINE_UNAVAILABLE (a Redis-engine node whose Redis 
 });
 
 test('Python watcher: cut while a producer runs it gets every event once, in order; recovery_failed, terminal refusals, refused subscriptions, the callback form, array frames', { timeout: 120_000 }, async (t) => {
-  if (!needPython(t)) return;
-  const s = await startServer(t);
-  await pytest(t, ['tests/test_watch.py', '-k', 'not token_refresh'], { ESCAI_URL: s.url, ESCAI_SECRET: SECRET }, 100_000, 5);
+  await pytestOnServer(t, {}, ['tests/test_watch.py', '-k', 'not token_refresh'], 100_000, 5);
 });
 
 test('Python watcher: refreshes its token on token_expiring and keeps its connection past the first token\'s expiry', { timeout: 90_000 }, async (t) => {
-  if (!needPython(t)) return;
-  const s = await startServer(t, { tokenExpiryWarning: 4, tokenExpiryGrace: 1 });
-  await pytest(t, ['tests/test_watch.py', '-k', 'token_refresh'], { ESCAI_URL: s.url, ESCAI_SECRET: SECRET }, 80_000, 2);
+  await pytestOnServer(t, { tokenExpiryWarning: 4, tokenExpiryGrace: 1 }, ['tests/test_watch.py', '-k', 'token_refresh'], 80_000, 2);
 });

@@ -19,8 +19,8 @@ export function need(t: TestContext, what: 'redis' | 'python' | 'browser', avail
 /** The Python the interop clients run on (Debian's python3-websockets and python3-jwt). */
 export const PYTHON = '/usr/bin/python3';
 
-/** Whether PYTHON can import websockets and jwt; if not, why. */
-export function pythonReady(): { ok: boolean; why: string } {
-  const probe = spawnSync(PYTHON, ['-c', 'import websockets, jwt'], { encoding: 'utf8' });
+/** Whether PYTHON can import `modules` (by default what the interop clients need); if not, why. */
+export function pythonReady(modules = 'websockets, jwt'): { ok: boolean; why: string } {
+  const probe = spawnSync(PYTHON, ['-c', `import ${modules}`], { encoding: 'utf8' });
   return { ok: probe.status === 0, why: probe.error?.message ?? probe.stderr.trim().split('\n').pop() ?? 'unknown' };
 }

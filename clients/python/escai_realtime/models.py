@@ -9,7 +9,7 @@ fields a producer must give are marked ``Required``.
 """
 from __future__ import annotations
 
-from typing import Any, Dict, List, Literal, Optional, TypedDict, Union
+from typing import Any, Dict, List, Literal, Optional, TypedDict, Union, get_args
 
 Timestamp = Union[str, float, int]
 """ISO-8601 text or a number (seconds), as the producer chooses: the server keeps it as sent."""
@@ -30,14 +30,7 @@ EventType = Literal[
 ]
 SubscriptionType = Literal["epistemic_updates", "pattern_alerts", "prediction_updates", "agent_status", "system_alerts"]
 
-EVENT_TYPES: tuple[str, ...] = (
-    "epistemic_update",
-    "pattern_alert",
-    "prediction_update",
-    "system_alert",
-    "agent_status_change",
-    "user_notification",
-)
+EVENT_TYPES: tuple[str, ...] = get_args(EventType)
 SUBSCRIPTION_TYPES: dict[str, str] = {
     "epistemic_updates": "epistemic_update",
     "pattern_alerts": "pattern_alert",
@@ -45,7 +38,7 @@ SUBSCRIPTION_TYPES: dict[str, str] = {
     "system_alerts": "system_alert",
     "agent_status": "agent_status_change",
 }
-SEVERITIES: tuple[str, ...] = ("debug", "info", "low", "medium", "warning", "high", "error", "critical")
+SEVERITIES: tuple[str, ...] = get_args(Severity)
 
 
 # ---- the ESCAI models (the `data` of events) ---------------------------------

@@ -41,7 +41,7 @@ import threading
 import time
 import uuid
 import weakref
-from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence
 
 from ._backoff import full_jitter
 from ._http import Answer, TokenSource, post_events, resolve_token
@@ -180,6 +180,13 @@ def _body(items: Sequence[_Item]) -> bytes:
 
 def _named_indices(message: str, n: int) -> list[int]:
     return sorted({int(m) for m in re.findall(r"events\[(\d+)\]", message) if int(m) < n})
+
+
+def _without_refused(err: ValidationError, items: List[_Item]) -> Optional[List[_Item]]:
+    """The batch without the events a refusal names; None when it names none, or all (nothing to send again)."""
+    bad = _named_indices(err.message, len(items))
+    rest = [it for i, it in enumerate(items) if i not in bad]
+    return rest if bad and rest else None
 
 
 class _Options:
@@ -327,13 +334,24 @@ class _Base:
             out.append(cur)
         return out
 
+    def _queue_full(self, item: _Item) -> None:
+        """An event the full queue did not take: raised (on_full="raise") or dropped, counted and reported."""
+        full = QueueFull(f"publisher queue full ({self._opts.max_queue} events) for {self._opts.max_block} s", item.event)
+        if self._opts.on_full == "raise":
+            raise full from None
+        self.stats["dropped"] += 1
+        self._report(full)
+
+    def _attempt(self, items: List[_Item]) -> Answer:
+        """One POST of the batch (blocking), with a token resolved now."""
+        return post_events(self._opts.base_url, resolve_token(self._opts.token), _body(items), self._opts.request_timeout)
+
     def _deliver_sync(self, items: List[_Item]) -> List[PublishedRef]:
         """Sends one batch until accepted or failed (blocking; retries sleep). Raises ValidationError / PublishError."""
         started = time.monotonic()
         attempt = 0
         while True:
-            token = resolve_token(self._opts.token)
-            answer = post_events(self._opts.base_url, token, _body(items), self._opts.request_timeout)
+            answer = self._attempt(items)
             outcome = self._outcome(answer, items)
             if outcome is not None:
                 return outcome
@@ -364,9 +382,8 @@ class _Base:
         try:
             return self._deliver_sync(items)
         except ValidationError as err:
-            bad = _named_indices(err.message, len(items))
-            rest = [it for i, it in enumerate(items) if i not in bad]
-            if not bad or not rest:
+            rest = _without_refused(err, items)
+            if rest is None:
                 raise
             self._report(err)
             return self._send_batch(rest)
@@ -424,11 +441,7 @@ class Publisher(_Base):
             with self._cond:
                 self._pending -= 1
                 self._cond.notify_all()
-            full = QueueFull(f"publisher queue full ({self._opts.max_queue} events) for {self._opts.max_block} s", item.event)
-            if self._opts.on_full == "raise":
-                raise full from None
-            self.stats["dropped"] += 1
-            self._report(full)
+            self._queue_full(item)
             return
         self.stats["queued"] += 1
 
@@ -618,11 +631,7 @@ class AsyncPublisher(_Base):
                 self._pending -= 1
                 if self._pending <= 0:
                     self._idle.set()
-                full = QueueFull(f"publisher queue full ({self._opts.max_queue} events) for {self._opts.max_block} s", item.event)
-                if self._opts.on_full == "raise":
-                    raise full from None
-                self.stats["dropped"] += 1
-                self._report(full)
+                self._queue_full(item)
                 return
         self.stats["queued"] += 1
 
@@ -705,16 +714,12 @@ class AsyncPublisher(_Base):
             await asyncio.sleep(self._retry_delay(answer, attempt, started, items))
             attempt += 1
 
-    def _attempt(self, items: List[_Item]) -> Answer:
-        return post_events(self._opts.base_url, resolve_token(self._opts.token), _body(items), self._opts.request_timeout)
-
     async def _send(self, items: List[_Item]) -> None:
         try:
             await self._deliver(items)
         except ValidationError as err:
-            bad = _named_indices(err.message, len(items))
-            rest = [it for i, it in enumerate(items) if i not in bad]
-            if not bad or not rest:
+            rest = _without_refused(err, items)
+            if rest is None:
                 raise
             self._report(err)
             await self._send(rest)

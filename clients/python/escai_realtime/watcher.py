@@ -64,8 +64,17 @@ log = logging.getLogger("escai_realtime")
 WatchToken = Union[str, Callable[[], Union[str, Awaitable[str]]], None]
 
 _EVENT_TYPES = frozenset(EVENT_TYPES)
-_CLIENT_SIDE = frozenset({"DISCONNECTED", "TIMEOUT"})
 
+
+
+async def _close_quietly(ws: Any) -> None:
+    """Closes a connection (1000) if there is one; a connection already gone is fine."""
+    if ws is None:
+        return
+    try:
+        await ws.close(1000, "client closed")
+    except Exception:  # noqa: BLE001
+        pass
 
 @dataclass
 class Subscription:
@@ -224,16 +233,12 @@ class Watcher:
         """Stops for good: the iteration ends (StopAsyncIteration) and the connection is closed."""
         self._closed = True
         ws, self._ws = self._ws, None
-        if ws is not None:
-            try:
-                await ws.close(1000, "client closed")
-            except Exception:  # noqa: BLE001
-                pass
+        await _close_quietly(ws)
         gen = self._gen
         if gen is not None:
             try:
                 await gen.aclose()  # type: ignore[attr-defined]
-            except (RuntimeError, Exception):  # noqa: BLE001 - running elsewhere: it sees _closed
+            except Exception:  # noqa: BLE001 - running elsewhere (RuntimeError): it sees _closed
                 pass
 
     async def wait_subscribed(self, timeout: Optional[float] = None) -> None:
@@ -307,11 +312,7 @@ class Watcher:
             if self._subscribed is not None:
                 self._subscribed.set()  # wakes wait_subscribed(), which reports why
             ws, self._ws = self._ws, None
-            if ws is not None:
-                try:
-                    await ws.close(1000, "client closed")
-                except Exception:  # noqa: BLE001
-                    pass
+            await _close_quietly(ws)
 
     async def _connection(self) -> AsyncIterator[WatchItem]:
         try:
@@ -365,10 +366,7 @@ class Watcher:
         finally:
             if self._ws is ws:
                 self._ws = None
-            try:
-                await ws.close(1000, "client closed")
-            except Exception:  # noqa: BLE001
-                pass
+            await _close_quietly(ws)
 
     # ---- inbound ---------------------------------------------------------------
 
@@ -524,7 +522,7 @@ class Watcher:
                 sub.active = sub.confirmed = True
                 self._check_subscribed()
                 return []
-            if code in _CLIENT_SIDE or error_is_retryable(code):
+            if error_is_retryable(code):
                 log.warning("escai_realtime: subscribe %s refused for now (%s); retried on the next connection", sub.key, code)
                 return []
             self._subs.pop(sub.key, None)

@@ -13,7 +13,6 @@ import hashlib
 import hmac
 import json
 import os
-import socket
 import sys
 import threading
 import time
@@ -188,10 +187,30 @@ def proxy_factory(server: str) -> Any:
         p.close()
 
 
-def wait_until(check: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.02)
-    raise AssertionError(f"timed out waiting for {what}")
+async def collect(w: Any, until: Callable[[list[dict[str, Any]]], bool], timeout: float) -> list[dict[str, Any]]:
+    """Iterates the watcher until ``until(got)`` holds (or ``timeout`` passes); what it got."""
+    got: list[dict[str, Any]] = []
+
+    async def consume() -> None:
+        async for item in w:
+            got.append(item)
+            if until(got):
+                return
+
+    await asyncio.wait_for(consume(), timeout)
+    return got
+
+
+async def nothing_more(w: Any, quiet: float = 0.5) -> list[Any]:
+    """What else the watcher yields within ``quiet`` seconds (a test asserts it is []). Ends its iteration: use it last."""
+    extra: list[Any] = []
+
+    async def more() -> None:
+        async for item in w:
+            extra.append(item)
+
+    try:
+        await asyncio.wait_for(more(), quiet)
+    except asyncio.TimeoutError:
+        pass
+    return extra

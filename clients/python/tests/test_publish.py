@@ -3,12 +3,11 @@ from __future__ import annotations
 
 import asyncio
 import os
-import threading
 import time
 from typing import Any
 
 import pytest
-from conftest import URL, history, mint, signal, uniq
+from conftest import URL, collect, history, mint, nothing_more, signal, uniq
 
 from escai_realtime import (
     AsyncPublisher,
@@ -35,7 +34,7 @@ def _state(confidence: float, **extra: Any) -> dict[str, Any]:
     }
 
 
-def _check_all_six(got: list[dict[str, Any]], agent: str, user: str) -> None:
+def _check_all_six(got: list[dict[str, Any]], agent: str) -> None:
     by_type = {e["type"]: e for e in got}
     assert set(by_type) == {"epistemic_update", "pattern_alert", "prediction_update", "agent_status_change", "system_alert", "user_notification"}, got
     for e in got:
@@ -55,31 +54,13 @@ def _check_all_six(got: list[dict[str, Any]], agent: str, user: str) -> None:
 
 async def _watch_six(agent: str, user: str, publish: Any) -> list[dict[str, Any]]:
     subs = [Subscription(t, agent_id=agent) for t in AGENT_TYPES] + [Subscription("system_alerts")]
-    got: list[dict[str, Any]] = []
     async with watch(URL, token=mint(user, ["researcher"]), subscriptions=subs) as w:
-
-        async def consume() -> None:
-            async for ev in w:
-                got.append(ev)  # type: ignore[arg-type]
-                if len(got) == 6:
-                    return
-
-        task = asyncio.ensure_future(consume())
+        task = asyncio.ensure_future(collect(w, lambda got: len(got) == 6, 25))
         await asyncio.wait_for(w.wait_subscribed(), 10)
         await publish()
-        await asyncio.wait_for(task, 15)
+        got = await task
         # Nothing more (no duplicate) arrives.
-        extra: list[Any] = []
-
-        async def more() -> None:
-            async for ev in w:
-                extra.append(ev)
-
-        try:
-            await asyncio.wait_for(more(), 0.5)
-        except asyncio.TimeoutError:
-            pass
-        assert extra == []
+        assert await nothing_more(w) == []
     return got
 
 
@@ -98,7 +79,7 @@ def test_sync_publisher_every_event_type_is_delivered(server: str) -> None:
         assert pub.stats["sent"] == 6 and pub.stats["failed"] == 0, pub.stats
 
     got = asyncio.run(_watch_six(agent, user, publish))
-    _check_all_six(got, agent, user)
+    _check_all_six(got, agent)
 
 
 def test_async_publisher_every_event_type_is_delivered(server: str) -> None:
@@ -116,7 +97,7 @@ def test_async_publisher_every_event_type_is_delivered(server: str) -> None:
             assert pub.stats["sent"] == 6 and pub.stats["batches"] >= 1, pub.stats
 
     got = asyncio.run(_watch_six(agent, user, publish))
-    _check_all_six(got, agent, user)
+    _check_all_six(got, agent)
 
 
 def test_a_batch_with_one_bad_event_is_refused_whole_naming_the_field(server: str) -> None:

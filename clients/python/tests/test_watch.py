@@ -9,7 +9,7 @@ import urllib.request
 from typing import Any
 
 import pytest
-from conftest import URL, mint, uniq
+from conftest import URL, collect, mint, nothing_more, uniq
 
 from escai_realtime import (
     Publisher,
@@ -21,19 +21,6 @@ from escai_realtime import (
     watch,
     watch_sync,
 )
-
-
-async def _collect(w: Watcher, until: Any, timeout: float) -> list[dict[str, Any]]:
-    got: list[dict[str, Any]] = []
-
-    async def consume() -> None:
-        async for item in w:
-            got.append(item)  # type: ignore[arg-type]
-            if until(got):
-                return
-
-    await asyncio.wait_for(consume(), timeout)
-    return got
 
 
 def _publish_in_thread(agent: str, count: int, per_second: float) -> tuple[threading.Thread, Publisher]:
@@ -76,16 +63,7 @@ def test_a_watcher_cut_while_a_producer_runs_gets_every_event_once_in_order(serv
                 cuts += 1
         await asyncio.wait_for(task, 40)
         # Nothing after the last one either.
-        extra: list[Any] = []
-
-        async def more() -> None:
-            async for item in w:
-                extra.append(item)
-
-        try:
-            await asyncio.wait_for(more(), 0.5)
-        except asyncio.TimeoutError:
-            pass
+        extra = await nothing_more(w)
         await w.close()
         await asyncio.get_running_loop().run_in_executor(None, producer.join, 30)
         assert pub.stats["sent"] == total, pub.stats
@@ -113,7 +91,7 @@ def test_since_with_a_lost_position_yields_recovery_failed_then_live_events(serv
                 await asyncio.get_running_loop().run_in_executor(None, pub.publish_batch, [epistemic_update_event(agent, {"seq": 1})])
 
             asyncio.ensure_future(later())
-            return await _collect(w, lambda got: any(g["type"] == "epistemic_update" for g in got), 15)
+            return await collect(w, lambda got: any(g["type"] == "epistemic_update" for g in got), 15)
 
     got = asyncio.run(main())
     pub.close()
@@ -132,7 +110,7 @@ def test_terminal_refusals_raise(server: str) -> None:
 
     async def closed_by_admin() -> None:
         w = watch(server, token=mint("py_kicked", ["researcher"]), subscriptions=["system_alerts"])
-        task = asyncio.ensure_future(_collect(w, lambda got: False, 20))
+        task = asyncio.ensure_future(collect(w, lambda got: False, 20))
         await asyncio.wait_for(w.wait_subscribed(), 10)
         admin = mint("py_admin", ["admin"])
         req = urllib.request.Request(f"{server}/ws/connections/{w.connection_id}", method="DELETE", headers={"Authorization": f"Bearer {admin}"})
@@ -158,17 +136,15 @@ def test_terminal_refusals_raise(server: str) -> None:
 def test_the_callback_form_for_scripts(server: str) -> None:
     agent = uniq("py_callback_agent")
     got: list[dict[str, Any]] = []
-    ready = threading.Event()
 
     def on_event(item: Any) -> bool:
         got.append(item)
         return len(got) < 3
 
-    stop = threading.Event()
     thread = threading.Thread(
         target=watch_sync,
         args=(server, on_event),
-        kwargs={"token": mint("py_watcher", ["researcher"]), "subscriptions": [Subscription("epistemic_updates", agent_id=agent, latest=True)], "stop": stop},
+        kwargs={"token": mint("py_watcher", ["researcher"]), "subscriptions": [Subscription("epistemic_updates", agent_id=agent, latest=True)]},
         daemon=True,
     )
     with Publisher(server, token=mint("py_producer", ["developer"])) as pub:
@@ -178,7 +154,6 @@ def test_the_callback_form_for_scripts(server: str) -> None:
         deadline = time.monotonic() + 10
         while not got and time.monotonic() < deadline:
             time.sleep(0.02)
-        ready.set()
         pub.publish_batch([epistemic_update_event(agent, {"seq": i}) for i in (1, 2, 3)])
     thread.join(15)
     assert not thread.is_alive()
@@ -189,6 +164,7 @@ def test_the_callback_form_for_scripts(server: str) -> None:
     quiet = threading.Thread(target=watch_sync, args=(server, lambda item: True), kwargs={"token": mint("py_watcher", ["researcher"]), "subscriptions": ["system_alerts"], "stop": stop2}, daemon=True)
     quiet.start()
     time.sleep(0.5)
+    assert quiet.is_alive(), "a quiet watch runs until stop is set (it did not end by itself, e.g. on an error)"
     stop2.set()
     quiet.join(5)
     assert not quiet.is_alive()
@@ -232,7 +208,7 @@ def test_token_refresh_keeps_the_connection(server: str) -> None:
     async def main() -> None:
         w = watch(server, token=token, subscriptions=[Subscription("epistemic_updates", agent_id=agent)])
         producer, pub = _publish_in_thread(agent, 24, per_second=2)  # 12 s of events
-        task = asyncio.ensure_future(_collect(w, lambda got: len(got) == 24, 40))
+        task = asyncio.ensure_future(collect(w, lambda got: len(got) == 24, 40))
         await asyncio.wait_for(w.wait_subscribed(), 10)
         producer.start()
         got = await task
@@ -249,7 +225,7 @@ def test_token_refresh_not_possible_with_a_fixed_token_ends_with_4001(server: st
     async def main() -> None:
         w = watch(server, token=mint("py_fixed", ["researcher"], ttl=5), subscriptions=["system_alerts"])
         with pytest.raises(TerminalError) as closed:
-            await _collect(w, lambda got: False, 20)
+            await collect(w, lambda got: False, 20)
         assert closed.value.close_code == 4001
 
     asyncio.run(main())
