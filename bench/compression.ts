@@ -31,11 +31,7 @@ interface Row {
 }
 
 async function run(mode: 'off' | 'on' | 'on+takeover', batch: boolean): Promise<Row> {
-  const env: Record<string, string> = {
-    ESCAI_MAX_CONNECTIONS_PER_IP: '100000',
-    ESCAI_HANDSHAKE_RATE: '100000',
-    ESCAI_MAX_CONNECTIONS_PER_USER: '0',
-  };
+  const env: Record<string, string> = {};
   if (mode !== 'off') env['ESCAI_COMPRESSION'] = 'on';
   if (mode === 'on+takeover') env['ESCAI_COMPRESSION_CONTEXT_TAKEOVER'] = 'on';
   const server = await startServerProcess(env);

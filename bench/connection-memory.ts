@@ -96,7 +96,13 @@ const child = fork(new URL(import.meta.url).pathname, ['--clients', String(N)], 
   env: { ...process.env, URL: server.url.replace('http', 'ws'), TOKEN: await token('memory-watcher', ['researcher']) },
   execArgv: ['--import', 'tsx'],
 });
-const [ready] = (await once(child, 'message')) as [{ open: number }];
+// The clients' count, or the child's exit (a failed connect) as an error: never a wait without end.
+const [ready] = (await Promise.race([
+  once(child, 'message'),
+  once(child, 'exit').then(([code]) => {
+    throw new Error(`the client process exited (${String(code)}) before opening its connections`);
+  }),
+])) as [{ open: number }];
 await settle();
 const after = process.memoryUsage();
 const heapAfter = heapByKind();

@@ -26,7 +26,7 @@ const AGENTS = Array.from({ length: Number(agentsArg) }, (_, i) => `filter_agent
 const SUBSCRIBERS = Number(subsArg);
 const WINDOW = 64;
 
-export const VARIANTS = {
+const VARIANTS = {
   simple: { confidence_level: { min: 0.5 } },
   compound: {
     belief_states: { any: { confidence: { min: 0.5 }, belief_type: { in: ['factual', 'predictive'] } } },
@@ -90,7 +90,7 @@ function open(url: string): Promise<WebSocket> {
 
 async function run(variant: Variant): Promise<{ published: number; deliveries: number; perCpuSecond: number }> {
   // Every subscriber connects from one address as one user: lift the per-address and per-user gates.
-  const server = await startServerProcess({ ESCAI_DEMO: '0', ESCAI_HANDSHAKE_RATE: '1000000', ESCAI_MAX_CONNECTIONS_PER_IP: '50000', ESCAI_MAX_CONNECTIONS_PER_USER: '0' });
+  const server = await startServerProcess({ ESCAI_DEMO: '0' });
   const wsUrl = server.url.replace('http', 'ws');
   const watcher = await token('bench-watcher', ['researcher']);
   const producerToken = await token('bench-producer', ['developer']);

@@ -6,6 +6,7 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import * as hdr from 'hdr-histogram-js';
 import { signToken } from '../src/auth/jwt.js';
+import { track } from './harness/rpc.js';
 
 export const SECRET = 'bench-secret-0123456789-abcdefghijklmnopqrstuvwxyz';
 const CLI = fileURLToPath(new URL('../dist/cli/main.js', import.meta.url));
@@ -32,10 +33,10 @@ export function startServerProcess(env: Record<string, string> = {}): Promise<Se
     ESCAI_RATE_BURST: '100000',
     ESCAI_PUBLISH_RATE: '1000000',
     ESCAI_PUBLISH_BURST: '1000000',
-    ESCAI_MAX_CONNECTIONS_PER_IP: '100000',
-    ESCAI_HANDSHAKE_RATE: '100000',
+    ESCAI_MAX_CONNECTIONS: '50000',
+    ESCAI_MAX_CONNECTIONS_PER_IP: '50000',
     ESCAI_MAX_CONNECTIONS_PER_USER: '0',
-    ESCAI_MAX_CONNECTIONS: '100000',
+    ESCAI_HANDSHAKE_RATE: '1000000',
     ...env,
   });
 }
@@ -46,6 +47,7 @@ export async function startProcess(args: string[], env: Record<string, string> =
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
+  track(child); // killed when the script ends, however it ends
   const lines = createInterface({ input: child.stdout! });
   let port: number | undefined;
   for await (const line of lines) {

@@ -75,9 +75,4 @@ serveWorker<SubscriberApi>({
     return { deliveries: deliveries - markedDeliveries, elapsedMs: performance.now() - markedAt, latencyUs, closed };
   },
   total: () => deliveries,
-  close() {
-    for (const ws of sockets) ws.terminate();
-    sockets.length = 0;
-    return null;
-  },
 });

@@ -49,12 +49,6 @@ if (!Number.isInteger(runCount) || runCount < 1) throw new Error('--runs takes a
 const root = (p: string) => fileURLToPath(new URL(`../${p}`, import.meta.url));
 const resultsPath = root(quick ? 'bench/results/quick.json' : 'bench/results/latest.json');
 
-for (const signal of ['SIGINT', 'SIGTERM'] as const)
-  process.on(signal, () => {
-    killAll();
-    process.exit(130);
-  });
-process.on('exit', killAll);
 
 const ctx: Context = { quick, runs: runCount, timing: timingFor(quick), log: (line) => console.log(line) };
 const file: ResultsFile = existsSync(resultsPath) && !quick ? (JSON.parse(readFileSync(resultsPath, 'utf8')) as ResultsFile) : { scenarios: {} };

@@ -45,7 +45,6 @@ export type SubscriberApi = {
   read: { arg: null; result: Reading };
   /** Deliveries since connect (to see when a backlog has drained). */
   total: { arg: null; result: number };
-  close: { arg: null; result: null };
 };
 
 export interface ProducerConnectArg {
@@ -63,7 +62,6 @@ export interface RunArg {
 
 export interface RunResult {
   published: number;
-  acked: number;
   errors: number;
   firstError?: string;
 }
@@ -71,5 +69,4 @@ export interface RunResult {
 export type ProducerApi = {
   connect: { arg: ProducerConnectArg; result: null };
   run: { arg: RunArg; result: RunResult };
-  close: { arg: null; result: null };
 };

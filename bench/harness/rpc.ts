@@ -34,6 +34,14 @@ export function track(child: ChildProcess): void {
   child.once('exit', () => children.delete(child));
 }
 
+// Whatever ends a benchmark script (its end, an error, Ctrl-C, SIGTERM) ends every process it started.
+process.on('exit', killAll);
+for (const signal of ['SIGINT', 'SIGTERM'] as const)
+  process.on(signal, () => {
+    killAll();
+    process.exit(130);
+  });
+
 export interface Worker<A extends Api> {
   readonly pid: number;
   call<K extends keyof A & string>(cmd: K, arg: A[K]['arg']): Promise<A[K]['result']>;

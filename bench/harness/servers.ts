@@ -1,20 +1,16 @@
-// The servers under test, each started as its own process and registered so
-// that every exit path of the harness kills it: the raw `ws` floor, the
+// The servers under test, each started as its own process (bench/lib.ts
+// registers it, so every exit path of the harness kills it): the raw `ws` floor, the
 // Socket.IO 4 peer, one ESCAI node (memory engine) or two on Redis. ESCAI's
 // per-address and per-user admission limits are lifted: every client of the
 // benchmark comes from 127.0.0.1 and a handful of users.
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { startProcess, startServerProcess, type ServerProcess } from '../lib.js';
-import { track } from './rpc.js';
 import type { Kind } from './wire.js';
 
+/** What the harness sets beyond startServerProcess's lifted admission limits (bench/lib.ts). */
 export const ESCAI_BENCH_ENV: Readonly<Record<string, string>> = {
   ESCAI_DEMO: '0',
-  ESCAI_MAX_CONNECTIONS: '50000',
-  ESCAI_MAX_CONNECTIONS_PER_IP: '50000',
-  ESCAI_MAX_CONNECTIONS_PER_USER: '0',
-  ESCAI_HANDSHAKE_RATE: '1000000',
   ESCAI_MAX_PENDING_SOCKETS: '50000',
   ESCAI_MAX_SESSIONS_PER_USER: '10000',
   ESCAI_REST_RATE_LIMIT: '1000000',
@@ -38,7 +34,6 @@ function peer(file: string): Promise<ServerProcess> {
 }
 
 function deployment(pub: ServerProcess, sub: ServerProcess, all: ServerProcess[]): Deployment {
-  for (const s of all) track(s.child);
   return {
     pubBase: pub.url,
     subBase: sub.url,
@@ -60,7 +55,6 @@ export async function startServer(kind: Kind, env: Record<string, string> = {}):
 export async function startRedisPair(redisUrl: string): Promise<Deployment> {
   const env = { ...ESCAI_BENCH_ENV, ESCAI_REDIS_URL: redisUrl, ESCAI_REDIS_PREFIX: `bench-${process.pid}-${Date.now()}` };
   const a = await startServerProcess(env);
-  track(a.child);
   const b = await startServerProcess(env);
   return deployment(a, b, [a, b]);
 }

@@ -1,4 +1,4 @@
-// Scenario "replay": bench/replay.ts's measurement as a scenario. A stream
+// Scenario "replay" (bench/replay.ts runs one round kind on its own). A stream
 // holds 2,000 events; a client resubscribes with `since` the 1,000th; time
 // from sending `subscribe` to the 1,000th replayed event received, unbatched
 // and batched. Two warm-up rounds discarded, a fresh agent per round. The
@@ -17,7 +17,11 @@ async function publishBatch(base: string, producer: string, agentId: string, fro
   return (await postEvents(base, producer, epistemicBatch(agentId, from, MISSED))).at(-1)!;
 }
 
-async function round(kind: Kind, base: string, producer: string, watcher: string, agentId: string): Promise<number> {
+/** Most a replay of 1,000 events may take before the round fails (a refused or short replay must not hang the run). */
+const ROUND_TIMEOUT_MS = 30_000;
+
+/** One round on a fresh agent: publish 2,000, resubscribe with `since` the 1,000th; µs to the 1,000th replayed event. */
+export async function round(kind: Kind, base: string, producer: string, watcher: string, agentId: string): Promise<number> {
   const first = await publishBatch(base, producer, agentId, 0);
   await publishBatch(base, producer, agentId, MISSED);
   const ws = new WebSocket(clientUrl(kind, base, `replay-${agentId}`, watcher), { perMessageDeflate: false });
@@ -27,17 +31,24 @@ async function round(kind: Kind, base: string, producer: string, watcher: string
   });
   let got = 0;
   const t0 = performance.now();
-  const done = new Promise<void>((resolve) =>
+  let timer: NodeJS.Timeout | undefined;
+  const done = new Promise<void>((resolve, reject) => {
     ws.on('message', (raw: Buffer) => {
       got += countEvents(raw);
       if (got >= MISSED) resolve();
-    }),
-  );
+    });
+    ws.once('close', (code) => reject(new Error(`replay: the socket closed (${code}) after ${got} of ${MISSED} events`)));
+    timer = setTimeout(() => reject(new Error(`replay: ${got} of ${MISSED} events after ${ROUND_TIMEOUT_MS} ms`)), ROUND_TIMEOUT_MS);
+  });
   ws.send(JSON.stringify({ type: 'subscribe', data: { type: 'epistemic_updates', agent_id: agentId, since: { offset: first.offset, epoch: first.epoch } } }));
-  await done;
-  const us = (performance.now() - t0) * 1000;
-  ws.close();
-  return us;
+  try {
+    await done;
+    return (performance.now() - t0) * 1000;
+  } finally {
+    clearTimeout(timer);
+    ws.removeAllListeners('close');
+    ws.close();
+  }
 }
 
 export async function replay(ctx: Context): Promise<{ tables: Table[]; checks: Check[] }> {
