@@ -6,7 +6,8 @@
 // .cpuprofile viewer.
 //
 // Usage: npm run build && node --import tsx bench/connect-profile.ts [connections=6000]
-import { WebSocket } from 'ws';
+import type { WebSocket } from 'ws';
+import { clientUrl, openClient } from './harness/wire.js';
 import { ESCAI_BENCH_ENV } from './harness/servers.js';
 import { startServerProcess, token } from './lib.js';
 
@@ -15,19 +16,13 @@ const PROF_DIR = process.env['PROF_DIR'] ?? '/tmp/escai-prof';
 // startServerProcess runs the server under --cpu-prof when ESCAI_BENCH_PROFILE names a directory.
 process.env['ESCAI_BENCH_PROFILE'] = PROF_DIR;
 const server = await startServerProcess({ ...ESCAI_BENCH_ENV });
-const base = server.url.replace('http', 'ws');
 const tokens = await Promise.all(Array.from({ length: 100 }, (_, u) => token(`u${u}`, ['researcher'])));
 const socks: WebSocket[] = [];
-const one = (i: number) =>
-  new Promise<void>((res, rej) => {
-    const ws = new WebSocket(`${base}/ws/monitor/s${i}?token=${tokens[i % 100]}`);
-    socks.push(ws);
-    ws.once('error', rej);
-    ws.once('message', () => {
-      ws.send(JSON.stringify({ type: 'subscribe', data: { type: 'epistemic_updates', agent_id: `a${i % 50}` } }));
-      ws.once('message', () => res());
-    });
-  });
+// A connect: handshake, connection_established, one subscribe confirmed (a refusal fails the run).
+const one = async (i: number) => {
+  const ws = await openClient({ kind: 'escai', url: clientUrl('escai', server.url, `s${i}`, tokens[i % 100]!), subscribe: { agent: `a${i % 50}` }, onFrame() {}, onClose() {} });
+  socks.push(ws);
+};
 try {
   const t0 = performance.now();
   let next = 0;

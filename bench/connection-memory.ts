@@ -11,7 +11,8 @@ import { readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { writeHeapSnapshot } from 'node:v8';
-import { WebSocket } from 'ws';
+import type { WebSocket } from 'ws';
+import { clientUrl, openClient } from './harness/wire.js';
 import { resolveConfig } from '../src/config/config.js';
 import { createLogger } from '../src/log.js';
 import { EscaiServer } from '../src/server/server.js';
@@ -24,19 +25,11 @@ if (process.argv.includes('--clients')) {
   const [url, tok] = [process.env['URL']!, process.env['TOKEN']!];
   const sockets: WebSocket[] = [];
   let open = 0;
-  const openOne = (i: number) =>
-    new Promise<void>((resolve, reject) => {
-      const ws = new WebSocket(`${url}/ws/monitor/m${i}?token=${tok}`);
-      ws.once('error', reject);
-      ws.once('message', () => {
-        ws.send(JSON.stringify({ type: 'subscribe', data: { type: 'epistemic_updates', agent_id: `agent-${i % 100}` } }));
-        ws.once('message', () => {
-          open++;
-          resolve();
-        });
-      });
-      sockets.push(ws);
-    });
+  // Each connect: handshake, connection_established, one subscribe confirmed (a refusal fails the run).
+  const openOne = async (i: number) => {
+    sockets.push(await openClient({ kind: 'escai', url: clientUrl('escai', url, `m${i}`, tok), subscribe: { agent: `agent-${i % 100}` }, onFrame() {}, onClose() {} }));
+    open++;
+  };
   for (let i = 0; i < N; i += 100) await Promise.all(Array.from({ length: Math.min(100, N - i) }, (_, k) => openOne(i + k)));
   process.send!({ open });
   await new Promise(() => {});
@@ -93,7 +86,7 @@ const before = process.memoryUsage();
 const heapBefore = heapByKind();
 await settle();
 const child = fork(new URL(import.meta.url).pathname, ['--clients', String(N)], {
-  env: { ...process.env, URL: server.url.replace('http', 'ws'), TOKEN: await token('memory-watcher', ['researcher']) },
+  env: { ...process.env, URL: server.url, TOKEN: await token('memory-watcher', ['researcher']) },
   execArgv: ['--import', 'tsx'],
 });
 // The clients' count, or the child's exit (a failed connect) as an error: never a wait without end.
