@@ -4,7 +4,7 @@ export { resolveConfig, ConfigSchema, ConfigError, ENV_NAMES, type Config, type 
 export { signToken, createVerifier, type TokenClaims } from './auth/jwt.js';
 export { Principal, DEFAULT_ROLES, Permissions } from './auth/permissions.js';
 export { MemoryEngine } from './engine/memory/index.js';
-export { createEngine, EngineUnavailableError, ALL_AGENT_STREAMS } from './engine/index.js';
+export { createEngine, EngineUnavailableError, ALL_ACTIVITY_STREAMS, ALL_AGENT_STREAMS } from './engine/index.js';
 export type { Engine, EngineStatus, Broker, PublishReceipt, HistoryPage, SessionStore, SessionState, Presence } from './engine/index.js';
 export type { ConnectionsView } from './server/registry.js';
 export type { PublishResult } from './server/publisher.js';

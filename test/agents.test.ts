@@ -58,7 +58,7 @@ test('GET /api/v1/agents: every agent by last activity with its current figures,
   assert.equal(a2.confidence_level, 0.8);
   assert.equal(a2.uncertainty_score, 0.2);
   assert.equal(a2.open_alerts, 1, 'the critical alert is open; the info one is not counted');
-  assert.deepEqual(a2.events, { epistemic_update: 2, pattern_alert: 2, prediction_update: 1, agent_status_change: 1 });
+  assert.deepEqual(a2.events, { epistemic_update: 2, pattern_alert: 2, prediction_update: 1, agent_status_change: 1, agent_activity: 0 });
   assert.match(a2.last_event_at, /Z$/);
   assert.ok(first.body.next_cursor);
 

@@ -457,7 +457,7 @@ test('the agent directory is cluster-wide, and an admin on one node closes a con
     assert.equal(x1.confidence_level, 0.8, 'the latest epistemic update, published on B');
     assert.equal(x1.status, 'running', 'the status, published on A');
     assert.equal(x1.open_alerts, 1);
-    assert.deepEqual(x1.events, { epistemic_update: 2, pattern_alert: 1, prediction_update: 0, agent_status_change: 1 });
+    assert.deepEqual(x1.events, { epistemic_update: 2, pattern_alert: 1, prediction_update: 0, agent_status_change: 1, agent_activity: 0 });
   }
 
   const { client, hello } = await cluster.connect(B, await token('u1', ['researcher']), 'to-close');

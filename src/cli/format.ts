@@ -67,6 +67,15 @@ export function eventLine(event: DeliveredEvent, colors: Colors): string {
     case 'user_notification':
       what = `${colors.blue('notice    ')} ${event.notification_type ?? ''}: ${event.message ?? ''}`;
       break;
+    case 'agent_activity': {
+      const state = String(data['state'] ?? '');
+      const paint = state === 'error' ? colors.red : state === 'running' ? colors.yellow : colors.green;
+      const ms = typeof data['duration_ms'] === 'number' ? ` ${Math.round(data['duration_ms'])} ms` : '';
+      const tokens = data['tokens'] as { total?: number; input?: number; output?: number } | undefined;
+      const used = tokens ? ` ${tokens.total ?? (tokens.input ?? 0) + (tokens.output ?? 0)} tok` : '';
+      what = `${colors.gray('activity  ')} ${paint(state.padEnd(7))} ${String(data['kind'] ?? '')} ${colors.bold(String(data['name'] ?? ''))}${ms}${used}`;
+      break;
+    }
   }
   return `${time} ${who} ${at} ${what}`;
 }

@@ -4,7 +4,7 @@
 // re-subscribes with `since` from the last offset it saw per stream, drops
 // duplicates, answers pings and token_expiring, and surfaces every state change.
 import { closeAllowsReconnect, errorIsRetryable } from '../protocol/codes.js';
-import { EVENT_TYPES, SUBSCRIPTION_TYPES, subscriptionFollows, subscriptionStream, type EventType, type SubscriptionType } from '../protocol/constants.js';
+import { EVENT_TYPES, streamOfEvent, SUBSCRIPTION_TYPES, subscriptionFollows, subscriptionStream, type EventType, type SubscriptionType } from '../protocol/constants.js';
 import type { PublishEventInput } from '../protocol/events.js';
 import type {
   ConnectionEstablished,
@@ -95,6 +95,8 @@ export interface ClientEvents {
   system_alert: DeliveredEvent;
   agent_status_change: DeliveredEvent;
   user_notification: DeliveredEvent;
+  /** A step an agent runs (a model or tool call, its own run), as it starts and ends. */
+  agent_activity: DeliveredEvent;
   /** The server removed a subscription (a refreshed token no longer allows it); the client stops asking for it. */
   subscription_revoked: { subscription: SubscriptionInfo; reason: string };
   /** An error frame not tied to a request. */
@@ -132,10 +134,9 @@ interface DesiredSubscription extends SubscriptionInfo {
 
 type Position = StreamPosition;
 
-function streamOfEvent(event: DeliveredEvent): string {
-  if (event.type === 'system_alert') return 'system';
-  if (event.type === 'user_notification') return 'user';
-  return `agent:${event.agent_id ?? ''}`;
+/** The stream an event came on, as positions key it (a user's own notifications: `user`). */
+function streamOf(event: DeliveredEvent): string {
+  return event.type === 'user_notification' ? 'user' : streamOfEvent(event.type, event.agent_id);
 }
 
 /** The client's own request failures; each may succeed on the next connection. */
@@ -451,7 +452,7 @@ export class EscaiClient extends TypedEmitter<ClientEvents> {
   }
 
   #onEvent(event: DeliveredEvent): void {
-    const key = `${streamOfEvent(event)}|${event.type}`;
+    const key = `${streamOf(event)}|${event.type}`;
     const seen = this.#positions.get(key);
     if (seen && seen.epoch === event.epoch && event.offset <= seen.offset) return; // duplicate
     this.#positions.set(key, { offset: event.offset, epoch: event.epoch });

@@ -5,6 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { DEFAULT_ROLES } from '../auth/permissions.js';
+import { DetectorThresholdsSchema } from '../detect/thresholds.js';
 
 const seconds = z.coerce.number().positive().max(86_400);
 const count = z.coerce.number().int().positive();
@@ -148,9 +149,24 @@ export const ConfigSchema = z.object({
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   /** Trust X-Forwarded-For for client addresses in logs. */
   trustProxy: bool.default(false),
+  /** Serve the OTLP/HTTP traces receiver (POST /v1/traces) on this port too (4318 by convention; 0: any free port), besides the main port. */
+  otlpPort: z.coerce.number().int().min(0).max(65_535).optional(),
+  /** Largest OTLP request body, bytes, before and after gzip is undone (the OTLP spec recommends 20 MiB). */
+  otlpMaxBodyBytes: count.max(256 * 1024 * 1024).default(20 * 1024 * 1024),
+  /** Spans per second one user may send to /v1/traces (the publishing budget of traces; over it: 429 with Retry-After). */
+  otlpRate: z.coerce.number().positive().default(20_000),
+  /** Spans one user may send at once (a request larger than this costs this much). */
+  otlpBurst: count.default(40_000),
+  /** Copy prompts, model outputs and tool results from traces into events (truncated): goals from the task's text, knowledge from tool results. */
+  otlpCaptureContent: bool.default(false),
+  /** Behaviour detector thresholds (JSON), merged over the defaults (docs/INGEST.md). */
+  detectors: DetectorThresholdsSchema.prefault({}),
 });
 
 export type Config = Readonly<Omit<z.infer<typeof ConfigSchema>, 'roles'> & { roles: Readonly<Record<string, readonly string[]>> }>;
+
+/** Settings given as JSON text in the environment. */
+const JSON_SETTINGS: ReadonlySet<string> = new Set(['roles', 'detectors']);
 export type ConfigInput = z.input<typeof ConfigSchema>;
 export type SettingName = keyof z.infer<typeof ConfigSchema>;
 
@@ -216,23 +232,29 @@ export const ENV_NAMES: Readonly<Record<SettingName, string>> = {
   metricsPort: 'ESCAI_METRICS_PORT',
   logLevel: 'ESCAI_LOG_LEVEL',
   trustProxy: 'ESCAI_TRUST_PROXY',
+  otlpPort: 'ESCAI_OTLP_PORT',
+  otlpMaxBodyBytes: 'ESCAI_OTLP_MAX_BODY_BYTES',
+  otlpRate: 'ESCAI_OTLP_RATE',
+  otlpBurst: 'ESCAI_OTLP_BURST',
+  otlpCaptureContent: 'ESCAI_OTLP_CAPTURE_CONTENT',
+  detectors: 'ESCAI_DETECTORS',
 };
 
 export class ConfigError extends Error {
   override name = 'ConfigError';
 }
 
-/** Reads ESCAI_* variables into setting values (strings; the schema coerces). JSON for `roles`. */
+/** Reads ESCAI_* variables into setting values (strings; the schema coerces). JSON for `roles` and `detectors`. */
 export function configFromEnv(env: NodeJS.ProcessEnv): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   for (const [setting, name] of Object.entries(ENV_NAMES)) {
     const raw = env[name];
     if (raw === undefined || raw === '') continue;
-    if (setting === 'roles') {
+    if (JSON_SETTINGS.has(setting)) {
       try {
         out[setting] = JSON.parse(raw);
       } catch {
-        throw new ConfigError(`Invalid setting roles (${name}): not valid JSON`);
+        throw new ConfigError(`Invalid setting ${setting} (${name}): not valid JSON`);
       }
     } else out[setting] = raw;
   }

@@ -1,7 +1,12 @@
 // Simulated agents for the demo: each works through goals, holds beliefs whose
-// confidence moves with the evidence it finds, changes status, and now and
-// then falls into a behavioural pattern (a retry storm, a loop) that a
-// pattern alert reports, while a predictor estimates its chance of success.
+// confidence moves with the evidence it finds, and now and then falls into a
+// behavioural pattern (a retry storm, a loop) that a pattern alert reports,
+// while a predictor estimates its chance of success. What it does shows as
+// activity, as a real agent's spans would: each task a run (an agent step)
+// with model and tool calls under it; in trouble it calls one tool with the
+// same arguments again and again, and the server's own detectors see it.
+// Its run status (running, completed, failed) is the detectors' to say, from
+// that activity, exactly as for a real agent; the demo says only `waiting`.
 // Deterministic for a seed: the same seed gives the same agents and the same
 // sequence of events (timestamps aside). Produces publish inputs only; who
 // publishes them (in-process, or over HTTP to a remote node) is the caller's.
@@ -137,6 +142,10 @@ export class DemoAgent {
   #trouble = 0;
   #ticks = 0;
   #restartAt = 0;
+  /** The current task's run: its trace and root step. */
+  #run: { traceId: string; spanId: string; startMs: number } | undefined;
+  /** When the last step ended (the next one starts after it). */
+  #lastStepEnd = 0;
 
   constructor(persona: Persona, id: string, random: () => number) {
     this.#persona = persona;
@@ -148,6 +157,95 @@ export class DemoAgent {
 
   #freshGoals(): Goal[] {
     return this.#persona.goals.map((description, i) => ({ description, status: i === 0 ? 'active' : 'suspended', priority: 8 - i * 2, progress: 0 }));
+  }
+
+  /** A hex id of `bytes` bytes from the seeded generator (the same seed, the same ids). */
+  #hex(bytes: number): string {
+    let out = '';
+    while (out.length < bytes * 2) out += Math.floor(this.#random() * 0x100000000).toString(16).padStart(8, '0');
+    return out.slice(0, bytes * 2).replace(/^0/, '1');
+  }
+
+  /** An activity event of this agent. */
+  #activity(data: Record<string, unknown>): PublishEventInput {
+    return { type: 'agent_activity', agent_id: this.id, data: { source: 'demo', ...data } } as PublishEventInput;
+  }
+
+  #startRun(out: PublishEventInput[]): void {
+    const now = Date.now();
+    this.#run = { traceId: this.#hex(16), spanId: this.#hex(8), startMs: now };
+    out.push(this.#activity({ span_id: this.#run.spanId, trace_id: this.#run.traceId, parent_span_id: null, kind: 'agent', name: `invoke_agent ${this.id}`, state: 'running', started_at: new Date(now).toISOString() }));
+  }
+
+  #endRun(out: PublishEventInput[], failed: boolean, why: string): void {
+    const run = this.#run;
+    if (!run) return;
+    this.#run = undefined;
+    const now = Date.now();
+    out.push(
+      this.#activity({
+        span_id: run.spanId,
+        trace_id: run.traceId,
+        parent_span_id: null,
+        kind: 'agent',
+        name: `invoke_agent ${this.id}`,
+        state: failed ? 'error' : 'ok',
+        started_at: new Date(run.startMs).toISOString(),
+        ended_at: new Date(now).toISOString(),
+        duration_ms: now - run.startMs,
+        ...(failed ? { error: { type: 'GoalFailed', message: why } } : {}),
+      }),
+    );
+  }
+
+  /**
+   * Steps under the current run, back to back, the last ending now. Like a
+   * real agent loop they follow one another, after the previous tick's steps
+   * and after the run's start; when their nominal lengths do not fit in that
+   * time (a fast tick), they shrink to fit.
+   */
+  #steps(out: PublishEventInput[], steps: ReadonlyArray<{ ms: number; data: Record<string, unknown> }>): void {
+    const run = this.#run;
+    if (!run || steps.length === 0) return;
+    const now = Date.now();
+    const room = Math.max(0, now - Math.max(run.startMs, this.#lastStepEnd));
+    const wanted = steps.reduce((sum, s) => sum + s.ms, 0);
+    const scale = wanted > room ? room / wanted : 1;
+    let start = now - Math.round(wanted * scale);
+    for (const { ms, data } of steps) {
+      const end = Math.min(now, start + Math.round(ms * scale));
+      out.push(this.#activity({ span_id: this.#hex(8), trace_id: run.traceId, parent_span_id: run.spanId, state: 'ok', started_at: new Date(start).toISOString(), ended_at: new Date(end).toISOString(), duration_ms: end - start, ...data }));
+      start = end;
+    }
+    this.#lastStepEnd = now;
+  }
+
+  /** This tick's work: a model call, and most ticks a tool call (in trouble, the same one with the same arguments, often failing). */
+  #work(out: PublishEventInput[]): void {
+    const r = this.#random;
+    const input = 300 + Math.floor(r() * 1200);
+    const output = 40 + Math.floor(r() * 260);
+    const steps: Array<{ ms: number; data: Record<string, unknown> }> = [
+      { ms: 150 + Math.floor(r() * 600), data: { kind: 'llm', name: 'chat demo-model', operation: 'chat', model: 'demo-model', provider: 'demo', tokens: { input, output, total: input + output }, finish_reasons: ['tool_calls'] } },
+    ];
+    if (r() >= 0.3 || this.#trouble > 0) {
+      const stuck = this.#trouble > 0;
+      const tool = stuck ? this.#persona.tools[0]! : this.#pick(this.#persona.tools);
+      const failed = r() < (stuck ? 0.4 : 0.03);
+      steps.push({
+        ms: 50 + Math.floor(r() * 400),
+        data: {
+          kind: 'tool',
+          name: `execute_tool ${tool}`,
+          operation: 'execute_tool',
+          tool,
+          state: failed ? 'error' : 'ok',
+          arguments_digest: stuck ? `${tool}-same-args` : this.#hex(8),
+          ...(failed ? { error: { type: 'ToolError', message: `${tool} timed out` } } : {}),
+        },
+      });
+    }
+    this.#steps(out, steps);
   }
 
   #pick<T>(items: readonly T[]): T {
@@ -169,7 +267,8 @@ export class DemoAgent {
       if (this.#status !== 'idle') this.#goals = this.#freshGoals();
       this.#goalIndex = 0;
       this.#trouble = 0;
-      out.push(this.#statusChange('running', this.#status === 'idle' ? 'starting work' : 'new task'));
+      this.#status = 'running'; // the detectors say so, from the run that starts now
+      this.#startRun(out);
     }
     if (this.#status === 'completed' || this.#status === 'failed') return out;
 
@@ -193,6 +292,7 @@ export class DemoAgent {
       out.push(this.#statusChange('waiting', `waiting for ${this.#pick(this.#persona.tools)}`));
     } else {
       goal.progress = round(clamp(goal.progress + (0.04 + r() * 0.08) * (1 - this.#trouble * 0.6)));
+      this.#work(out);
     }
 
     // Trouble comes and goes; while it lasts, patterns are detected.
@@ -205,7 +305,8 @@ export class DemoAgent {
       this.#goalIndex++;
       if (this.#goalIndex >= this.#goals.length) {
         out.push(this.#epistemic());
-        out.push(this.#statusChange('completed', 'all goals met'));
+        this.#status = 'completed';
+        this.#endRun(out, false, 'all goals met');
         this.#restartAt = this.#ticks + 5 + Math.floor(r() * 10);
         return out;
       }
@@ -213,7 +314,8 @@ export class DemoAgent {
     } else if (this.confidence < 0.2 && r() < 0.2) {
       goal.status = 'failed';
       out.push(this.#epistemic());
-      out.push(this.#statusChange('failed', `gave up on "${goal.description}"`));
+      this.#status = 'failed';
+      this.#endRun(out, true, `gave up on "${goal.description}"`);
       this.#restartAt = this.#ticks + 5 + Math.floor(r() * 10);
       return out;
     }

@@ -2,8 +2,9 @@
 // apart from stream history so it outlives the history window. Every agent
 // event a node publishes is recorded once (by the publishing node); the
 // directory keeps the latest epistemic state and status, the last few
-// pattern alerts and predictions, per-type counts, and the time of the last
-// event. An agent unseen for `agentTtl` drops out.
+// pattern alerts and predictions, the latest activity and the tokens used,
+// per-type counts, and the time of the last event. An agent unseen for
+// `agentTtl` drops out.
 import {
   OPEN_ALERT_SEVERITIES,
   OPEN_ALERT_WINDOW_MS,
@@ -26,8 +27,10 @@ export interface AgentQuery {
 export interface AgentDirectory {
   /**
    * Records the agent events of one publication (with their offsets, in
-   * offset order per agent; other events are ignored). Events of one agent
-   * may arrive out of order across nodes: the latest by offset wins.
+   * offset order per stream; other events are ignored). Events of one agent
+   * may arrive out of order across nodes: the latest by offset of its stream
+   * wins (the agent stream's and the activity stream's apart), and the last
+   * activity time only moves forward.
    */
   record(events: readonly DeliveredEvent[]): Promise<void>;
   /** Agents by last activity, newest first. */
@@ -72,8 +75,10 @@ export function isAgentRecordable(event: DeliveredEvent): event is DeliveredEven
 }
 
 export function emptyCounts(): Record<AgentEventType, number> {
-  return { epistemic_update: 0, pattern_alert: 0, prediction_update: 0, agent_status_change: 0 };
+  return { epistemic_update: 0, pattern_alert: 0, prediction_update: 0, agent_status_change: 0, agent_activity: 0 };
 }
+
+export { activityNow, countedTokens, noTokens } from '../protocol/activity.js';
 
 /** The confidence and uncertainty an epistemic update carries, when it carries them as numbers. */
 export function epistemicFigures(event: DeliveredEvent): { confidence: number | undefined; uncertainty: number | undefined } {

@@ -3,8 +3,9 @@
 // engine runs: the in-memory engine (one process, the reference
 // implementation) or Redis (several nodes).
 //
-// A Broker owns streams: one per agent (`agent:{id}`), `system`, and one per
-// user (`user:{id}`). Publishing appends to a stream, giving the event the
+// A Broker owns streams: two per agent (`agent:{id}`, and `activity:{id}` for
+// what it does), `system`, and one per user (`user:{id}`); their names are
+// made in src/protocol/constants.ts. Publishing appends to a stream, giving the event the
 // stream's next offset (+1, no gaps) and its epoch (which changes whenever
 // the stream's history is lost), and hands it to the node's delivery handler,
 // in offset order per stream, on every node that follows the stream.
@@ -61,8 +62,11 @@ export type DeliveryHandler = (stream: string, event: DeliveredEvent, json: stri
 /** Called when events of a followed stream were lost and cannot be replayed (a gap history no longer covers, a new epoch). */
 export type LossHandler = (stream: string, position: StreamPosition) => void;
 
-/** Every agent stream at once (`follow(ALL_AGENT_STREAMS)`): what all-agents subscriptions need. */
-export const ALL_AGENT_STREAMS = 'agent:*';
+/**
+ * Every stream of one per-agent family at once (`follow(ALL_AGENT_STREAMS)`):
+ * what all-agents subscriptions need (`ALL_ACTIVITY_STREAMS` for activity).
+ */
+export { ALL_ACTIVITY_STREAMS, ALL_AGENT_STREAMS, wildcardOf, type StreamWildcard } from '../protocol/constants.js';
 
 export interface Broker {
   /** Registers the node's handlers. Call once, before anything else. */
@@ -75,8 +79,9 @@ export interface Broker {
    */
   publish(entries: readonly PublishEntry[]): Promise<PublishReceipt[]>;
   /**
-   * Declares that this node has subscribers for `stream` (or, with
-   * ALL_AGENT_STREAMS, for every agent stream): its events reach the handler
+   * Declares that this node has subscribers for `stream` (or, with a
+   * wildcard, ALL_AGENT_STREAMS or ALL_ACTIVITY_STREAMS, for every stream of
+   * that family): its events reach the handler
    * from the moment the returned promise resolves. Never rejects: while the
    * engine is unavailable the interest is kept and honoured when it is back.
    * Counted: each `follow` is undone by one `unfollow`. An engine that

@@ -1,6 +1,7 @@
 // The presence seam: who is where in the cluster. The node registry
-// (reports with a TTL), connection summaries for admin views, and per-user
-// connection slots counted across nodes.
+// (reports with a TTL), connection summaries for admin views, per-user
+// connection slots counted across nodes, and leases: a job one node of the
+// cluster does at a time (the behaviour detectors).
 import type { NodeReport, SubscriptionView } from '../protocol/server-messages.js';
 
 export type { NodeReport };
@@ -31,4 +32,13 @@ export interface Presence {
   requestClose(nodeId: string, connectionId: string): Promise<void>;
   /** The handler of close requests addressed to this node. */
   onCloseRequest(handler: (connectionId: string) => void): void;
+  /**
+   * Takes the lease `name` for this node, or renews it if this node holds
+   * it, for `ttlMs`; false while another node holds it. A node that stops
+   * renewing loses it when the TTL runs out. Rejects with
+   * EngineUnavailableError when the engine cannot say.
+   */
+  holdLease(name: string, ttlMs: number): Promise<boolean>;
+  /** Gives the lease up at once (if this node holds it). */
+  releaseLease(name: string): Promise<void>;
 }

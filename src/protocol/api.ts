@@ -3,9 +3,32 @@
 // list. Dependency-free, like server-messages.ts.
 import type { DeliveredEvent, SubscriptionView } from './server-messages.js';
 
-/** The event types an agent's stream carries. */
-export const AGENT_EVENT_TYPES = ['epistemic_update', 'pattern_alert', 'prediction_update', 'agent_status_change'] as const;
+/** The event types an agent's streams carry (its activity on a stream of its own). */
+export const AGENT_EVENT_TYPES = ['epistemic_update', 'pattern_alert', 'prediction_update', 'agent_status_change', 'agent_activity'] as const;
 export type AgentEventType = (typeof AGENT_EVENT_TYPES)[number];
+
+/** What an agent is doing now, as the agent list shows it: its latest activity event, in brief. */
+export interface ActivityNow {
+  span_id: string;
+  trace_id: string;
+  kind: string;
+  name: string;
+  /** `running` (started, not ended yet), `ok` or `error`. */
+  state: string;
+  /** When the server received it. */
+  at: string;
+  started_at: string;
+  duration_ms?: number;
+  model?: string;
+  tool?: string;
+}
+
+/** Tokens an agent's model calls used (steps of kind `llm` only: the steps nesting them report the same tokens again). */
+export interface TokenTotals {
+  input: number;
+  output: number;
+  total: number;
+}
 
 /** Pattern alerts and predictions kept per agent (newest first). */
 export const RECENT_KEPT = 20;
@@ -27,6 +50,10 @@ export interface AgentSummary {
   open_alerts: number;
   /** Events recorded per type since the agent was first seen (or came back after dropping out). */
   events: Record<AgentEventType, number>;
+  /** Its latest activity (a running step, or the last one that ended); null before the first. */
+  activity: ActivityNow | null;
+  /** Tokens used since the agent was first seen (or came back after dropping out). */
+  tokens: TokenTotals;
 }
 
 /** Everything the directory knows about one agent. */

@@ -1,10 +1,12 @@
 // Schemas of the events producers publish and clients receive: the ESCAI data
 // models (EpistemicState, BehavioralPattern, PredictionResult) and the six event
-// envelopes. One source for validation and for the TypeScript types.
+// envelopes, and the agent activity this server adds (one event per span or
+// step an agent runs). One source for validation and for the TypeScript types.
 //
 // The ESCAI models are loose objects: fields named on the protocol page are
 // type- and range-checked when present, unknown fields are kept as sent.
 import { z } from 'zod';
+import { streamOfEvent } from './constants.js';
 
 const unit = z.number().min(0).max(1);
 const text = z.string().max(10_000);
@@ -95,6 +97,64 @@ export const PredictionResultSchema = z.looseObject({
   feature_importance: z.record(z.string(), z.number()).optional(),
 });
 
+/** What kind of step an activity event reports (docs/INGEST.md maps each convention's kinds onto these). */
+export const ACTIVITY_KINDS = ['agent', 'llm', 'tool', 'chain', 'retriever', 'embedding', 'reranker', 'guardrail', 'evaluator', 'handoff', 'workflow', 'plan', 'other'] as const;
+export type ActivityKind = (typeof ACTIVITY_KINDS)[number];
+
+/** `running`: started (or known to be running because a child arrived) and not ended; `ok` / `error`: ended. */
+export const ACTIVITY_STATES = ['running', 'ok', 'error'] as const;
+export type ActivityState = (typeof ACTIVITY_STATES)[number];
+
+const spanRef = z.string().min(1).max(128);
+const tokenCount = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
+
+/** Tokens a step used, as its telemetry reports them (absent fields: not reported). */
+export const TokenUsageSchema = z.looseObject({
+  input: tokenCount.optional(),
+  output: tokenCount.optional(),
+  total: tokenCount.optional(),
+  cached_input: tokenCount.optional(),
+  reasoning: tokenCount.optional(),
+});
+
+/**
+ * One step of an agent: a model call, a tool call, the agent's own run, a
+ * chain. Keyed by `span_id`: a step reported `running` is later reported
+ * again, ended; an ended report is final (a later `running` one for the same
+ * span, which can arrive out of order across nodes, changes nothing).
+ */
+export const ActivitySchema = z.looseObject({
+  span_id: spanRef,
+  trace_id: spanRef,
+  parent_span_id: spanRef.nullable().optional(),
+  kind: z.enum(ACTIVITY_KINDS),
+  name: z.string().max(1000),
+  state: z.enum(ACTIVITY_STATES),
+  /** Running because a child arrived before it ended (its name and kind are not known yet). */
+  inferred: z.boolean().optional(),
+  started_at: z.string().max(64),
+  ended_at: z.string().max(64).optional(),
+  duration_ms: z.number().min(0).optional(),
+  /** gen_ai.operation.name, or the convention's own operation (`ai.generateText`). */
+  operation: z.string().max(256).optional(),
+  model: z.string().max(256).optional(),
+  provider: z.string().max(256).optional(),
+  tool: z.string().max(256).optional(),
+  /** A fingerprint of the tool call's arguments (equal arguments, equal digest; not the arguments). */
+  arguments_digest: z.string().max(64).optional(),
+  tokens: TokenUsageSchema.optional(),
+  finish_reasons: z.array(z.string().max(64)).max(16).optional(),
+  error: z.looseObject({ type: z.string().max(256).optional(), message: z.string().max(2000).optional() }).optional(),
+  conversation_id: z.string().max(256).optional(),
+  /** Where the step was reported from: `otlp` (traces), or an adapter's name. */
+  source: z.string().max(64).optional(),
+  /** The telemetry convention the step was read with: `gen_ai`, `openinference`, `ai_sdk`, `otel`. */
+  convention: z.string().max(64).optional(),
+  /** The step's input and output text, only when content capture is on (ESCAI_OTLP_CAPTURE_CONTENT), truncated. */
+  input: z.string().max(10_000).optional(),
+  output: z.string().max(10_000).optional(),
+});
+
 export const SeveritySchema = z.enum(['debug', 'info', 'low', 'medium', 'warning', 'high', 'error', 'critical']);
 const metadata = z.record(z.string(), z.unknown()).default({});
 /** Optional producer key: a repeat within the idempotency window is not delivered twice. */
@@ -138,6 +198,12 @@ export const PublishEventSchema = z.discriminatedUnion('type', [
     idempotency_key: idempotencyKey,
   }),
   z.object({
+    type: z.literal('agent_activity'),
+    agent_id: IdSchema,
+    data: ActivitySchema,
+    idempotency_key: idempotencyKey,
+  }),
+  z.object({
     type: z.literal('user_notification'),
     user_id: IdSchema,
     notification_type: z.string().min(1).max(128),
@@ -154,18 +220,15 @@ export type PublishEventInput = z.input<typeof PublishEventSchema>;
 export type EpistemicState = z.infer<typeof EpistemicStateSchema>;
 export type BehavioralPattern = z.infer<typeof BehavioralPatternSchema>;
 export type PredictionResult = z.infer<typeof PredictionResultSchema>;
+export type Activity = z.infer<typeof ActivitySchema>;
+export type TokenUsage = z.infer<typeof TokenUsageSchema>;
 
 
 export type { DeliveredEvent } from './server-messages.js';
 
-/** The stream an event belongs to: one per agent, one for system alerts, one per user. */
+/** The stream an event belongs to: one per agent (and one for its activity), one for system alerts, one per user. */
 export function streamOf(event: PublishEvent): string {
-  switch (event.type) {
-    case 'system_alert':
-      return 'system';
-    case 'user_notification':
-      return `user:${event.user_id}`;
-    default:
-      return `agent:${event.agent_id}`;
-  }
+  if (event.type === 'system_alert') return 'system';
+  if (event.type === 'user_notification') return streamOfEvent(event.type, undefined, event.user_id);
+  return streamOfEvent(event.type, event.agent_id);
 }

@@ -3,7 +3,7 @@
 // hand and no client casts `Record<string, unknown>`. Dependency-free (types
 // and plain functions only): the server, the browser SDK and the tests share it.
 import type { ErrorCode } from './codes.js';
-import type { EventType, SubscriptionType } from './constants.js';
+import { agentOfStream, type EventType, type SubscriptionType } from './constants.js';
 
 /** The `id` a client may put on a request; echoed on its reply. */
 export type RequestId = string | number;
@@ -240,7 +240,7 @@ export const ServerMessages = {
     return { type: 'subscription_revoked', data: { subscription_type: subscriptionType, agent_id: agentId, reason }, timestamp: isoNow() };
   },
   recoveryFailed(stream: string, position: StreamPosition, reason: string): RecoveryFailed {
-    const agentId = stream.startsWith('agent:') ? stream.slice('agent:'.length) : null;
+    const agentId = agentOfStream(stream);
     return { type: 'recovery_failed', data: { stream, agent_id: agentId, offset: position.offset, epoch: position.epoch, reason }, timestamp: isoNow() };
   },
   ping(): Ping {

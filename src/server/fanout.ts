@@ -6,7 +6,7 @@
 import type { Logger } from 'pino';
 import { monitorPermission } from '../auth/permissions.js';
 import type { DeliveredEvent, StreamPosition } from '../engine/broker.js';
-import { subscriptionFollows } from '../protocol/constants.js';
+import { agentOfStream, subscriptionFollows, userStream } from '../protocol/constants.js';
 import { ServerMessages } from '../protocol/server-messages.js';
 import type { Connection } from './connection.js';
 import type { NodeCounters } from './counters.js';
@@ -79,8 +79,8 @@ export class FanOut {
 
   /** Does this connection receive events of `stream` at all? (any of its subscriptions, permission included) */
   follows(conn: Connection, stream: string): boolean {
-    if (stream.startsWith('user:')) return stream === `user:${conn.userId}`;
-    const agentId = stream.startsWith('agent:') ? stream.slice('agent:'.length) : null;
+    if (stream.startsWith('user:')) return stream === userStream(conn.userId);
+    const agentId = agentOfStream(stream);
     if (agentId !== null && !conn.principal.canMonitor(agentId)) return false;
     for (const sub of this.#index.of(conn)) if (subscriptionFollows(sub.type, sub.agentId, stream)) return true;
     return false;

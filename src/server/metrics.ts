@@ -25,6 +25,12 @@ export interface Metrics {
   handshakeRefusals: Counter<'code'>;
   recoveries: Counter<'kind' | 'outcome'>;
   streamLosses: Counter;
+  /** OTLP export requests, by encoding and HTTP status. */
+  otlpRequests: Counter<'encoding' | 'status'>;
+  /** OTLP spans by outcome: accepted (events made), ignored (no agent), rejected (partial success). */
+  otlpSpans: Counter<'outcome'>;
+  /** Behaviour detector findings this node published, by detector (and `status` for run-status changes). */
+  detections: Counter<'detector'>;
 }
 
 /** What the gauges and totals read at scrape time. */
@@ -33,6 +39,8 @@ export interface MetricSources {
   subscriptions(): number;
   counters: NodeCounters;
   engineStatus(): EngineStatus;
+  /** Whether this node runs the cluster's detectors, and how many agents they follow. */
+  detectors?(): { judging: boolean; agents: number };
 }
 
 export function createMetrics(sources: MetricSources): Metrics {
@@ -66,6 +74,8 @@ export function createMetrics(sources: MetricSources): Metrics {
   total('escai_messages_sent_total', 'Frames written to clients', () => counters.messagesSent);
   total('escai_messages_received_total', 'Frames received from clients', () => counters.messagesReceived);
   total('escai_rate_limited_total', 'Inbound messages dropped by the per-connection rate limit', () => counters.rateLimited);
+  gauge('escai_detectors_judging', '1 when this node runs the behaviour detectors (it holds the cluster\'s lease)', () => (sources.detectors?.().judging ? 1 : 0));
+  gauge('escai_detectors_agents', 'Agents the behaviour detectors on this node follow', () => sources.detectors?.().agents ?? 0);
   total('escai_slow_consumer_closes_total', 'Connections closed with 4008 (send buffer over the cap)', () => counters.slowConsumerCloses);
   return {
     registry,
@@ -85,6 +95,14 @@ export function createMetrics(sources: MetricSources): Metrics {
       registers,
     }),
     streamLosses: new Counter({ name: 'escai_stream_losses_total', help: 'Streams whose lost events could not be replayed (clients told recovery_failed)', registers }),
+    otlpRequests: new Counter({ name: 'escai_otlp_requests_total', help: 'OTLP/HTTP export requests (POST /v1/traces), by encoding and HTTP status', labelNames: ['encoding', 'status'], registers }),
+    otlpSpans: new Counter({
+      name: 'escai_otlp_spans_total',
+      help: 'OTLP spans received, by outcome: accepted (made events), ignored (a plain span of no known agent), rejected (answered in partial_success)',
+      labelNames: ['outcome'],
+      registers,
+    }),
+    detections: new Counter({ name: 'escai_detections_total', help: 'Findings the behaviour detectors published from this node, by detector (status: run-status changes)', labelNames: ['detector'], registers }),
   };
 }
 

@@ -105,6 +105,19 @@ export function prepareEvents(input: unknown, limits: EventLimits): PreparedEven
   return prepared;
 }
 
+/**
+ * Prepares an event this server made itself (the telemetry mapping): its
+ * shape is the mapping's by construction (a property test holds it to the
+ * schema), so only the envelope, the serialization and the size limit are
+ * done here. Undefined when it is over the size limit.
+ */
+export function prepareTrusted(event: PublishEvent, maxEventBytes: number): PreparedEvent | undefined {
+  const envelope = envelopeOf(event);
+  const json = JSON.stringify(envelope);
+  if (Buffer.byteLength(json) + 60 > maxEventBytes) return undefined;
+  return { event, stream: streamOf(event), envelope, json };
+}
+
 /** Validates without preparing: the events a batch holds, or VALIDATION_ERROR (tests and tools). */
 export function validateEvents(input: unknown, maxBatch: number, maxEventBytes = Number.MAX_SAFE_INTEGER): PublishEvent[] {
   return prepareEvents(input, { maxBatch, maxEventBytes }).map((p) => p.event);
@@ -117,6 +130,7 @@ export function envelopeOf(event: PublishEvent): UnsequencedEvent {
   switch (event.type) {
     case 'epistemic_update':
     case 'prediction_update':
+    case 'agent_activity':
       return { type: event.type, event_id, agent_id: event.agent_id, data: event.data, timestamp };
     case 'pattern_alert':
       return { type: event.type, event_id, agent_id: event.agent_id, alert_type: event.alert_type, severity: event.severity, data: event.data, timestamp };

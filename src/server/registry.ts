@@ -1,6 +1,7 @@
 // The connection registry: the only writer of this node's connections and of
 // the per-user index. A user with a connection here makes the node follow the
 // user's notification stream; others may watch the registry change.
+import { userStream } from '../protocol/constants.js';
 import type { Connection } from './connection.js';
 import type { Interest } from './subscriptions.js';
 
@@ -63,7 +64,7 @@ export class ConnectionRegistry implements ConnectionsView {
     if (!userConns) this.#byUser.set(conn.userId, (userConns = new Set()));
     userConns.add(conn);
     // Counted per connection: the engine follows the stream while any of the user's connections is here.
-    const following = this.#interest.follow(`user:${conn.userId}`);
+    const following = this.#interest.follow(userStream(conn.userId));
     following.catch(() => {}); // the engine re-subscribes when it is back; the caller decides whether to wait
     this.#notify({ added: conn, size: this.#byId.size });
     return following;
@@ -76,7 +77,7 @@ export class ConnectionRegistry implements ConnectionsView {
     const userConns = this.#byUser.get(conn.userId)!;
     userConns.delete(conn);
     if (userConns.size === 0) this.#byUser.delete(conn.userId);
-    this.#interest.unfollow(`user:${conn.userId}`);
+    this.#interest.unfollow(userStream(conn.userId));
     this.#notify({ removed: conn, size: this.#byId.size });
     return true;
   }

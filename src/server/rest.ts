@@ -7,6 +7,7 @@ import { Permissions, type Principal } from '../auth/permissions.js';
 import type { Config } from '../config/config.js';
 import type { Engine } from '../engine/engine.js';
 import { EscaiError, httpErrorBody } from '../protocol/codes.js';
+import { activityStream, agentStream } from '../protocol/constants.js';
 import { IdSchema } from '../protocol/events.js';
 import { describeZodError } from '../protocol/messages.js';
 import { isoNow } from '../protocol/server-messages.js';
@@ -46,7 +47,7 @@ export interface RestDeps {
 }
 
 /** Verifies the request's Bearer token and checks one permission: 401 / 403 otherwise. */
-async function authorize(verifier: TokenVerifier, req: FastifyRequest, permission: string): Promise<Principal> {
+export async function authorize(verifier: TokenVerifier, req: FastifyRequest, permission: string): Promise<Principal> {
   const token = tokenFromRequest(req.headers.authorization, undefined);
   if (!token) throw new EscaiError('TOKEN_MISSING', 'Authorization: Bearer <token> is required');
   const principal = await verifier.verify(token);
@@ -163,17 +164,20 @@ export function registerRoutes(app: FastifyInstance, deps: RestDeps): void {
 
   app.get('/api/v1/agents/:agent_id', async (req) => {
     const agentId = await agentOf(req);
-    const [record, position] = await Promise.all([engine.agents.get(agentId), engine.broker.position(`agent:${agentId}`)]);
+    const [record, position] = await Promise.all([engine.agents.get(agentId), engine.broker.position(agentStream(agentId))]);
     if (!record) throw new EscaiError('AGENT_NOT_FOUND', `No event of agent ${agentId} within the agent TTL`);
     return { ...record, offset: position.offset, epoch: position.epoch };
   });
 
-  app.get('/api/v1/agents/:agent_id/events', async (req) => {
+  /** One of the agent's streams, read like /events: what it thinks (`agent:{id}`) or what it does (`activity:{id}`). */
+  const historyRoute = (streamOf: (agentId: string) => string) => async (req: FastifyRequest) => {
     const agentId = await agentOf(req);
     const query = parse(HistoryQuerySchema, req.query);
-    const page = await engine.broker.history(`agent:${agentId}`, query);
+    const page = await engine.broker.history(streamOf(agentId), query);
     return { agent_id: agentId, events: page.events, offset: page.position.offset, epoch: page.position.epoch, complete: page.complete };
-  });
+  };
+  app.get('/api/v1/agents/:agent_id/events', historyRoute(agentStream));
+  app.get('/api/v1/agents/:agent_id/activity', historyRoute(activityStream));
 
   app.post('/api/v1/events', async (req, reply) => {
     await authorize(verifier, req, Permissions.PUBLISH);

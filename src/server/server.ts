@@ -11,9 +11,13 @@ import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } 
 import { WebSocketServer, type PerMessageDeflateOptions } from 'ws';
 import { createVerifier, type TokenVerifier } from '../auth/jwt.js';
 import type { Config } from '../config/config.js';
+import { Judge } from '../detect/judge.js';
+import type { DeliveryHandler } from '../engine/broker.js';
 import { createEngine, type Engine, type EngineStatus } from '../engine/index.js';
+import { Ingestor } from '../ingest/ingest.js';
+import { registerOtlpReceiver, type OtlpReceiverDeps } from '../ingest/otlp/receiver.js';
 import { createLogger, type Logger } from '../log.js';
-import { EscaiError } from '../protocol/codes.js';
+import { EscaiError, httpErrorBody } from '../protocol/codes.js';
 import type { BehavioralPattern, EpistemicState, PredictionResult } from '../protocol/events.js';
 import type { Connection } from './connection.js';
 import { createCounters } from './counters.js';
@@ -47,6 +51,10 @@ export interface ServerOptions {
 interface Node {
   engine: Engine;
   fanout: FanOut;
+  /** The engine's delivery handler: the fan-out, and the detectors' view of activity. */
+  deliver: DeliveryHandler;
+  judge: Judge;
+  otlp: OtlpReceiverDeps;
   metrics: Metrics;
   registry: ConnectionRegistry;
   publisher: Publisher;
@@ -78,6 +86,7 @@ export class EscaiServer {
   #closing: Promise<void> | undefined;
   #reportTimer: NodeJS.Timeout | undefined;
   #metricsServer: HttpServer | undefined;
+  #otlpServer: FastifyInstance | undefined;
 
   constructor({ config, logger, engine }: ServerOptions) {
     if (!config.jwtSecret && !config.jwtJwksUrl) throw new Error('jwtSecret (ESCAI_JWT_SECRET) or jwtJwksUrl is required');
@@ -94,8 +103,18 @@ export class EscaiServer {
       clockToleranceSec: config.clockTolerance,
       roles: config.roles,
     });
+    this.http = this.#fastify();
+    this.#capPendingSockets(config.maxPendingSockets);
+    this.http.addHook('onResponse', async (req, reply) => {
+      req.log.debug({ method: req.method, url: redactUrl(req.url), status: reply.statusCode, ms: Math.round(reply.elapsedTime) }, 'request');
+    });
+  }
+
+  /** A Fastify instance with the node's HTTP settings (the main port, and the OTLP port when there is one). */
+  #fastify(): FastifyInstance {
+    const { config } = this;
     const headersTimeout = config.headerTimeout * 1000;
-    this.http = Fastify({
+    return Fastify({
       // Slow clients are cut off once the header timeout passes (checked every second, not Node's default 30 s).
       serverFactory: (handler) => createServer({ headersTimeout, connectionsCheckingInterval: 1000 }, handler),
       requestTimeout: Math.max(60_000, headersTimeout),
@@ -107,10 +126,6 @@ export class EscaiServer {
       // A `__proto__` key stays an own property of the parsed body (JSON.parse never sets a prototype),
       // so the publisher refuses it by name, exactly as on the socket, instead of a bare INVALID_JSON.
       onProtoPoisoning: 'ignore',
-    });
-    this.#capPendingSockets(config.maxPendingSockets);
-    this.http.addHook('onResponse', async (req, reply) => {
-      req.log.debug({ method: req.method, url: redactUrl(req.url), status: reply.statusCode, ms: Math.round(reply.elapsedTime) }, 'request');
     });
   }
 
@@ -142,12 +157,12 @@ export class EscaiServer {
   }
 
   /** The HTTP plugins, loaded before any route so that every route gets them. */
-  async #registerPlugins(): Promise<void> {
+  async #registerPlugins(app: FastifyInstance): Promise<void> {
     const { config } = this;
     // CORS for the REST API, for the origins listed (off when none are).
-    if (config.corsOrigins.length > 0) await this.http.register(cors, { origin: [...config.corsOrigins], methods: ['GET', 'POST', 'DELETE'], maxAge: 600 });
+    if (config.corsOrigins.length > 0) await app.register(cors, { origin: [...config.corsOrigins], methods: ['GET', 'POST', 'DELETE'], maxAge: 600 });
     // A request budget per client address for the REST API; probes, metrics and the console's files are exempt.
-    await this.http.register(rateLimit, {
+    await app.register(rateLimit, {
       global: true,
       max: config.restRateLimit,
       timeWindow: 60_000,
@@ -166,7 +181,15 @@ export class EscaiServer {
     const interest = { follow: (stream: string) => broker.follow(stream), unfollow: (stream: string) => broker.unfollow(stream) };
     const registry = new ConnectionRegistry(interest);
     const index = new SubscriptionIndex<Connection>(interest);
-    const metrics = createMetrics({ connections: () => registry.size, subscriptions: () => index.size, counters, engineStatus: () => engine.status() });
+    // `judge` is built after the publisher it publishes through; the metrics read it late.
+    let judge: Judge | undefined;
+    const metrics = createMetrics({
+      connections: () => registry.size,
+      subscriptions: () => index.size,
+      counters,
+      engineStatus: () => engine.status(),
+      detectors: () => ({ judging: judge?.judging ?? false, agents: judge?.agents ?? 0 }),
+    });
     const fanout = new FanOut({ registry, index, log, metrics, counters });
     // `changed` is the lifecycle's; the jobs built before it reach it through this late-bound call.
     let lifecycle: ConnectionLifecycle | undefined;
@@ -185,6 +208,43 @@ export class EscaiServer {
       limits: { maxBatch: config.maxBatchEvents, maxEventBytes: config.maxEventBytes },
       log,
     });
+    // Telemetry in: OTLP spans become activity and epistemic events, published like any producer's.
+    const ingestor = new Ingestor({
+      publisher,
+      mapping: { captureContent: config.otlpCaptureContent },
+      maxEventBytes: config.maxEventBytes,
+      chunk: config.maxBatchEvents,
+      onSpans: ({ accepted, ignored, rejected }) => {
+        if (accepted > 0) metrics.otlpSpans.inc({ outcome: 'accepted' }, accepted);
+        if (ignored > 0) metrics.otlpSpans.inc({ outcome: 'ignored' }, ignored);
+        if (rejected > 0) metrics.otlpSpans.inc({ outcome: 'rejected' }, rejected);
+      },
+    });
+    const otlp: OtlpReceiverDeps = {
+      verifier: this.#verifier,
+      ingest: (batch) => ingestor.ingest(batch),
+      budget: new KeyedBuckets(config.otlpRate, config.otlpBurst),
+      budgetRate: config.otlpRate,
+      budgetBurst: config.otlpBurst,
+      maxBodyBytes: config.otlpMaxBodyBytes,
+      onRequest: (encoding, status) => metrics.otlpRequests.inc({ encoding, status: String(status) }),
+      log,
+    };
+    // The behaviour detectors: one node of the cluster judges every agent's activity (the lease holder).
+    judge = new Judge({
+      broker,
+      presence,
+      publish: (events) => publisher.publishInput(events, events.length),
+      thresholds: config.detectors,
+      leaseTtlMs: config.nodeTtl * 1000,
+      onFinding: (f) => metrics.detections.inc({ detector: f.type === 'status' ? 'status' : f.detector }),
+      log,
+    });
+    const judging = judge;
+    const deliver: DeliveryHandler = (stream, event, json) => {
+      fanout.deliver(stream, event, json);
+      if (event.type === 'agent_activity') judging.observe(event);
+    };
     const heartbeat = new Heartbeat({ connections: registry, config, log });
     const health = new HealthViews({
       config,
@@ -214,6 +274,7 @@ export class EscaiServer {
       log,
     });
     registerConsole(this.http);
+    registerOtlpReceiver(this.http, otlp);
     registerRoutes(this.http, {
       config,
       verifier: this.#verifier,
@@ -230,18 +291,20 @@ export class EscaiServer {
       if (removed) gate.released(removed.remoteAddress);
     });
     presence.onCloseRequest((connectionId) => registry.get(connectionId)?.close('CLOSED_BY_ADMIN', 'closed by an administrator'));
-    return { engine, fanout, metrics, registry, publisher, gate, heartbeat, health };
+    return { engine, fanout, deliver, judge, otlp, metrics, registry, publisher, gate, heartbeat, health };
   }
 
   /** Starts the engine and listens; resolves to the bound address. */
   async listen(): Promise<AddressInfo> {
     if (this.#node) throw new Error('already listening');
     const engine = this.#engine ?? (await createEngine(this.config, this.log));
-    await this.#registerPlugins();
+    await this.#registerPlugins(this.http);
     const node = (this.#node = this.#wire(engine));
-    await engine.broker.start(node.fanout.deliver, node.fanout.lost);
+    await engine.broker.start(node.deliver, node.fanout.lost);
     await this.http.listen({ host: this.config.host, port: this.config.port });
+    if (this.config.otlpPort !== undefined) await this.#listenOtlp(node);
     node.heartbeat.start();
+    node.judge.start();
     const address = this.http.server.address() as AddressInfo;
     node.health.address = `${address.address}:${address.port}`;
     if (this.config.metricsPort !== undefined) {
@@ -250,6 +313,22 @@ export class EscaiServer {
     this.#startReporting(node);
     this.log.info({ host: address.address, port: address.port, engine: engine.name, nodeId: engine.nodeId }, 'listening');
     return address;
+  }
+
+  /** The OTLP receiver on a port of its own (ESCAI_OTLP_PORT): /v1/traces and nothing else. */
+  async #listenOtlp(node: Node): Promise<void> {
+    const app = (this.#otlpServer = this.#fastify());
+    await this.#registerPlugins(app);
+    app.setNotFoundHandler((_req, reply) => reply.code(404).send(httpErrorBody('NOT_FOUND', 'Only POST /v1/traces here')));
+    registerOtlpReceiver(app, node.otlp);
+    await app.listen({ host: this.config.host, port: this.config.otlpPort! });
+  }
+
+  /** Where the OTLP-only port listens (`http://host:port`), when ESCAI_OTLP_PORT is set. */
+  get otlpUrl(): string | undefined {
+    const address = this.#otlpServer?.server.address() as AddressInfo | null | undefined;
+    if (!address) return undefined;
+    return `http://${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port}`;
   }
 
   #running(): Node {
@@ -303,6 +382,7 @@ export class EscaiServer {
     }
     node.gate.close();
     node.heartbeat.stop();
+    await node.judge.close();
     clearInterval(this.#reportTimer);
     const graceMs = this.config.shutdownGrace * 1000;
     // Connections leave the registry as their sockets close; unresponsive ones are terminated at the grace.
@@ -320,6 +400,7 @@ export class EscaiServer {
     await Promise.race([gone, new Promise<void>((resolve) => (timer = setTimeout(resolve, graceMs + 500)))]);
     clearTimeout(timer);
     await this.http.close();
+    await this.#otlpServer?.close();
     this.#metricsServer?.close();
     await node.engine.close();
     this.log.info('stopped');

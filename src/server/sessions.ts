@@ -8,7 +8,7 @@ import type { Logger } from 'pino';
 import type { Config } from '../config/config.js';
 import type { Broker, DeliveredEvent, StreamPosition } from '../engine/broker.js';
 import { savedSubscriptionKey, type SavedSubscription, type SessionPatch, type SessionState, type SessionStore } from '../engine/sessions.js';
-import { subscriptionStream } from '../protocol/constants.js';
+import { agentOfStream, subscriptionStream, subscriptionWildcard, userStream, wildcardPrefix, type StreamWildcard } from '../protocol/constants.js';
 import { ServerMessages, type ConnectionEstablished } from '../protocol/server-messages.js';
 import type { Connection } from './connection.js';
 import type { FanOut } from './fanout.js';
@@ -206,21 +206,27 @@ export class SessionKeeper {
           plans.push({ stream, since: sub.start, wants: (e) => wants(e, false) });
         }
       }
-      const allAgentSubs = subs.filter((sub) => sub.agentId === null && sub.type !== 'system_alerts');
       const unknown = new Map<string, number>();
-      if (allAgentSubs.length > 0) {
-        const since = Math.min(...allAgentSubs.map((sub) => sub.createdAt));
-        for (const stream of await broker.streamsActiveSince('agent:', since)) {
+      // All-agents subscriptions, per stream family (agent streams, activity streams): the streams active since the oldest.
+      const sinceByFamily = new Map<StreamWildcard, number>();
+      for (const sub of subs) {
+        if (sub.agentId !== null || sub.type === 'system_alerts') continue;
+        const wildcard = subscriptionWildcard(sub.type);
+        sinceByFamily.set(wildcard, Math.min(sinceByFamily.get(wildcard) ?? Number.POSITIVE_INFINITY, sub.createdAt));
+      }
+      for (const [wildcard, since] of sinceByFamily) {
+        for (const stream of await broker.streamsActiveSince(wildcardPrefix(wildcard), since)) {
           // Only agents this user may see: others can neither be replayed nor count as lost.
-          if (!known.has(stream) && conn.principal.canMonitor(stream.slice('agent:'.length))) unknown.set(stream, since);
+          const agentId = agentOfStream(stream);
+          if (!known.has(stream) && agentId !== null && conn.principal.canMonitor(agentId)) unknown.set(stream, since);
         }
       }
       for (const sub of subs) {
         const stream = subscriptionStream(sub.type, sub.agentId);
         if (stream && !known.has(stream) && !unknown.has(stream)) unknown.set(stream, sub.createdAt);
       }
-      const userStream = `user:${conn.userId}`;
-      if (!known.has(userStream)) unknown.set(userStream, session.startedAt);
+      const ownStream = userStream(conn.userId);
+      if (!known.has(ownStream)) unknown.set(ownStream, session.startedAt);
       for (const [stream, notBefore] of unknown) plans.push({ stream, notBefore, wants: (e) => wants(e, true) });
       const replay = await collectReplay(broker, plans);
       if (conn.state === 'closed') return; // left during the replay: its close parked the session as restored

@@ -3,8 +3,7 @@
 // event type: by agent id, plus one set for all-agents subscriptions), lists
 // each connection's own, and tells the engine which streams this node follows
 // (the first subscription of a stream follows it, the last one leaves it).
-import { ALL_AGENT_STREAMS } from '../engine/broker.js';
-import { SUBSCRIPTION_TYPES, subscriptionStream } from '../protocol/constants.js';
+import { agentOfStream, SUBSCRIPTION_TYPES, subscriptionStream, subscriptionWildcard, wildcardOf } from '../protocol/constants.js';
 import type { EventType, SubscriptionType } from '../protocol/constants.js';
 import type { SubscriptionView } from '../protocol/server-messages.js';
 import type { ChangeTracker } from './change-state.js';
@@ -47,9 +46,9 @@ export function subscriptionKey(type: string, agentId: string | null | undefined
   return agentId ? `${type}\u0000${agentId}` : type;
 }
 
-/** The stream a subscription makes the node follow: its one stream, or every agent stream. */
+/** The stream a subscription makes the node follow: its one stream, or every stream of its family. */
 function followedStream(sub: Subscription): string {
-  return subscriptionStream(sub.type, sub.agentId) ?? ALL_AGENT_STREAMS;
+  return subscriptionStream(sub.type, sub.agentId) ?? subscriptionWildcard(sub.type as Exclude<typeof sub.type, 'system_alerts'>);
 }
 
 /** The subscription as replies show it. */
@@ -157,13 +156,15 @@ export class SubscriptionIndex<S extends Subscriber = Subscriber> {
     return this.#byType.get(eventType)?.all ?? EMPTY;
   }
 
-  /** Whether any subscription here may want events of `stream` (an agent stream, or `system`). */
+  /** Whether any subscription here may want events of `stream` (an agent or activity stream, or `system`). */
   follows(stream: string): boolean {
     if (stream === 'system') return this.#byType.get('system_alert')!.all.size > 0;
-    if (!stream.startsWith('agent:')) return false;
-    const agentId = stream.slice('agent:'.length);
+    const agentId = agentOfStream(stream);
+    if (agentId === null) return false;
+    const activity = wildcardOf(stream) === 'activity:*';
     for (const [eventType, index] of this.#byType) {
-      if (eventType !== 'system_alert' && (index.all.size > 0 || index.byAgent.has(agentId))) return true;
+      if (eventType === 'system_alert' || (eventType === 'agent_activity') !== activity) continue;
+      if (index.all.size > 0 || index.byAgent.has(agentId)) return true;
     }
     return false;
   }

@@ -20,6 +20,9 @@ from .errors import (
     ValidationError,
 )
 from .models import (
+    Activity,
+    AgentActivity,
+    AgentActivityInput,
     AgentStatusChange,
     AgentStatusChangeInput,
     BehavioralPattern,
@@ -45,6 +48,7 @@ from .models import (
     SubscriptionRevoked,
     SystemAlert,
     SystemAlertInput,
+    TokenUsage,
     UserNotification,
     UserNotificationInput,
     WatchItem,
@@ -65,6 +69,9 @@ from .watcher import Subscription, Watcher, watch, watch_sync
 __version__ = "0.1.0"
 
 __all__ = [
+    "Activity",
+    "AgentActivity",
+    "AgentActivityInput",
     "AgentStatusChange",
     "AgentStatusChangeInput",
     "AsyncPublisher",
@@ -102,6 +109,7 @@ __all__ = [
     "SystemAlert",
     "SystemAlertInput",
     "TerminalError",
+    "TokenUsage",
     "UserNotification",
     "UserNotificationInput",
     "ValidationError",

@@ -1,4 +1,4 @@
-"""The ESCAI data models and the six event types, as TypedDicts.
+"""The ESCAI data models and the seven event types, as TypedDicts.
 
 They mirror ``src/protocol/events.ts`` (the server's schemas) and
 ``docs/PROTOCOL.md``. TypedDicts rather than dataclasses: an event is sent and
@@ -27,8 +27,9 @@ EventType = Literal[
     "system_alert",
     "agent_status_change",
     "user_notification",
+    "agent_activity",
 ]
-SubscriptionType = Literal["epistemic_updates", "pattern_alerts", "prediction_updates", "agent_status", "system_alerts"]
+SubscriptionType = Literal["epistemic_updates", "pattern_alerts", "prediction_updates", "agent_status", "system_alerts", "agent_activity"]
 
 EVENT_TYPES: tuple[str, ...] = get_args(EventType)
 SUBSCRIPTION_TYPES: dict[str, str] = {
@@ -37,6 +38,7 @@ SUBSCRIPTION_TYPES: dict[str, str] = {
     "prediction_updates": "prediction_update",
     "system_alerts": "system_alert",
     "agent_status": "agent_status_change",
+    "agent_activity": "agent_activity",
 }
 SEVERITIES: tuple[str, ...] = get_args(Severity)
 
@@ -128,6 +130,49 @@ class PredictionResult(TypedDict, total=False):
     feature_importance: Dict[str, float]
 
 
+ActivityKind = Literal["agent", "llm", "tool", "chain", "retriever", "embedding", "reranker", "guardrail", "evaluator", "handoff", "workflow", "plan", "other"]
+ActivityState = Literal["running", "ok", "error"]
+
+
+class TokenUsage(TypedDict, total=False):
+    input: int
+    output: int
+    total: int
+    cached_input: int
+    reasoning: int
+
+
+class _ActivityRequired(TypedDict):
+    span_id: str
+    trace_id: str
+    kind: ActivityKind
+    name: str
+    state: ActivityState  # running: started, not ended; ok / error: ended (final)
+    started_at: str
+
+
+class Activity(_ActivityRequired, total=False):
+    """One step of an agent (a model or tool call, its own run): the ``data`` of an ``agent_activity`` event."""
+
+    parent_span_id: Optional[str]
+    inferred: bool  # running because a child arrived before it ended
+    ended_at: str
+    duration_ms: float
+    operation: str
+    model: str
+    provider: str
+    tool: str
+    arguments_digest: str
+    tokens: TokenUsage
+    finish_reasons: List[str]
+    error: Dict[str, Any]
+    conversation_id: str
+    source: str
+    convention: str
+    input: str
+    output: str
+
+
 # ---- what a producer publishes -----------------------------------------------
 
 
@@ -197,7 +242,18 @@ class _UserNotificationRequired(TypedDict):
 class UserNotificationInput(_UserNotificationRequired, _Keyed, total=False):
     data: Dict[str, Any]
 
+class _AgentActivityRequired(TypedDict):
+    type: Literal["agent_activity"]
+    agent_id: str
+    data: Activity
+
+
+class AgentActivityInput(_AgentActivityRequired, _Keyed, total=False):
+    pass
+
+
 PublishEvent = Union[
+    AgentActivityInput,
     EpistemicUpdateInput,
     PatternAlertInput,
     PredictionUpdateInput,
@@ -259,7 +315,13 @@ class UserNotification(_Delivered):
     data: Dict[str, Any]
 
 
-DeliveredEvent = Union[EpistemicUpdate, PatternAlert, PredictionUpdate, SystemAlert, AgentStatusChange, UserNotification]
+class AgentActivity(_Delivered):
+    type: Literal["agent_activity"]
+    agent_id: str
+    data: Activity
+
+
+DeliveredEvent = Union[EpistemicUpdate, PatternAlert, PredictionUpdate, SystemAlert, AgentStatusChange, UserNotification, AgentActivity]
 
 
 class SubscriptionInfo(TypedDict):

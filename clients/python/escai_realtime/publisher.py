@@ -70,6 +70,7 @@ _REQUIRED: dict[str, tuple[str, ...]] = {
     "system_alert": ("alert_type", "message"),
     "agent_status_change": ("agent_id", "status"),
     "user_notification": ("user_id", "notification_type", "message"),
+    "agent_activity": ("agent_id", "data"),
 }
 
 

@@ -105,10 +105,12 @@ class Subscription:
 
     @property
     def stream(self) -> Optional[str]:
-        """The one stream this subscription reads (``agent:{id}``, ``system``), None for all-agents subscriptions."""
+        """The one stream this subscription reads (``agent:{id}``, ``activity:{id}``, ``system``), None for all-agents subscriptions."""
         if self.type == "system_alerts":
             return "system"
-        return None if self.agent_id is None else f"agent:{self.agent_id}"
+        if self.agent_id is None:
+            return None
+        return f"{_family(self.type)}{self.agent_id}"
 
     @property
     def event_type(self) -> str:
@@ -129,12 +131,18 @@ class Subscription:
 SubscriptionLike = Union[Subscription, str, Mapping[str, Any]]
 
 
+def _family(subscription_type: str) -> str:
+    """The stream prefix of a per-agent subscription type: what an agent does (``activity:``) or thinks (``agent:``)."""
+    return "activity:" if subscription_type == "agent_activity" else "agent:"
+
+
 def _stream_of(event: Mapping[str, Any]) -> str:
     if event["type"] == "system_alert":
         return "system"
     if event["type"] == "user_notification":
         return "user"
-    return f"agent:{event.get('agent_id') or ''}"
+    prefix = "activity:" if event["type"] == "agent_activity" else "agent:"
+    return f"{prefix}{event.get('agent_id') or ''}"
 
 
 class _Reconnect(Exception):
@@ -450,7 +458,8 @@ class Watcher:
     def _follows(sub: Subscription, stream: str) -> bool:
         if stream == "system":
             return sub.type == "system_alerts"
-        return sub.type != "system_alerts" and stream.startswith("agent:") and (sub.agent_id is None or stream == f"agent:{sub.agent_id}")
+        family = _family(sub.type)
+        return sub.type != "system_alerts" and stream.startswith(family) and (sub.agent_id is None or stream == f"{family}{sub.agent_id}")
 
     def _recovery_failed(self, sub: Subscription, reason: str) -> List[WatchItem]:
         if self._raise_on_recovery_failed:

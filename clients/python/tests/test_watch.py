@@ -11,6 +11,8 @@ from typing import Any
 import pytest
 from conftest import URL, collect, mint, nothing_more, uniq
 
+from escai_realtime.models import SUBSCRIPTION_TYPES
+
 from escai_realtime import (
     Publisher,
     Subscription,
@@ -23,12 +25,24 @@ from escai_realtime import (
 )
 
 
-def _publish_in_thread(agent: str, count: int, per_second: float) -> tuple[threading.Thread, Publisher]:
+def _activity(agent: str, i: int) -> dict[str, Any]:
+    """A step of an agent, as the OTLP ingest would publish it."""
+    return {
+        "type": "agent_activity",
+        "agent_id": agent,
+        "data": {"span_id": f"{i + 1:016x}", "trace_id": "a" * 32, "kind": "tool", "name": "execute_tool search", "state": "ok", "started_at": "2026-12-01T10:00:00.000Z", "seq": i},
+    }
+
+
+def _publish_in_thread(agent: str, count: int, per_second: float, event_type: str = "epistemic_update") -> tuple[threading.Thread, Publisher]:
     pub = Publisher(URL, token=mint("py_producer", ["developer"]), flush_interval=0.05)
 
     def run() -> None:
         for i in range(count):
-            pub.epistemic_update(agent, {"confidence_level": 0.5, "seq": i})
+            if event_type == "agent_activity":
+                pub.publish(_activity(agent, i))
+            else:
+                pub.epistemic_update(agent, {"confidence_level": 0.5, "seq": i})
             time.sleep(1 / per_second)
         pub.close(timeout=30)
 
@@ -36,10 +50,11 @@ def _publish_in_thread(agent: str, count: int, per_second: float) -> tuple[threa
     return thread, pub
 
 
-@pytest.mark.parametrize("subscription_type", ["epistemic_updates"])
+@pytest.mark.parametrize("subscription_type", ["epistemic_updates", "agent_activity"])
 def test_a_watcher_cut_while_a_producer_runs_gets_every_event_once_in_order(server: str, proxy_factory: Any, subscription_type: str) -> None:
     agent, total = uniq("py_cut_agent"), 300
     proxy = proxy_factory()
+    event_type = SUBSCRIPTION_TYPES[subscription_type]
 
     async def main() -> None:
         w = watch(proxy.url, token=lambda: mint("py_watcher", ["researcher"]), subscriptions=[Subscription(subscription_type, agent_id=agent)], min_reconnect_delay=0.05, max_reconnect_delay=0.5)
@@ -48,12 +63,12 @@ def test_a_watcher_cut_while_a_producer_runs_gets_every_event_once_in_order(serv
         async def consume() -> None:
             async for item in w:
                 got.append(item)  # type: ignore[arg-type]
-                if item["type"] == "epistemic_update" and item["data"]["seq"] == total - 1:
+                if item["type"] == event_type and item["data"]["seq"] == total - 1:
                     return
 
         task = asyncio.ensure_future(consume())
         await asyncio.wait_for(w.wait_subscribed(), 10)
-        producer, pub = _publish_in_thread(agent, total, per_second=150)
+        producer, pub = _publish_in_thread(agent, total, per_second=150, event_type=event_type)
         producer.start()
         cuts = 0
         # Cut the watcher's connection three times while events flow (and once more right after a reconnect).
@@ -73,6 +88,9 @@ def test_a_watcher_cut_while_a_producer_runs_gets_every_event_once_in_order(serv
         assert seqs == list(range(total)), f"missing {sorted(set(range(total)) - set(seqs))[:10]}, duplicated {[s for s in set(seqs) if seqs.count(s) > 1][:10]}"
         assert extra == []
         assert cuts >= 3 and w.connects >= 4, (cuts, w.connects, w.last_close)
+        # Positions are per stream: an agent's activity has a stream of its own.
+        stream = f"activity:{agent}" if event_type == "agent_activity" else f"agent:{agent}"
+        assert w.position(stream, event_type) is not None
 
     asyncio.run(main())
 

@@ -1,12 +1,16 @@
 // The agent directory of the in-memory engine: one entry per agent, swept
 // once its last event is older than the agent TTL.
+import type { ActivityNow, TokenTotals } from '../../protocol/api.js';
 import {
+  activityNow,
   afterCursor,
+  countedTokens,
   decodeCursor,
   emptyCounts,
   encodeCursor,
   epistemicFigures,
   isAgentRecordable,
+  noTokens,
   openAlerts,
   RECENT_KEPT,
   type AgentDirectory,
@@ -31,6 +35,11 @@ interface Entry {
   statusEvent: DeliveredEvent | null;
   alerts: DeliveredEvent[];
   predictions: DeliveredEvent[];
+  /** The latest activity, by its own stream's offset. */
+  activity: ActivityNow | null;
+  activityOffset: number;
+  activityEpoch: string;
+  tokens: TokenTotals;
 }
 
 export class MemoryAgentDirectory implements AgentDirectory {
@@ -48,17 +57,50 @@ export class MemoryAgentDirectory implements AgentDirectory {
   #recordOne(agentId: string, event: DeliveredEvent & { type: AgentEventType }): void {
     let entry = this.#agents.get(agentId);
     if (!entry) {
-      entry = { lastMs: 0, lastAt: '', offset: 0, epoch: '', status: null, confidence: null, uncertainty: null, counts: emptyCounts(), epistemic: null, statusEvent: null, alerts: [], predictions: [] };
+      entry = {
+        lastMs: 0,
+        lastAt: '',
+        offset: 0,
+        epoch: '',
+        status: null,
+        confidence: null,
+        uncertainty: null,
+        counts: emptyCounts(),
+        epistemic: null,
+        statusEvent: null,
+        alerts: [],
+        predictions: [],
+        activity: null,
+        activityOffset: 0,
+        activityEpoch: '',
+        tokens: noTokens(),
+      };
       this.#agents.set(agentId, entry);
     }
     entry.counts[event.type]++;
+    const ms = Date.parse(event.timestamp);
+    if (ms >= entry.lastMs) {
+      entry.lastMs = ms;
+      entry.lastAt = event.timestamp;
+    }
+    if (event.type === 'agent_activity') {
+      const tokens = countedTokens(event);
+      if (tokens) {
+        entry.tokens.input += tokens.input;
+        entry.tokens.output += tokens.output;
+        entry.tokens.total += tokens.total;
+      }
+      if (event.epoch === entry.activityEpoch && event.offset <= entry.activityOffset) return; // an older step: the latest stays
+      entry.activityOffset = event.offset;
+      entry.activityEpoch = event.epoch;
+      entry.activity = activityNow(event);
+      return;
+    }
     if (event.type === 'pattern_alert') entry.alerts = [event, ...entry.alerts].slice(0, RECENT_KEPT);
     if (event.type === 'prediction_update') entry.predictions = [event, ...entry.predictions].slice(0, RECENT_KEPT);
     if (event.epoch === entry.epoch && event.offset <= entry.offset) return; // an older event: the latest stays
     entry.offset = event.offset;
     entry.epoch = event.epoch;
-    entry.lastMs = Date.parse(event.timestamp);
-    entry.lastAt = event.timestamp;
     if (event.type === 'epistemic_update') {
       entry.epistemic = event;
       const { confidence, uncertainty } = epistemicFigures(event);
@@ -107,5 +149,7 @@ function summary(agentId: string, e: Entry, now: number): AgentSummary {
     uncertainty_score: e.uncertainty,
     open_alerts: openAlerts(e.alerts, now),
     events: { ...e.counts },
+    activity: e.activity,
+    tokens: { ...e.tokens },
   };
 }

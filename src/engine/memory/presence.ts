@@ -1,5 +1,5 @@
 // Presence on one node: the registry is this process, there are no remote
-// connections, and user slots are a local count.
+// connections, user slots are a local count, and every lease is this node's.
 import type { ConnectionSummary, NodeReport, Presence } from '../presence.js';
 
 export class MemoryPresence implements Presence {
@@ -37,6 +37,12 @@ export class MemoryPresence implements Presence {
   onCloseRequest(handler: (connectionId: string) => void): void {
     this.#onClose = handler;
   }
+
+  async holdLease(): Promise<boolean> {
+    return true; // the only node
+  }
+
+  async releaseLease(): Promise<void> {}
 
   releaseUserSlot(userId: string): void {
     const used = (this.#userSlots.get(userId) ?? 0) - 1;

@@ -1,17 +1,22 @@
 // The agent directory on Redis, shared by every node: a hash per agent (the
-// latest state, counts), two capped lists (recent pattern alerts and
-// predictions), and a sorted set of agents by last activity. One script
-// records a publication's events of one agent atomically; the latest by
-// offset wins, whichever node records first. Every key expires `agentTtl`
-// after the agent's last event.
+// latest state, counts, the latest activity, token totals), two capped lists
+// (recent pattern alerts and predictions), and a sorted set of agents by last
+// activity. One script records a publication's events of one agent's stream
+// atomically, another its activity; the latest by offset of each stream wins,
+// whichever node records first. Every key expires `agentTtl` after the
+// agent's last event.
+import type { ActivityNow, TokenTotals } from '../../protocol/api.js';
 import {
+  activityNow,
   afterCursor,
+  countedTokens,
   AGENT_EVENT_TYPES,
   decodeCursor,
   emptyCounts,
   encodeCursor,
   epistemicFigures,
   isAgentRecordable,
+  noTokens,
   openAlerts,
   RECENT_KEPT,
   type AgentDirectory,
@@ -37,6 +42,7 @@ import type { RedisLink } from './link.js';
 // (another epoch, or a later offset): the latest by offset wins across nodes.
 const RECORD_LUA = `
 local h = KEYS[1]
+local function later() return tonumber(ARGV[4]) >= tonumber(redis.call('HGET', h, 'ms') or '0') end
 local types = { 'epistemic_update', 'pattern_alert', 'prediction_update', 'agent_status_change' }
 for i = 1, 4 do
   local n = tonumber(ARGV[7 + i])
@@ -55,8 +61,9 @@ end
 local fresh = redis.call('HGET', h, 'epoch') ~= ARGV[2]
 local stored = tonumber(redis.call('HGET', h, 'offset') or '0')
 local function newer(i) return ARGV[i] ~= '' and (fresh or tonumber(ARGV[i]) > stored) end
-if newer(3) then
-  redis.call('HSET', h, 'epoch', ARGV[2], 'offset', ARGV[3], 'ms', ARGV[4], 'at', ARGV[5])
+if newer(3) then redis.call('HSET', h, 'epoch', ARGV[2], 'offset', ARGV[3]) end
+if later() then
+  redis.call('HSET', h, 'ms', ARGV[4], 'at', ARGV[5])
   redis.call('ZADD', KEYS[4], ARGV[4], ARGV[1])
 end
 if newer(13) then redis.call('HSET', h, 'epi', ARGV[12]) end
@@ -67,6 +74,39 @@ for i = 1, 3 do redis.call('PEXPIRE', KEYS[i], ARGV[6]) end
 redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', tonumber(ARGV[4]) - tonumber(ARGV[6]))
 return 1
 `;
+
+// An agent's activity of one publication, folded: its count, the tokens it adds, the latest step.
+// KEYS: agent hash, agents zset
+// ARGV: 1 agent id, 2 epoch, 3 latest offset, 4 its ms, 5 its iso time, 6 ttl ms, 7 count,
+//       8 input tokens, 9 output tokens, 10 total tokens, 11 the latest step's summary JSON
+// The step is written only when newer than the one held (another epoch, or a later offset of the
+// activity stream); the last activity time only moves forward.
+const RECORD_ACTIVITY_LUA = `
+local h = KEYS[1]
+redis.call('HINCRBY', h, 'n:agent_activity', ARGV[7])
+if ARGV[8] ~= '0' then redis.call('HINCRBY', h, 'tok:in', ARGV[8]) end
+if ARGV[9] ~= '0' then redis.call('HINCRBY', h, 'tok:out', ARGV[9]) end
+if ARGV[10] ~= '0' then redis.call('HINCRBY', h, 'tok:total', ARGV[10]) end
+if redis.call('HGET', h, 'act:epoch') ~= ARGV[2] or tonumber(ARGV[3]) > tonumber(redis.call('HGET', h, 'act:offset') or '0') then
+  redis.call('HSET', h, 'act:epoch', ARGV[2], 'act:offset', ARGV[3], 'act', ARGV[11])
+end
+if tonumber(ARGV[4]) >= tonumber(redis.call('HGET', h, 'ms') or '0') then
+  redis.call('HSET', h, 'ms', ARGV[4], 'at', ARGV[5])
+  redis.call('ZADD', KEYS[2], ARGV[4], ARGV[1])
+end
+redis.call('PEXPIRE', h, ARGV[6])
+return 1
+`;
+
+/** The event types of an agent's own stream, in the order the record script counts them. */
+const STREAM_TYPES = AGENT_EVENT_TYPES.filter((t) => t !== 'agent_activity');
+
+/** One agent's activity events of a publication, folded as the activity script reads them. */
+interface FoldedActivity {
+  latest: DeliveredEvent;
+  count: number;
+  tokens: TokenTotals;
+}
 
 /** One agent's events of a publication, folded as the script reads them. */
 interface Folded {
@@ -80,11 +120,25 @@ interface Folded {
   predictions: DeliveredEvent[];
 }
 
-/** Folds a publication's agent events per agent (events in offset order per agent). */
-function fold(events: readonly DeliveredEvent[]): Map<string, Folded> {
+/** Folds a publication's agent events per agent (events in offset order per stream): its stream's, and its activity. */
+function fold(events: readonly DeliveredEvent[]): { byAgent: Map<string, Folded>; activity: Map<string, FoldedActivity> } {
   const byAgent = new Map<string, Folded>();
+  const activity = new Map<string, FoldedActivity>();
   for (const event of events) {
     if (!isAgentRecordable(event)) continue;
+    if (event.type === 'agent_activity') {
+      let a = activity.get(event.agent_id);
+      if (!a) activity.set(event.agent_id, (a = { latest: event, count: 0, tokens: noTokens() }));
+      a.latest = event;
+      a.count++;
+      const tokens = countedTokens(event);
+      if (tokens) {
+        a.tokens.input += tokens.input;
+        a.tokens.output += tokens.output;
+        a.tokens.total += tokens.total;
+      }
+      continue;
+    }
     let f = byAgent.get(event.agent_id);
     if (!f) byAgent.set(event.agent_id, (f = { latest: event, counts: emptyCounts(), alerts: [], predictions: [] }));
     f.latest = event;
@@ -98,7 +152,7 @@ function fold(events: readonly DeliveredEvent[]): Map<string, Folded> {
     else if (event.type === 'pattern_alert') keepLast(f.alerts, event);
     else if (event.type === 'prediction_update') keepLast(f.predictions, event);
   }
-  return byAgent;
+  return { byAgent, activity };
 }
 
 function keepLast(list: DeliveredEvent[], event: DeliveredEvent): void {
@@ -117,28 +171,42 @@ export class RedisAgentDirectory implements AgentDirectory {
     this.#link = link;
     this.#ttlMs = options.agentTtlMs;
     link.cmd.defineCommand('escaiRecordAgent', { numberOfKeys: 4, lua: RECORD_LUA });
+    link.cmd.defineCommand('escaiRecordActivity', { numberOfKeys: 2, lua: RECORD_ACTIVITY_LUA });
   }
 
   async record(events: readonly DeliveredEvent[]): Promise<void> {
     const { cmd } = this.#link;
-    const script = (cmd as unknown as { escaiRecordAgent(...args: Array<string | number>): Promise<number> }).escaiRecordAgent;
+    const scripts = cmd as unknown as {
+      escaiRecordAgent(...args: Array<string | number>): Promise<number>;
+      escaiRecordActivity(...args: Array<string | number>): Promise<number>;
+    };
     const calls: Array<Promise<number>> = [];
-    // One script call per agent; the command connection pipelines them.
-    for (const [agentId, f] of fold(events)) {
+    const { byAgent, activity } = fold(events);
+    // One script call per agent and stream; the command connection pipelines them.
+    for (const [agentId, a] of activity) {
+      const { latest, tokens } = a;
+      const args = [
+        this.#link.key('ag', agentId),
+        this.#link.key('agents'),
+        ...this.#latestArgs(agentId, latest),
+        a.count,
+        tokens.input,
+        tokens.output,
+        tokens.total,
+        JSON.stringify(activityNow(latest)),
+      ];
+      calls.push(this.#link.run('agent record', () => scripts.escaiRecordActivity(...args)));
+    }
+    for (const [agentId, f] of byAgent) {
       const { latest, epistemic, status } = f;
       const args: Array<string | number> = [
         this.#link.key('ag', agentId),
         this.#link.key('ag', agentId, 'alerts'),
         this.#link.key('ag', agentId, 'preds'),
         this.#link.key('agents'),
-        agentId,
-        latest.epoch,
-        latest.offset,
-        Date.parse(latest.timestamp),
-        latest.timestamp,
-        this.#ttlMs,
+        ...this.#latestArgs(agentId, latest),
         RECENT_KEPT,
-        ...AGENT_EVENT_TYPES.map((type) => f.counts[type]),
+        ...STREAM_TYPES.map((type) => f.counts[type]),
         epistemic ? JSON.stringify(epistemic) : '',
         epistemic?.offset ?? '',
         f.confidence?.[0] ?? '',
@@ -153,9 +221,14 @@ export class RedisAgentDirectory implements AgentDirectory {
         ...f.alerts.map((e) => JSON.stringify(e)),
         ...f.predictions.map((e) => JSON.stringify(e)),
       ];
-      calls.push(this.#link.run('agent record', () => script.call(cmd, ...args)));
+      calls.push(this.#link.run('agent record', () => scripts.escaiRecordAgent(...args)));
     }
     await Promise.all(calls);
+  }
+
+  /** The arguments both record scripts open with: the agent, its latest event's position and time, the TTL. */
+  #latestArgs(agentId: string, latest: DeliveredEvent): Array<string | number> {
+    return [agentId, latest.epoch, latest.offset, Date.parse(latest.timestamp), latest.timestamp, this.#ttlMs];
   }
 
   async list({ limit, cursor, only }: AgentQuery): Promise<AgentPage> {
@@ -225,6 +298,8 @@ export class RedisAgentDirectory implements AgentDirectory {
         events,
         latest_epistemic: hash['epi'] ? (JSON.parse(hash['epi']) as DeliveredEvent) : null,
         latest_status: hash['st'] ? (JSON.parse(hash['st']) as DeliveredEvent) : null,
+        activity: hash['act'] ? (JSON.parse(hash['act']) as ActivityNow) : null,
+        tokens: { input: Number(hash['tok:in'] ?? 0), output: Number(hash['tok:out'] ?? 0), total: Number(hash['tok:total'] ?? 0) },
         alerts,
         predictions,
       };
@@ -233,6 +308,6 @@ export class RedisAgentDirectory implements AgentDirectory {
 }
 
 function toSummary(record: AgentRecord): AgentSummary {
-  const { agent_id, status, last_event_at, confidence_level, uncertainty_score, open_alerts, events } = record;
-  return { agent_id, status, last_event_at, confidence_level, uncertainty_score, open_alerts, events };
+  const { agent_id, status, last_event_at, confidence_level, uncertainty_score, open_alerts, events, activity, tokens } = record;
+  return { agent_id, status, last_event_at, confidence_level, uncertainty_score, open_alerts, events, activity, tokens };
 }

@@ -2,9 +2,10 @@
 // script assigns the next offset, appends to a Redis Stream (trimmed by count
 // and age) and publishes on the stream's own channel, atomically, so offsets
 // stay gap-free and ordered whichever node publishes. A node subscribes only
-// to the channels of streams it has subscribers for (and to the pattern of
-// every agent channel while it holds an all-agents subscription), so its
-// pub/sub traffic is its own interest, not the whole cluster's.
+// to the channels of streams it has subscribers for (and to the pattern of a
+// stream family, every agent or every activity channel, while it follows
+// that family's wildcard), so its pub/sub traffic is its own interest, not
+// the whole cluster's.
 //
 // Pub/sub is fire-and-forget, so gaps are never trusted to not happen: a node
 // that sees an offset jump fills it from the stream before delivering further,
@@ -13,7 +14,7 @@
 import { randomBytes } from 'node:crypto';
 import { EngineUnavailableError } from '../engine.js';
 import {
-  ALL_AGENT_STREAMS,
+  wildcardOf,
   type Broker,
   type DeliveredEvent,
   type DeliveryHandler,
@@ -23,6 +24,7 @@ import {
   type PublishEntry,
   type PublishReceipt,
   type StreamPosition,
+  type StreamWildcard,
 } from '../broker.js';
 import type { RedisLink } from './link.js';
 
@@ -176,8 +178,9 @@ function parseEntry(entry: StreamEntry): DeliveredEvent | undefined {
   return undefined;
 }
 
-function isAgentStream(stream: string): boolean {
-  return stream.startsWith('agent:');
+/** Whether a followed name is a wildcard (every stream of a family), not a stream. */
+function isWildcard(name: string): name is StreamWildcard {
+  return name.endsWith(':*');
 }
 
 export class RedisBroker implements Broker {
@@ -185,12 +188,12 @@ export class RedisBroker implements Broker {
   readonly #opts: Required<RedisBrokerOptions>;
   readonly #scripts: RedisScripts;
   readonly #tracks = new Map<string, Track>();
-  /** Followed streams (ALL_AGENT_STREAMS included) and how many followers each has on this node. */
+  /** Followed streams (wildcards included) and how many followers each has on this node. */
   readonly #interest = new Map<string, number>();
   /** SUBSCRIBE / PSUBSCRIBE in flight per followed stream: later followers wait for it too. */
   readonly #subscribing = new Map<string, Promise<void>>();
-  /** The all-agents pattern is confirmed: agent streams arrive through it, their own-channel copies are skipped. */
-  #allAgentsActive = false;
+  /** Wildcards whose pattern is confirmed: their streams arrive through it, own-channel copies are skipped. */
+  readonly #patternsActive = new Set<StreamWildcard>();
   /** The subscriber connection is up and every followed channel subscribed on it. */
   #reconciled = false;
   /** The channel text of events received live, reused as their frame (weak: gone with the event). */
@@ -231,7 +234,7 @@ export class RedisBroker implements Broker {
     sub.on('ready', () => void this.#reconcile());
     sub.on('close', () => {
       this.#reconciled = false;
-      this.#allAgentsActive = false;
+      this.#patternsActive.clear();
     });
     this.#checkTimer = setInterval(() => this.#checkPositions(false), this.#opts.positionCheckMs);
     this.#checkTimer.unref();
@@ -245,12 +248,13 @@ export class RedisBroker implements Broker {
    */
   async #reconcile(): Promise<void> {
     const sub = this.#link.sub;
-    const channels = [...this.#interest.keys()].filter((s) => s !== ALL_AGENT_STREAMS).map((s) => this.#link.channel(s));
+    const followed = [...this.#interest.keys()];
+    const channels = followed.filter((s) => !isWildcard(s)).map((s) => this.#link.channel(s));
     try {
       if (channels.length > 0) await sub.subscribe(...channels);
-      if (this.#interest.has(ALL_AGENT_STREAMS)) {
-        await sub.psubscribe(this.#link.allAgentsPattern);
-        this.#allAgentsActive = true;
+      for (const wildcard of followed.filter(isWildcard)) {
+        await sub.psubscribe(this.#link.pattern(wildcard));
+        this.#patternsActive.add(wildcard);
       }
     } catch (err) {
       // The connection went away again; its next 'ready' reconciles.
@@ -278,7 +282,7 @@ export class RedisBroker implements Broker {
   }
 
   /**
-   * Subscribes one followed stream's channel (or the all-agents pattern) and,
+   * Subscribes one followed stream's channel (or a wildcard's pattern) and,
    * for a single stream, starts tracking it from its current position, so
    * that even a lost first message is noticed. While Redis is away the
    * interest stays recorded and this resolves at once: the next reconcile
@@ -288,9 +292,9 @@ export class RedisBroker implements Broker {
     const sub = this.#link.sub;
     if (this.#link.subscriberDown() !== undefined) return;
     try {
-      if (stream === ALL_AGENT_STREAMS) {
-        await sub.psubscribe(this.#link.allAgentsPattern);
-        if (this.#interest.has(stream)) this.#allAgentsActive = true;
+      if (isWildcard(stream)) {
+        await sub.psubscribe(this.#link.pattern(stream));
+        if (this.#interest.has(stream)) this.#patternsActive.add(stream);
         return;
       }
       await sub.subscribe(this.#link.channel(stream));
@@ -320,15 +324,15 @@ export class RedisBroker implements Broker {
     }
     this.#interest.delete(stream);
     const sub = this.#link.sub;
-    if (stream === ALL_AGENT_STREAMS) {
-      this.#allAgentsActive = false;
-      if (sub.status === 'ready') sub.punsubscribe(this.#link.allAgentsPattern).catch(() => {});
-      for (const tracked of this.#tracks.keys()) if (isAgentStream(tracked) && !this.#interest.has(tracked)) this.#tracks.delete(tracked);
+    if (isWildcard(stream)) {
+      this.#patternsActive.delete(stream);
+      if (sub.status === 'ready') sub.punsubscribe(this.#link.pattern(stream)).catch(() => {});
+      for (const tracked of this.#tracks.keys()) if (wildcardOf(tracked) === stream && !this.#interest.has(tracked)) this.#tracks.delete(tracked);
       return;
     }
     if (sub.status === 'ready') sub.unsubscribe(this.#link.channel(stream)).catch(() => {});
     // Not received any more: a later follow starts from the position then, not from a stale one.
-    if (!(isAgentStream(stream) && this.#interest.has(ALL_AGENT_STREAMS))) this.#tracks.delete(stream);
+    if (!this.#receives(stream)) this.#tracks.delete(stream);
   }
 
   // ---- publishing --------------------------------------------------------
@@ -369,8 +373,11 @@ export class RedisBroker implements Broker {
     const nl = message.indexOf('\n');
     if (nl < 0) return;
     const stream = message.slice(0, nl);
-    // An agent stream followed on its own channel and through the pattern arrives twice: keep one copy.
-    if (!viaPattern && this.#allAgentsActive && isAgentStream(stream)) return;
+    // A stream followed on its own channel and through its family's pattern arrives twice: keep one copy.
+    if (!viaPattern && this.#patternsActive.size > 0) {
+      const wildcard = wildcardOf(stream);
+      if (wildcard !== undefined && this.#patternsActive.has(wildcard)) return;
+    }
     // In flight when the stream was unfollowed: nobody here wants it any more.
     if (!this.#receives(stream)) return;
     const json = message.slice(nl + 1);
@@ -563,7 +570,9 @@ export class RedisBroker implements Broker {
 
   /** Whether this node is subscribed (or subscribing) to the stream's events. */
   #receives(stream: string): boolean {
-    return this.#interest.has(stream) || (isAgentStream(stream) && this.#interest.has(ALL_AGENT_STREAMS));
+    if (this.#interest.has(stream)) return true;
+    const wildcard = wildcardOf(stream);
+    return wildcard !== undefined && this.#interest.has(wildcard);
   }
 
   async streamsActiveSince(prefix: string, sinceMs: number): Promise<string[]> {

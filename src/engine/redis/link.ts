@@ -6,6 +6,7 @@ import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { Redis, type RedisOptions } from 'ioredis';
 import type { Logger } from 'pino';
+import { wildcardPrefix, type StreamWildcard } from '../../protocol/constants.js';
 import { EngineUnavailableError, type EngineStatus } from '../engine.js';
 
 /** prefix:part:part: each part escaped, so ids containing ':' cannot collide with other keys. */
@@ -77,9 +78,9 @@ export class RedisLink {
     return this.key('c', stream);
   }
 
-  /** The pattern matching every agent stream's channel (ids cannot hold glob characters). */
-  get allAgentsPattern(): string {
-    return `${this.key('c', 'agent:')}*`;
+  /** The pattern matching the channel of every stream a wildcard covers (ids cannot hold glob characters). */
+  pattern(wildcard: StreamWildcard): string {
+    return `${this.key('c', wildcardPrefix(wildcard))}*`;
   }
 
   /** Why the commands connection is not usable, or undefined when it is. */

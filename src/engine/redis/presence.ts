@@ -1,7 +1,8 @@
 // Presence on Redis: each node's report with a TTL (and a sorted set of
 // report times, so dead nodes drop out), each node's connection summaries in
 // a hash that expires with the node, and per-user slots counted over live
-// nodes only, so a dead node's slots free themselves.
+// nodes only, so a dead node's slots free themselves. Leases are keys holding
+// the node id with a TTL, taken or renewed by one script.
 import type { ConnectionSummary, NodeReport, Presence } from '../presence.js';
 import type { RedisLink } from './link.js';
 
@@ -20,6 +21,21 @@ redis.call('PEXPIRE', KEYS[1], 86400000)
 return 1
 `;
 
+// KEYS: the lease. ARGV: node id, ttl ms. Takes a free lease or renews this node's own; 0 when another holds it.
+const HOLD_LEASE_LUA = `
+local holder = redis.call('GET', KEYS[1])
+if holder == ARGV[1] then redis.call('PEXPIRE', KEYS[1], ARGV[2]) return 1 end
+if holder then return 0 end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+return 1
+`;
+
+// KEYS: the lease. ARGV: node id. Deletes it only if this node holds it.
+const RELEASE_LEASE_LUA = `
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+`;
+
 export interface RedisPresenceOptions {
   /** Idle streams' activity entries are dropped after this long (the broker forgets them then too). */
   streamMetaTtlMs: number;
@@ -34,6 +50,20 @@ export class RedisPresence implements Presence {
     this.#link = link;
     this.#opts = options;
     link.cmd.defineCommand('escaiClaimSlot', { numberOfKeys: 2, lua: CLAIM_SLOT_LUA });
+    link.cmd.defineCommand('escaiHoldLease', { numberOfKeys: 1, lua: HOLD_LEASE_LUA });
+    link.cmd.defineCommand('escaiReleaseLease', { numberOfKeys: 1, lua: RELEASE_LEASE_LUA });
+  }
+
+  async holdLease(name: string, ttlMs: number): Promise<boolean> {
+    const { key, cmd, nodeId } = this.#parts();
+    const hold = (cmd as unknown as { escaiHoldLease(...args: Array<string | number>): Promise<number> }).escaiHoldLease;
+    return (await this.#link.run('lease', () => hold.call(cmd, key('lease', name), nodeId, Math.ceil(ttlMs)))) === 1;
+  }
+
+  async releaseLease(name: string): Promise<void> {
+    const { key, cmd, nodeId } = this.#parts();
+    const release = (cmd as unknown as { escaiReleaseLease(...args: Array<string | number>): Promise<number> }).escaiReleaseLease;
+    await this.#link.run('lease release', () => release.call(cmd, key('lease', name), nodeId)).catch(() => {});
   }
 
   /** This node's own channel: requests addressed to it (an admin's disconnect) arrive there. */
