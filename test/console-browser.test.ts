@@ -4,7 +4,11 @@
 // agent's timeline within a second, the event log filters on the server, a
 // server restart shows "reconnecting" and then catches up, the keyboard
 // reaches every view, phone width does not overflow, and no page error
-// happens. Screenshots of every view go to test/output/ (git-ignored).
+// happens. Then the activity view: an agent instrumented with the
+// OpenTelemetry JS SDK shows its steps on the Agent view's lane within a
+// second of their export, the parent running until it ends, tokens counted,
+// and the Fleet says what it does now. Screenshots of every view go to
+// test/output/ (git-ignored).
 import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -13,6 +17,7 @@ import { test, type TestContext } from 'node:test';
 import { chromium, type Page } from 'playwright-core';
 import { exitWithin, REPO_ROOT, runCli, type CliProcess } from './cli-process.js';
 import { api, eventually } from './helpers.js';
+import { child, exportingTracer } from './otel-support.js';
 import { need } from './require.js';
 
 const CHROMIUM = '/usr/bin/chromium';
@@ -199,6 +204,98 @@ test('the console: dev link, live fleet, agent timeline within 1 s, server-side 
   // No page errors at all; console errors only the browser's own network errors while the server was down.
   const unexpected = errors.filter((e) => e.phase !== 'restart' || !/WebSocket connection|Failed to load resource|ERR_CONNECTION_REFUSED/.test(e.text));
   assert.deepEqual(unexpected, [], 'no console errors');
+});
+
+test('the activity view: an OpenTelemetry-instrumented agent on the lane within 1 s of export, running marked, tokens, and on the fleet', { timeout: 90_000 }, async (t) => {
+  if (!need(t, 'browser', existsSync(CHROMIUM), `${CHROMIUM} not installed (apt-get install chromium)`)) return;
+  assert.ok(existsSync(BUNDLE), `the console bundle is built (${BUNDLE}); npm test runs npm run build:console first`);
+  mkdirSync(OUTPUT, { recursive: true });
+  const dir = mkdtempSync(join(tmpdir(), 'escai-console-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const { port, link } = await devServer(t, dir);
+  const base = `http://127.0.0.1:${port}`;
+  const token = decodeURIComponent(link.split('#token=')[1]!);
+  const browser = await chromium.launch({ executablePath: CHROMIUM, args: FLAGS });
+  t.after(() => browser.close());
+  const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+  const { errors, phase } = watchErrors(page);
+  await page.goto(link);
+  await page.waitForSelector('[data-testid="fleet"] [data-agent="support-bot"]', { timeout: 20_000 });
+
+  // A demo agent's lane (the demo reports its runs, model and tool calls as activity).
+  await page.goto(`${base}/#/agent/support-bot`);
+  await page.waitForSelector('[data-testid="activity"] .lane-row[data-kind="llm"]', { timeout: 15_000 });
+
+  // ---- the agent, exporting with the SDK's OTLP protobuf exporter, each span as it ends
+  const agent = 'otel-probe';
+  const otel = exportingTracer(base, token, 'protobuf', { 'service.name': 'probe-service', 'gen_ai.agent.name': agent });
+  t.after(() => otel.shutdown());
+  const { tracer } = otel;
+  phase.name = 'unknown agent';
+  await page.goto(`${base}/#/agent/${agent}`);
+  await page.waitForSelector('[data-testid="connection-state"][data-state="connected"]');
+  await eventually(
+    async () => {
+      const r = await api<{ connections: Array<{ subscriptions: Array<{ type: string; agent_id: string | null }> }> }>({ url: base }, 'GET', '/ws/connections', { token });
+      return r.body.connections.some((c) => c.subscriptions.some((sub) => sub.agent_id === agent && sub.type === 'agent_activity'));
+    },
+    10_000,
+    'the agent view to subscribe to the activity',
+  );
+  await page.waitForSelector('.empty:has-text("No event of otel-probe yet")');
+  phase.name = 'live';
+  const run = tracer.startSpan(`invoke_agent ${agent}`, { attributes: { 'gen_ai.operation.name': 'invoke_agent', 'gen_ai.agent.name': agent } });
+  const chat = child(tracer, run, 'chat gpt-4o', { 'gen_ai.operation.name': 'chat', 'gen_ai.request.model': 'gpt-4o', 'gen_ai.usage.input_tokens': 1200, 'gen_ai.usage.output_tokens': 80 });
+  const exported = Date.now();
+  chat.end();
+  await otel.flush();
+  await page.waitForSelector('[data-testid="activity"] .lane-row[data-kind="llm"][data-state="ok"]', { timeout: 5000 });
+  const shownAfter = Date.now() - exported;
+  assert.ok(shownAfter <= 1000, `the span shown ${shownAfter} ms after its export`);
+  // The parent has not ended: it shows as running (started, known from its child).
+  const parentRow = page.locator(`[data-testid="activity"] .lane-row[data-span="${run.spanContext().spanId}"]`);
+  assert.equal(await parentRow.getAttribute('data-state'), 'running');
+  assert.match(await page.locator('[data-testid="activity-running"]').innerText(), /1 running/);
+  assert.equal(await page.locator('[data-testid="trace-tokens"]').innerText(), '1.3k', '1,280 tokens of the model call');
+
+  const tool = child(tracer, run, 'execute_tool lookup_order', { 'gen_ai.operation.name': 'execute_tool', 'gen_ai.tool.name': 'lookup_order', 'gen_ai.tool.call.arguments': '{"order":42}' });
+  tool.end();
+  const answer = child(tracer, run, 'chat gpt-4o', { 'gen_ai.operation.name': 'chat', 'gen_ai.request.model': 'gpt-4o', 'gen_ai.usage.input_tokens': 1400, 'gen_ai.usage.output_tokens': 120 });
+  answer.end();
+  await otel.flush();
+  await eventually(async () => (await page.locator('[data-testid="activity"] .lane-row').count()) === 4, 5000, 'four steps on the lane: the run, two model calls, the tool');
+  assert.equal(await page.locator('[data-testid="trace-tokens"]').innerText(), '2.8k');
+  assert.equal(await page.locator('[data-testid="agent-status"]').innerText(), 'running');
+  await eventually(async () => (await page.locator('[data-testid="agent-tokens"]').innerText()) === '2.8k', 15_000, 'the token total the server keeps');
+  await page.screenshot({ path: join(OUTPUT, 'console-activity.png') });
+
+  // The run ends: nothing is running, and the agent's status says completed.
+  run.end();
+  await otel.flush();
+  await page.waitForSelector(`[data-testid="activity"] .lane-row[data-span="${run.spanContext().spanId}"][data-state="ok"]`, { timeout: 5000 });
+  assert.equal(await page.locator('[data-testid="activity-running"]').innerText(), 'nothing running');
+  await eventually(async () => (await page.locator('[data-testid="agent-status"]').innerText()) === 'completed', 5000, 'the status completed');
+  assert.equal(await page.locator('[data-testid="activity"] .lane-row[data-kind="tool"]').count(), 1);
+
+  // ---- the fleet: what the agent does now, and its tokens
+  await page.goto(`${base}/#/fleet`);
+  const card = page.locator(`[data-testid="fleet"] [data-agent="${agent}"]`);
+  await card.waitFor({ timeout: 10_000 });
+  assert.match(await card.locator('[data-testid="doing-now"]').innerText(), /last agent invoke_agent otel-probe ok/);
+  assert.equal(await card.locator('[data-testid="card-tokens"]').innerText(), '2.8k tokens');
+  // A second run: the card follows it live (the lookup just made, the agent running).
+  const run2 = tracer.startSpan(`invoke_agent ${agent}`, { attributes: { 'gen_ai.operation.name': 'invoke_agent', 'gen_ai.agent.name': agent } });
+  const tool2 = child(tracer, run2, 'execute_tool refund_order', { 'gen_ai.operation.name': 'execute_tool', 'gen_ai.tool.name': 'refund_order' });
+  tool2.end();
+  await otel.flush();
+  await eventually(async () => /refund_order/.test(await card.locator('[data-testid="doing-now"]').innerText()), 5000, 'the card to show the new step');
+  await eventually(async () => (await card.locator('.badge').innerText()) === 'running', 5000, 'the card to show the agent running');
+  await page.screenshot({ path: join(OUTPUT, 'console-fleet-activity.png') });
+  run2.end();
+  await otel.flush();
+
+  // The agent view asked for the agent before it existed: one expected 404 (AGENT_NOT_FOUND, shown as "No event yet").
+  assert.deepEqual(errors.filter((e) => e.phase !== 'unknown agent' || !/status of 404/.test(e.text)), [], 'no console errors');
 });
 
 test('the console without a token shows the sign-in form, refuses a bad token clearly, and signs in with a good one', { timeout: 60_000 }, async (t) => {

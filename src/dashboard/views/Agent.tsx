@@ -1,23 +1,29 @@
-// Agent: what one agent thinks, live. A timeline of confidence and
+// Agent: what one agent does and thinks, live. Its activity (the current
+// trace as a waterfall of model and tool calls, running ones marked, tokens),
+// a timeline of confidence and
 // uncertainty with pattern alerts and predictions marked on it, beliefs as
 // bars (changes highlighted), goals with progress, recent alerts and
 // predictions (risk coloured), and the raw event log with a server-side
 // filter. The snapshot comes from the agent API (reloaded after a
 // reconnect); live events extend it.
-import { useCallback, useEffect, useMemo, useState } from 'preact/hooks';
+import { useCallback, useEffect, useMemo, useRef, useState } from 'preact/hooks';
 import type uPlot from 'uplot';
 import type { EscaiClient } from '../../client/client.js';
 import type { DeliveredEvent, SubscriptionType } from '../../client/index.js';
-import type { AgentRecord } from '../../protocol/api.js';
+import type { AgentRecord, TokenTotals } from '../../protocol/api.js';
+import { ActivityLane } from '../components/ActivityLane.js';
 import { Chart, type Marker } from '../components/Chart.js';
 import { EventLog } from '../components/EventLog.js';
 import { ago, clock, fixed, levelClass, pct, statusClass } from '../format.js';
-import { useSubscriptions } from '../live.js';
+import { usePolling, useSubscriptions } from '../live.js';
 import { api, ApiError } from '../session.js';
+import { mergeStep, stepOf, tokensNow, type Step } from '../trace.js';
 
 const MAX_POINTS = 600;
 const RECENT = 8;
-const AGENT_TYPES: SubscriptionType[] = ['epistemic_updates', 'pattern_alerts', 'prediction_updates', 'agent_status'];
+const AGENT_TYPES: SubscriptionType[] = ['epistemic_updates', 'pattern_alerts', 'prediction_updates', 'agent_status', 'agent_activity'];
+/** How often the agent's token total (kept by the server) is read again. */
+const TOKENS_POLL_MS = 5000;
 
 interface Belief {
   content?: string;
@@ -47,10 +53,27 @@ interface State {
   alerts: DeliveredEvent[];
   predictions: DeliveredEvent[];
   status: DeliveredEvent | null;
+  /** Activity steps by span id. */
+  steps: ReadonlyMap<string, Step>;
   missing: boolean;
 }
 
-const EMPTY: State = { record: null, latest: null, previous: null, points: [], alerts: [], predictions: [], status: null, missing: false };
+const EMPTY: State = { record: null, latest: null, previous: null, points: [], alerts: [], predictions: [], status: null, steps: new Map(), missing: false };
+
+/** The server's token total, and the time of the latest activity it includes. */
+function serverTokens(record: AgentRecord): { totals: TokenTotals; asOfMs: number } {
+  const at = record.activity ? Date.parse(record.activity.at) : Number.NEGATIVE_INFINITY;
+  return { totals: record.tokens, asOfMs: Number.isFinite(at) ? at : Number.NEGATIVE_INFINITY };
+}
+
+function withSteps(steps: ReadonlyMap<string, Step>, events: readonly DeliveredEvent[]): ReadonlyMap<string, Step> {
+  let next = steps;
+  for (const event of events) {
+    const step = stepOf(event);
+    if (step) next = mergeStep(next, step);
+  }
+  return next;
+}
 
 function pointOf(event: DeliveredEvent): Point {
   const c = event.data?.['confidence_level'];
@@ -93,21 +116,30 @@ function progressOf(goal: Goal): number {
 export function Agent({ client, agentId, connections }: { client: EscaiClient; agentId: string; connections: number }) {
   const [state, setState] = useState<State>(EMPTY);
   const [error, setError] = useState<string | null>(null);
+  const [tokens, setTokens] = useState<{ totals: TokenTotals; asOfMs: number } | null>(null);
+
+  // A new agent starts from nothing (the view is reused across agents).
+  useEffect(() => {
+    setState(EMPTY);
+    setTokens(null);
+  }, [agentId]);
 
   // The snapshot: current state and recent history. Reloaded on each (re)connection.
   useEffect(() => {
     let cancelled = false;
     const load = async () => {
       try {
-        const [record, history] = await Promise.all([
+        const [record, history, activity] = await Promise.all([
           api<AgentRecord>(`/api/v1/agents/${encodeURIComponent(agentId)}`).catch((err: unknown) => {
             if (err instanceof ApiError && err.code === 'AGENT_NOT_FOUND') return null;
             throw err;
           }),
           api<{ events: DeliveredEvent[] }>(`/api/v1/agents/${encodeURIComponent(agentId)}/events?order=desc&limit=1000`),
+          api<{ events: DeliveredEvent[] }>(`/api/v1/agents/${encodeURIComponent(agentId)}/activity?order=desc&limit=1000`),
         ]);
         if (cancelled) return;
         setError(null);
+        if (record) setTokens(serverTokens(record));
         const epistemic = history.events.filter((e) => e.type === 'epistemic_update');
         // Merged with what arrived live meanwhile: the snapshot may be older than the newest live event.
         setState((old) => {
@@ -120,7 +152,9 @@ export function Agent({ client, agentId, connections }: { client: EscaiClient; a
             alerts: mergeEvents(old.alerts, record?.alerts ?? []),
             predictions: mergeEvents(old.predictions, record?.predictions ?? []),
             status: newer(old.status, record?.latest_status ?? null),
-            missing: record === null && latest === null && old.status === null,
+            // Oldest first, so a step's ended report comes after its running one.
+            steps: withSteps(old.steps, [...activity.events].reverse()),
+            missing: record === null && latest === null && old.status === null && old.steps.size === 0 && activity.events.length === 0,
           };
         });
       } catch (err) {
@@ -147,6 +181,10 @@ export function Agent({ client, agentId, connections }: { client: EscaiClient; a
             return { ...old, predictions: mergeEvents(old.predictions, [event]), missing: false };
           case 'agent_status_change':
             return { ...old, status: newer(old.status, event), missing: false };
+          case 'agent_activity': {
+            const steps = withSteps(old.steps, [event]);
+            return steps === old.steps ? old : { ...old, steps, missing: false };
+          }
           default:
             return old;
         }
@@ -154,6 +192,24 @@ export function Agent({ client, agentId, connections }: { client: EscaiClient; a
     },
     [agentId],
   );
+  // The token total is the server's (it counts every model call once); read again while the view
+  // is open and the agent reports activity (an agent not seen yet would only answer 404).
+  const active = useRef(false);
+  active.current = state.steps.size > 0;
+  usePolling(
+    async () => {
+      if (!active.current) return;
+      try {
+        const record = await api<AgentRecord>(`/api/v1/agents/${encodeURIComponent(agentId)}`);
+        setTokens(serverTokens(record));
+      } catch {
+        // The snapshot's error (if any) is the one shown; a missed poll is retried.
+      }
+    },
+    TOKENS_POLL_MS,
+    [agentId],
+  );
+
   const wanted = useMemo(() => AGENT_TYPES.map((type) => ({ type, options: { agentId } })), [agentId]);
   useSubscriptions(client, wanted, onEvent, setError);
 
@@ -192,6 +248,8 @@ export function Agent({ client, agentId, connections }: { client: EscaiClient; a
         </p>
       )}
       {state.missing && <p class="empty">No event of {agentId} yet; anything it publishes shows here as it happens.</p>}
+
+      <ActivityLane agentId={agentId} steps={state.steps} tokens={tokens && tokensNow(tokens.totals, tokens.asOfMs, state.steps)} />
 
       <div class="panel">
         <h2>Confidence and uncertainty</h2>

@@ -1,13 +1,16 @@
-// Fleet: every agent you may see as a card: status, a confidence sparkline,
-// uncertainty, open alerts, last seen. Search and sort; a card opens the
+// Fleet: every agent you may see as a card: status, what it is doing now
+// (its latest step: running, or how the last one ended), a confidence
+// sparkline, uncertainty, open alerts, tokens, last seen. Search and sort; a card opens the
 // agent. The list comes from the agent API (refreshed, and reloaded after a
 // reconnect); live events move the cards in between.
-import { useCallback, useMemo, useRef, useState } from 'preact/hooks';
+import { useCallback, useEffect, useMemo, useRef, useState } from 'preact/hooks';
 import type { EscaiClient } from '../../client/client.js';
 import type { DeliveredEvent } from '../../client/index.js';
-import type { AgentPage, AgentSummary } from '../../protocol/api.js';
+import { activityNow } from '../../protocol/activity.js';
+import type { ActivityNow, AgentPage, AgentSummary } from '../../protocol/api.js';
 import { Sparkline } from '../components/Sparkline.js';
 import { ago, levelClass, pct, statusClass } from '../format.js';
+import { count, duration } from '../trace.js';
 import { usePolling, useSubscriptions } from '../live.js';
 import { api, ApiError } from '../session.js';
 
@@ -28,7 +31,21 @@ function mergeSpark(a: Card['spark'], b: Card['spark']): Card['spark'] {
   return [...byOffset].sort(([x], [y]) => x - y).slice(-SPARK_POINTS);
 }
 
-const SUBSCRIPTIONS = [{ type: 'epistemic_updates' as const }, { type: 'agent_status' as const }, { type: 'pattern_alerts' as const }];
+const SUBSCRIPTIONS = [
+  { type: 'epistemic_updates' as const },
+  { type: 'agent_status' as const },
+  { type: 'pattern_alerts' as const },
+  // What each agent does now needs its latest step, not every step: the server
+  // conflates a busy agent's activity to two events a second for this page.
+  { type: 'agent_activity' as const, options: { filters: { $max_rate: 2 } } },
+];
+
+/** The later of two activity summaries (a running report never replaces the same step's end). */
+function laterActivity(a: ActivityNow | null, b: ActivityNow): ActivityNow {
+  if (!a) return b;
+  if (a.span_id === b.span_id && a.state !== 'running' && b.state === 'running') return a;
+  return Date.parse(b.at) >= Date.parse(a.at) ? b : a;
+}
 
 export function Fleet({ client, connections }: { client: EscaiClient; connections: number }) {
   const [cards, setCards] = useState<Map<string, Card>>(new Map());
@@ -36,6 +53,12 @@ export function Fleet({ client, connections }: { client: EscaiClient; connection
   const [query, setQuery] = useState('');
   const [sort, setSort] = useState<Sort>('activity');
   const [loaded, setLoaded] = useState(false);
+  // Re-rendered every few seconds so "for 12 s" and "2 min ago" stay true between events.
+  const [, setTick] = useState(0);
+  useEffect(() => {
+    const timer = setInterval(() => setTick((n) => n + 1), 5000);
+    return () => clearInterval(timer);
+  }, []);
 
   // The list (and, for agents new to this page, a sparkline seeded from history). After a
   // reconnect everything is reloaded: the server may have restarted, its offsets with it.
@@ -81,7 +104,9 @@ export function Fleet({ client, connections }: { client: EscaiClient; connection
         confidence_level: null,
         uncertainty_score: null,
         open_alerts: 0,
-        events: { epistemic_update: 0, pattern_alert: 0, prediction_update: 0, agent_status_change: 0 },
+        events: { epistemic_update: 0, pattern_alert: 0, prediction_update: 0, agent_status_change: 0, agent_activity: 0 },
+        activity: null,
+        tokens: { input: 0, output: 0, total: 0 },
         spark: [],
         lastAlert: null,
       };
@@ -95,6 +120,7 @@ export function Fleet({ client, connections }: { client: EscaiClient; connection
         }
         if (typeof u === 'number') updated.uncertainty_score = u;
       } else if (event.type === 'agent_status_change') updated.status = event.status ?? null;
+      else if (event.type === 'agent_activity') updated.activity = laterActivity(card.activity, activityNow(event));
       else if (event.type === 'pattern_alert') {
         if (SEVERE.has(event.severity ?? '')) updated.open_alerts = card.open_alerts + 1;
         updated.lastAlert = String(event.data?.['pattern_name'] ?? event.alert_type ?? 'alert');
@@ -150,6 +176,7 @@ export function Fleet({ client, connections }: { client: EscaiClient; connection
                 <strong class="agent-name">{card.agent_id}</strong>
                 <span class={`badge ${statusClass(card.status)}`}>{card.status ?? 'unknown'}</span>
               </div>
+              <DoingNow activity={card.activity} status={card.status} />
               <Sparkline values={card.spark.map(([, v]) => v)} label={`confidence of ${card.agent_id}`} />
               <dl class="figures">
                 <div>
@@ -164,9 +191,15 @@ export function Fleet({ client, connections }: { client: EscaiClient; connection
                   <dt>alerts</dt>
                   <dd class={card.open_alerts > 0 ? levelClass('high') : ''}>{card.open_alerts}</dd>
                 </div>
+
               </dl>
               <div class="card-foot muted">
                 <span>{ago(card.last_event_at)}</span>
+                {card.tokens.total > 0 && (
+                  <span data-testid="card-tokens" title={`${card.tokens.input} in, ${card.tokens.output} out`}>
+                    {count(card.tokens.total)} tokens
+                  </span>
+                )}
                 {card.lastAlert && <span class={levelClass('warning')}>⚠ {card.lastAlert}</span>}
               </div>
             </a>
@@ -174,6 +207,30 @@ export function Fleet({ client, connections }: { client: EscaiClient; connection
         ))}
       </ul>
     </section>
+  );
+}
+
+/** The card's "now" line: the step running, or the last one and how it ended. */
+function DoingNow({ activity, status }: { activity: ActivityNow | null; status: string | null }) {
+  if (!activity) return <div class="now muted" data-testid="doing-now">no activity reported</div>;
+  const what = activity.kind === 'llm' ? (activity.model ?? activity.name) : activity.kind === 'tool' ? (activity.tool ?? activity.name) : activity.name;
+  if (activity.state === 'running' && status !== 'completed' && status !== 'failed' && status !== 'idle') {
+    const since = Date.parse(activity.started_at);
+    return (
+      <div class="now" data-testid="doing-now" data-state="running">
+        <span class="st-running">▶</span> {activity.kind} <strong>{what}</strong>
+        {Number.isFinite(since) && <span class="muted"> · for {duration(Math.max(0, Date.now() - since))}</span>}
+      </div>
+    );
+  }
+  return (
+    <div class="now" data-testid="doing-now" data-state={activity.state}>
+      <span class="muted">last</span> {activity.kind} <strong>{what}</strong>{' '}
+      <span class={activity.state === 'error' ? 'lvl-high' : 'muted'}>
+        {activity.state === 'error' ? 'failed' : 'ok'}
+        {activity.duration_ms !== undefined ? ` · ${duration(activity.duration_ms)}` : ''}
+      </span>
+    </div>
   );
 }
 
