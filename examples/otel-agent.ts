@@ -5,14 +5,14 @@
 // realistic latencies and token counts. With --loop it gets stuck calling one
 // tool with the same arguments, and the server raises a tool_call_loop alert.
 // Start the server first (`npm start`), then, in the same directory:
-//   ESCAI_TOKEN=$(npx escai-realtime token --sub otel-agent --role developer) node --import tsx examples/otel-agent.ts [--loop] [--runs N]
+//   ESCAI_TOKEN=$(node dist/cli/main.js token --sub otel-agent --role developer) node --import tsx examples/otel-agent.ts [--loop] [--runs N]
 import { ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type Span } from '@opentelemetry/api';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-proto';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import { BasicTracerProvider, BatchSpanProcessor } from '@opentelemetry/sdk-trace-base';
 
 const token = process.env['ESCAI_TOKEN'];
-if (!token) throw new Error('set ESCAI_TOKEN to a token with events:publish (npx escai-realtime token --sub otel-agent --role developer)');
+if (!token) throw new Error('set ESCAI_TOKEN to a token with events:publish (node dist/cli/main.js token --sub otel-agent --role developer)');
 const base = process.env['ESCAI_URL'] ?? 'http://127.0.0.1:8000';
 const looping = process.argv.includes('--loop');
 const runsAt = process.argv.indexOf('--runs');

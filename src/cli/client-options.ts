@@ -5,7 +5,6 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
-import { signToken } from '../auth/jwt.js';
 import { DEV_SECRET_FILE } from './devmode.js';
 import { CliError, ExitCodes } from './exit-codes.js';
 import type { Target } from './http.js';
@@ -32,5 +31,6 @@ export async function resolveTarget(flags: ClientFlags, needs: { roles: string[]
     throw new CliError('no token: pass --token or set ESCAI_TOKEN (mint one with `escai-realtime token` where the server runs)', ExitCodes.NO_PERMISSION);
   }
   process.stderr.write(`escai-realtime: no --token; using a 1-hour dev token (${needs.roles.join(', ')}) signed with ${process.env['ESCAI_JWT_SECRET'] ? 'ESCAI_JWT_SECRET' : DEV_SECRET_FILE}\n`);
+  const { signToken } = await import('../auth/jwt.js');
   return { url, token: await signToken(secret, { sub: 'cli', roles: needs.roles, expiresInSec: 3600 }) };
 }

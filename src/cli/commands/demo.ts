@@ -2,7 +2,6 @@
 // HTTP to any node (so a cluster can be demoed). `serve --demo` runs the same
 // agents in-process.
 import type { Command } from 'commander';
-import { runDemo } from '../../demo/agents.js';
 import { addClientOptions, resolveTarget, type ClientFlags } from '../client-options.js';
 import { CliError, ExitCodes } from '../exit-codes.js';
 import { callApi } from '../http.js';
@@ -30,6 +29,7 @@ export function registerDemo(program: Command): void {
     }
     const target = await resolveTarget(flags, { roles: ['developer'] });
     let failures = 0;
+    const { runDemo } = await import('../../demo/agents.js');
     const runner = runDemo((events) => callApi(target, 'POST', '/api/v1/events', events), {
       seed,
       agents,

@@ -3,11 +3,9 @@
 // .escai-dev-secret, runs the demo agents unless told not to, and prints the
 // console link (the token travels in the URL fragment, which never reaches a
 // server log).
+import { isAbsolute, relative, sep } from 'node:path';
 import type { Command } from 'commander';
-import { signToken } from '../../auth/jwt.js';
-import { ConfigError, configFromEnv, configFromFile, resolveConfig, type Config } from '../../config/config.js';
-import { runDemo } from '../../demo/agents.js';
-import { createEscaiServer } from '../../server/server.js';
+import type { Config } from '../../config/config.js';
 import { loadOrCreateDevSecret } from '../devmode.js';
 import { CliError, ExitCodes } from '../exit-codes.js';
 
@@ -30,7 +28,8 @@ function integer(value: string): number {
 }
 
 /** Settings from every source; dev-mode secret when none is configured outside production. */
-function loadConfig(flags: ServeFlags): { config: Config; devSecret: boolean } {
+async function loadConfig(flags: ServeFlags): Promise<{ config: Config; devSecret: boolean }> {
+  const { ConfigError, configFromEnv, configFromFile, resolveConfig } = await import('../../config/config.js');
   const fromFile = flags.config ? configFromFile(flags.config) : {};
   const fromEnv = configFromEnv(process.env);
   const fromFlags = { host: flags.host, port: flags.port, maxConnections: flags.maxConnections, redisUrl: flags.redis };
@@ -69,9 +68,16 @@ export function registerServe(program: Command): void {
 }
 
 async function serve(flags: ServeFlags): Promise<void> {
+  // The server's modules load only for this command: the others start without them.
+  const [{ ConfigError }, { createEscaiServer }, { runDemo }, { signToken }] = await Promise.all([
+    import('../../config/config.js'),
+    import('../../server/server.js'),
+    import('../../demo/agents.js'),
+    import('../../auth/jwt.js'),
+  ]);
   let loaded: { config: Config; devSecret: boolean };
   try {
-    loaded = loadConfig(flags);
+    loaded = await loadConfig(flags);
   } catch (err) {
     if (err instanceof ConfigError) {
       process.stderr.write(`escai-realtime: ${err.message}\n`);
@@ -120,9 +126,20 @@ async function serve(flags: ServeFlags): Promise<void> {
         `  health:      ${server.url}/ws/health`,
         `  admin token (7 days): ${token}`,
         `  demo agents: ${demo ? `running (seed ${flags.demoSeed}; --no-demo to stop them)` : 'off'}`,
-        `  watch:       npx escai-realtime tail`,
+        `  watch:       ${selfCommand()} tail`,
         '',
       ].join('\n') + '\n',
     );
   }
+}
+
+/**
+ * How to run this CLI again from `cwd`: the script itself when it lies under
+ * that directory (a checkout: `node dist/cli/main.js`, never npx, which
+ * would rebuild the package in its cache), else the installed command.
+ */
+export function selfCommand(script = process.argv[1] ?? '', cwd = process.cwd()): string {
+  const path = script ? relative(cwd, script) : '';
+  if (!path || path.startsWith('..') || isAbsolute(path) || path.split(sep).includes('node_modules')) return 'npx escai-realtime';
+  return path.endsWith('.ts') ? `node --import tsx ${path}` : `node ${path}`;
 }

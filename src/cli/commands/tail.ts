@@ -2,8 +2,6 @@
 // lines), through the SDK: it reconnects, resumes and says when it could not
 // recover. Ctrl-C exits 0.
 import type { Command } from 'commander';
-import { WebSocket } from 'ws';
-import { EscaiClient } from '../../client/client.js';
 import { closeAllowsReconnect } from '../../protocol/codes.js';
 import { EVENT_TYPES, SUBSCRIPTION_TYPES, type SubscriptionType } from '../../protocol/constants.js';
 import { addClientOptions, resolveTarget, type ClientFlags } from '../client-options.js';
@@ -86,6 +84,7 @@ async function tail(flags: TailFlags): Promise<void> {
     }
   }
 
+  const [{ WebSocket }, { EscaiClient }] = await Promise.all([import('ws'), import('../../client/client.js')]);
   const client = new EscaiClient({ url: target.url, token: target.token!, WebSocket, sessionId: `cli-tail-${process.pid}-${Date.now().toString(36)}` });
   client.on('event', (event) => process.stdout.write(`${flags.json ? JSON.stringify(event) : eventLine(event, colors)}\n`));
   client.on('connected', ({ resumed }) => say(`connected${resumed ? ' (session resumed)' : ''} to ${target.url}`));

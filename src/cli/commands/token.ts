@@ -4,7 +4,6 @@
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
-import { signToken } from '../../auth/jwt.js';
 import { DEV_SECRET_FILE, loadOrCreateDevSecret } from '../devmode.js';
 import { CliError, ExitCodes } from '../exit-codes.js';
 
@@ -45,6 +44,7 @@ export function registerToken(program: Command): void {
         if (dev.created) process.stderr.write(`escai-realtime: created ${dev.path}; start the dev server in this directory to use it\n`);
         secret = dev.secret;
       }
+      const { signToken } = await import('../../auth/jwt.js');
       const token = await signToken(secret, { sub: flags.sub, roles: flags.role, permissions: flags.permission, expiresInSec: flags.expiresIn });
       process.stdout.write(`${token}\n`);
     });
