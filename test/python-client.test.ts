@@ -117,6 +117,11 @@ test('Python publishers: every event type delivered (sync and asyncio), a bad ba
   await pytestOnServer(t, {}, ['tests/test_publish.py', '-k', 'not engine_down and not 429'], 100_000, 6);
 });
 
+test('Python client, server unreachable: the cause and the URL named (refused, DNS, TLS, HTTP status), logged once by the publisher, first and every Nth reconnect by the watcher; an example without websockets stops with one line naming it', { timeout: 60_000 }, async (t) => {
+  if (!needPython(t)) return;
+  await pytest(t, ['tests/test_unreachable.py'], {}, 50_000, 7);
+});
+
 test('Python publisher: a 429 (REST rate limit) is not retried before its Retry-After; past retry_timeout it fails with RATE_LIMITED', { timeout: 60_000 }, async (t) => {
   await pytestOnServer(t, { restRateLimit: 3 }, ['tests/test_publish.py', '-k', '429'], 50_000, 1, { ESCAI_EXPECT_429: '1' });
 });

@@ -14,8 +14,14 @@ from __future__ import annotations
 
 from typing import Any, Mapping, Optional, Tuple
 
-import websockets
-from websockets.exceptions import ConnectionClosed
+try:
+    import websockets
+    from websockets.exceptions import ConnectionClosed
+except ImportError:  # one line that says what to install, not a traceback into the shim
+    raise ImportError(
+        "escai_realtime needs the 'websockets' package (10.4 or later) in this interpreter: "
+        "apt install python3-websockets (Debian/Ubuntu, for /usr/bin/python3) or python3 -m pip install websockets"
+    ) from None
 
 try:  # websockets >= 13
     from websockets.asyncio.client import connect as _connect

@@ -5,6 +5,7 @@ import email.utils
 import http.client
 import json
 import socket
+import ssl
 import time
 import urllib.error
 import urllib.request
@@ -68,6 +69,26 @@ def _error_of(body: bytes) -> tuple[str, str]:
         return "", body[:200].decode("utf-8", "replace")
 
 
+def network_cause(err: BaseException) -> str:
+    """Why a request never got an HTTP answer, in words: refused, DNS, TLS, timed out, reset."""
+    reason = getattr(err, "reason", err)
+    if isinstance(reason, BaseException) and reason is not err:
+        return network_cause(reason)
+    if isinstance(err, ConnectionRefusedError):
+        return "connection refused (is the server running, on this host and port?)"
+    if isinstance(err, socket.gaierror):
+        return f"DNS lookup failed ({err.strerror or err})"
+    if isinstance(err, ssl.SSLCertVerificationError):
+        return f"TLS certificate not accepted ({err.verify_message or err})"
+    if isinstance(err, ssl.SSLError):
+        return f"TLS failed ({err.reason or err})"
+    if isinstance(err, (socket.timeout, TimeoutError)):
+        return "timed out waiting for the server"
+    if isinstance(err, ConnectionResetError):
+        return "connection reset by the server or a proxy"
+    return f"{type(err).__name__}: {reason}"
+
+
 def post_events(base_url: str, token: Optional[str], body: bytes, timeout: float) -> Answer:
     """POSTs a JSON array of events to ``{base_url}/api/v1/events`` once and classifies the answer."""
     url = base_url.rstrip("/") + "/api/v1/events"
@@ -89,12 +110,11 @@ def post_events(base_url: str, token: Optional[str], body: bytes, timeout: float
         if status == 413:
             return Answer("too_large", status=status, code=code or "PAYLOAD_TOO_LARGE", message=message)
         if status in (429, 502, 503, 504) or (status >= 500 and not code) or error_is_retryable(code):
-            return Answer("retry", status=status, code=code or f"HTTP_{status}", message=message, retry_after=retry_after)
-        return Answer("refused", status=status, code=code or f"HTTP_{status}", message=message or f"HTTP {status}")
+            return Answer("retry", status=status, code=code or f"HTTP_{status}", message=f"{url} answered HTTP {status}" + (f" {code}: {message}" if code or message else ""), retry_after=retry_after)
+        return Answer("refused", status=status, code=code or f"HTTP_{status}", message=message or f"{url} answered HTTP {status}")
     except (urllib.error.URLError, http.client.HTTPException, ConnectionError, socket.timeout, TimeoutError, OSError) as err:
         # The request may or may not have reached the server: retried with the
         # same idempotency keys, so an event accepted before the drop is not delivered twice.
-        reason = getattr(err, "reason", err)
-        return Answer("retry", code="NETWORK", message=f"{type(err).__name__}: {reason}")
+        return Answer("retry", code="NETWORK", message=f"cannot reach {url}: {network_cause(err)}")
     except ValueError as err:  # a 2xx whose body is not JSON (a proxy?)
         return Answer("retry", code="BAD_ANSWER", message=str(err))

@@ -267,6 +267,18 @@ class _Base:
         self._errors: List[BaseException] = []
         self._errors_lock = threading.Lock()
         self.stats: Dict[str, int] = {"queued": 0, "sent": 0, "duplicates": 0, "batches": 0, "retries": 0, "dropped": 0, "failed": 0}
+        #: Why the last attempt failed while the server cannot be reached (None once it answers again).
+        self.last_failure: Optional[str] = None
+
+    def _failing(self, answer: Answer) -> None:
+        """Remembers why sending fails; logs it when it starts (and when the cause changes), not on every retry."""
+        if answer.message != self.last_failure:
+            log.warning("escai_realtime: publishing to %s is failing, retrying: %s", self._opts.base_url, answer.message)
+        self.last_failure = answer.message
+
+    def _pending_error(self, pending: int, timeout: Optional[float]) -> PublishError:
+        why = f"; the last attempt: {self.last_failure}" if self.last_failure else ""
+        return PublishError("TIMEOUT", f"{pending} event(s) still pending after {timeout} s{why}")
 
     def _item(self, event: Mapping[str, Any]) -> _Item:
         with self._seq_lock:
@@ -308,6 +320,7 @@ class _Base:
                 status=answer.status,
             )
         self.stats["retries"] += 1
+        self._failing(answer)
         if o.on_retry is not None:
             try:
                 o.on_retry(answer, delay)
@@ -316,6 +329,9 @@ class _Base:
         return delay
 
     def _accepted(self, refs: Sequence[Dict[str, Any]]) -> None:
+        if self.last_failure is not None:
+            log.warning("escai_realtime: publishing to %s works again", self._opts.base_url)
+            self.last_failure = None
         self.stats["batches"] += 1
         self.stats["sent"] += len(refs)
         self.stats["duplicates"] += sum(1 for r in refs if r.get("duplicate"))
@@ -466,7 +482,7 @@ class Publisher(_Base):
             while self._pending > 0:
                 remaining = None if deadline is None else deadline - time.monotonic()
                 if remaining is not None and remaining <= 0:
-                    raise PublishError("TIMEOUT", f"{self._pending} event(s) still pending after {timeout} s")
+                    raise self._pending_error(self._pending, timeout)
                 self._cond.wait(remaining if remaining is not None else 1.0)
         self._raise_deferred()
 
@@ -652,7 +668,7 @@ class AsyncPublisher(_Base):
             try:
                 await asyncio.wait_for(self._idle.wait(), timeout)
             except asyncio.TimeoutError:
-                raise PublishError("TIMEOUT", f"{self._pending} event(s) still pending after {timeout} s") from None
+                raise self._pending_error(self._pending, timeout) from None
         self._raise_deferred()
 
     async def close(self, timeout: Optional[float] = None) -> None:

@@ -54,12 +54,14 @@ from urllib.parse import quote
 
 from . import _compat
 from ._backoff import full_jitter
-from ._http import parse_retry_after
+from ._http import network_cause, parse_retry_after
 from .codes import close_allows_reconnect, error_is_retryable
 from .errors import RecoveryFailedError, SubscriptionRefused, TerminalError
 from .models import EVENT_TYPES, SUBSCRIPTION_TYPES, StreamPosition, SubscriptionInfo, WatchItem
 
 log = logging.getLogger("escai_realtime")
+#: Reconnect attempts in a row are logged at WARNING on the first and every LOG_EVERY-th (DEBUG between).
+LOG_EVERY = 10
 
 WatchToken = Union[str, Callable[[], Union[str, Awaitable[str]]], None]
 
@@ -306,7 +308,11 @@ class Watcher:
                     return  # closed by the application
                 except _Reconnect as why:
                     delay = why.delay
-                    log.info("escai_realtime: reconnecting: %s", why)
+                    # The first failure in a row, then every LOG_EVERY-th, at WARNING: a watcher
+                    # that cannot reach its server says so; one that keeps trying does not flood.
+                    failures = self._attempt + 1
+                    level = logging.WARNING if failures == 1 or failures % LOG_EVERY == 0 else logging.DEBUG
+                    log.log(level, "escai_realtime: %s: %s; reconnecting (attempt %d)", self._base, why, failures)
                 if self._closed:
                     return
                 backoff = full_jitter(self._attempt, self._min_delay, self._max_delay)
@@ -337,7 +343,7 @@ class Watcher:
         except Exception as err:  # noqa: BLE001 - sorted below
             refused = _compat.refusal(err)
             if refused is None:
-                raise _Reconnect(f"connect failed: {type(err).__name__}: {err}") from None
+                raise _Reconnect(f"cannot connect: {network_cause(err)}") from None
             status, hdrs, body = refused
             code = ""
             try:

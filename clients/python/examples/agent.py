@@ -8,7 +8,7 @@ and a prediction of whether it will finish.
 
 Run (next to `npm start`, from the repository root):
 
-    ESCAI_TOKEN=$(npx escai-realtime token --sub ticket-bot --role developer) \\
+    ESCAI_TOKEN=$(node dist/cli/main.js token --sub ticket-bot --role developer) \\
         python3 clients/python/examples/agent.py
 
 Environment: ESCAI_URL (default http://127.0.0.1:8000), ESCAI_TOKEN (a token
@@ -27,10 +27,13 @@ try:
 except ImportError:  # run from a checkout without installing
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from escai_realtime import EpistemicState, Publisher
+try:
+    from escai_realtime import EpistemicState, Publisher
+except ImportError as err:  # a missing dependency, named in one line
+    sys.exit(f"agent.py: {err}")
 
 URL = os.environ.get("ESCAI_URL", "http://127.0.0.1:8000")
-TOKEN = os.environ.get("ESCAI_TOKEN") or sys.exit("set ESCAI_TOKEN (e.g. $(npx escai-realtime token --sub ticket-bot --role developer))")
+TOKEN = os.environ.get("ESCAI_TOKEN") or sys.exit("set ESCAI_TOKEN (e.g. $(node dist/cli/main.js token --sub ticket-bot --role developer))")
 AGENT = os.environ.get("ESCAI_AGENT", "ticket-bot")
 STEPS = int(os.environ.get("ESCAI_STEPS", "40"))
 

@@ -2,7 +2,7 @@
 
 Run (next to `npm start`, from the repository root), then start examples/agent.py:
 
-    ESCAI_TOKEN=$(npx escai-realtime token --sub me --role researcher) \\
+    ESCAI_TOKEN=$(node dist/cli/main.js token --sub me --role researcher) \\
         python3 clients/python/examples/watch.py
 
 Environment: ESCAI_URL (default ws://127.0.0.1:8000), ESCAI_TOKEN (a token with
@@ -22,11 +22,18 @@ try:
 except ImportError:  # run from a checkout without installing
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from escai_realtime import Subscription, TerminalError, watch
+try:
+    from escai_realtime import Subscription, TerminalError, watch
+except ImportError as err:  # a missing dependency, named in one line
+    sys.exit(f"watch.py: {err}")
 
 URL = os.environ.get("ESCAI_URL", "ws://127.0.0.1:8000")
-TOKEN = os.environ.get("ESCAI_TOKEN") or sys.exit("set ESCAI_TOKEN (e.g. $(npx escai-realtime token --sub me --role researcher))")
+TOKEN = os.environ.get("ESCAI_TOKEN") or sys.exit("set ESCAI_TOKEN (e.g. $(node dist/cli/main.js token --sub me --role researcher))")
 AGENT = os.environ.get("ESCAI_AGENT", "ticket-bot")
+HINT = (
+    "" if "ESCAI_AGENT" in os.environ
+    else "; ticket-bot publishes while examples/agent.py runs: start it in another terminal, or set ESCAI_AGENT=support-bot to watch a demo agent"
+)
 
 
 async def main() -> None:
@@ -36,7 +43,7 @@ async def main() -> None:
         Subscription("prediction_updates", agent_id=AGENT),
         Subscription("agent_status", agent_id=AGENT),
     ]
-    print(f"watching {AGENT} at {URL} (Ctrl-C to stop)")
+    print(f"watching {AGENT} at {URL} (Ctrl-C to stop){HINT}")
     async for ev in watch(URL, token=TOKEN, subscriptions=subscriptions):
         kind = ev["type"]
         if kind == "epistemic_update":
