@@ -3,11 +3,12 @@
 // that no token ever reaches a log line. Real server, real sockets.
 import assert from 'node:assert/strict';
 import { createConnection } from 'node:net';
+import { PassThrough } from 'node:stream';
 import { test } from 'node:test';
 import { base64url, SignJWT } from 'jose';
 import { signToken } from '../src/auth/jwt.js';
 import { resolveConfig } from '../src/config/config.js';
-import { createLogger } from '../src/log.js';
+import { createLogger, createPrettyLogger } from '../src/log.js';
 import { EscaiServer } from '../src/server/server.js';
 import type { ErrorCode } from '../src/protocol/codes.js';
 import { api, connectionCount, epistemic, eventsOf, handshakeRefusal, openMonitor, SECRET, settle, startServer, type ServerMessage, type TestClient, type TestServer } from './helpers.js';
@@ -362,4 +363,18 @@ test('a malformed upgrade is refused before anything is claimed: no per-user slo
   // The user's one slot is still free.
   await s.connect(token);
   assert.equal(s.server.connections.size, 1);
+});
+
+test('the pretty logger (ESCAI_LOG_FORMAT=pretty) redacts the same paths as the JSON one', { timeout: 10_000 }, async () => {
+  const out = new PassThrough();
+  let text = '';
+  out.setEncoding('utf8').on('data', (chunk: string) => (text += chunk));
+  const log = await createPrettyLogger('info', out);
+  log.info({ token: 'tok-secret-1', req: { headers: { authorization: 'Bearer tok-secret-2' } }, conn: { token: 'tok-secret-3' } }, 'a record with secrets');
+  log.flush();
+  await new Promise((resolve) => setImmediate(resolve));
+  assert.match(text, /INFO.*a record with secrets/);
+  assert.match(text, /\[REDACTED\]/);
+  assert.doesNotMatch(text, /tok-secret/);
+  assert.doesNotMatch(text, /^\{/m, 'one readable line, not JSON');
 });

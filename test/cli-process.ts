@@ -19,6 +19,8 @@ export interface CliProcess {
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
   /** Waits until stdout matches `pattern`; rejects if the process exits first or after `timeoutMs`. */
   waitForStdout(pattern: RegExp, timeoutMs?: number): Promise<RegExpMatchArray>;
+  /** Waits until stderr matches `pattern` (the dev-mode banner is written there, apart from the logs). */
+  waitForStderr(pattern: RegExp, timeoutMs?: number): Promise<RegExpMatchArray>;
   /** The port from the JSON "listening" log line. */
   port(timeoutMs?: number): Promise<number>;
 }
@@ -79,7 +81,10 @@ export function runCli(t: TestContext, args: string[], env: Record<string, strin
     out += chunk;
     for (const l of [...listeners]) l();
   });
-  child.stderr!.setEncoding('utf8').on('data', (chunk: string) => (err += chunk));
+  child.stderr!.setEncoding('utf8').on('data', (chunk: string) => {
+    err += chunk;
+    for (const l of [...listeners]) l();
+  });
   trackChild(child);
   const exited = once(child, 'exit').then(([code, signal]) => {
     return { code: code as number | null, signal: signal as NodeJS.Signals | null };
@@ -96,21 +101,21 @@ export function runCli(t: TestContext, args: string[], env: Record<string, strin
     }
   });
 
-  function waitForStdout(pattern: RegExp, timeoutMs = 10_000): Promise<RegExpMatchArray> {
+  function waitFor(which: 'stdout' | 'stderr', pattern: RegExp, timeoutMs = 10_000): Promise<RegExpMatchArray> {
     return new Promise((resolve, reject) => {
       const check = () => {
-        const m = out.match(pattern);
+        const m = (which === 'stdout' ? out : err).match(pattern);
         if (m) {
           finish();
           resolve(m);
         } else if (done) {
           finish();
-          reject(new Error(`process exited before ${pattern} appeared; stdout: ${out.slice(-1000)} stderr: ${err.slice(-1000)}`));
+          reject(new Error(`process exited before ${pattern} appeared on ${which}; stdout: ${out.slice(-1000)} stderr: ${err.slice(-1000)}`));
         }
       };
       const timer = setTimeout(() => {
         finish();
-        reject(new Error(`timed out waiting for ${pattern}; stdout: ${out.slice(-1000)} stderr: ${err.slice(-1000)}`));
+        reject(new Error(`timed out waiting for ${pattern} on ${which}; stdout: ${out.slice(-1000)} stderr: ${err.slice(-1000)}`));
       }, timeoutMs);
       const finish = () => {
         clearTimeout(timer);
@@ -121,12 +126,16 @@ export function runCli(t: TestContext, args: string[], env: Record<string, strin
     });
   }
 
+  const waitForStdout = (pattern: RegExp, timeoutMs?: number) => waitFor('stdout', pattern, timeoutMs);
+  const waitForStderr = (pattern: RegExp, timeoutMs?: number) => waitFor('stderr', pattern, timeoutMs);
+
   return {
     child,
     stdout: () => out,
     stderr: () => err,
     exited,
     waitForStdout,
+    waitForStderr,
     async port(timeoutMs = 10_000) {
       const [line] = await waitForStdout(/^\{.*"msg":"listening".*\}$/m, timeoutMs);
       const port = (JSON.parse(line) as { port?: unknown }).port;

@@ -9,7 +9,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { selfCommand } from '../src/cli/commands/serve.js';
+import { devBanner, logFormatFor, selfCommand } from '../src/cli/commands/serve.js';
 import { REPO_ROOT } from './cli-process.js';
 
 const MAIN = join(REPO_ROOT, 'dist', 'cli', 'main.js');
@@ -57,4 +57,24 @@ test('the dev banner names the command that works where the server runs', { time
   assert.equal(selfCommand('/repo/node_modules/escai-realtime/dist/cli/main.js', '/repo'), 'npx escai-realtime', 'installed as a dependency');
   assert.equal(selfCommand('/usr/lib/node_modules/escai-realtime/dist/cli/main.js', '/home/me'), 'npx escai-realtime', 'installed globally');
   assert.equal(selfCommand('', '/repo'), 'npx escai-realtime');
+});
+
+test('log format: auto is pretty only for a dev server on a terminal; an explicit setting wins', { timeout: 10_000 }, () => {
+  assert.equal(logFormatFor('auto', true, true), 'pretty');
+  assert.equal(logFormatFor('auto', true, false), 'json', 'dev mode piped to a file or a collector');
+  assert.equal(logFormatFor('auto', false, true), 'json', 'a configured (production) server on a terminal');
+  assert.equal(logFormatFor('json', true, true), 'json');
+  assert.equal(logFormatFor('pretty', false, false), 'pretty');
+});
+
+test('the dev banner: the token once, inside the console link; no colour unless asked', { timeout: 10_000 }, () => {
+  const facts = { url: 'http://127.0.0.1:8000', otlpUrl: undefined, token: 'aaa.bbb.ccc', demo: 'off', self: 'node dist/cli/main.js', color: false };
+  const text = devBanner(facts);
+  assert.equal(text.split('aaa.bbb.ccc').length - 1, 1);
+  assert.match(text, /console:\s+http:\/\/127\.0\.0\.1:8000\/#token=aaa\.bbb\.ccc\n/);
+  assert.match(text, /watch:\s+node dist\/cli\/main\.js tail\n/);
+  assert.match(text, /OTLP:\s+OTEL_EXPORTER_OTLP_ENDPOINT=http:\/\/127\.0\.0\.1:8000\n/);
+  assert.doesNotMatch(text, /\x1b\[/);
+  assert.match(devBanner({ ...facts, otlpUrl: 'http://127.0.0.1:4318' }), /OTEL_EXPORTER_OTLP_ENDPOINT=http:\/\/127\.0\.0\.1:4318\n/, 'the OTLP port when it has its own');
+  assert.match(devBanner({ ...facts, color: true }), /\x1b\[1m/);
 });

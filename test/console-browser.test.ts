@@ -30,7 +30,7 @@ async function devServer(t: TestContext, dir: string, port = 0): Promise<{ proc:
   // The demo agents step five times a second here, so a few seconds tell a story worth a screenshot.
   const proc = runCli(t, ['serve', '--port', String(port), '--demo-seed', '7', '--demo-tick', '200'], { ESCAI_LOG_LEVEL: 'info', ESCAI_HEARTBEAT_INTERVAL: '2', ESCAI_SHUTDOWN_GRACE: '1' }, { cwd: dir });
   const bound = await proc.port(20_000);
-  const [, link] = (await proc.waitForStdout(/console:\s+(\S+)/, 10_000)) as RegExpMatchArray & [string, string];
+  const [, link] = (await proc.waitForStderr(/console:\s+(\S+)/, 10_000)) as RegExpMatchArray & [string, string];
   return { proc, port: bound, link };
 }
 

@@ -83,15 +83,24 @@ test('ESCAI_HEARTBEAT_INTERVAL=abc refuses to start, naming the variable', { tim
   assert.doesNotMatch(proc.stdout(), /"msg":"listening"/);
 });
 
-test('dev mode: prints an admin token and the endpoint; the secret survives a restart', { timeout: 30_000 }, async (t) => {
+test('dev mode: the banner, once, on stderr (token once, in the console link), JSON logs on stdout; the secret survives a restart', { timeout: 30_000 }, async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'escai-dev-'));
   t.after(() => rmSync(dir, { recursive: true, force: true }));
 
   const first = runCli(t, SERVE, {}, { cwd: dir });
   const port1 = await first.port();
-  const [, token] = await first.waitForStdout(/admin token[^:]*:\s*(\S+)/);
-  assert.ok(token);
-  assert.match(first.stdout(), new RegExp(`ws://127\\.0\\.0\\.1:${port1}/ws/monitor/`), 'endpoint URL printed');
+  const [, link] = (await first.waitForStderr(/console:\s+(\S+)/)) as RegExpMatchArray & [string, string];
+  const token = decodeURIComponent(link.split('#token=')[1] ?? '');
+  assert.ok(token, 'the console link carries the token');
+  await first.waitForStderr(/demo agents:.*\n/);
+  assert.match(first.stderr(), new RegExp(`ws://127\\.0\\.0\\.1:${port1}/ws/monitor/`), 'endpoint URL printed');
+  assert.equal(first.stderr().split(token).length - 1, 1, 'the token is printed once');
+  assert.equal(first.stderr().match(/DEV MODE/g)?.length, 1, 'the banner is printed once');
+  await first.waitForStdout(/"msg":"dev mode: the console link with its admin token is on stderr"/);
+  assert.ok(!first.stdout().includes(token), 'the logs never carry the token');
+  for (const line of first.stdout().split('\n').filter(Boolean)) {
+    assert.doesNotThrow(() => JSON.parse(line), `stdout holds only JSON log records (not a terminal): ${line}`);
+  }
   const secretFile = readFileSync(join(dir, '.escai-dev-secret'), 'utf8');
   assert.ok(Buffer.byteLength(secretFile.trim()) >= 32);
 
@@ -105,7 +114,7 @@ test('dev mode: prints an admin token and the endpoint; the secret survives a re
 
   const second = runCli(t, SERVE, {}, { cwd: dir });
   const port2 = await second.port();
-  await second.waitForStdout(/admin token[^:]*:\s*(\S+)/);
+  await second.waitForStderr(/console:\s+(\S+)/);
   assert.equal(readFileSync(join(dir, '.escai-dev-secret'), 'utf8'), secretFile, 'the same secret file is reused');
   const c2 = await connect(port2, token, 'dev-again');
   t.after(() => c2.terminate());

@@ -147,6 +147,8 @@ export const ConfigSchema = z.object({
   metricsPort: z.coerce.number().int().min(1).max(65_535).optional(),
   /** pino log level. */
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  /** Log lines as JSON, or pretty for a person; auto: pretty in dev mode when stdout is a terminal, JSON otherwise. */
+  logFormat: z.enum(['auto', 'json', 'pretty']).default('auto'),
   /** Trust X-Forwarded-For for client addresses in logs. */
   trustProxy: bool.default(false),
   /** Serve the OTLP/HTTP traces receiver (POST /v1/traces) on this port too (4318 by convention; 0: any free port), besides the main port. */
@@ -231,6 +233,7 @@ export const ENV_NAMES: Readonly<Record<SettingName, string>> = {
   metricsToken: 'ESCAI_METRICS_TOKEN',
   metricsPort: 'ESCAI_METRICS_PORT',
   logLevel: 'ESCAI_LOG_LEVEL',
+  logFormat: 'ESCAI_LOG_FORMAT',
   trustProxy: 'ESCAI_TRUST_PROXY',
   otlpPort: 'ESCAI_OTLP_PORT',
   otlpMaxBodyBytes: 'ESCAI_OTLP_MAX_BODY_BYTES',

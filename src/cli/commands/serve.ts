@@ -6,7 +6,8 @@
 import { isAbsolute, relative, sep } from 'node:path';
 import type { Command } from 'commander';
 import type { Config } from '../../config/config.js';
-import { loadOrCreateDevSecret } from '../devmode.js';
+import type { Logger } from '../../log.js';
+import { DEV_SECRET_FILE, loadOrCreateDevSecret } from '../devmode.js';
 import { CliError, ExitCodes } from '../exit-codes.js';
 
 interface ServeFlags {
@@ -86,7 +87,7 @@ async function serve(flags: ServeFlags): Promise<void> {
     throw err;
   }
   const { config, devSecret } = loaded;
-  const server = createEscaiServer({ config });
+  const server = createEscaiServer({ config, logger: await loggerFor(config, devSecret) });
   let stopping = false;
   let demo: { stop(): void } | undefined;
   const stop = (signal: string) => {
@@ -116,21 +117,69 @@ async function serve(flags: ServeFlags): Promise<void> {
   }
   if (devSecret) {
     const token = await signToken(config.jwtSecret!, { sub: 'dev-admin', roles: ['admin'], expiresInSec: 7 * 86_400 });
-    const ws = server.url.replace(/^http/, 'ws');
-    process.stdout.write(
-      [
-        '',
-        'ESCAI Realtime is running in DEV MODE (no ESCAI_JWT_SECRET; secret kept in .escai-dev-secret).',
-        `  console:     ${server.url}/#token=${token}`,
-        `  endpoint:    ${ws}/ws/monitor/{session_id}?token=<JWT>`,
-        `  health:      ${server.url}/ws/health`,
-        `  admin token (7 days): ${token}`,
-        `  demo agents: ${demo ? `running (seed ${flags.demoSeed}; --no-demo to stop them)` : 'off'}`,
-        `  watch:       ${selfCommand()} tail`,
-        '',
-      ].join('\n') + '\n',
+    server.log.info({ secretFile: DEV_SECRET_FILE, console: `${server.url}/` }, 'dev mode: the console link with its admin token is on stderr');
+    process.stderr.write(
+      devBanner({
+        url: server.url,
+        otlpUrl: server.otlpUrl,
+        token,
+        demo: demo ? `running (seed ${flags.demoSeed}; --no-demo to stop them)` : 'off',
+        self: selfCommand(),
+        color: process.stderr.isTTY === true && !('NO_COLOR' in process.env),
+      }),
     );
   }
+}
+
+/**
+ * JSON lines (pino's own format) unless a person reads them: `logFormat`
+ * pretty, or auto in dev mode with a terminal on stdout. Production output
+ * stays JSON: there is no dev mode under NODE_ENV=production.
+ */
+async function loggerFor(config: Config, devMode: boolean): Promise<Logger | undefined> {
+  if (logFormatFor(config.logFormat, devMode, process.stdout.isTTY === true) === 'json') return undefined;
+  const { createPrettyLogger } = await import('../../log.js');
+  return createPrettyLogger(config.logLevel);
+}
+
+/** The format `auto` resolves to: pretty only for a dev server writing to a terminal. */
+export function logFormatFor(setting: Config['logFormat'], devMode: boolean, stdoutIsTerminal: boolean): 'json' | 'pretty' {
+  if (setting !== 'auto') return setting;
+  return devMode && stdoutIsTerminal ? 'pretty' : 'json';
+}
+
+interface BannerFacts {
+  url: string;
+  otlpUrl: string | undefined;
+  token: string;
+  demo: string;
+  self: string;
+  color: boolean;
+}
+
+/**
+ * The dev-mode banner, printed once, on stderr: it is for the person who
+ * started the server, while stdout carries the log records (JSON for a
+ * pipe, pretty lines for a terminal). The token appears once, inside the
+ * console link, whose fragment never reaches a server log.
+ */
+export function devBanner(f: BannerFacts): string {
+  const bold = (s: string) => (f.color ? `\x1b[1m${s}\x1b[22m` : s);
+  const dim = (s: string) => (f.color ? `\x1b[2m${s}\x1b[22m` : s);
+  const ws = f.url.replace(/^http/, 'ws');
+  const rows: Array<[string, string, string?]> = [
+    ['console:', `${f.url}/#token=${encodeURIComponent(f.token)}`, 'open it: it signs you in as admin for 7 days'],
+    ['watch:', `${f.self} tail`, 'in another terminal, here; the CLI signs its own dev token'],
+    ['a token:', `${f.self} token --sub me --role developer`, 'for your own publisher or client'],
+    ['WebSocket:', `${ws}/ws/monitor/{session_id}?token=<JWT>`],
+    ['publish:', `POST ${f.url}/api/v1/events`, 'docs/PUBLISHING.md'],
+    ['OTLP:', `OTEL_EXPORTER_OTLP_ENDPOINT=${f.otlpUrl ?? f.url}`, 'traces of your own agents; docs/INGEST.md'],
+    ['health:', `${f.url}/ws/health`],
+    ['demo agents:', f.demo],
+  ];
+  const width = Math.max(...rows.map(([label]) => label.length)) + 1;
+  const lines = rows.map(([label, value, note]) => `  ${label.padEnd(width)}${bold(value)}${note ? `\n  ${' '.repeat(width)}${dim(note)}` : ''}`);
+  return ['', `${bold('ESCAI Realtime')} is running in DEV MODE (no ESCAI_JWT_SECRET; the secret is kept in ${DEV_SECRET_FILE}).`, '', ...lines, ''].join('\n') + '\n';
 }
 
 /**
