@@ -1,6 +1,7 @@
 // A uPlot chart that follows its container's width and redraws when its data
 // changes (no rebuild). `markers` draws coloured ticks on the time axis
-// (pattern alerts, predictions) with a uPlot draw hook.
+// (pattern alerts, predictions) with a uPlot draw hook. The legend shows the
+// latest values while the cursor is off the plot, the hovered ones on it.
 import { useEffect, useRef } from 'preact/hooks';
 import uPlot from 'uplot';
 
@@ -26,6 +27,31 @@ export interface ChartProps {
 
 function cssVar(name: string): string {
   return getComputedStyle(document.documentElement).getPropertyValue(name).trim() || '#888';
+}
+
+const number = new Intl.NumberFormat(undefined, { maximumFractionDigits: 2 });
+const time = (s: number) => new Date(s * 1000).toLocaleTimeString(undefined, { hour12: false });
+
+/** The last value that is not null (a gap or a missing rate): what the legend shows off the plot. */
+function lastValue(values: ArrayLike<number | null | undefined> | undefined): number | null {
+  if (!values) return null;
+  for (let i = values.length - 1; i >= 0; i--) {
+    const v = values[i];
+    if (v !== null && v !== undefined) return v;
+  }
+  return null;
+}
+
+/**
+ * A legend value: uPlot calls `series.value` with `idx` null when the cursor
+ * leaves the plot and after every setData while it is off it (its default
+ * then shows `--`); that case shows the series' latest value instead.
+ */
+function legendValue(format: (v: number) => string): uPlot.Series.Value {
+  return (u: uPlot, raw: number | null, seriesIdx: number, idx: number | null) => {
+    const v = idx === null ? lastValue(u.data[seriesIdx]) : raw;
+    return v === null || v === undefined ? '--' : format(v);
+  };
 }
 
 /** Canvas needs real colours: `var(--x)` is resolved against the page's theme. */
@@ -64,15 +90,15 @@ export function Chart({ data, series, height = 220, ranges = {}, markers = [], l
           // ticks within one second show their second once.
           values: (_u: uPlot, splits: number[]) =>
             splits.map((s, i) => {
-              const text = new Date(s * 1000).toLocaleTimeString(undefined, { hour12: false });
+              const text = time(s);
               return i > 0 && Math.floor(splits[i - 1]!) === Math.floor(s) ? '' : text;
             }),
         },
         { stroke: axisColor, grid: { stroke: gridColor }, ticks: { stroke: gridColor }, size: 44 },
       ],
       series: [
-        {},
-        ...series.map((s) => ({ label: s.label, stroke: resolveColor(s.stroke), width: s.width ?? 2, scale: s.scale ?? 'y', points: { show: false }, ...(s.dash ? { dash: s.dash } : {}) })),
+        { value: legendValue(time) },
+        ...series.map((s) => ({ label: s.label, value: legendValue((v) => number.format(v)), stroke: resolveColor(s.stroke), width: s.width ?? 2, scale: s.scale ?? 'y', points: { show: false }, ...(s.dash ? { dash: s.dash } : {}) })),
       ],
       hooks: {
         draw: [
@@ -114,5 +140,6 @@ export function Chart({ data, series, height = 220, ranges = {}, markers = [], l
     plot.current?.setData(data);
   }, [data, markers]);
 
-  return <div class="chart" ref={box} role="img" aria-label={label} />;
+  // data-points: how many x values the chart holds (the System view's browser test reads it).
+  return <div class="chart" ref={box} role="img" aria-label={label} data-points={data[0]?.length ?? 0} />;
 }

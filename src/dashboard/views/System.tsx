@@ -1,7 +1,8 @@
 // System: the server's own figures over time, from GET /ws/health polled every
 // two seconds: connections, events per second in and out, handshake refusals
-// and slow-consumer closes, per node on a cluster.
-import { useMemo, useRef, useState } from 'preact/hooks';
+// and slow-consumer closes, per node on a cluster. The samples outlive the
+// view (module scope), so coming back to it shows the last minutes at once.
+import { useMemo, useState } from 'preact/hooks';
 import type uPlot from 'uplot';
 import type { ClusterHealth, NodeReport } from '../../protocol/server-messages.js';
 import { Chart } from '../components/Chart.js';
@@ -10,50 +11,119 @@ import { usePolling } from '../live.js';
 import { api, ApiError } from '../session.js';
 
 const POLL_MS = 2000;
-const WINDOW = 150; // samples kept: five minutes
+const WINDOW_S = 300; // five minutes shown
+const WINDOW = WINDOW_S / (POLL_MS / 1000); // samples kept: one per poll over the window
+/** Polls further apart than this did not happen (the view was away): the lines break there. */
+const GAP_S = (3 * POLL_MS) / 1000;
 const PALETTE = ['var(--accent)', 'var(--warn)', 'var(--ok)', 'var(--lvl-high)', 'var(--lvl-critical)', 'var(--muted)'];
 
+type Health = ClusterHealth & { timestamp: string };
+
+/** One poll: when (s since the epoch) and each node's counters. */
 interface Sample {
   t: number;
   nodes: Map<string, Record<string, number>>;
 }
 
-/** Per node: the counter's rate per second between consecutive samples. */
-function rates(samples: readonly Sample[], nodeIds: readonly string[], key: string): uPlot.AlignedData {
-  const xs: number[] = [];
-  const per = nodeIds.map(() => [] as Array<number | null>);
-  for (let i = 1; i < samples.length; i++) {
-    const a = samples[i - 1]!;
-    const b = samples[i]!;
-    xs.push(b.t);
-    nodeIds.forEach((id, k) => {
-      const before = a.nodes.get(id)?.[key];
-      const now = b.nodes.get(id)?.[key];
-      per[k]!.push(before === undefined || now === undefined || now < before ? null : (now - before) / (b.t - a.t));
-    });
+/** A fixed-size ring of samples, oldest overwritten first. */
+class SampleRing {
+  readonly #slots: Array<Sample | undefined>;
+  #next = 0;
+  #size = 0;
+
+  constructor(capacity: number) {
+    this.#slots = new Array<Sample | undefined>(capacity);
   }
-  return [xs, ...per];
+
+  push(sample: Sample): void {
+    this.#slots[this.#next] = sample;
+    this.#next = (this.#next + 1) % this.#slots.length;
+    this.#size = Math.min(this.#size + 1, this.#slots.length);
+  }
+
+  /** The samples taken at or after `t`, oldest first (a new array: it is React state). */
+  since(t: number): Sample[] {
+    const out: Sample[] = [];
+    const first = (this.#next - this.#size + this.#slots.length) % this.#slots.length;
+    for (let i = 0; i < this.#size; i++) {
+      const s = this.#slots[(first + i) % this.#slots.length]!;
+      if (s.t >= t) out.push(s);
+    }
+    return out;
+  }
 }
 
-function levels(samples: readonly Sample[], nodeIds: readonly string[], key: string): uPlot.AlignedData {
-  return [samples.map((s) => s.t), ...nodeIds.map((id) => samples.map((s) => s.nodes.get(id)?.[key] ?? null))];
+/**
+ * What the view polled, kept for the console's lifetime rather than the
+ * view's: a visit to Fleet and back must not empty the charts. Polling
+ * still stops while the view is away (the gap shows as a break).
+ */
+const recent = {
+  samples: new SampleRing(WINDOW),
+  latest: null as Health | null,
+  /** node id → its address, for the chart labels. */
+  names: new Map<string, string>(),
+};
+
+const windowNow = () => recent.samples.since(Date.now() / 1000 - WINDOW_S);
+
+/** A figure of one node at one sample, given the sample before (undefined: none, or a gap between). */
+type Column = (before: Sample | undefined, now: Sample) => number | null;
+
+const level =
+  (id: string, key: string): Column =>
+  (_before, now) =>
+    now.nodes.get(id)?.[key] ?? null;
+
+/** The counter's rate per second since the sample before; none across a gap or a restart (the counter fell). */
+const rate =
+  (id: string, key: string): Column =>
+  (before, now) => {
+    const a = before?.nodes.get(id)?.[key];
+    const b = now.nodes.get(id)?.[key];
+    return before === undefined || a === undefined || b === undefined || b < a ? null : (b - a) / (now.t - before.t);
+  };
+
+/**
+ * A chart's data: one x per sample, one series per column. Where polling
+ * paused, a point of nulls between the two samples breaks every line, so a
+ * pause is not drawn as a straight segment.
+ */
+function chartData(samples: readonly Sample[], columns: readonly Column[]): uPlot.AlignedData {
+  const xs: number[] = [];
+  const ys = columns.map(() => [] as Array<number | null>);
+  samples.forEach((now, i) => {
+    const prev = samples[i - 1];
+    const gap = prev !== undefined && now.t - prev.t > GAP_S;
+    if (gap) {
+      xs.push((prev.t + now.t) / 2);
+      for (const y of ys) y.push(null);
+    }
+    xs.push(now.t);
+    columns.forEach((column, k) => ys[k]!.push(column(gap ? undefined : prev, now)));
+  });
+  return [xs, ...ys];
 }
+
+const nameOf = (id: string) => recent.names.get(id) || id;
+const count = (n: number | undefined) => (n ?? 0).toLocaleString();
 
 export function System() {
-  const [samples, setSamples] = useState<Sample[]>([]);
-  const [latest, setLatest] = useState<(ClusterHealth & { timestamp: string }) | null>(null);
+  // Seeded from what earlier visits polled: the charts have data in their first render.
+  const [samples, setSamples] = useState<Sample[]>(windowNow);
+  const [latest, setLatest] = useState<Health | null>(recent.latest);
   const [error, setError] = useState<string | null>(null);
-  const names = useRef(new Map<string, string>());
 
   usePolling(
     async () => {
       try {
-        const health = await api<ClusterHealth & { timestamp: string }>('/ws/health');
+        const health = await api<Health>('/ws/health');
         setError(null);
+        recent.latest = health;
+        for (const n of health.nodes) recent.names.set(n.node_id, n.address || n.node_id);
+        recent.samples.push({ t: Date.now() / 1000, nodes: new Map(health.nodes.map((n: NodeReport) => [n.node_id, n.counters])) });
         setLatest(health);
-        const nodes = new Map(health.nodes.map((n: NodeReport) => [n.node_id, n.counters]));
-        for (const n of health.nodes) if (!names.current.has(n.node_id)) names.current.set(n.node_id, n.address || n.node_id);
-        setSamples((old) => [...old, { t: Date.now() / 1000, nodes }].slice(-WINDOW));
+        setSamples(windowNow());
       } catch (err) {
         setError(err instanceof ApiError ? `${err.code}: ${err.message}` : String(err));
       }
@@ -63,22 +133,28 @@ export function System() {
   );
 
   const nodeIds = useMemo(() => [...new Set(samples.flatMap((s) => [...s.nodes.keys()]))], [samples]);
-  const series = (suffix: string) => nodeIds.map((id, i) => ({ label: `${names.current.get(id) ?? id}${suffix}`, stroke: PALETTE[i % PALETTE.length]! }));
-  // Per node one colour; the second figure of each pair dashed.
-  const pairs = (first: string, second: string) =>
-    nodeIds.flatMap((id, i) => [
-      { label: `${names.current.get(id) ?? id} ${first}`, stroke: PALETTE[i % PALETTE.length]! },
-      { label: `${names.current.get(id) ?? id} ${second}`, stroke: PALETTE[i % PALETTE.length]!, dash: [6, 4] },
-    ]);
-  const inOut = useMemo((): uPlot.AlignedData => {
-    const ins = rates(samples, nodeIds, 'events_in');
-    const outs = rates(samples, nodeIds, 'events_out');
-    return [ins[0]!, ...nodeIds.flatMap((_, k) => [ins[k + 1]!, outs[k + 1]!])];
-  }, [samples, nodeIds]);
-  const troubles = useMemo((): uPlot.AlignedData => {
-    const refused = rates(samples, nodeIds, 'handshake_refusals');
-    const slow = rates(samples, nodeIds, 'slow_consumer_closes');
-    return [refused[0]!, ...nodeIds.flatMap((_, k) => [refused[k + 1]!, slow[k + 1]!])];
+  const charts = useMemo(() => {
+    const stroke = (i: number) => PALETTE[i % PALETTE.length]!;
+    // Per node one colour; the second figure of each pair dashed.
+    const pairs = (first: string, second: string) =>
+      nodeIds.flatMap((id, i) => [
+        { label: `${nameOf(id)} ${first}`, stroke: stroke(i) },
+        { label: `${nameOf(id)} ${second}`, stroke: stroke(i), dash: [6, 4] },
+      ]);
+    return {
+      connections: {
+        data: chartData(samples, nodeIds.map((id) => level(id, 'active_connections'))),
+        series: nodeIds.map((id, i) => ({ label: nameOf(id), stroke: stroke(i) })),
+      },
+      inOut: {
+        data: chartData(samples, nodeIds.flatMap((id) => [rate(id, 'events_in'), rate(id, 'events_out')])),
+        series: pairs('in', 'out (dashed)'),
+      },
+      troubles: {
+        data: chartData(samples, nodeIds.flatMap((id) => [rate(id, 'handshake_refusals'), rate(id, 'slow_consumer_closes')])),
+        series: pairs('refused', 'slow (dashed)'),
+      },
+    };
   }, [samples, nodeIds]);
 
   return (
@@ -100,51 +176,59 @@ export function System() {
       <div class="grid-2">
         <div class="panel">
           <h2>Connections</h2>
-          <Chart label="Open connections per node" data={levels(samples, nodeIds, 'active_connections')} series={series('')} height={180} />
+          <Chart label="Open connections per node" data={charts.connections.data} series={charts.connections.series} height={180} />
         </div>
         <div class="panel">
           <h2>Events per second (in, out)</h2>
-          <Chart label="Events per second in (published) and out (delivered), per node" data={inOut} series={pairs('in', 'out (dashed)')} height={180} />
+          <Chart label="Events per second in (published) and out (delivered), per node" data={charts.inOut.data} series={charts.inOut.series} height={180} />
         </div>
         <div class="panel">
           <h2>Refusals and slow-consumer closes per second</h2>
-          <Chart
-            label="Handshake refusals and slow-consumer closes per second, per node"
-            data={troubles}
-            series={pairs('refused', 'slow (dashed)')}
-            height={180}
-          />
+          <Chart label="Handshake refusals and slow-consumer closes per second, per node" data={charts.troubles.data} series={charts.troubles.series} height={180} />
         </div>
-        <div class="panel">
-          <h2>Nodes</h2>
-          <table class="table">
-            <thead>
-              <tr>
-                <th scope="col">node</th>
-                <th scope="col">address</th>
-                <th scope="col">conns</th>
-                <th scope="col">subs</th>
-                <th scope="col">in</th>
-                <th scope="col">out</th>
-                <th scope="col">refused</th>
-                <th scope="col">reported</th>
-              </tr>
-            </thead>
-            <tbody>
-              {(latest?.nodes ?? []).map((n) => (
-                <tr key={n.node_id}>
-                  <td class="mono">{n.node_id}</td>
-                  <td>{n.address}</td>
-                  <td>{n.counters['active_connections'] ?? 0}</td>
-                  <td>{n.counters['total_subscriptions'] ?? 0}</td>
-                  <td>{n.counters['events_in'] ?? 0}</td>
-                  <td>{n.counters['events_out'] ?? 0}</td>
-                  <td>{n.counters['handshake_refusals'] ?? 0}</td>
-                  <td>{ago(new Date(n.reported_at).toISOString())}</td>
+        {/* A table of eight columns wants the whole row; below that it scrolls inside its card. */}
+        <div class="panel span-all" data-testid="system-nodes">
+          <h2 id="nodes-title">Nodes</h2>
+          <div class="table-wrap" role="region" aria-labelledby="nodes-title" tabIndex={0}>
+            <table class="table nodes">
+              <thead>
+                <tr>
+                  <th scope="col">node</th>
+                  <th scope="col">address</th>
+                  <th scope="col" class="num">
+                    <abbr title="open connections">conns</abbr>
+                  </th>
+                  <th scope="col" class="num">
+                    <abbr title="subscriptions">subs</abbr>
+                  </th>
+                  <th scope="col" class="num">
+                    <abbr title="events published (total)">in</abbr>
+                  </th>
+                  <th scope="col" class="num">
+                    <abbr title="events delivered (total)">out</abbr>
+                  </th>
+                  <th scope="col" class="num">
+                    <abbr title="handshakes refused (total)">refused</abbr>
+                  </th>
+                  <th scope="col">reported</th>
                 </tr>
-              ))}
-            </tbody>
-          </table>
+              </thead>
+              <tbody>
+                {(latest?.nodes ?? []).map((n) => (
+                  <tr key={n.node_id}>
+                    <td class="mono node-id">{n.node_id}</td>
+                    <td class="mono">{n.address}</td>
+                    <td class="num">{count(n.counters['active_connections'])}</td>
+                    <td class="num">{count(n.counters['total_subscriptions'])}</td>
+                    <td class="num">{count(n.counters['events_in'])}</td>
+                    <td class="num">{count(n.counters['events_out'])}</td>
+                    <td class="num">{count(n.counters['handshake_refusals'])}</td>
+                    <td class="nowrap">{ago(new Date(n.reported_at).toISOString())}</td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          </div>
         </div>
       </div>
     </section>
