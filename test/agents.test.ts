@@ -39,7 +39,7 @@ const epistemicOf = (agentId: string, confidence: number, extra: Record<string, 
   data: { confidence_level: confidence, uncertainty_score: Math.round((1 - confidence) * 100) / 100, ...extra },
 });
 
-test('GET /api/v1/agents: every agent by last activity with its current figures, cut into cursor pages without overlap or gap', { timeout: 60_000 }, async (t) => {
+test('GET /api/v1/agents: every agent by last activity with its current figures and their positions, cut into cursor pages without overlap or gap', { timeout: 60_000 }, async (t) => {
   const s = await startServer(t);
   const token = await s.token(RESEARCHER);
   for (const id of ['a1', 'a2', 'a3', 'a4', 'a5']) await publishAll(s, [epistemicOf(id, 0.5)]);
@@ -60,6 +60,10 @@ test('GET /api/v1/agents: every agent by last activity with its current figures,
   assert.equal(a2.open_alerts, 1, 'the critical alert is open; the info one is not counted');
   assert.deepEqual(a2.events, { epistemic_update: 2, pattern_alert: 2, prediction_update: 1, agent_status_change: 1, agent_activity: 0 });
   assert.match(a2.last_event_at, /Z$/);
+  // Where each figure came from, in a2's stream (epistemic 1, status 2, epistemic 3, alerts 4 and 5, prediction 6): a client merges by these, not by clocks.
+  const epoch = a2.positions.status?.epoch;
+  assert.ok(epoch);
+  assert.deepEqual(a2.positions, { status: { epoch, offset: 2 }, epistemic: { epoch, offset: 3 }, alert: { epoch, offset: 5 }, activity: null });
   assert.ok(first.body.next_cursor);
 
   const seen = [...first.body.agents.map((a) => a.agent_id)];
@@ -113,6 +117,33 @@ test('GET /api/v1/agents/{id}: the latest epistemic state and status, recent ale
   refusal(await api(s, 'GET', '/api/v1/agents/nobody-here', { token }), 404, 'AGENT_NOT_FOUND');
   const viewer = await s.token({ sub: 'vic', roles: ['viewer'] });
   refusal(await api(s, 'GET', '/api/v1/agents/solo', { token: viewer }), 403, 'AGENT_ACCESS_DENIED');
+});
+
+test('DELETE /api/v1/agents/{id} (admin) removes an agent from the list; its history stays; its next event brings it back', { timeout: 60_000 }, async (t) => {
+  const s = await startServer(t);
+  const admin = await s.token(ADMIN);
+  const researcher = await s.token(RESEARCHER);
+  await publishAll(s, [epistemicOf('junk', 0.5), { type: 'pattern_alert', agent_id: 'junk', severity: 'high', data: { pattern_name: 'x' } }, epistemicOf('keep', 0.6)]);
+  const ids = async () => (await api<AgentPage>(s, 'GET', '/api/v1/agents', { token: researcher })).body.agents.map((a) => a.agent_id);
+  assert.deepEqual(await ids(), ['keep', 'junk']);
+
+  refusal(await api(s, 'DELETE', '/api/v1/agents/junk', { token: researcher }), 403, 'PERMISSION_DENIED');
+  refusal(await api(s, 'DELETE', '/api/v1/agents/junk'), 401, 'TOKEN_MISSING');
+  refusal(await api(s, 'DELETE', '/api/v1/agents/bad%20id', { token: admin }), 400, 'VALIDATION_ERROR');
+  const removed = await api<{ removed: string }>(s, 'DELETE', '/api/v1/agents/junk', { token: admin });
+  assert.equal(removed.status, 200, JSON.stringify(removed.body));
+  assert.equal(removed.body.removed, 'junk');
+  assert.deepEqual(await ids(), ['keep'], 'gone from the list');
+  refusal(await api(s, 'GET', '/api/v1/agents/junk', { token: researcher }), 404, 'AGENT_NOT_FOUND');
+  refusal(await api(s, 'DELETE', '/api/v1/agents/junk', { token: admin }), 404, 'AGENT_NOT_FOUND');
+  const history = await api<HistoryBody>(s, 'GET', '/api/v1/agents/junk/events', { token: researcher });
+  assert.equal(history.body.events.length, 2, 'its history stays until it ages out');
+
+  await publishAll(s, [epistemicOf('junk', 0.9)]);
+  assert.deepEqual(await ids(), ['junk', 'keep'], 'an agent that publishes again is back');
+  const back = (await api<AgentRecord>(s, 'GET', '/api/v1/agents/junk', { token: researcher })).body;
+  assert.deepEqual(back.events, { epistemic_update: 1, pattern_alert: 0, prediction_update: 0, agent_status_change: 0, agent_activity: 0 }, 'counted afresh');
+  assert.equal(back.open_alerts, 0, 'its old alerts went with it');
 });
 
 test('a batch leaves the same agent state as its events published one by one (counts, newest of each kind, the last 20 alerts and predictions)', { timeout: 60_000 }, async (t) => {

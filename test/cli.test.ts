@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
 import { signToken } from '../src/auth/jwt.js';
-import { createDemoAgents } from '../src/demo/agents.js';
+import { CONFIDENT, createDemoAgents } from '../src/demo/agents.js';
 import { validateEvents } from '../src/server/publisher.js';
 import { exitWithin, runCli } from './cli-process.js';
 import { api, eventually, SECRET, startServer, type TestServer } from './helpers.js';
@@ -73,7 +73,7 @@ test('tail prints published events one line each (and JSON lines with --json), f
   }
 });
 
-test('tail --since replays from an offset, and --latest starts with the current state', { timeout: 60_000 }, async (t) => {
+test('tail --since replays from an offset, and --latest starts with the current state, marked', { timeout: 60_000 }, async (t) => {
   const s = await startServer(t);
   const token = await s.token({ sub: 'cli', roles: ['researcher'] });
   for (let i = 1; i <= 4; i++) await s.server.publish({ type: 'epistemic_update', agent_id: 'hist', data: { confidence_level: i / 10 } });
@@ -82,8 +82,17 @@ test('tail --since replays from an offset, and --latest starts with the current 
   assert.deepEqual(since.stdout().trim().split('\n').map((l) => (JSON.parse(l) as { offset: number }).offset), [3, 4]);
   const latest = runCli(t, ['tail', '--agent', 'hist', '--type', 'epistemic_updates', '--latest', '--json'], { ESCAI_URL: s.url, ESCAI_TOKEN: token });
   await latest.waitForStdout(/"offset":4/, 10_000);
-  assert.deepEqual(latest.stdout().trim().split('\n').map((l) => (JSON.parse(l) as { offset: number }).offset), [4]);
-  for (const p of [since, latest]) p.child.kill('SIGINT');
+  assert.deepEqual(latest.stdout().trim().split('\n').map((l) => JSON.parse(l) as { offset: number; latest?: boolean }).map((e) => [e.offset, e.latest]), [[4, true]], 'the latest event says it is one');
+  // Several kinds: each kind's latest comes first, marked, whatever their order; live events after them are not marked.
+  await s.server.publish({ type: 'agent_status_change', agent_id: 'hist', status: 'waiting' }); // offset 5
+  await s.server.publish({ type: 'epistemic_update', agent_id: 'hist', data: { confidence_level: 0.9 } }); // offset 6: status's latest is older
+  const lines = runCli(t, ['tail', '--agent', 'hist', '--type', 'agent_status', 'epistemic_updates', '--latest', '--no-color'], { ESCAI_URL: s.url, ESCAI_TOKEN: token });
+  await lines.waitForStdout(/#6 .*\[latest\]/, 10_000);
+  await lines.waitForStdout(/#5 .*\[latest\]/, 10_000);
+  await s.server.publish({ type: 'agent_status_change', agent_id: 'hist', status: 'running' }); // offset 7, live
+  const [live] = await lines.waitForStdout(/^.*#7 .*$/m, 10_000);
+  assert.doesNotMatch(live, /\[latest\]/, 'a live line is not marked');
+  for (const p of [since, latest, lines]) p.child.kill('SIGINT');
 });
 
 test('publish: flags, a JSON argument, an NDJSON file in batches; refusals exit with the catalogue\'s codes', { timeout: 60_000 }, async (t) => {
@@ -157,7 +166,7 @@ test('serve in dev mode runs the demo agents through the publish path and prints
   const dir = tempDir(t);
   const dev = runCli(t, ['serve', '--port', '0'], { ESCAI_LOG_LEVEL: 'info' }, { cwd: dir });
   const port = await dev.port(20_000);
-  const [, link] = (await dev.waitForStdout(/console:\s+(\S+)/)) as RegExpMatchArray & [string, string];
+  const [, link] = (await dev.waitForStderr(/console:\s+(\S+)/)) as RegExpMatchArray & [string, string];
   assert.match(link, new RegExp(`^http://127\\.0\\.0\\.1:${port}/#token=`));
   const token = decodeURIComponent(link.split('#token=')[1]!);
   const url = `http://127.0.0.1:${port}`;
@@ -174,7 +183,7 @@ test('serve in dev mode runs the demo agents through the publish path and prints
 
   const quiet = runCli(t, ['serve', '--port', '0', '--no-demo'], { ESCAI_LOG_LEVEL: 'info' }, { cwd: dir });
   const quietPort = await quiet.port(20_000);
-  await quiet.waitForStdout(/demo agents: off/);
+  await quiet.waitForStderr(/demo agents:\s+off/);
   await new Promise((r) => setTimeout(r, 1500));
   assert.deepEqual((await api<{ agents: unknown[] }>({ url: `http://127.0.0.1:${quietPort}` }, 'GET', '/api/v1/agents', { token })).body.agents, []);
   quiet.child.kill('SIGTERM');
@@ -188,6 +197,28 @@ test('serve in dev mode runs the demo agents through the publish path and prints
   assert.deepEqual((await api<{ agents: unknown[] }>({ url: `http://127.0.0.1:${prodPort}` }, 'GET', '/api/v1/agents', { token: prodToken })).body.agents, []);
   prod.child.kill('SIGTERM');
   await exitWithin(prod, 15_000);
+});
+
+test('log output: pretty lines with ESCAI_LOG_FORMAT=pretty; production: JSON only, no banner', { timeout: 60_000 }, async (t) => {
+  const dir = tempDir(t);
+  const pretty = runCli(t, ['serve', '--port', '0', '--no-demo'], { ESCAI_LOG_FORMAT: 'pretty', NO_COLOR: '1' }, { cwd: dir });
+  const [, port] = (await pretty.waitForStderr(/console:\s+http:\/\/127\.0\.0\.1:(\d+)\//, 20_000)) as RegExpMatchArray & [string, string];
+  await pretty.waitForStdout(/INFO.*: listening/);
+  assert.doesNotMatch(pretty.stdout(), /^\{/m, 'no JSON record on a pretty stdout');
+  assert.match(pretty.stdout(), /\d\d:\d\d:\d\d\.\d{3}\]? .*INFO.*: listening .*"port":\d+/, 'time, level, message and fields on one line');
+  const health = await fetch(`http://127.0.0.1:${port}/ws/health`);
+  assert.equal(health.status, 200, 'the server the banner names answers');
+  pretty.child.kill('SIGTERM');
+  assert.equal((await exitWithin(pretty, 15_000)).code, 0);
+
+  const prod = runCli(t, ['serve', '--port', '0'], { NODE_ENV: 'production', ESCAI_JWT_SECRET: SECRET }, { cwd: dir });
+  await prod.port(20_000);
+  prod.child.kill('SIGTERM');
+  assert.equal((await exitWithin(prod, 15_000)).code, 0);
+  const lines = prod.stdout().split('\n').filter(Boolean);
+  assert.ok(lines.length >= 2);
+  for (const line of lines) assert.doesNotThrow(() => JSON.parse(line), `production stdout is JSON lines: ${line}`);
+  assert.doesNotMatch(prod.stderr(), /DEV MODE|console:/, 'no banner in production');
 });
 
 test('the demo agents are deterministic for a seed, valid, and tell a story (status, beliefs, alerts, predictions, activity)', { timeout: 60_000 }, () => {
@@ -212,4 +243,16 @@ test('the demo agents are deterministic for a seed, valid, and tell a story (sta
   const roots = steps.filter((e) => e.data.parent_span_id === null);
   assert.ok(roots.some((e) => e.data.state === 'running') && roots.some((e) => e.data.state === 'ok'), 'runs start and end');
   for (const kind of ['agent', 'llm', 'tool']) assert.ok(steps.some((e) => e.data.kind === kind), `a ${kind} step`);
+  // A coherent story: an agent whose goals are all met says so confidently; one that gives up does so unsure.
+  type Epistemic = { type: string; agent_id: string; data: { confidence_level: number; uncertainty_score: number; goal_states: Array<{ status: string }> } };
+  const updates = a.map((e) => JSON.parse(e) as Epistemic).filter((e) => e.type === 'epistemic_update');
+  const done = updates.filter((e) => e.data.goal_states.every((g) => g.status === 'completed'));
+  assert.ok(done.length >= 3, `runs complete within 300 ticks (${done.length})`);
+  for (const e of done) {
+    assert.ok(e.data.confidence_level >= CONFIDENT, `${e.agent_id} completed at confidence ${e.data.confidence_level}`);
+    assert.ok(e.data.uncertainty_score <= 1 - CONFIDENT + 0.05, `${e.agent_id} completed at uncertainty ${e.data.uncertainty_score}`);
+  }
+  for (const e of updates.filter((u) => u.data.goal_states.some((g) => g.status === 'failed'))) {
+    assert.ok(e.data.confidence_level < 0.2, `${e.agent_id} gave up at confidence ${e.data.confidence_level}`);
+  }
 });

@@ -227,3 +227,14 @@ test('thresholds are validated: unknown keys and bad values refused, defaults do
   assert.throws(() => DetectorThresholdsSchema.parse({ toolLop: {} }));
   assert.deepEqual(DEFAULT_THRESHOLDS.toolLoop, { count: 5, window: 60, countWithoutArguments: 10 });
 });
+
+test('a forgotten agent (removed from the directory) gets no idle status; one still watched does', { timeout: 10_000 }, () => {
+  const w = new Watches(DEFAULT_THRESHOLDS);
+  feed(w, [stream('gone')({ span: 'r1', state: 'running', at: 0 }), stream('kept')({ span: 'r2', state: 'running', at: 0 })]);
+  assert.equal(w.statusOf('gone'), 'running');
+  assert.equal(w.forget('gone'), true);
+  assert.equal(w.forget('gone'), false);
+  const later = w.tick(T0 + (DEFAULT_THRESHOLDS.idleAfter + 1) * 1000);
+  const statuses = later.filter((f) => f.type === 'status').map((f) => [f.agentId, (f as { status?: string }).status]);
+  assert.deepEqual(statuses, [['kept', 'idle']]);
+});

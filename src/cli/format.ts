@@ -77,7 +77,8 @@ export function eventLine(event: DeliveredEvent, colors: Colors): string {
       break;
     }
   }
-  return `${time} ${who} ${at} ${what}`;
+  // A subscription's `latest` event: the newest of its kind when tail started, not live (so older than lines above it may be).
+  return `${time} ${who} ${at} ${what}${event.latest ? colors.dim('  [latest]') : ''}`;
 }
 
 /** A plain table: a header row and aligned columns (widths from the content). */

@@ -127,6 +127,10 @@ const PATTERNS = [
   { name: 'Confidence collapse', type: 'causal', severity: 'critical', trigger: 'contradicting evidence', description: 'Evidence against a key belief keeps arriving; dependent goals are at risk.' },
 ] as const;
 
+/** The confidence an agent needs in its beliefs before it calls a goal met (a run never completes unsure). */
+export const CONFIDENT = 0.65;
+/** Progress at which the work is done and the agent checks its answer until it is confident. */
+const VERIFY_FROM = 0.9;
 const clamp = (x: number, lo = 0, hi = 1) => Math.min(hi, Math.max(lo, x));
 const round = (x: number) => Math.round(x * 1000) / 1000;
 
@@ -273,8 +277,10 @@ export class DemoAgent {
     if (this.#status === 'completed' || this.#status === 'failed') return out;
 
     // Evidence: each belief drifts, with now and then a jump for or against it.
+    const verifying = this.#goals[this.#goalIndex]!.progress >= VERIFY_FROM && this.confidence < CONFIDENT;
     for (const belief of this.#beliefs) {
-      let delta = (r() - 0.45) * 0.06 - this.#trouble * 0.02;
+      // Checking its answer before it calls a goal done, the agent looks for (and mostly finds) support.
+      let delta = (r() - 0.45) * 0.06 - this.#trouble * 0.02 + (verifying ? 0.02 : 0);
       if (r() < 0.08) {
         const supports = r() > 0.35 + this.#trouble * 0.2;
         delta += supports ? 0.15 : -0.2;
@@ -291,7 +297,9 @@ export class DemoAgent {
     } else if (r() < 0.05) {
       out.push(this.#statusChange('waiting', `waiting for ${this.#pick(this.#persona.tools)}`));
     } else {
-      goal.progress = round(clamp(goal.progress + (0.04 + r() * 0.08) * (1 - this.#trouble * 0.6)));
+      // Work done is not a goal met: progress stops short of the end until the agent is confident in its answer.
+      const cap = this.confidence >= CONFIDENT ? 1 : VERIFY_FROM;
+      goal.progress = round(Math.min(cap, Math.max(goal.progress, clamp(goal.progress + (0.04 + r() * 0.08) * (1 - this.#trouble * 0.6)))));
       this.#work(out);
     }
 
@@ -300,7 +308,7 @@ export class DemoAgent {
     else if (this.#trouble > 0 && r() < 0.12) this.#trouble = 0;
     if (this.#trouble > 0 && r() < 0.25) out.push(this.#patternAlert());
 
-    if (goal.progress >= 1) {
+    if (goal.progress >= 1 && this.confidence >= CONFIDENT) {
       goal.status = 'completed';
       this.#goalIndex++;
       if (this.#goalIndex >= this.#goals.length) {

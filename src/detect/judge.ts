@@ -72,6 +72,11 @@ export class Judge {
     return this.#watches.size;
   }
 
+  /** Forgets an agent removed from the directory, when this node judges it (else the judging node forgets it at its next takeover or never sees it again). */
+  forget(agentId: string): boolean {
+    return this.#watches.forget(agentId);
+  }
+
   /** Starts contending for the lease, and ticking. */
   start(): void {
     const renew = () => void this.#renew();

@@ -370,6 +370,11 @@ export class Watches {
     return this.#agents.get(agentId)?.status;
   }
 
+  /** Forgets one agent (removed from the directory): no closing status is derived for it. */
+  forget(agentId: string): boolean {
+    return this.#agents.delete(agentId);
+  }
+
   /** Forgets every agent (judging moved to another node). */
   clear(): void {
     this.#agents.clear();

@@ -36,6 +36,12 @@ export interface AgentDirectory {
   /** Agents by last activity, newest first. */
   list(query: AgentQuery): Promise<AgentPage>;
   get(agentId: string): Promise<AgentRecord | undefined>;
+  /**
+   * Forgets an agent (its card in the console, its row in the list): true if
+   * it was known. Its streams' history stays until it ages out; its next
+   * event makes it known again.
+   */
+  remove(agentId: string): Promise<boolean>;
 }
 
 /** The open-alert count of a list of pattern alerts (newest first), at `now`. */

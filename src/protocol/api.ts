@@ -1,7 +1,7 @@
 // The REST API's answer shapes that clients (the console, the CLI, SDK users)
 // read: the agent list and an agent's current state, and the connection
 // list. Dependency-free, like server-messages.ts.
-import type { DeliveredEvent, SubscriptionView } from './server-messages.js';
+import type { DeliveredEvent, StreamPosition, SubscriptionView } from './server-messages.js';
 
 /** The event types an agent's streams carry (its activity on a stream of its own). */
 export const AGENT_EVENT_TYPES = ['epistemic_update', 'pattern_alert', 'prediction_update', 'agent_status_change', 'agent_activity'] as const;
@@ -54,6 +54,35 @@ export interface AgentSummary {
   activity: ActivityNow | null;
   /** Tokens used since the agent was first seen (or came back after dropping out). */
   tokens: TokenTotals;
+  /**
+   * Where the figures above come from: the position (epoch, offset) of the
+   * event each was read from, null before the first. A client that also
+   * holds live events keeps its own figure when its event is later in the
+   * same stream, and never has to compare clocks.
+   */
+  positions: AgentPositions;
+}
+
+/** The stream positions of an agent summary's figures (status, epistemic and alert on the agent's stream; activity on its own). */
+export interface AgentPositions {
+  status: StreamPosition | null;
+  epistemic: StreamPosition | null;
+  alert: StreamPosition | null;
+  activity: StreamPosition | null;
+}
+
+/** The position of an event, or null. */
+export function positionOf(event: { epoch: string; offset: number } | null | undefined): StreamPosition | null {
+  return event ? { epoch: event.epoch, offset: event.offset } : null;
+}
+
+/** The latest position among events of one stream kept newest first: the highest offset in the first event's epoch. */
+export function latestPosition(events: readonly { epoch: string; offset: number }[]): StreamPosition | null {
+  const first = events[0];
+  if (!first) return null;
+  let offset = first.offset;
+  for (const e of events) if (e.epoch === first.epoch && e.offset > offset) offset = e.offset;
+  return { epoch: first.epoch, offset };
 }
 
 /** Everything the directory knows about one agent. */

@@ -34,6 +34,12 @@ export interface DeliveredEvent<T extends EventType = EventType> {
   epoch: string;
   /** Flow control (`$max_rate`): how many newer events of this agent this one stands for (skipped in its window). */
   conflated?: number;
+  /**
+   * Sent as a subscription's `latest` event (its current state on subscribe),
+   * not live: several subscriptions' latest events come in subscription
+   * order, so they need not be in offset order among themselves.
+   */
+  latest?: true;
 }
 
 /** A subscription as replies describe it. */

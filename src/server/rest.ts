@@ -44,6 +44,8 @@ export interface RestDeps {
   registry: ConnectionRegistry;
   subscriptions: Pick<Subscriptions, 'describe'>;
   metrics: Metrics;
+  /** Forgets a removed agent's detector state on this node. */
+  forgetAgent(agentId: string): void;
 }
 
 /** Verifies the request's Bearer token and checks one permission: 401 / 403 otherwise. */
@@ -167,6 +169,17 @@ export function registerRoutes(app: FastifyInstance, deps: RestDeps): void {
     const [record, position] = await Promise.all([engine.agents.get(agentId), engine.broker.position(agentStream(agentId))]);
     if (!record) throw new EscaiError('AGENT_NOT_FOUND', `No event of agent ${agentId} within the agent TTL`);
     return { ...record, offset: position.offset, epoch: position.epoch };
+  });
+
+  app.delete('/api/v1/agents/:agent_id', async (req) => {
+    const { agent_id: agentId } = req.params as { agent_id: string };
+    if (!IdSchema.safeParse(agentId).success) throw new EscaiError('VALIDATION_ERROR', 'agent_id: invalid agent id');
+    const principal = await authorize(verifier, req, Permissions.ADMIN);
+    const removed = await engine.agents.remove(agentId);
+    deps.forgetAgent(agentId);
+    if (!removed) throw new EscaiError('AGENT_NOT_FOUND', `No event of agent ${agentId} within the agent TTL`);
+    req.log.info({ agent: agentId, by: principal.userId }, 'agent removed from the directory');
+    return { removed: agentId, timestamp: isoNow() };
   });
 
   /** One of the agent's streams, read like /events: what it thinks (`agent:{id}`) or what it does (`activity:{id}`). */

@@ -285,6 +285,7 @@ export class EscaiServer {
       registry,
       subscriptions,
       metrics,
+      forgetAgent: (agentId) => void judge.forget(agentId),
     });
     this.http.server.on('upgrade', gate.handle);
     registry.onChange(({ removed }) => {

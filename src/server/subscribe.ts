@@ -154,7 +154,7 @@ export class Subscriptions {
           // The latest event goes right after the confirmation, which names the offset just before it
           // (nothing in between is for this subscription); a held copy of it is sent as held instead.
           if (newest && newest.epoch === position.epoch && newest.offset <= position.offset) {
-            latestFrame = { frame: JSON.stringify(newest), stream, event: newest };
+            latestFrame = { frame: JSON.stringify({ ...newest, latest: true }), stream, event: newest };
             confirmedOffset = newest.offset - 1;
             // The current state the client now holds: what conditions on change judge the next event against.
             sub.changes?.judge(newest, true);

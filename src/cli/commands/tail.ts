@@ -41,7 +41,7 @@ export function registerTail(program: Command): void {
       .option('--type <type...>', 'subscription or event types (default: the four agent types, plus system alerts without --agent)')
       .option('--filter <json>', 'server-side filter, e.g. \'{"confidence_level":{"max":0.3}}\'')
       .option('--since <offset>', 'with --agent: start after this offset of each agent\'s stream (replayed from history)')
-      .option('--latest', 'with --agent: first print each subscription\'s latest event')
+      .option('--latest', 'with --agent: first print each subscription\'s latest event (marked [latest]: the newest of each kind, so not in offset order among themselves)')
       .option('--json', 'one JSON object per line instead of the pretty line')
       .option('--no-color', 'no colours (also when NO_COLOR is set or output is not a terminal)'),
   )

@@ -48,6 +48,19 @@ export function registerViews(program: Command): void {
     process.stdout.write(`${table(['AGENT', 'STATUS', 'CONF', 'UNC', 'ALERTS', 'EVENTS', 'LAST SEEN'], rows, colors)}\n`);
     if (page.next_cursor) process.stdout.write(colors.dim(`more: --cursor ${page.next_cursor}\n`));
   });
+  const agents = program.commands.find((c) => c.name() === 'agents')!;
+  addClientOptions(
+    agents
+      .command('remove')
+      .argument('<agent...>', 'agent ids')
+      .description('remove agents from the directory (their Fleet cards); history stays until it ages out, and an agent that publishes again comes back (admin)'),
+  ).action(async (ids: string[], flags: ViewFlags) => {
+    const target = await resolveTarget(flags, { roles: ['admin'] });
+    for (const id of ids) {
+      await callApi(target, 'DELETE', `/api/v1/agents/${encodeURIComponent(id)}`);
+      process.stdout.write(`removed ${id}\n`);
+    }
+  });
 
   addClientOptions(
     program

@@ -6,30 +6,17 @@
 import { useCallback, useEffect, useMemo, useRef, useState } from 'preact/hooks';
 import type { EscaiClient } from '../../client/client.js';
 import type { DeliveredEvent } from '../../client/index.js';
-import { activityNow } from '../../protocol/activity.js';
 import type { ActivityNow, AgentPage, AgentSummary } from '../../protocol/api.js';
 import { Sparkline } from '../components/Sparkline.js';
+import { applyEvent, mergeSnapshot, mergeSpark, SPARK_POINTS, type Card } from '../fleet.js';
 import { ago, levelClass, pct, statusClass } from '../format.js';
 import { count, duration } from '../trace.js';
 import { usePolling, useSubscriptions } from '../live.js';
 import { api, ApiError } from '../session.js';
 
-const SPARK_POINTS = 40;
 const SPARK_SEED_AGENTS = 30;
-const SEVERE = new Set(['warning', 'high', 'error', 'critical']);
 
 type Sort = 'activity' | 'confidence' | 'uncertainty' | 'alerts' | 'name';
-
-interface Card extends AgentSummary {
-  /** Confidence by offset, oldest first (history and live merged without duplicates). */
-  spark: Array<[offset: number, confidence: number]>;
-  lastAlert: string | null;
-}
-
-function mergeSpark(a: Card['spark'], b: Card['spark']): Card['spark'] {
-  const byOffset = new Map([...a, ...b]);
-  return [...byOffset].sort(([x], [y]) => x - y).slice(-SPARK_POINTS);
-}
 
 const SUBSCRIPTIONS = [
   { type: 'epistemic_updates' as const },
@@ -39,13 +26,6 @@ const SUBSCRIPTIONS = [
   // conflates a busy agent's activity to two events a second for this page.
   { type: 'agent_activity' as const, options: { filters: { $max_rate: 2 } } },
 ];
-
-/** The later of two activity summaries (a running report never replaces the same step's end). */
-function laterActivity(a: ActivityNow | null, b: ActivityNow): ActivityNow {
-  if (!a) return b;
-  if (a.span_id === b.span_id && a.state !== 'running' && b.state === 'running') return a;
-  return Date.parse(b.at) >= Date.parse(a.at) ? b : a;
-}
 
 export function Fleet({ client, connections }: { client: EscaiClient; connections: number }) {
   const [cards, setCards] = useState<Map<string, Card>>(new Map());
@@ -76,9 +56,8 @@ export function Fleet({ client, connections }: { client: EscaiClient; connection
           for (const agent of page.agents) {
             const prev = reload ? undefined : old.get(agent.agent_id);
             if (!prev) fresh.push(agent);
-            // A card a live event updated after this snapshot was taken keeps its newer figures.
-            const base = prev && Date.parse(prev.last_event_at) > Date.parse(agent.last_event_at) ? { ...agent, ...prev } : agent;
-            next.set(agent.agent_id, { ...base, spark: prev?.spark ?? [], lastAlert: prev?.lastAlert ?? null });
+            // Figures live events set after this snapshot's events keep their values (by stream position).
+            next.set(agent.agent_id, mergeSnapshot(prev, agent));
           }
           return next;
         });
@@ -95,39 +74,7 @@ export function Fleet({ client, connections }: { client: EscaiClient; connection
   const onEvent = useCallback((event: DeliveredEvent) => {
     const id = event.agent_id;
     if (id === undefined) return;
-    setCards((old) => {
-      const next = new Map(old);
-      const card: Card = next.get(id) ?? {
-        agent_id: id,
-        status: null,
-        last_event_at: event.timestamp,
-        confidence_level: null,
-        uncertainty_score: null,
-        open_alerts: 0,
-        events: { epistemic_update: 0, pattern_alert: 0, prediction_update: 0, agent_status_change: 0, agent_activity: 0 },
-        activity: null,
-        tokens: { input: 0, output: 0, total: 0 },
-        spark: [],
-        lastAlert: null,
-      };
-      const updated: Card = { ...card, last_event_at: event.timestamp };
-      if (event.type === 'epistemic_update') {
-        const c = event.data?.['confidence_level'];
-        const u = event.data?.['uncertainty_score'];
-        if (typeof c === 'number') {
-          updated.confidence_level = c;
-          updated.spark = mergeSpark(card.spark, [[event.offset, c]]);
-        }
-        if (typeof u === 'number') updated.uncertainty_score = u;
-      } else if (event.type === 'agent_status_change') updated.status = event.status ?? null;
-      else if (event.type === 'agent_activity') updated.activity = laterActivity(card.activity, activityNow(event));
-      else if (event.type === 'pattern_alert') {
-        if (SEVERE.has(event.severity ?? '')) updated.open_alerts = card.open_alerts + 1;
-        updated.lastAlert = String(event.data?.['pattern_name'] ?? event.alert_type ?? 'alert');
-      }
-      next.set(id, updated);
-      return next;
-    });
+    setCards((old) => new Map(old).set(id, applyEvent(old.get(id), { ...event, agent_id: id })));
   }, []);
   useSubscriptions(client, SUBSCRIPTIONS, onEvent, setError);
 

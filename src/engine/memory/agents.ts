@@ -11,7 +11,9 @@ import {
   epistemicFigures,
   isAgentRecordable,
   noTokens,
+  latestPosition,
   openAlerts,
+  positionOf,
   RECENT_KEPT,
   type AgentDirectory,
   type AgentEventType,
@@ -133,6 +135,12 @@ export class MemoryAgentDirectory implements AgentDirectory {
     return { ...summary(agentId, e, Date.now()), latest_epistemic: e.epistemic, latest_status: e.statusEvent, alerts: [...e.alerts], predictions: [...e.predictions] };
   }
 
+  async remove(agentId: string): Promise<boolean> {
+    const known = this.#agents.get(agentId);
+    this.#agents.delete(agentId);
+    return known !== undefined && known.lastMs >= Date.now() - this.#ttlMs;
+  }
+
   /** Forgets agents unseen for the TTL (the engine calls it periodically). */
   sweep(now: number): void {
     const cutoff = now - this.#ttlMs;
@@ -151,5 +159,11 @@ function summary(agentId: string, e: Entry, now: number): AgentSummary {
     events: { ...e.counts },
     activity: e.activity,
     tokens: { ...e.tokens },
+    positions: {
+      status: positionOf(e.statusEvent),
+      epistemic: positionOf(e.epistemic),
+      alert: latestPosition(e.alerts),
+      activity: e.activity ? { epoch: e.activityEpoch, offset: e.activityOffset } : null,
+    },
   };
 }

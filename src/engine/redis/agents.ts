@@ -17,7 +17,9 @@ import {
   epistemicFigures,
   isAgentRecordable,
   noTokens,
+  latestPosition,
   openAlerts,
+  positionOf,
   RECENT_KEPT,
   type AgentDirectory,
   type AgentEventType,
@@ -261,6 +263,23 @@ export class RedisAgentDirectory implements AgentDirectory {
     };
   }
 
+  async remove(agentId: string): Promise<boolean> {
+    const { cmd } = this.#link;
+    const [deleted] = await this.#link.run('agent remove', async () => {
+      const results = await cmd
+        .multi()
+        .del(this.#link.key('ag', agentId))
+        .del(this.#link.key('ag', agentId, 'alerts'), this.#link.key('ag', agentId, 'preds'))
+        .zrem(this.#link.key('agents'), agentId)
+        .exec();
+      return (results ?? []).map(([err, value]) => {
+        if (err) throw err;
+        return value;
+      });
+    });
+    return Number(deleted) > 0;
+  }
+
   async get(agentId: string): Promise<AgentRecord | undefined> {
     const [record] = await this.#read([agentId], true);
     return record;
@@ -288,6 +307,8 @@ export class RedisAgentDirectory implements AgentDirectory {
       const predictions = full ? ((results[i * per + 2]?.[1] ?? []) as string[]).map((j) => JSON.parse(j) as DeliveredEvent) : [];
       const events = emptyCounts();
       for (const type of AGENT_EVENT_TYPES) events[type] = Number(hash[`n:${type}`] ?? 0);
+      const latestEpistemic = hash['epi'] ? (JSON.parse(hash['epi']) as DeliveredEvent) : null;
+      const latestStatus = hash['st'] ? (JSON.parse(hash['st']) as DeliveredEvent) : null;
       return {
         agent_id: id,
         status: hash['status'] ?? null,
@@ -296,10 +317,16 @@ export class RedisAgentDirectory implements AgentDirectory {
         uncertainty_score: hash['unc'] === undefined ? null : Number(hash['unc']),
         open_alerts: openAlerts(alerts, now),
         events,
-        latest_epistemic: hash['epi'] ? (JSON.parse(hash['epi']) as DeliveredEvent) : null,
-        latest_status: hash['st'] ? (JSON.parse(hash['st']) as DeliveredEvent) : null,
+        latest_epistemic: latestEpistemic,
+        latest_status: latestStatus,
         activity: hash['act'] ? (JSON.parse(hash['act']) as ActivityNow) : null,
         tokens: { input: Number(hash['tok:in'] ?? 0), output: Number(hash['tok:out'] ?? 0), total: Number(hash['tok:total'] ?? 0) },
+        positions: {
+          status: positionOf(latestStatus),
+          epistemic: positionOf(latestEpistemic),
+          alert: latestPosition(alerts),
+          activity: hash['act'] && hash['act:epoch'] !== undefined ? { epoch: hash['act:epoch'], offset: Number(hash['act:offset'] ?? 0) } : null,
+        },
         alerts,
         predictions,
       };
@@ -308,6 +335,6 @@ export class RedisAgentDirectory implements AgentDirectory {
 }
 
 function toSummary(record: AgentRecord): AgentSummary {
-  const { agent_id, status, last_event_at, confidence_level, uncertainty_score, open_alerts, events, activity, tokens } = record;
-  return { agent_id, status, last_event_at, confidence_level, uncertainty_score, open_alerts, events, activity, tokens };
+  const { agent_id, status, last_event_at, confidence_level, uncertainty_score, open_alerts, events, activity, tokens, positions } = record;
+  return { agent_id, status, last_event_at, confidence_level, uncertainty_score, open_alerts, events, activity, tokens, positions };
 }
