@@ -40,13 +40,13 @@ async function confidenceShown(page: Page, text: string, timeoutMs: number): Pro
   await page.waitForFunction((want) => (globalThis as unknown as Doc).document.querySelector('[data-testid="agent-confidence"]')?.textContent === want, text, { timeout: timeoutMs });
 }
 
-/** Page errors and console errors, each with the phase it happened in. */
-function watchErrors(page: Page): { errors: Array<{ phase: string; text: string }>; phase: { name: string } } {
+/** Page errors and console errors, each with the phase it happened in and the resource it names. */
+function watchErrors(page: Page): { errors: Array<{ phase: string; text: string; url: string }>; phase: { name: string } } {
   const phase = { name: 'start' };
-  const errors: Array<{ phase: string; text: string }> = [];
-  page.on('pageerror', (err) => errors.push({ phase: phase.name, text: `pageerror: ${err.message}` }));
+  const errors: Array<{ phase: string; text: string; url: string }> = [];
+  page.on('pageerror', (err) => errors.push({ phase: phase.name, text: `pageerror: ${err.message}`, url: '' }));
   page.on('console', (msg) => {
-    if (msg.type() === 'error') errors.push({ phase: phase.name, text: msg.text() });
+    if (msg.type() === 'error') errors.push({ phase: phase.name, text: msg.text(), url: msg.location().url });
   });
   return { errors, phase };
 }
@@ -201,8 +201,12 @@ test('the console: dev link, live fleet, agent timeline within 1 s, server-side 
   await page.waitForSelector('.chart canvas');
   await page.screenshot({ path: join(OUTPUT, 'console-agent-dark.png') });
 
-  // No page errors at all; console errors only the browser's own network errors while the server was down.
-  const unexpected = errors.filter((e) => e.phase !== 'restart' || !/WebSocket connection|Failed to load resource|ERR_CONNECTION_REFUSED/.test(e.text));
+  // No page errors at all; console errors only the browser's own network errors while the server was down,
+  // and, after it, the agent view's reload of probe-agent: the new process's memory engine has not seen
+  // it yet (AGENT_NOT_FOUND, 404) until the marker is published. When that reload lands is a race.
+  const forgotten = (e: { phase: string; text: string; url: string }) =>
+    (e.phase === 'restart' || e.phase === 'after restart') && /status of 404/.test(e.text) && e.url.endsWith('/api/v1/agents/probe-agent');
+  const unexpected = errors.filter((e) => !forgotten(e) && (e.phase !== 'restart' || !/WebSocket connection|Failed to load resource|ERR_CONNECTION_REFUSED/.test(e.text)));
   assert.deepEqual(unexpected, [], 'no console errors');
 });
 
