@@ -13,6 +13,8 @@ export const TSX_LOADER = pathToFileURL(fileURLToPath(new URL('../node_modules/t
 
 export interface CliProcess {
   child: ChildProcess;
+  /** SIGINT, as Ctrl-C sends it: to the process group when the process leads one. */
+  interrupt(): void;
   stdout(): string;
   stderr(): string;
   /** Resolves with the exit code (or signal) once the process ended. */
@@ -64,16 +66,28 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
  * PATH/HOME) — no ESCAI_* or NODE_ENV leaks in from the test's environment.
  */
 export function runCli(t: TestContext, args: string[], env: Record<string, string>, options: { cwd?: string } = {}): CliProcess {
-  const baseEnv: Record<string, string> = {};
+  return runProcess(t, process.execPath, ['--import', TSX_LOADER, CLI_MAIN, ...args], { ...baseEnv(), ...env }, { cwd: options.cwd ?? REPO_ROOT });
+}
+
+/** PATH, HOME, TMPDIR and LANG from the test's environment: what a child needs, nothing that configures it. */
+export function baseEnv(): Record<string, string> {
+  const env: Record<string, string> = {};
   for (const key of ['PATH', 'HOME', 'TMPDIR', 'LANG']) {
     const v = process.env[key];
-    if (v !== undefined) baseEnv[key] = v;
+    if (v !== undefined) env[key] = v;
   }
-  const child = spawn(process.execPath, ['--import', TSX_LOADER, CLI_MAIN, ...args], {
-    cwd: options.cwd ?? REPO_ROOT,
-    env: { ...baseEnv, ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  return env;
+}
+
+/**
+ * Runs `file args` with exactly `env`, in `cwd`, collecting its output; it is
+ * killed when the test ends (or this test process does). With `group`, it
+ * leads its own process group, as a terminal's foreground job does:
+ * `interrupt()` then sends SIGINT to the whole group, as Ctrl-C would, and
+ * the cleanup kills the group.
+ */
+export function runProcess(t: TestContext, file: string, args: string[], env: Record<string, string>, options: { cwd: string; group?: boolean }): CliProcess {
+  const child = spawn(file, args, { cwd: options.cwd, env, stdio: ['ignore', 'pipe', 'pipe'], detached: options.group === true });
   let out = '';
   let err = '';
   const listeners = new Set<() => void>();
@@ -96,7 +110,8 @@ export function runCli(t: TestContext, args: string[], env: Record<string, strin
   });
   t.after(async () => {
     if (!done) {
-      child.kill('SIGKILL');
+      if (options.group === true) killTree(child);
+      else child.kill('SIGKILL');
       await exited;
     }
   });
@@ -131,6 +146,11 @@ export function runCli(t: TestContext, args: string[], env: Record<string, strin
 
   return {
     child,
+    interrupt() {
+      if (done) return;
+      if (options.group === true && child.pid !== undefined) process.kill(-child.pid, 'SIGINT');
+      else child.kill('SIGINT');
+    },
     stdout: () => out,
     stderr: () => err,
     exited,

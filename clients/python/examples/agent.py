@@ -16,6 +16,7 @@ with events:publish), ESCAI_AGENT (default ticket-bot), ESCAI_STEPS (default 40)
 """
 from __future__ import annotations
 
+import io
 import os
 import random
 import sys
@@ -31,6 +32,10 @@ try:
     from escai_realtime import EpistemicState, Publisher
 except ImportError as err:  # a missing dependency, named in one line
     sys.exit(f"agent.py: {err}")
+
+# A line as soon as it is printed, also into a pipe or a file (`| grep`, `| tee`), not a block later.
+if isinstance(sys.stdout, io.TextIOWrapper):
+    sys.stdout.reconfigure(line_buffering=True)
 
 URL = os.environ.get("ESCAI_URL", "http://127.0.0.1:8000")
 TOKEN = os.environ.get("ESCAI_TOKEN") or sys.exit("set ESCAI_TOKEN (e.g. $(node dist/cli/main.js token --sub ticket-bot --role developer))")

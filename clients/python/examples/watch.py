@@ -13,6 +13,7 @@ and catches up with what it missed.
 from __future__ import annotations
 
 import asyncio
+import io
 import os
 import sys
 from pathlib import Path
@@ -26,6 +27,10 @@ try:
     from escai_realtime import Subscription, TerminalError, watch
 except ImportError as err:  # a missing dependency, named in one line
     sys.exit(f"watch.py: {err}")
+
+# A line as soon as it is printed, also into a pipe or a file (`| grep`, `| tee`), not a block later.
+if isinstance(sys.stdout, io.TextIOWrapper):
+    sys.stdout.reconfigure(line_buffering=True)
 
 URL = os.environ.get("ESCAI_URL", "ws://127.0.0.1:8000")
 TOKEN = os.environ.get("ESCAI_TOKEN") or sys.exit("set ESCAI_TOKEN (e.g. $(node dist/cli/main.js token --sub me --role researcher))")

@@ -43,9 +43,13 @@ export function registerDemo(program: Command): void {
         }
       },
     });
-    process.stderr.write(`demo: ${agents} agents (seed ${seed}) publishing to ${target.url} every ${tickMs} ms; Ctrl-C to stop\n`);
-    await new Promise<void>((resolve) => {
+    // Ctrl-C is handled before the line that invites it is printed: a signal that came in between would kill the process.
+    const stopped = new Promise<void>((resolve) => {
+      // Everything that keeps the process alive goes here: the runner's timer and this watch.
       const stop = () => {
+        clearInterval(watch);
+        process.off('SIGINT', stop);
+        process.off('SIGTERM', stop);
         runner.stop();
         resolve();
       };
@@ -53,13 +57,12 @@ export function registerDemo(program: Command): void {
       process.once('SIGTERM', stop);
       // A token the server refuses ends the demo (see onError).
       const watch = setInterval(() => {
-        if (process.exitCode !== undefined && process.exitCode !== 0) {
-          clearInterval(watch);
-          stop();
-        }
+        if (process.exitCode !== undefined && process.exitCode !== 0) stop();
       }, 200);
-
     });
-    process.stderr.write(`demo stopped after ${runner.ticks} ticks${failures ? ` (${failures} failed publishes)` : ''}\n`);
+    process.stderr.write(`demo: ${agents} agents (seed ${seed}) publishing to ${target.url} every ${tickMs} ms; Ctrl-C to stop\n`);
+    await stopped;
+    const ticks = `${runner.ticks} tick${runner.ticks === 1 ? '' : 's'}`;
+    process.stderr.write(`demo stopped after ${ticks}${failures ? ` (${failures} failed publish${failures === 1 ? '' : 'es'})` : ''}\n`);
   });
 }

@@ -152,5 +152,5 @@ async function publishLines(target: Target, flags: PublishFlags): Promise<void> 
   await flush();
   bar?.update(size, { events: sent });
   bar?.stop();
-  if (!flags.quiet) process.stderr.write(`published ${sent} events in ${((performance.now() - started) / 1000).toFixed(1)} s\n`);
+  if (!flags.quiet) process.stderr.write(`published ${sent} event${sent === 1 ? '' : 's'} in ${((performance.now() - started) / 1000).toFixed(1)} s\n`);
 }
