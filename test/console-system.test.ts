@@ -2,8 +2,9 @@
 // playwright-core) against the real CLI in dev mode: at 1400 px the Nodes
 // table stays inside its card (and at phone width it scrolls inside it, the
 // page does not), the chart legends show the latest values without a hover,
-// and after a visit to another view the charts come back with their samples
-// in the very first render. Screenshots go to test/output/ (git-ignored).
+// after a visit to another view the charts come back with their samples in
+// the very first render, and the very first open draws the minutes before it
+// from the server's history. Screenshots go to test/output/ (git-ignored).
 import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -11,6 +12,7 @@ import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
 import { chromium, type Page } from 'playwright-core';
 import { REPO_ROOT, runCli, type CliProcess } from './cli-process.js';
+import { api, eventually } from './helpers.js';
 import { need } from './require.js';
 
 const CHROMIUM = '/usr/bin/chromium';
@@ -224,4 +226,33 @@ test('the System view: the Nodes table stays in its card at 1400 px and phone wi
   await page.locator('[data-testid="system-nodes"]').screenshot({ path: join(OUTPUT, 'console-system-phone-nodes.png') });
 
   assert.deepEqual(errors, [], 'no page or console errors');
+});
+
+test('the System view, opened for the first time, draws the last minutes from the server\'s history', { timeout: 90_000 }, async (t) => {
+  if (!need(t, 'browser', existsSync(CHROMIUM), `${CHROMIUM} not installed (apt-get install chromium)`)) return;
+  assert.ok(existsSync(BUNDLE), `the console bundle is built (${BUNDLE}); run npm run build:console`);
+  const dir = mkdtempSync(join(tmpdir(), 'escai-console-history-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const { port, link } = await devServer(t, dir);
+  const base = { url: `http://127.0.0.1:${port}` };
+  // The server has sampled itself a few times (every 2 s) before anyone looks.
+  let held = 0;
+  await eventually(async () => (held = (await api<{ samples: unknown[] }>(base, 'GET', '/ws/health/history')).body.samples.length) >= 4, 30_000, 'four samples in the history');
+
+  const browser = await chromium.launch({ executablePath: CHROMIUM, args: FLAGS });
+  t.after(() => browser.close());
+  const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
+  const errors: string[] = [];
+  page.on('pageerror', (err) => errors.push(`pageerror: ${err.message}`));
+  await page.goto(link);
+  await page.waitForSelector('[data-testid="fleet"]', { timeout: 20_000 });
+  const opened = Date.now() / 1000;
+  await page.click('nav a[href="#/system"]');
+  // Polls alone would hold one sample per 2 s from now on; the history brings the ones taken before.
+  await page.waitForFunction((n) => Number((globalThis as unknown as Win).document.querySelector('[data-testid="system"]')?.dataset['samples']) >= n, held, { timeout: 10_000 });
+  const since = Number(await page.getAttribute('[data-testid="system"]', 'data-since'));
+  assert.ok(since < opened - 4, `the oldest sample drawn (${since}) predates the view's first open (${opened}) by the history's reach`);
+  const points = await page.locator('[data-testid="system"] .chart').evaluateAll((charts) => charts.map((c) => Number((c as unknown as El).dataset['points'])));
+  assert.ok(points.length === 3 && points.every((n) => n >= held - 1), `every chart has the history's points: ${JSON.stringify(points)}`);
+  assert.deepEqual(errors, [], 'no page errors');
 });

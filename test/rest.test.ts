@@ -117,6 +117,40 @@ test('GET /ws/health: the ESCAI shape with exact counts', { timeout: 60_000 }, a
   assert.equal(after.agent_subscribers, 2);
 });
 
+test('GET /ws/health/history: this node samples /ws/health every 2 s; the last minutes, oldest first; a bad query is 400', { timeout: 60_000 }, async (t) => {
+  const s = await startServer(t);
+  type History = { node_id: string; interval_s: number; window_s: number; addresses: Record<string, string>; samples: Array<{ t: number; nodes: Record<string, Record<string, number>> }>; timestamp: string };
+  const c = await s.connect({ sub: 'user_a', roles: ['researcher'] }, { session: 'hist' });
+  // Sampled from listen on, one every two seconds: wait for three (about four seconds), no sleeping.
+  let page: History | undefined;
+  await eventually(async () => (page = (await api<History>(s, 'GET', '/ws/health/history')).body).samples.length >= 3, 20_000, 'three samples');
+  const history = page!;
+  const nodeId = s.server.nodeId;
+  assert.equal(history.node_id, nodeId);
+  assert.equal(history.interval_s, 2);
+  assert.equal(history.window_s, 300);
+  assert.ok(history.addresses[nodeId], `the node's address: ${JSON.stringify(history.addresses)}`);
+  assertIso(history.timestamp, 'timestamp');
+  const times = history.samples.map((x) => x.t);
+  for (let i = 1; i < times.length; i++) assert.ok(times[i]! > times[i - 1]!, `oldest first: ${times.join(' ')}`);
+  const now = Date.parse(history.timestamp) / 1000;
+  assert.ok(times.every((x) => x <= now && x > now - 300), 'within the window');
+  // The samples are what /ws/health said then: this node's counters, the open connection counted once it was open.
+  const last = history.samples[history.samples.length - 1]!.nodes[nodeId]!;
+  assert.equal(last['active_connections'], 1);
+  assert.equal(typeof last['events_in'], 'number');
+  c.ws.close();
+
+  const recent = (await api<History>(s, 'GET', '/ws/health/history?seconds=1')).body;
+  assert.ok(recent.samples.length <= 1, `?seconds=1 keeps the last second: ${recent.samples.length} samples`);
+  for (const bad of ['seconds=0', 'seconds=301', 'seconds=abc']) {
+    const r = await api<{ error: { code: string; message: string } }>(s, 'GET', `/ws/health/history?${bad}`);
+    assert.equal(r.status, 400, bad);
+    assert.equal(r.body.error.code, 'BAD_REQUEST', bad);
+    assert.match(r.body.error.message, /seconds/, bad);
+  }
+});
+
 test('GET /ws/connections: 401 / 403 / 200 with the documented shape', { timeout: 60_000 }, async (t) => {
   const s = await startServer(t);
   const tok = await tokens(s);

@@ -1,9 +1,11 @@
 // Health views: this node's ESCAI counters, the registry entry it writes for
-// the cluster, and GET /ws/health summed over every live node.
+// the cluster, GET /ws/health summed over every live node, and the last
+// minutes of it (GET /ws/health/history).
 import type { Config } from '../config/config.js';
 import type { Presence } from '../engine/presence.js';
 import { isoNow, type ClusterHealth, type HealthCounters, type NodeReport } from '../protocol/server-messages.js';
 import type { NodeCounters } from './counters.js';
+import { HealthHistory, type HealthSample } from './health-history.js';
 import type { ConnectionRegistry } from './registry.js';
 
 export interface HealthDeps {
@@ -17,6 +19,21 @@ export interface HealthDeps {
   heartbeatRunning(): boolean;
 }
 
+/** How often a node samples /ws/health into its history, and how far back the history reaches. */
+export const HEALTH_SAMPLE_MS = 2000;
+export const HEALTH_HISTORY_S = 300;
+
+/** GET /ws/health/history: what /ws/health said every few seconds, per node, oldest first. */
+export interface HealthHistoryPage {
+  node_id: string;
+  interval_s: number;
+  window_s: number;
+  /** node id → its address (host:port), for every node in the samples. */
+  addresses: Record<string, string>;
+  samples: HealthSample[];
+  timestamp: string;
+}
+
 function statusOf(active: number, max: number): HealthCounters['status'] {
   return active === 0 ? 'idle' : active >= max * 0.9 ? 'near_capacity' : 'healthy';
 }
@@ -26,6 +43,7 @@ export class HealthViews {
   readonly startedAt = new Date().toISOString();
   /** host:port this node listens on (set once it listens). */
   address = '';
+  readonly #history = new HealthHistory(HEALTH_HISTORY_S / (HEALTH_SAMPLE_MS / 1000));
 
   constructor(deps: HealthDeps) {
     this.#deps = deps;
@@ -99,6 +117,25 @@ export class HealthViews {
       engine: this.#deps.engineName,
       node_id: this.#deps.nodeId,
       nodes,
+    };
+  }
+
+  /** Takes one sample of the cluster view into the history (the sampling timer calls it). */
+  async sample(): Promise<void> {
+    const view = await this.cluster();
+    this.#history.record(Date.parse(view.timestamp) / 1000, view.nodes);
+  }
+
+  /** The history, the last `seconds` of it (at most the window). */
+  history(seconds = HEALTH_HISTORY_S): HealthHistoryPage {
+    const samples = this.#history.since(Date.now() / 1000 - Math.min(seconds, HEALTH_HISTORY_S));
+    return {
+      node_id: this.#deps.nodeId,
+      interval_s: HEALTH_SAMPLE_MS / 1000,
+      window_s: HEALTH_HISTORY_S,
+      addresses: this.#history.addresses(samples),
+      samples,
+      timestamp: isoNow(),
     };
   }
 }

@@ -12,7 +12,7 @@ import { IdSchema } from '../protocol/events.js';
 import { describeZodError } from '../protocol/messages.js';
 import { isoNow } from '../protocol/server-messages.js';
 import { catalogued } from './errors.js';
-import type { HealthViews } from './health.js';
+import { HEALTH_HISTORY_S, type HealthViews } from './health.js';
 import { scrape, type Metrics } from './metrics.js';
 import { publishedRef, type Publisher } from './publisher.js';
 import type { ConnectionRegistry } from './registry.js';
@@ -27,6 +27,8 @@ const HistoryQuerySchema = z
   })
   .refine((q) => q.order === 'desc' || q.before === undefined, { message: 'before needs order=desc', path: ['before'] })
   .refine((q) => q.order === 'asc' || q.since === undefined, { message: 'since needs order=asc', path: ['since'] });
+
+const HealthHistoryQuerySchema = z.object({ seconds: z.coerce.number().int().min(1).max(HEALTH_HISTORY_S).default(HEALTH_HISTORY_S) });
 
 const AgentListQuerySchema = z.object({
   limit: z.coerce.number().int().min(1).max(500).default(100),
@@ -89,6 +91,13 @@ export function registerRoutes(app: FastifyInstance, deps: RestDeps): void {
   });
 
   app.get('/ws/health', async () => health.cluster());
+
+  // The last minutes of /ws/health (open like it): the console's System view draws them when it opens.
+  app.get('/ws/health/history', async (req) => {
+    const query = HealthHistoryQuerySchema.safeParse(req.query);
+    if (!query.success) throw new EscaiError('BAD_REQUEST', describeZodError(query.error));
+    return health.history(query.data.seconds);
+  });
 
   if (config.metricsPort === undefined) {
     app.get('/metrics', async (req, reply) => {

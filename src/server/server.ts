@@ -22,7 +22,7 @@ import type { BehavioralPattern, EpistemicState, PredictionResult } from '../pro
 import type { Connection } from './connection.js';
 import { createCounters } from './counters.js';
 import { FanOut } from './fanout.js';
-import { HealthViews } from './health.js';
+import { HEALTH_SAMPLE_MS, HealthViews } from './health.js';
 import { Heartbeat } from './heartbeat.js';
 import { ConnectionLifecycle } from './lifecycle.js';
 import { KeyedBuckets } from './limits.js';
@@ -85,6 +85,7 @@ export class EscaiServer {
   #node: Node | undefined;
   #closing: Promise<void> | undefined;
   #reportTimer: NodeJS.Timeout | undefined;
+  #sampleTimer: NodeJS.Timeout | undefined;
   #metricsServer: HttpServer | undefined;
   #otlpServer: FastifyInstance | undefined;
 
@@ -346,6 +347,11 @@ export class EscaiServer {
     report();
     this.#reportTimer = setInterval(report, ttlMs / 3);
     this.#reportTimer.unref();
+    // The history of /ws/health: the engine being unreachable only leaves this node in the sample.
+    const sample = () => void node.health.sample().catch((err: unknown) => this.log.debug({ err }, 'health sample failed'));
+    sample();
+    this.#sampleTimer = setInterval(sample, HEALTH_SAMPLE_MS);
+    this.#sampleTimer.unref();
   }
 
   /** Base URL, e.g. `http://127.0.0.1:8000` (after `listen`). */
@@ -385,6 +391,7 @@ export class EscaiServer {
     node.heartbeat.stop();
     await node.judge.close();
     clearInterval(this.#reportTimer);
+    clearInterval(this.#sampleTimer);
     const graceMs = this.config.shutdownGrace * 1000;
     // Connections leave the registry as their sockets close; unresponsive ones are terminated at the grace.
     const gone = new Promise<void>((resolve) => {

@@ -1,8 +1,10 @@
 // System: the server's own figures over time, from GET /ws/health polled every
 // two seconds: connections, events per second in and out, handshake refusals
-// and slow-consumer closes, per node on a cluster. The samples outlive the
-// view (module scope), so coming back to it shows the last minutes at once.
-import { useMemo, useState } from 'preact/hooks';
+// and slow-consumer closes, per node on a cluster. When the view opens, the
+// server's own history of the last five minutes (GET /ws/health/history)
+// fills the charts at once; the samples also outlive the view (module
+// scope), so coming back to it keeps what it polled.
+import { useEffect, useMemo, useState } from 'preact/hooks';
 import type uPlot from 'uplot';
 import type { ClusterHealth, NodeReport } from '../../protocol/server-messages.js';
 import { Chart } from '../components/Chart.js';
@@ -12,60 +14,54 @@ import { api, ApiError } from '../session.js';
 
 const POLL_MS = 2000;
 const WINDOW_S = 300; // five minutes shown
-const WINDOW = WINDOW_S / (POLL_MS / 1000); // samples kept: one per poll over the window
 /** Polls further apart than this did not happen (the view was away): the lines break there. */
 const GAP_S = (3 * POLL_MS) / 1000;
 const PALETTE = ['var(--accent)', 'var(--warn)', 'var(--ok)', 'var(--lvl-high)', 'var(--lvl-critical)', 'var(--muted)'];
 
 type Health = ClusterHealth & { timestamp: string };
+interface HealthHistory {
+  addresses: Record<string, string>;
+  samples: Array<{ t: number; nodes: Record<string, Record<string, number>> }>;
+}
 
-/** One poll: when (s since the epoch) and each node's counters. */
+/** One sample: when (s since the epoch, the server's clock) and each node's counters. */
 interface Sample {
   t: number;
   nodes: Map<string, Record<string, number>>;
 }
 
-/** A fixed-size ring of samples, oldest overwritten first. */
-class SampleRing {
-  readonly #slots: Array<Sample | undefined>;
-  #next = 0;
-  #size = 0;
-
-  constructor(capacity: number) {
-    this.#slots = new Array<Sample | undefined>(capacity);
-  }
-
-  push(sample: Sample): void {
-    this.#slots[this.#next] = sample;
-    this.#next = (this.#next + 1) % this.#slots.length;
-    this.#size = Math.min(this.#size + 1, this.#slots.length);
-  }
-
-  /** The samples taken at or after `t`, oldest first (a new array: it is React state). */
-  since(t: number): Sample[] {
-    const out: Sample[] = [];
-    const first = (this.#next - this.#size + this.#slots.length) % this.#slots.length;
-    for (let i = 0; i < this.#size; i++) {
-      const s = this.#slots[(first + i) % this.#slots.length]!;
-      if (s.t >= t) out.push(s);
-    }
-    return out;
-  }
-}
-
 /**
- * What the view polled, kept for the console's lifetime rather than the
- * view's: a visit to Fleet and back must not empty the charts. Polling
- * still stops while the view is away (the gap shows as a break).
+ * What the view polled or was given, kept for the console's lifetime rather
+ * than the view's: a visit to Fleet and back must not empty the charts.
+ * Polling still stops while the view is away (the gap shows as a break).
  */
 const recent = {
-  samples: new SampleRing(WINDOW),
+  /** Oldest first, one per server timestamp, none older than the window. */
+  samples: [] as Sample[],
   latest: null as Health | null,
   /** node id → its address, for the chart labels. */
   names: new Map<string, string>(),
 };
 
-const windowNow = () => recent.samples.since(Date.now() / 1000 - WINDOW_S);
+/**
+ * Samples closer than this are one: a rate over a few milliseconds (a poll
+ * just after one of the server's own samples) would draw a spike.
+ */
+const MIN_SPACING_S = POLL_MS / 2000;
+
+/** Adds samples (from a poll or the server's history) in time order, at least MIN_SPACING_S apart. */
+function addSamples(more: readonly Sample[]): void {
+  const horizon = Date.now() / 1000 - WINDOW_S;
+  const merged = [...recent.samples, ...more].filter((s) => s.t >= horizon).sort((a, b) => a.t - b.t);
+  const kept: Sample[] = [];
+  for (const s of merged) if (kept.length === 0 || s.t - kept[kept.length - 1]!.t >= MIN_SPACING_S) kept.push(s);
+  recent.samples = kept;
+}
+
+const windowNow = () => {
+  const horizon = Date.now() / 1000 - WINDOW_S;
+  return recent.samples.filter((s) => s.t >= horizon);
+};
 
 /** A figure of one node at one sample, given the sample before (undefined: none, or a gap between). */
 type Column = (before: Sample | undefined, now: Sample) => number | null;
@@ -114,6 +110,24 @@ export function System() {
   const [latest, setLatest] = useState<Health | null>(recent.latest);
   const [error, setError] = useState<string | null>(null);
 
+  // The server's last minutes, for what this console has not seen (its first open, or a long absence).
+  useEffect(() => {
+    let cancelled = false;
+    api<HealthHistory>('/ws/health/history')
+      .then((history) => {
+        if (cancelled) return;
+        for (const [id, address] of Object.entries(history.addresses)) if (address && !recent.names.has(id)) recent.names.set(id, address);
+        addSamples(history.samples.map((s) => ({ t: s.t, nodes: new Map(Object.entries(s.nodes)) })));
+        setSamples(windowNow());
+      })
+      .catch(() => {
+        // A server without the history (an older node) leaves the charts to the polls.
+      });
+    return () => {
+      cancelled = true;
+    };
+  }, []);
+
   usePolling(
     async () => {
       try {
@@ -121,7 +135,7 @@ export function System() {
         setError(null);
         recent.latest = health;
         for (const n of health.nodes) recent.names.set(n.node_id, n.address || n.node_id);
-        recent.samples.push({ t: Date.now() / 1000, nodes: new Map(health.nodes.map((n: NodeReport) => [n.node_id, n.counters])) });
+        addSamples([{ t: Date.parse(health.timestamp) / 1000, nodes: new Map(health.nodes.map((n: NodeReport) => [n.node_id, n.counters])) }]);
         setLatest(health);
         setSamples(windowNow());
       } catch (err) {
@@ -158,7 +172,7 @@ export function System() {
   }, [samples, nodeIds]);
 
   return (
-    <section aria-labelledby="system-title" data-testid="system" data-samples={samples.length}>
+    <section aria-labelledby="system-title" data-testid="system" data-samples={samples.length} data-since={samples[0]?.t ?? ''}>
       <div class="toolbar">
         <h1 id="system-title">System</h1>
         {latest && (
