@@ -18,7 +18,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { test, type TestContext } from 'node:test';
-import { baseEnv, exitWithin, REPO_ROOT, runProcess, type CliProcess } from './cli-process.js';
+import { baseEnv, exitWithin, killTree, REPO_ROOT, runProcess, type CliProcess } from './cli-process.js';
 import { TEST_ENGINE } from './helpers.js';
 import { need, PYTHON, pythonReady } from './require.js';
 
@@ -158,7 +158,13 @@ test("the README's Quick start, command-line and Python commands run as written 
   assert.ok(await portFree(8000), 'port 8000 is free: the README commands use the default port (stop whatever listens there)');
 
   const root = mkdtempSync(join(tmpdir(), 'escai-readme-'));
-  t.after(() => rmSync(root, { recursive: true, force: true }));
+  const started: CliProcess[] = [];
+  // Hooks run in the order they were added: the processes go before the directory they run in.
+  t.after(async () => {
+    for (const proc of started) killTree(proc.child);
+    await Promise.all(started.map((proc) => proc.exited));
+    rmSync(root, { recursive: true, force: true });
+  });
   const checkout = join(root, 'escai-realtime');
   freshCopy(checkout);
   assert.ok(!existsSync(join(checkout, 'node_modules')) && !existsSync(join(checkout, 'dist')), 'the copy starts without node_modules and dist');
@@ -167,7 +173,11 @@ test("the README's Quick start, command-line and Python commands run as written 
   mkdirSync(bin);
   symlinkSync(PYTHON, join(bin, 'python3'));
   const env: Record<string, string> = { ...baseEnv(), PATH: `${bin}:${process.env['PATH'] ?? ''}` };
-  const run = (command: string) => runProcess(t, 'bash', ['-c', command], env, { cwd: checkout, group: true });
+  const run = (command: string) => {
+    const proc = runProcess(t, 'bash', ['-c', command], env, { cwd: checkout, group: true });
+    started.push(proc);
+    return proc;
+  };
 
   let server: CliProcess | undefined;
   let alongside: { proc: CliProcess; command: string; expect: Expectation } | undefined;

@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { EventType } from '../src/protocol/constants.js';
 import type { PublishEventInput } from '../src/protocol/events.js';
+import type { HealthHistoryPage } from '../src/protocol/server-messages.js';
 import {
   api,
   connectionCount,
@@ -117,13 +118,12 @@ test('GET /ws/health: the ESCAI shape with exact counts', { timeout: 60_000 }, a
   assert.equal(after.agent_subscribers, 2);
 });
 
-test('GET /ws/health/history: this node samples /ws/health every 2 s; the last minutes, oldest first; a bad query is 400', { timeout: 60_000 }, async (t) => {
+test('GET /ws/health/history: this node samples /ws/health every 2 s; the last minutes, oldest first; a bad query is 400 VALIDATION_ERROR', { timeout: 60_000 }, async (t) => {
   const s = await startServer(t);
-  type History = { node_id: string; interval_s: number; window_s: number; addresses: Record<string, string>; samples: Array<{ t: number; nodes: Record<string, Record<string, number>> }>; timestamp: string };
   const c = await s.connect({ sub: 'user_a', roles: ['researcher'] }, { session: 'hist' });
   // Sampled from listen on, one every two seconds: wait for three (about four seconds), no sleeping.
-  let page: History | undefined;
-  await eventually(async () => (page = (await api<History>(s, 'GET', '/ws/health/history')).body).samples.length >= 3, 20_000, 'three samples');
+  let page: HealthHistoryPage | undefined;
+  await eventually(async () => (page = (await api<HealthHistoryPage>(s, 'GET', '/ws/health/history')).body).samples.length >= 3, 20_000, 'three samples');
   const history = page!;
   const nodeId = s.server.nodeId;
   assert.equal(history.node_id, nodeId);
@@ -141,12 +141,12 @@ test('GET /ws/health/history: this node samples /ws/health every 2 s; the last m
   assert.equal(typeof last['events_in'], 'number');
   c.ws.close();
 
-  const recent = (await api<History>(s, 'GET', '/ws/health/history?seconds=1')).body;
+  const recent = (await api<HealthHistoryPage>(s, 'GET', '/ws/health/history?seconds=1')).body;
   assert.ok(recent.samples.length <= 1, `?seconds=1 keeps the last second: ${recent.samples.length} samples`);
   for (const bad of ['seconds=0', 'seconds=301', 'seconds=abc']) {
     const r = await api<{ error: { code: string; message: string } }>(s, 'GET', `/ws/health/history?${bad}`);
     assert.equal(r.status, 400, bad);
-    assert.equal(r.body.error.code, 'BAD_REQUEST', bad);
+    assert.equal(r.body.error.code, 'VALIDATION_ERROR', bad);
     assert.match(r.body.error.message, /seconds/, bad);
   }
 });

@@ -99,6 +99,23 @@ export interface ClusterHealth extends HealthCounters {
   nodes: NodeReport[];
 }
 
+/** One sample of /ws/health: when (seconds since the epoch, the sampling node's clock) and each live node's counters. */
+export interface HealthSample {
+  t: number;
+  nodes: Record<string, Record<string, number>>;
+}
+
+/** GET /ws/health/history: what /ws/health said every few seconds, per node, oldest first. */
+export interface HealthHistoryPage {
+  node_id: string;
+  interval_s: number;
+  window_s: number;
+  /** node id → its address (host:port), for every node in the samples. */
+  addresses: Record<string, string>;
+  samples: HealthSample[];
+  timestamp: string;
+}
+
 interface Reply<T extends string, D> {
   type: T;
   data: D;

@@ -2,13 +2,7 @@
 // seconds of the counters it would have answered, per node of the cluster,
 // so the console's System view opens with the recent past drawn, not empty.
 // Pure: the caller samples and says when.
-import type { NodeReport } from '../protocol/server-messages.js';
-
-/** One sample: when (seconds since the epoch, the sampling node's clock) and each live node's counters. */
-export interface HealthSample {
-  t: number;
-  nodes: Record<string, Record<string, number>>;
-}
+import type { HealthSample, NodeReport } from '../protocol/server-messages.js';
 
 /** A fixed number of samples, the oldest overwritten first; each node's address as last seen. */
 export class HealthHistory {

@@ -3,9 +3,9 @@
 // minutes of it (GET /ws/health/history).
 import type { Config } from '../config/config.js';
 import type { Presence } from '../engine/presence.js';
-import { isoNow, type ClusterHealth, type HealthCounters, type NodeReport } from '../protocol/server-messages.js';
+import { isoNow, type ClusterHealth, type HealthCounters, type HealthHistoryPage, type NodeReport } from '../protocol/server-messages.js';
 import type { NodeCounters } from './counters.js';
-import { HealthHistory, type HealthSample } from './health-history.js';
+import { HealthHistory } from './health-history.js';
 import type { ConnectionRegistry } from './registry.js';
 
 export interface HealthDeps {
@@ -22,17 +22,6 @@ export interface HealthDeps {
 /** How often a node samples /ws/health into its history, and how far back the history reaches. */
 export const HEALTH_SAMPLE_MS = 2000;
 export const HEALTH_HISTORY_S = 300;
-
-/** GET /ws/health/history: what /ws/health said every few seconds, per node, oldest first. */
-export interface HealthHistoryPage {
-  node_id: string;
-  interval_s: number;
-  window_s: number;
-  /** node id → its address (host:port), for every node in the samples. */
-  addresses: Record<string, string>;
-  samples: HealthSample[];
-  timestamp: string;
-}
 
 function statusOf(active: number, max: number): HealthCounters['status'] {
   return active === 0 ? 'idle' : active >= max * 0.9 ? 'near_capacity' : 'healthy';
@@ -87,14 +76,7 @@ export class HealthViews {
    */
   async cluster(): Promise<ClusterHealth & { timestamp: string }> {
     const local = this.local();
-    const self = this.nodeReport(local);
-    let nodes: NodeReport[];
-    try {
-      nodes = (await this.#deps.presence.nodes()).filter((n) => n.node_id !== self.node_id);
-    } catch {
-      nodes = []; // engine unreachable: report this node alone (readyz says why)
-    }
-    nodes.unshift(self);
+    const nodes = await this.#liveNodes(this.nodeReport(local));
     const sum = (key: string) => nodes.reduce((total, n) => total + (n.counters[key] ?? 0), 0);
     const active = sum('active_connections');
     const max = sum('max_connections');
@@ -120,10 +102,19 @@ export class HealthViews {
     };
   }
 
-  /** Takes one sample of the cluster view into the history (the sampling timer calls it). */
+  /** This node's report (its figures live), then the other live nodes' as last reported. */
+  async #liveNodes(self: NodeReport): Promise<NodeReport[]> {
+    try {
+      return [self, ...(await this.#deps.presence.nodes()).filter((n) => n.node_id !== self.node_id)];
+    } catch {
+      return [self]; // engine unreachable: this node alone (readyz says why)
+    }
+  }
+
+  /** Takes one sample of what /ws/health lists per node into the history (the sampling timer calls it). */
   async sample(): Promise<void> {
-    const view = await this.cluster();
-    this.#history.record(Date.parse(view.timestamp) / 1000, view.nodes);
+    const t = Date.now() / 1000;
+    this.#history.record(t, await this.#liveNodes(this.nodeReport()));
   }
 
   /** The history, the last `seconds` of it (at most the window). */

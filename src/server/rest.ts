@@ -93,11 +93,7 @@ export function registerRoutes(app: FastifyInstance, deps: RestDeps): void {
   app.get('/ws/health', async () => health.cluster());
 
   // The last minutes of /ws/health (open like it): the console's System view draws them when it opens.
-  app.get('/ws/health/history', async (req) => {
-    const query = HealthHistoryQuerySchema.safeParse(req.query);
-    if (!query.success) throw new EscaiError('BAD_REQUEST', describeZodError(query.error));
-    return health.history(query.data.seconds);
-  });
+  app.get('/ws/health/history', async (req) => health.history(parse(HealthHistoryQuerySchema, req.query).seconds));
 
   if (config.metricsPort === undefined) {
     app.get('/metrics', async (req, reply) => {

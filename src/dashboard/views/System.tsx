@@ -6,7 +6,7 @@
 // scope), so coming back to it keeps what it polled.
 import { useEffect, useMemo, useState } from 'preact/hooks';
 import type uPlot from 'uplot';
-import type { ClusterHealth, NodeReport } from '../../protocol/server-messages.js';
+import type { ClusterHealth, HealthHistoryPage, NodeReport } from '../../protocol/server-messages.js';
 import { Chart } from '../components/Chart.js';
 import { ago } from '../format.js';
 import { usePolling } from '../live.js';
@@ -19,10 +19,6 @@ const GAP_S = (3 * POLL_MS) / 1000;
 const PALETTE = ['var(--accent)', 'var(--warn)', 'var(--ok)', 'var(--lvl-high)', 'var(--lvl-critical)', 'var(--muted)'];
 
 type Health = ClusterHealth & { timestamp: string };
-interface HealthHistory {
-  addresses: Record<string, string>;
-  samples: Array<{ t: number; nodes: Record<string, Record<string, number>> }>;
-}
 
 /** One sample: when (s since the epoch, the server's clock) and each node's counters. */
 interface Sample {
@@ -113,7 +109,7 @@ export function System() {
   // The server's last minutes, for what this console has not seen (its first open, or a long absence).
   useEffect(() => {
     let cancelled = false;
-    api<HealthHistory>('/ws/health/history')
+    api<HealthHistoryPage>('/ws/health/history')
       .then((history) => {
         if (cancelled) return;
         for (const [id, address] of Object.entries(history.addresses)) if (address && !recent.names.has(id)) recent.names.set(id, address);
