@@ -123,12 +123,30 @@ test('bad values name the setting and its environment variable', { timeout: 60_0
 });
 
 test('a boolean setting with a value that is not a boolean is refused', { timeout: 60_000 }, () => {
-  assert.equal(resolveConfig(configFromEnv({ ESCAI_TRUST_PROXY: 'true' })).trustProxy, true);
-  assert.equal(resolveConfig(configFromEnv({ ESCAI_TRUST_PROXY: '0' })).trustProxy, false);
+  assert.equal(resolveConfig(configFromEnv({ ESCAI_COMPRESSION: 'true' })).compression, true);
+  assert.equal(resolveConfig(configFromEnv({ ESCAI_COMPRESSION: '0' })).compression, false);
   // "Everything validated at start": a typo must not silently become false.
-  const msg = configError(() => resolveConfig(configFromEnv({ ESCAI_TRUST_PROXY: 'ture' })));
-  assert.match(msg, /trustProxy/);
-  assert.match(msg, /ESCAI_TRUST_PROXY/);
+  const msg = configError(() => resolveConfig(configFromEnv({ ESCAI_COMPRESSION: 'ture' })));
+  assert.match(msg, /compression/);
+  assert.match(msg, /ESCAI_COMPRESSION/);
+});
+
+test('trustProxy: off, a hop count (true is one hop), or proxy addresses and CIDRs, each checked', { timeout: 60_000 }, () => {
+  const trust = (value: string) => resolveConfig(configFromEnv({ ESCAI_TRUST_PROXY: value })).trustProxy;
+  assert.equal(trust('false'), false);
+  assert.equal(trust('0'), false);
+  assert.equal(trust('true'), 1);
+  assert.equal(trust('2'), 2);
+  assert.deepEqual(trust('10.0.0.0/8, 127.0.0.1,loopback'), ['10.0.0.0/8', '127.0.0.1', 'loopback']);
+  assert.deepEqual(resolveConfig({ trustProxy: ['::1'] }).trustProxy, ['::1']);
+  assert.equal(resolveConfig({ trustProxy: true } as never).trustProxy, 1);
+  // A typo is not read as "off" nor as "trust everything": the bad entry is named.
+  for (const bad of ['ture', '10.0.0.0/8,10.0.0.300', '10.0.0.0/33']) {
+    const msg = configError(() => trust(bad));
+    assert.match(msg, /trustProxy/);
+    assert.match(msg, /ESCAI_TRUST_PROXY/);
+    assert.match(msg, /invalid/i, msg);
+  }
 });
 
 test('the JWT secret is measured in bytes: 32 bytes accepted, 31 refused', { timeout: 60_000 }, () => {

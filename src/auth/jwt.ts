@@ -1,9 +1,9 @@
 // Token verification with jose: algorithms pinned (HS256 with the shared
 // secret; RS/ES only through a configured JWKS), exp/nbf with an explicit
 // clock tolerance, optional iss/aud. Every failure becomes a catalogue code.
-import { createRemoteJWKSet, errors, jwtVerify, SignJWT, type JWTPayload, type JWTVerifyGetKey } from 'jose';
+import { createLocalJWKSet, createRemoteJWKSet, errors, jwtVerify, SignJWT, type JWTPayload, type JWTVerifyGetKey } from 'jose';
 import { EscaiError } from '../protocol/codes.js';
-import { Principal, type RoleTable } from './permissions.js';
+import { Principal, type RoleTable, type Signing } from './permissions.js';
 
 const ASYMMETRIC_ALGS = ['RS256', 'RS384', 'RS512', 'ES256', 'ES384', 'PS256'];
 
@@ -24,6 +24,14 @@ export interface VerifierOptions {
 
 export interface TokenVerifier {
   verify(token: string): Promise<Principal>;
+  /**
+   * Fetches the JWKS again; when the set changed, forgets the verified
+   * tokens it signed and answers which of `principals` (JWKS-signed ones)
+   * no longer verify: their key left the set. Empty without a JWKS, when
+   * the set is unchanged, or when it cannot be fetched (a JWKS that is
+   * down retires nothing).
+   */
+  retired(principals: Iterable<Principal>): Promise<Set<Principal>>;
 }
 
 /** Verified tokens kept, and for how long at most (a token past its exp is never served from here). */
@@ -52,6 +60,9 @@ export function createVerifier(options: VerifierOptions): TokenVerifier {
     ...(options.audience ? { audience: options.audience } : {}),
   };
   const previousKey = options.previousSecret ? new TextEncoder().encode(options.previousSecret) : undefined;
+  const previousSigning: Signing | undefined = previousKey ? { via: 'previous-secret', retiresAt: options.previousSecretUntil ?? 0 } : undefined;
+  /** The JWKS as last checked by `retired` (its JSON), to see whether it changed. */
+  let checkedJwks: string | undefined;
 
   // Verified tokens, kept until their exp (at most VERIFIED_CACHE_MS): a reconnect storm, or many tabs of
   // one dashboard, verify each token once, and its connections share one Principal. Bounded; tokens that
@@ -71,8 +82,9 @@ export function createVerifier(options: VerifierOptions): TokenVerifier {
         verified.delete(token);
       }
       let payload: JWTPayload;
+      let alg: string | undefined;
       try {
-        ({ payload } = await jwtVerify(token, getKey, verifyOptions));
+        ({ payload, protectedHeader: { alg } } = await jwtVerify(token, getKey, verifyOptions));
       } catch (err) {
         // Key rotation: a token signed with the previous secret verifies until its grace window ends.
         const rotated = err instanceof errors.JWSSignatureVerificationFailed && previousKey !== undefined && Date.now() < (options.previousSecretUntil ?? 0);
@@ -82,14 +94,48 @@ export function createVerifier(options: VerifierOptions): TokenVerifier {
         } catch (again) {
           throw toAuthError(again);
         }
-        return principalFromClaims(payload, options.roles);
+        return principalFromClaims(payload, options.roles, previousSigning);
       }
-      const principal = principalFromClaims(payload, options.roles);
+      const principal = principalFromClaims(payload, options.roles, jwks && alg !== 'HS256' ? { via: 'jwks', token } : undefined);
       remember(token, principal);
       return principal;
     },
+
+    async retired(principals: Iterable<Principal>): Promise<Set<Principal>> {
+      const gone = new Set<Principal>();
+      if (!jwks) return gone;
+      try {
+        await jwks.reload();
+      } catch {
+        return gone; // unreachable or invalid: keep what verified (jose keeps the last good set too)
+      }
+      const set = jwks.jwks();
+      const text = JSON.stringify(set ?? null);
+      // Unchanged since the last check: nothing can have left it. (The first check compares every principal.)
+      if (set === undefined || text === checkedJwks) return gone;
+      checkedJwks = text;
+      for (const [token, entry] of verified) if (entry.principal.signing?.via === 'jwks') verified.delete(token);
+      const local = createLocalJWKSet(set);
+      const checked = new Map<string, boolean>();
+      for (const principal of principals) {
+        if (principal.signing?.via !== 'jwks') continue;
+        const token = principal.signing.token;
+        let ok = checked.get(token);
+        if (ok === undefined) {
+          // Only the signature is asked about (jose checks it before the claims): expiry is the token lifetime's business.
+          ok = await jwtVerify(token, local, { algorithms: ASYMMETRIC_ALGS }).then(
+            () => true,
+            (err: unknown) => !(err instanceof errors.JWKSNoMatchingKey || err instanceof errors.JWSSignatureVerificationFailed || err instanceof errors.JWKSMultipleMatchingKeys),
+          );
+          checked.set(token, ok);
+        }
+        if (!ok) gone.add(principal);
+      }
+      return gone;
+    },
   };
 }
+
 
 function toAuthError(err: unknown): EscaiError {
   if (err instanceof errors.JWTExpired) return new EscaiError('TOKEN_EXPIRED', 'Token has expired');
@@ -115,7 +161,7 @@ function stringList(value: unknown, claim: string): string[] {
 /** The latest time a claim may name: the last second of year 9999 (past it, dates cannot be written). */
 const MAX_CLAIM_TIME = 253_402_300_799;
 
-function principalFromClaims(payload: JWTPayload, roles: RoleTable): Principal {
+function principalFromClaims(payload: JWTPayload, roles: RoleTable, signing?: Signing): Principal {
   if (typeof payload.sub !== 'string' || payload.sub.length === 0 || payload.sub.length > 256) {
     throw new EscaiError('TOKEN_INVALID', 'Token has no "sub" (user id)');
   }
@@ -126,7 +172,7 @@ function principalFromClaims(payload: JWTPayload, roles: RoleTable): Principal {
       throw new EscaiError('TOKEN_INVALID', `Token claim "${claim}" is not a time between 1970 and 9999`);
     }
   }
-  return new Principal(payload.sub, stringList(payload['roles'], 'roles'), stringList(payload['permissions'], 'permissions'), roles, payload.exp);
+  return new Principal(payload.sub, stringList(payload['roles'], 'roles'), stringList(payload['permissions'], 'permissions'), roles, payload.exp, signing);
 }
 
 export interface TokenClaims {

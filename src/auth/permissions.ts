@@ -27,6 +27,13 @@ export function monitorPermission(agentId: string): string {
 }
 
 /** Who is on the other end of a connection or request, as the token says. Immutable: a refreshed token makes a new one. */
+/**
+ * Which key verified a token, when it can stop verifying before the token
+ * expires: the previous HS secret (at its cut-off), or a JWKS key (when it
+ * leaves the set; the token is kept to check it against the new set).
+ */
+export type Signing = { readonly via: 'previous-secret'; readonly retiresAt: number } | { readonly via: 'jwks'; readonly token: string };
+
 export class Principal {
   readonly userId: string;
   readonly roles: readonly string[];
@@ -34,13 +41,16 @@ export class Principal {
   readonly permissions: ReadonlySet<string>;
   /** Token expiry, seconds since the epoch, when the token has one. */
   readonly expiresAt: number | undefined;
+  /** Set when the key that verified the token can be retired while it lives (key rotation). */
+  readonly signing: Signing | undefined;
   readonly #all: boolean;
   readonly #monitorAll: boolean;
 
-  constructor(userId: string, roles: readonly string[], tokenPermissions: readonly string[], table: RoleTable, expiresAt?: number) {
+  constructor(userId: string, roles: readonly string[], tokenPermissions: readonly string[], table: RoleTable, expiresAt?: number, signing?: Signing) {
     this.userId = userId;
     this.roles = roles;
     this.expiresAt = expiresAt;
+    this.signing = signing;
     const perms = new Set<string>();
     let all = false;
     for (const role of roles) {

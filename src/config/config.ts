@@ -6,6 +6,7 @@ import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { DEFAULT_ROLES } from '../auth/permissions.js';
 import { DetectorThresholdsSchema } from '../detect/thresholds.js';
+import proxyaddr from '@fastify/proxy-addr';
 
 const seconds = z.coerce.number().positive().max(86_400);
 const count = z.coerce.number().int().positive();
@@ -20,6 +21,33 @@ const bool = z.preprocess((v) => {
 const list = z.preprocess(
   (v) => (typeof v === 'string' ? v.split(',').map((s) => s.trim()).filter(Boolean) : v),
   z.array(z.string().min(1)),
+);
+
+/** `trustProxy` from text or a config file: off, a hop count, or a list of addresses/CIDRs (each checked). */
+const trustProxy = z.preprocess(
+  (v) => {
+    if (v === true) return 1;
+    if (typeof v !== 'string') return v;
+    const word = v.trim().toLowerCase();
+    if (FALSE_WORDS.has(word) || word === '') return false;
+    if (word === 'true' || word === 'yes' || word === 'on') return 1;
+    if (/^\d+$/.test(word)) return Number(word) === 0 ? false : Number(word);
+    return v.split(',').map((s) => s.trim()).filter(Boolean);
+  },
+  z.union([
+    z.literal(false),
+    z.number().int().min(1).max(32),
+    z
+      .array(z.string().min(1))
+      .min(1)
+      .superRefine((list, ctx) => {
+        try {
+          proxyaddr.compile(list);
+        } catch (err) {
+          ctx.addIssue({ code: 'custom', message: `${(err as Error).message} (expected addresses or CIDRs, e.g. 10.0.0.0/8,127.0.0.1, or a hop count)` });
+        }
+      }),
+  ]),
 );
 
 export const ConfigSchema = z.object({
@@ -41,6 +69,8 @@ export const ConfigSchema = z.object({
   jwtPreviousSecretUntil: z.iso.datetime({ offset: true }).optional(),
   /** JWKS URL for RS/ES-signed tokens. */
   jwtJwksUrl: z.url().optional(),
+  /** Seconds between JWKS fetches that check live connections' keys are still in the set (a key that left it closes them, 4001). */
+  jwtJwksRefresh: seconds.default(60),
   /** Required `iss` claim, when set. */
   jwtIssuer: z.string().min(1).optional(),
   /** Required `aud` claim, when set. */
@@ -149,8 +179,14 @@ export const ConfigSchema = z.object({
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   /** Log lines as JSON, or pretty for a person; auto: pretty in dev mode when stdout is a terminal, JSON otherwise. */
   logFormat: z.enum(['auto', 'json', 'pretty']).default('auto'),
-  /** Trust X-Forwarded-For for client addresses in logs. */
-  trustProxy: bool.default(false),
+  /**
+   * Which peers are proxies whose X-Forwarded-For entries are believed: off;
+   * a hop count (`true` is 1: the peer is your one proxy); or their addresses
+   * and CIDRs, comma-separated (`10.0.0.0/8,127.0.0.1`, also `loopback`,
+   * `linklocal`, `uniquelocal`). The client is the nearest address from the
+   * right that is not a trusted proxy.
+   */
+  trustProxy: trustProxy.default(false),
   /** Serve the OTLP/HTTP traces receiver (POST /v1/traces) on this port too (4318 by convention; 0: any free port), besides the main port. */
   otlpPort: z.coerce.number().int().min(0).max(65_535).optional(),
   /** Largest OTLP request body, bytes, before and after gzip is undone (the OTLP spec recommends 20 MiB). */
@@ -180,6 +216,7 @@ export const ENV_NAMES: Readonly<Record<SettingName, string>> = {
   jwtPreviousSecret: 'ESCAI_JWT_PREVIOUS_SECRET',
   jwtPreviousSecretUntil: 'ESCAI_JWT_PREVIOUS_SECRET_UNTIL',
   jwtJwksUrl: 'ESCAI_JWT_JWKS_URL',
+  jwtJwksRefresh: 'ESCAI_JWT_JWKS_REFRESH',
   jwtIssuer: 'ESCAI_JWT_ISSUER',
   jwtAudience: 'ESCAI_JWT_AUDIENCE',
   clockTolerance: 'ESCAI_CLOCK_TOLERANCE',
@@ -302,6 +339,7 @@ export function resolveConfig(...sources: Array<Record<string, unknown>>): Confi
     ...config,
     allowedOrigins: Object.freeze([...config.allowedOrigins]),
     corsOrigins: Object.freeze([...config.corsOrigins]),
+    trustProxy: Array.isArray(config.trustProxy) ? Object.freeze([...config.trustProxy]) : config.trustProxy,
     roles: Object.freeze(roles),
   }) as Config;
 }

@@ -622,8 +622,10 @@ export class Connection {
   /**
    * Accounts an inbound message against its rate budget. False when it must
    * be dropped; after `rateLimitCloseAfter` drops in a row the connection
-   * closes with 1008. A dropped publish is always answered (with its request
-   * id): a producer must know its events were not published.
+   * closes with 1008. A dropped publish, and any dropped request with an id,
+   * is answered (with its request id, in request order): a producer must know
+   * its events were not published, a client waiting for a reply gets one.
+   * Messages without an id get at most one notice a second.
    */
   #admitInbound(decoded: Decoded): boolean {
     const now = (this.#lastSeen = performance.now());
@@ -644,8 +646,13 @@ export class Connection {
     this.#counters.rateLimited++;
     if (this.#droppedInARow >= this.#limits.rateLimitCloseAfter) {
       this.close('POLICY_VIOLATION', 'rate limit exceeded');
-    } else if (publish) {
-      this.sendError('RATE_LIMITED', `Publishing over ${this.#limits.publishRate} events/s on this connection; not published, retry later`, decoded.id);
+    } else if (publish || decoded.id !== undefined) {
+      // A request with an id is answered, in its turn: after the replies of every request before it
+      // (pipelined publishes still in flight). At most rateLimitCloseAfter of these before the close.
+      const message = publish ? `Publishing over ${this.#limits.publishRate} events/s on this connection; not published, retry later` : 'Too many messages; request dropped, retry later';
+      const refuse = () => this.sendError('RATE_LIMITED', message, decoded.id);
+      if (this.#inbound === null && this.#publishReplies === null) refuse();
+      else this.enqueue(async () => (this.#publishReplies === null ? refuse() : this.#publishReplies.then(refuse)));
     } else if (now - this.#lastRateLimitNotice >= 1000) {
       // At most one notice a second, so a flood is not answered with a flood.
       this.#lastRateLimitNotice = now;

@@ -41,6 +41,8 @@ export interface MetricSources {
   engineStatus(): EngineStatus;
   /** Whether this node runs the cluster's detectors, and how many agents they follow. */
   detectors?(): { judging: boolean; agents: number };
+  /** Connection slots held by client addresses (open connections and handshakes in progress), and by how many addresses. */
+  addressSlots?(): { slots: number; addresses: number };
 }
 
 export function createMetrics(sources: MetricSources): Metrics {
@@ -76,6 +78,8 @@ export function createMetrics(sources: MetricSources): Metrics {
   total('escai_rate_limited_total', 'Inbound messages dropped by the per-connection rate limit', () => counters.rateLimited);
   gauge('escai_detectors_judging', '1 when this node runs the behaviour detectors (it holds the cluster\'s lease)', () => (sources.detectors?.().judging ? 1 : 0));
   gauge('escai_detectors_agents', 'Agents the behaviour detectors on this node follow', () => sources.detectors?.().agents ?? 0);
+  gauge('escai_address_slots', 'Connection slots held against the per-address cap: open connections plus handshakes in progress', () => sources.addressSlots?.().slots ?? 0);
+  gauge('escai_address_slot_holders', 'Client addresses holding at least one connection slot', () => sources.addressSlots?.().addresses ?? 0);
   total('escai_slow_consumer_closes_total', 'Connections closed with 4008 (send buffer over the cap)', () => counters.slowConsumerCloses);
   return {
     registry,

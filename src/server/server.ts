@@ -35,6 +35,7 @@ import { SessionKeeper } from './sessions.js';
 import { Subscriptions } from './subscribe.js';
 import { SubscriptionIndex } from './subscriptions.js';
 import { TokenLifetime } from './token-lifetime.js';
+import { compileTrust, type TrustFunction } from './proxy.js';
 import { redactUrl, UpgradeGate } from './upgrade.js';
 
 /** Routes the REST rate limit leaves alone: probes, metrics, the console's files. */
@@ -61,6 +62,7 @@ interface Node {
   gate: UpgradeGate;
   heartbeat: Heartbeat;
   health: HealthViews;
+  tokens: TokenLifetime;
 }
 
 /** permessage-deflate as configured: off, or bounded (threshold, level, small windows, zlib concurrency). */
@@ -81,6 +83,8 @@ export class EscaiServer {
   readonly http: FastifyInstance;
   readonly log: Logger;
   readonly #verifier: TokenVerifier;
+  /** Which peers are trusted proxies: one answer for Fastify (request.ip) and the WebSocket gate. */
+  readonly #trust: TrustFunction | undefined;
   readonly #engine: Engine | undefined;
   #node: Node | undefined;
   #closing: Promise<void> | undefined;
@@ -94,6 +98,7 @@ export class EscaiServer {
     this.config = config;
     this.log = logger ?? createLogger(config.logLevel);
     this.#engine = engine;
+    this.#trust = compileTrust(config.trustProxy);
     this.#verifier = createVerifier({
       secret: config.jwtSecret,
       previousSecret: config.jwtPreviousSecret,
@@ -122,7 +127,8 @@ export class EscaiServer {
       loggerInstance: this.log as FastifyBaseLogger,
       logController: new LogController({ disableRequestLogging: true }),
       bodyLimit: config.maxBodyBytes,
-      trustProxy: config.trustProxy,
+      // The same trust function as the gate's: without one, Fastify uses the socket's address.
+      ...(this.#trust ? { trustProxy: this.#trust } : {}),
       return503OnClosing: true,
       // A `__proto__` key stays an own property of the parsed body (JSON.parse never sets a prototype),
       // so the publisher refuses it by name, exactly as on the socket, instead of a bare INVALID_JSON.
@@ -190,6 +196,7 @@ export class EscaiServer {
       counters,
       engineStatus: () => engine.status(),
       detectors: () => ({ judging: judge?.judging ?? false, agents: judge?.agents ?? 0 }),
+      addressSlots: () => gate.addressSlots,
     });
     const fanout = new FanOut({ registry, index, log, metrics, counters });
     // `changed` is the lifecycle's; the jobs built before it reach it through this late-bound call.
@@ -262,7 +269,8 @@ export class EscaiServer {
     const accepted = lifecycle;
     // maxPayload bounds inbound messages after inflation too (ws checks the inflated length).
     const wss = new WebSocketServer({ noServer: true, maxPayload: config.maxMessageBytes, clientTracking: false, perMessageDeflate: deflateOptions(config) });
-    const gate = new UpgradeGate({
+    const gate: UpgradeGate = new UpgradeGate({
+      trust: this.#trust,
       config,
       verifier: this.#verifier,
       wss,
@@ -293,7 +301,7 @@ export class EscaiServer {
       if (removed) gate.released(removed.remoteAddress);
     });
     presence.onCloseRequest((connectionId) => registry.get(connectionId)?.close('CLOSED_BY_ADMIN', 'closed by an administrator'));
-    return { engine, fanout, deliver, judge, otlp, metrics, registry, publisher, gate, heartbeat, health };
+    return { engine, fanout, deliver, judge, otlp, metrics, registry, publisher, gate, heartbeat, health, tokens };
   }
 
   /** Starts the engine and listens; resolves to the bound address. */
@@ -389,6 +397,7 @@ export class EscaiServer {
     }
     node.gate.close();
     node.heartbeat.stop();
+    node.tokens.close();
     await node.judge.close();
     clearInterval(this.#reportTimer);
     clearInterval(this.#sampleTimer);

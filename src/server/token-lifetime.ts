@@ -3,15 +3,20 @@
 // refresh itself. The one owner of every connection's expiry: one timer per
 // node, set for the earliest due moment of a heap (no timer or closure per
 // connection, and a firing touches only what is due).
+//
+// Key rotation ends sessions too: a token the previous HS secret verified
+// lives only until that secret's cut-off (warned before, closed at it, no
+// grace), and a JWKS-signed one only while its key stays in the set, checked
+// every `jwtJwksRefresh` seconds.
 import type { TokenVerifier } from '../auth/jwt.js';
-import { Permissions } from '../auth/permissions.js';
+import { Permissions, type Principal } from '../auth/permissions.js';
 import type { Config } from '../config/config.js';
 import { ServerMessages, type RequestId } from '../protocol/server-messages.js';
 import type { Connection } from './connection.js';
 import type { Subscriptions } from './subscribe.js';
 
 export interface TokenLifetimeDeps {
-  config: Pick<Config, 'tokenExpiryWarning' | 'tokenExpiryGrace'>;
+  config: Pick<Config, 'tokenExpiryWarning' | 'tokenExpiryGrace' | 'jwtJwksRefresh'>;
   verifier: TokenVerifier;
   subscriptions: Pick<Subscriptions, 'revokeDisallowed'>;
   /** The connection's subscriptions changed (a refresh revoked some). */
@@ -21,9 +26,13 @@ export interface TokenLifetimeDeps {
 /** The longest delay one setTimeout takes (about 24.8 days); later dues are reached in steps. */
 const MAX_DELAY = 2 ** 31 - 1;
 
-/** When a connection's token runs out (ms since the epoch), and whether it was warned. */
+/**
+ * When a connection's token runs out (ms since the epoch: the earlier of its
+ * exp and its key's retirement), when it is closed, and whether it was warned.
+ */
 interface Expiry {
   expMs: number;
+  closeMs: number;
   warned: boolean;
 }
 
@@ -43,6 +52,9 @@ export class TokenLifetime {
   #timer: NodeJS.Timeout | undefined;
   /** When the timer fires (ms since the epoch). */
   #timerAt = Number.POSITIVE_INFINITY;
+  /** The JWKS key check, running while JWKS-signed connections are watched. */
+  #keyTimer: NodeJS.Timeout | undefined;
+  #checkingKeys = false;
 
   constructor(deps: TokenLifetimeDeps) {
     this.#deps = deps;
@@ -50,15 +62,58 @@ export class TokenLifetime {
 
   /** (Re)schedules the connection's expiry from its current token. */
   watch(conn: Connection): void {
-    const exp = conn.principal.expiresAt;
-    if (exp === undefined) {
+    const { expiresAt, signing } = conn.principal;
+    const retiresAt = signing?.via === 'previous-secret' ? signing.retiresAt : Number.POSITIVE_INFINITY;
+    if (expiresAt === undefined && retiresAt === Number.POSITIVE_INFINITY) {
       this.forget(conn);
       return;
     }
-    const expiry = { expMs: exp * 1000, warned: false };
+    const expMs = expiresAt === undefined ? Number.POSITIVE_INFINITY : expiresAt * 1000;
+    // A retired key's tokens end at the cut-off itself: the grace is for a refresh racing the token's own exp.
+    const expiry: Expiry = retiresAt < expMs ? { expMs: retiresAt, closeMs: retiresAt, warned: false } : { expMs, closeMs: expMs + this.#deps.config.tokenExpiryGrace * 1000, warned: false };
     this.#expiries.set(conn, expiry);
     this.#push(conn, expiry);
     this.#arm();
+    if (signing?.via === 'jwks') this.#checkKeysEvery();
+  }
+
+  /** Stops the key checks (the node is shutting down). */
+  close(): void {
+    if (this.#keyTimer !== undefined) clearInterval(this.#keyTimer);
+    this.#keyTimer = undefined;
+  }
+
+  #checkKeysEvery(): void {
+    if (this.#keyTimer !== undefined) return;
+    this.#keyTimer = setInterval(() => void this.checkKeys(), this.#deps.config.jwtJwksRefresh * 1000);
+    this.#keyTimer.unref();
+  }
+
+  /**
+   * Closes (4001) the connections whose token's JWKS key left the set. A
+   * connection that refreshed to a token of a key still in the set keeps
+   * going. Resolves to how many were closed.
+   */
+  async checkKeys(): Promise<number> {
+    if (this.#checkingKeys) return 0;
+    this.#checkingKeys = true;
+    try {
+      const principals = new Set<Principal>();
+      for (const conn of this.#expiries.keys()) if (conn.principal.signing?.via === 'jwks') principals.add(conn.principal);
+      if (principals.size === 0) return 0;
+      const retired = await this.#deps.verifier.retired(principals);
+      let closed = 0;
+      for (const conn of [...this.#expiries.keys()]) {
+        // A connection that refreshed meanwhile holds another principal: not retired.
+        if (!retired.has(conn.principal)) continue;
+        this.#expiries.delete(conn);
+        conn.close('TOKEN_EXPIRED', 'token signing key retired');
+        closed++;
+      }
+      return closed;
+    } finally {
+      this.#checkingKeys = false;
+    }
   }
 
   /** Stops watching the connection (it closed). Its due moments go stale and are dropped when reached. */
@@ -69,13 +124,13 @@ export class TokenLifetime {
       if (this.#timer !== undefined) clearTimeout(this.#timer);
       this.#timer = undefined;
       this.#timerAt = Number.POSITIVE_INFINITY;
+      this.close();
     }
   }
 
   /** The next moment something is due for `expiry`: its warning, or its close. */
   #dueOf(expiry: Expiry): number {
-    const { tokenExpiryWarning, tokenExpiryGrace } = this.#deps.config;
-    return expiry.warned ? expiry.expMs + tokenExpiryGrace * 1000 : expiry.expMs - tokenExpiryWarning * 1000;
+    return expiry.warned ? expiry.closeMs : expiry.expMs - this.#deps.config.tokenExpiryWarning * 1000;
   }
 
   /** Makes sure the timer fires no later than the earliest due moment. */

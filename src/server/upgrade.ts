@@ -19,9 +19,11 @@ import { catalogued } from './errors.js';
 import { KeyedBuckets } from './limits.js';
 import type { SessionKeeper } from './sessions.js';
 import { frameText } from './decode.js';
+import { clientAddress, type TrustFunction } from './proxy.js';
 
 const MONITOR_PATH = /^\/ws\/monitor\/([^/]+)$/;
-const SESSION_ID = /^[A-Za-z0-9_.:-]{1,128}$/;
+/** A session id: a URL path segment, so never dots only (browsers and proxies resolve `.` and `..` away). */
+const SESSION_ID = /^(?!\.+$)[A-Za-z0-9_.:-]{1,128}$/;
 const WS_KEY = /^[+/0-9A-Za-z]{22}==$/;
 /** Messages kept while a first-message-auth connection is being set up. */
 const MAX_EARLY_MESSAGES = 32;
@@ -67,7 +69,9 @@ function refuse(socket: Duplex, code: ErrorCode, message: string, headers: Recor
 }
 
 export interface GateDeps {
-  config: Pick<Config, 'allowedOrigins' | 'maxConnections' | 'maxConnectionsPerUser' | 'maxConnectionsPerIp' | 'handshakeRate' | 'trustProxy' | 'authTimeout'>;
+  config: Pick<Config, 'allowedOrigins' | 'maxConnections' | 'maxConnectionsPerUser' | 'maxConnectionsPerIp' | 'handshakeRate' | 'authTimeout'>;
+  /** Which peers are trusted proxies (ESCAI_TRUST_PROXY, compiled); undefined: the socket's address only. */
+  trust: TrustFunction | undefined;
   verifier: TokenVerifier;
   wss: WebSocketServer;
   presence: Pick<Presence, 'claimUserSlot' | 'releaseUserSlot'>;
@@ -81,24 +85,20 @@ export interface GateDeps {
   log: Logger;
 }
 
-/** The client's address: the socket's, or with a trusted proxy the first X-Forwarded-For entry. */
-export function clientAddress(req: IncomingMessage, trustProxy: boolean): string {
-  if (trustProxy) {
-    const forwarded = req.headers['x-forwarded-for'];
-    const first = (Array.isArray(forwarded) ? forwarded[0] : forwarded)?.split(',')[0]?.trim();
-    if (first) return first.slice(0, 64);
-  }
-  return req.socket.remoteAddress ?? 'unknown';
-}
-
 export class UpgradeGate {
   readonly #deps: GateDeps;
   /** Handshakes past the capacity check but not yet accepted: they hold a slot. */
   #pending = 0;
   #closed = false;
 
-  /** Open connections per client address. */
+  /**
+   * Slots held per client address: every connection from the moment its
+   * upgrade passes the cap check (waiting for its token to verify, or for a
+   * first auth message) until it is refused or closes.
+   */
   readonly #perIp = new Map<string, number>();
+  /** Slots held in all (the sum of #perIp). */
+  #slots = 0;
   /** Handshakes per client address per second (bursts of twice that). */
   readonly #handshakes: KeyedBuckets;
 
@@ -109,9 +109,26 @@ export class UpgradeGate {
 
   /** A connection the gate let in has gone: its address may open another. */
   released(remoteAddress: string): void {
-    const n = (this.#perIp.get(remoteAddress) ?? 1) - 1;
-    if (n > 0) this.#perIp.set(remoteAddress, n);
-    else this.#perIp.delete(remoteAddress);
+    this.#unreserve(remoteAddress);
+  }
+
+  /** Slots held (open connections and handshakes in progress), and by how many addresses: the metrics. */
+  get addressSlots(): { slots: number; addresses: number } {
+    return { slots: this.#slots, addresses: this.#perIp.size };
+  }
+
+  /** Takes one of the address's slots: in the same turn as the cap check, so concurrent handshakes cannot all pass it. */
+  #reserve(ip: string): void {
+    this.#perIp.set(ip, (this.#perIp.get(ip) ?? 0) + 1);
+    this.#slots++;
+  }
+
+  #unreserve(ip: string): void {
+    const n = this.#perIp.get(ip);
+    if (n === undefined) return;
+    this.#slots--;
+    if (n > 1) this.#perIp.set(ip, n - 1);
+    else this.#perIp.delete(ip);
   }
 
   /** Whether the gate refuses every handshake (the node is shutting down). */
@@ -155,7 +172,7 @@ export class UpgradeGate {
   async #admit(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
     const { config, verifier } = this.#deps;
     // Every attempt counts against its address's handshake rate, well-formed or not (proxies: ESCAI_TRUST_PROXY).
-    const ip = clientAddress(req, config.trustProxy);
+    const ip = clientAddress(req, this.#deps.trust);
     if (!this.#handshakes.take(ip)) {
       this.#refuse(req, socket, 'IP_CONNECTION_LIMIT', `Too many handshakes from this address (at most ${config.handshakeRate} per second)`, { 'Retry-After': '1' });
       return;
@@ -169,7 +186,7 @@ export class UpgradeGate {
     } catch {
       sessionId = '';
     }
-    if (!SESSION_ID.test(sessionId)) throw new EscaiError('BAD_REQUEST', 'session_id must be 1-128 characters of A-Z a-z 0-9 _ . : -');
+    if (!SESSION_ID.test(sessionId)) throw new EscaiError('BAD_REQUEST', 'session_id must be 1-128 characters of A-Z a-z 0-9 _ . : -, not dots only');
     if (this.#closed) throw new EscaiError('SHUTTING_DOWN', 'Server is shutting down');
     // What ws would refuse (with a plain-text 400 and no callback), refused here first, before anything is claimed.
     const key = req.headers['sec-websocket-key'];
@@ -196,11 +213,14 @@ export class UpgradeGate {
     }
     const batch = url.searchParams.get('batch') === '1';
     this.#pending++;
+    this.#reserve(ip);
+    // Who gives the slot back: this function, unless a socket or a Connection took it over (exactly once either way).
+    let slotPassed = false;
     try {
       const token = tokenFromRequest(req.headers.authorization, url);
       if (!token) {
         if (url.searchParams.get('auth') !== 'message') throw new EscaiError('TOKEN_MISSING', 'A token is required (?token=, Authorization: Bearer, or ?auth=message and an auth message)');
-        await this.#authenticateByMessage(req, socket, head, sessionId, ip, batch);
+        slotPassed = await this.#authenticateByMessage(req, socket, head, sessionId, ip, batch);
         return;
       }
       const principal = await verifier.verify(token);
@@ -217,9 +237,11 @@ export class UpgradeGate {
         socket.off('error', this.#onSocketError);
         this.#open(ws, principal, sessionId, ip, claim, batch);
       });
+      slotPassed = accepted;
       if (!accepted) this.#giveBack(principal, claim);
     } finally {
       this.#pending--;
+      if (!slotPassed) this.#unreserve(ip);
     }
   }
 
@@ -261,7 +283,7 @@ export class UpgradeGate {
 
   #open(ws: WebSocket, principal: Principal, sessionId: string, ip: string, claim: Claim, batch: boolean): Connection {
     const admission: Admission = { principal, sessionId, sessionStartedAt: claim.session?.startedAt ?? Date.now(), holdsUserSlot: claim.holdsUserSlot, remoteAddress: ip, batch };
-    this.#perIp.set(ip, (this.#perIp.get(ip) ?? 0) + 1);
+    // The slot reserved at the upgrade is the connection's now: its removal from the registry gives it back (released()).
     return this.#deps.accept(ws, admission, claim.session);
   }
 
@@ -273,18 +295,27 @@ export class UpgradeGate {
    * (permission), 1008 (a limit), each with the catalogue code in the reason.
    * Messages that follow the auth message before the connection is set up
    * are kept and handled in order.
+   *
+   * Resolves true once the socket is upgraded: from then on the socket holds
+   * its address's slot, until it closes (refused, timed out, gone) or, once
+   * it opens as a connection, until the registry lets it go.
    */
-  async #authenticateByMessage(req: IncomingMessage, socket: Duplex, head: Buffer, sessionId: string, ip: string, batch: boolean): Promise<void> {
+  async #authenticateByMessage(req: IncomingMessage, socket: Duplex, head: Buffer, sessionId: string, ip: string, batch: boolean): Promise<boolean> {
+    let opened = false;
     const ws = await new Promise<WebSocket | undefined>((resolve) => {
       let called = false;
       this.#deps.wss.handleUpgrade(req, socket, head, (accepted) => {
         called = true;
         socket.off('error', this.#onSocketError);
+        // Given back when the socket has closed, not when it is told to: a refused client that never answers the close still holds it.
+        accepted.once('close', () => {
+          if (!opened) this.#unreserve(ip);
+        });
         resolve(accepted);
       });
       if (!called) resolve(undefined);
     });
-    if (!ws) return;
+    if (!ws) return false;
     const early: RawData[] = [];
     let first: RawData | undefined;
     const arrived = new Promise<void>((resolve) => {
@@ -304,13 +335,14 @@ export class UpgradeGate {
     });
     ws.on('error', () => {});
     await arrived;
-    const refuseWith = (close: CloseCode, code: ErrorCode, message: string) => {
+    const refuseWith = (close: CloseCode, code: ErrorCode, message: string): true => {
       this.#deps.counters.handshakeRefusals++;
       this.#deps.metrics.handshakeRefusals.inc({ code });
       this.#deps.log.info({ code, remote: ip, sessionId }, 'first-message auth refused');
       ws.close(CloseCodes[close].code, `${code}: ${message}`.slice(0, 120));
+      return true;
     };
-    if (ws.readyState !== ws.OPEN) return;
+    if (ws.readyState !== ws.OPEN) return true;
     if (first === undefined) return refuseWith('TOKEN_EXPIRED', 'TOKEN_MISSING', `no auth message within ${this.#deps.config.authTimeout} s`);
     let token: unknown;
     try {
@@ -337,10 +369,12 @@ export class UpgradeGate {
     }
     if (ws.readyState !== ws.OPEN) {
       this.#giveBack(principal, claim);
-      return;
+      return true;
     }
     ws.removeAllListeners('message');
+    opened = true;
     const conn = this.#open(ws, principal, sessionId, ip, claim, batch);
     for (const data of early) conn.receive(data);
+    return true;
   }
 }
