@@ -12,6 +12,7 @@ import {
   type AgentPage,
   type AgentRecord,
 } from '../protocol/api.js';
+import { EscaiError } from '../protocol/codes.js';
 import type { DeliveredEvent } from '../protocol/server-messages.js';
 
 export * from '../protocol/api.js';
@@ -59,14 +60,29 @@ export function encodeCursor(lastMs: number, agentId: string): string {
   return Buffer.from(JSON.stringify([lastMs, agentId])).toString('base64url');
 }
 
+/** The position a cursor names, or undefined when it is not one `encodeCursor` made. */
 export function decodeCursor(cursor: string): [number, string] | undefined {
   try {
     const value: unknown = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
-    if (Array.isArray(value) && typeof value[0] === 'number' && typeof value[1] === 'string') return [value[0], value[1]];
+    if (!Array.isArray(value) || value.length !== 2 || !Number.isFinite(value[0]) || typeof value[1] !== 'string') return undefined;
+    const position: [number, string] = [value[0] as number, value[1]];
+    // Node's base64url decoder skips characters it does not know: only the exact text we made is ours.
+    return encodeCursor(...position) === cursor ? position : undefined;
   } catch {
-    // not a cursor of ours
+    return undefined; // not JSON: not a cursor of ours
   }
-  return undefined;
+}
+
+/**
+ * The position a list query starts after: none without a cursor; a cursor
+ * that is not a `next_cursor` of ours is refused, never read as "from the
+ * newest agent" (a client would page through the same agents again).
+ */
+export function cursorPosition(cursor: string | undefined): [number, string] | undefined {
+  if (cursor === undefined) return undefined;
+  const position = decodeCursor(cursor);
+  if (!position) throw new EscaiError('VALIDATION_ERROR', 'cursor: not a next_cursor this server gave (omit it to start from the newest agent)');
+  return position;
 }
 
 /** Whether (ms, id) comes after the cursor in the order newest first, then agent id descending. */

@@ -12,12 +12,18 @@ const unit = z.number().min(0).max(1);
 const text = z.string().max(10_000);
 const when = z.union([z.string().max(64), z.number()]);
 
-/** Identifiers that name streams: agents and users. */
+/**
+ * Identifiers that name streams: agents and users. Not dots only: `.` and `..`
+ * are path segments that browsers, proxies and HTTP clients resolve away, so
+ * `/api/v1/agents/..` (and the console's link to such an agent) could never
+ * reach it.
+ */
 export const IdSchema = z
   .string()
   .min(1)
   .max(128)
-  .regex(/^[A-Za-z0-9_.:@-]+$/, 'may contain only letters, digits and _ . : @ -');
+  .regex(/^[A-Za-z0-9_.:@-]+$/, 'may contain only letters, digits and _ . : @ -')
+  .refine((id) => !/^\.+$/.test(id), 'may not be dots only (. and .. are URL path segments)');
 
 export const BeliefStateSchema = z.looseObject({
   content: text.optional(),

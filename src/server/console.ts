@@ -44,6 +44,8 @@ export function registerConsole(app: FastifyInstance): void {
         .type(file.type)
         .header('content-security-policy', consolePolicy(req.headers.host))
         .header('x-content-type-options', 'nosniff')
+        // For browsers that ignore CSP frame-ancestors: the console is never framed (clickjacking).
+        .header('x-frame-options', 'DENY')
         .header('referrer-policy', 'no-referrer')
         .header('cache-control', route === '/' ? 'no-cache' : 'public, max-age=300')
         .send(file.body);

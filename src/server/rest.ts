@@ -18,11 +18,20 @@ import { publishedRef, type Publisher } from './publisher.js';
 import type { ConnectionRegistry } from './registry.js';
 import type { Subscriptions } from './subscribe.js';
 
+/**
+ * An offset in a query string: decimal digits only. (z.coerce reads `since=`
+ * and `since=%20` as 0, a silent replay from the start, and `0x10` as 16.)
+ */
+const offsetParam = z
+  .string()
+  .regex(/^\d{1,15}$/, 'must be an offset (a whole number, in decimal digits)')
+  .transform(Number);
+
 const HistoryQuerySchema = z
   .object({
-    since: z.coerce.number().int().min(0).optional(),
+    since: offsetParam.optional(),
     order: z.enum(['asc', 'desc']).default('asc'),
-    before: z.coerce.number().int().min(1).optional(),
+    before: offsetParam.pipe(z.number().min(1)).optional(),
     limit: z.coerce.number().int().min(1).max(1000).default(100),
   })
   .refine((q) => q.order === 'desc' || q.before === undefined, { message: 'before needs order=desc', path: ['before'] })

@@ -62,7 +62,8 @@ from .models import (
 
 log = logging.getLogger("escai_realtime")
 
-_ID = re.compile(r"^[A-Za-z0-9_.:@-]{1,128}$")
+# The server's id rule: dots only ("." or "..") is refused, as URLs resolve such segments away.
+_ID = re.compile(r"^(?!\.+$)[A-Za-z0-9_.:@-]{1,128}$")
 _REQUIRED: dict[str, tuple[str, ...]] = {
     "epistemic_update": ("agent_id", "data"),
     "pattern_alert": ("agent_id", "data"),
@@ -142,7 +143,7 @@ def check_event(event: Mapping[str, Any], where: str = "event") -> None:
             raise ValidationError(f"{where}.{key}: required for {etype}", events=[event])
     for key in ("agent_id", "user_id"):
         if key in event and not (isinstance(event[key], str) and _ID.match(event[key])):
-            raise ValidationError(f"{where}.{key}: 1-128 characters of letters, digits and _ . : @ -; got {event[key]!r}", events=[event])
+            raise ValidationError(f"{where}.{key}: 1-128 characters of letters, digits and _ . : @ -, not dots only; got {event[key]!r}", events=[event])
     if "severity" in event and event["severity"] not in SEVERITIES:
         raise ValidationError(f"{where}.severity: must be one of {', '.join(SEVERITIES)}; got {event['severity']!r}", events=[event])
     if "data" in event and not isinstance(event["data"], Mapping):

@@ -24,12 +24,16 @@ from escai_realtime.watcher import LOG_EVERY
 
 
 @pytest.fixture
-def dead_url() -> str:
+def dead_url() -> Iterator[str]:
+    # Bound but never listening, and held for the whole test: connecting is refused, and no other
+    # process of a busy suite can be given the port meanwhile (a closed one may be handed out again).
     s = socket.socket()
     s.bind(("127.0.0.1", 0))
     port = s.getsockname()[1]
-    s.close()
-    return f"http://127.0.0.1:{port}"
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        s.close()
 
 
 @pytest.fixture
@@ -132,7 +136,8 @@ def test_the_watcher_logs_its_first_reconnect_and_then_every_nth(dead_url: str, 
             await asyncio.sleep(0.01)
         task.cancel()
         try:
-            await task
+            # Bounded: a watcher that did not stop when cancelled fails here, it does not hang the suite.
+            await asyncio.wait_for(task, 10)
         except asyncio.CancelledError:
             pass
 

@@ -5,7 +5,7 @@ import {
   activityNow,
   afterCursor,
   countedTokens,
-  decodeCursor,
+  cursorPosition,
   emptyCounts,
   encodeCursor,
   epistemicFigures,
@@ -116,7 +116,7 @@ export class MemoryAgentDirectory implements AgentDirectory {
 
   async list({ limit, cursor, only }: AgentQuery): Promise<AgentPage> {
     const cutoff = Date.now() - this.#ttlMs;
-    const after = cursor === undefined ? undefined : decodeCursor(cursor);
+    const after = cursorPosition(cursor);
     const sorted = [...this.#agents]
       .filter(([id, e]) => e.lastMs >= cutoff && (only === undefined || only.has(id)) && afterCursor(e.lastMs, id, after))
       .sort(([a, x], [b, y]) => y.lastMs - x.lastMs || (a < b ? 1 : a > b ? -1 : 0));

@@ -11,7 +11,7 @@ import {
   afterCursor,
   countedTokens,
   AGENT_EVENT_TYPES,
-  decodeCursor,
+  cursorPosition,
   emptyCounts,
   encodeCursor,
   epistemicFigures,
@@ -234,7 +234,7 @@ export class RedisAgentDirectory implements AgentDirectory {
   }
 
   async list({ limit, cursor, only }: AgentQuery): Promise<AgentPage> {
-    const after = cursor === undefined ? undefined : decodeCursor(cursor);
+    const after = cursorPosition(cursor);
     const { cmd } = this.#link;
     const minMs = Date.now() - this.#ttlMs;
     let candidates: Array<[string, number]>;
