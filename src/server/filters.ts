@@ -13,7 +13,7 @@
 //   condition := string | number | boolean       equality
 //              | { operator : argument, ... }   every operator holds
 //   operator  := min | max | equals | contains | in | not_in | exists | prefix | suffix
-//              | any : filter | all : filter     over the elements of a list (paths relative to the element)
+//              | any : filter | all : filter     over the first 64 elements of a list (paths relative to the element)
 //              | changed_by | crosses            top level only: judged per agent against what came before
 //
 // A key is an envelope field (agent_id, severity, alert_type, status, message,
@@ -42,8 +42,25 @@ const FORBIDDEN_SEGMENTS = new Set(['__proto__', 'prototype', 'constructor']);
  * inside filters (`$and`, `$or`, `$not`, `any`, `all`), `nodes` in all (every
  * key, operator and nested filter), `changes` conditions on change, `maxRate`
  * the highest `$max_rate`. Bytes are limited at subscribe (FILTER_BUDGET).
+ *
+ * Work per event: `scanItems` is the most elements of one list that one
+ * `any`, `all` or `contains` looks at (the rest are not scanned: the list is
+ * judged as if cut there), `scanText` the most characters one `contains`
+ * searches; `cost` the most a filter's worst case may cost, where each node
+ * costs 1, `contains` one more per 64 characters it may search
+ * (CONTAINS_COST), and `any`/`all` each of the `scanItems` elements they may
+ * look at times their inner filter's cost (at least 1), so nested
+ * quantifiers multiply. A unit is one node judged on one target (10–30 ns;
+ * docs/BENCHMARKS.md, Filter cost bound). The connection's sum: FILTER_BUDGET.
  */
-export const FILTER_LIMITS = { keys: 32, depth: 8, listItems: 256, textLength: 1024, nesting: 6, nodes: 256, changes: 8, maxRate: 1000 } as const;
+export const FILTER_LIMITS = { keys: 32, depth: 8, listItems: 256, textLength: 1024, nesting: 6, nodes: 256, changes: 8, maxRate: 1000, scanItems: 64, scanText: 1024, cost: 2048 } as const;
+
+/**
+ * What a `contains` adds to the cost: one unit per 64 characters searched
+ * (measured: a unit of text search costs about what a unit of nodes does), so
+ * a text search in each element of a list (`any` over a `contains`) fits.
+ */
+export const CONTAINS_COST = FILTER_LIMITS.scanText / 64;
 
 type Primitive = string | number | boolean;
 /** A predicate over what a filter looks at: the event at the top level, a list element inside `any`/`all`. */
@@ -70,6 +87,8 @@ export interface CompiledFilter {
   readonly maxRate: number | undefined;
   /** The filter's size as JSON, bytes (what the filter budgets count); 0 for no filter. */
   readonly bytes: number;
+  /** Its worst-case evaluation cost per event (FILTER_LIMITS, `cost`); 0 for no filter. */
+  readonly cost: number;
 }
 
 const matchAll: Predicate = () => true;
@@ -77,7 +96,10 @@ const matchAll: Predicate = () => true;
 /** Compile-time context: where we are (for error names and limits) and what the filter has used so far. */
 interface Ctx {
   nodes: number;
-  /** A rough evaluation cost so far (nodes, lists weigh more): the entries of an AND run cheapest first. */
+  /**
+   * The worst-case evaluation cost so far (FILTER_LIMITS, `cost`): what the
+   * limit counts, and the weight by which the entries of an AND run cheapest first.
+   */
   cost: number;
   /** The deepest nesting reached so far (a shared condition must still fit where it is used). */
   deepest: number;
@@ -154,10 +176,34 @@ function asText(v: unknown): string {
   return typeof v === 'string' ? v : String(v);
 }
 
-/** Substring of a primitive's text, or of some primitive element of a list; objects never match (no per-event serialization). */
+/** How many elements of `list` a scan looks at: the first FILTER_LIMITS.scanItems, so that a filter's cost bounds its work. */
+function scanned(list: readonly unknown[]): number {
+  return list.length < FILTER_LIMITS.scanItems ? list.length : FILTER_LIMITS.scanItems;
+}
+
+/**
+ * Substring of a primitive's text, or of some primitive element among the
+ * first scanItems of a list; objects never match (no per-event serialization).
+ * At most FILTER_LIMITS.scanText characters are searched in all (a string's
+ * first ones; in a list, element after element until that many): a long text
+ * costs no more than a long list (a match must end within them).
+ */
 function contains(v: unknown, needle: string): boolean {
-  if (Array.isArray(v)) return v.some((item) => isPrimitive(item) && asText(item).includes(needle));
-  return isPrimitive(v) && asText(v).includes(needle);
+  if (!Array.isArray(v)) return isPrimitive(v) && within(asText(v), needle, FILTER_LIMITS.scanText);
+  let left: number = FILTER_LIMITS.scanText;
+  for (let i = 0, n = scanned(v); i < n && left > 0; i++) {
+    const item: unknown = v[i];
+    if (!isPrimitive(item)) continue;
+    const text = asText(item);
+    if (within(text, needle, left)) return true;
+    left -= text.length;
+  }
+  return false;
+}
+
+/** `needle` in the first `chars` characters of `text` (a slice is O(1) in V8: no copy). */
+function within(text: string, needle: string, chars: number): boolean {
+  return (text.length <= chars ? text : text.slice(0, chars)).includes(needle);
 }
 
 function direction(at: string, op: string, v: unknown): ChangeDirection {
@@ -197,6 +243,7 @@ function compileOperator(at: string, op: string, arg: unknown, ctx: Ctx, nesting
     }
     case 'contains': {
       const needle = asText(checkPrimitive(at, op, arg));
+      ctx.cost += CONTAINS_COST; // the characters it may search
       return (v) => contains(v, needle);
     }
     case 'prefix':
@@ -215,18 +262,21 @@ function compileOperator(at: string, op: string, arg: unknown, ctx: Ctx, nesting
     }
     case 'any':
     case 'all': {
-      ctx.cost += 4; // once per element
+      const before = ctx.cost;
       const inner = compileObject(`${at}.${op}`, arg, ctx, nesting + 1, false);
-      // `any` of an empty list is false, `all` of it true; a value that is not a list matches neither.
+      // The inner filter runs once per element scanned (at least 1 each, even when it asks nothing): nested quantifiers multiply.
+      ctx.cost = before + FILTER_LIMITS.scanItems * Math.max(1, ctx.cost - before);
+      // Over the first scanItems elements only (the rest are not looked at): `any` of an empty
+      // list is false, `all` of it true; a value that is not a list matches neither.
       return op === 'any'
         ? (v) => {
             if (!Array.isArray(v)) return false;
-            for (const item of v) if (inner(item)) return true;
+            for (let i = 0, n = scanned(v); i < n; i++) if (inner(v[i])) return true;
             return false;
           }
         : (v) => {
             if (!Array.isArray(v)) return false;
-            for (const item of v) if (!inner(item)) return false;
+            for (let i = 0, n = scanned(v); i < n; i++) if (!inner(v[i])) return false;
             return true;
           };
     }
@@ -389,7 +439,7 @@ function compileObject(at: string, filter: unknown, ctx: Ctx, nesting: number, i
 const UNSEEN = Symbol('unseen');
 
 /** What an empty filter compiles to. */
-const EMPTY: CompiledFilter = { match: matchAll, changes: [], maxRate: undefined, bytes: 0 };
+const EMPTY: CompiledFilter = { match: matchAll, changes: [], maxRate: undefined, bytes: 0, cost: 0 };
 
 /**
  * Compiled filters by their JSON text, shared by every subscription that sends
@@ -439,7 +489,14 @@ export function compileSubscriptionFilter(filters: Record<string, unknown> | nul
   if (cached) return cached;
   const ctx: Ctx = { nodes: 0, cost: 0, deepest: 0, changes: [], maxRate: undefined };
   const match = compileObject('filters', filters, ctx, 0, true, true) as EventPredicate;
-  const compiled: CompiledFilter = { match: match === matchAll ? match : memoized(match), changes: ctx.changes, maxRate: ctx.maxRate, bytes: Buffer.byteLength(text) };
+  // Checked once the whole filter is weighed, so that the message says what it costs (compiling is bounded by `nodes`).
+  if (ctx.cost > FILTER_LIMITS.cost) {
+    throw new EscaiError(
+      'VALIDATION_ERROR',
+      `filters: cost ${ctx.cost}, over the limit of ${FILTER_LIMITS.cost} per subscription (limit cost: each node 1; any, all and contains count each of the first ${FILTER_LIMITS.scanItems} list elements they may scan)`,
+    );
+  }
+  const compiled: CompiledFilter = { match: match === matchAll ? match : memoized(match), changes: ctx.changes, maxRate: ctx.maxRate, bytes: Buffer.byteLength(text), cost: ctx.cost };
   if (compiledCache.size >= COMPILED_CACHE_LIMIT) compiledCache.delete(compiledCache.keys().next().value!);
   compiledCache.set(text, compiled);
   return compiled;

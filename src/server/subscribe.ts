@@ -21,8 +21,14 @@ import type { KeyedBuckets } from './limits.js';
 import { collectReplay, type Replay, type ReplayPlan } from './recovery.js';
 import { describeSubscription, type Subscription, type SubscriptionIndex } from './subscriptions.js';
 
-/** Bytes of filters (as JSON) one subscription, and one connection's subscriptions together, may hold. */
-export const FILTER_BUDGET = { perSubscription: 4096, perConnection: 65_536 } as const;
+/**
+ * Bytes of filters (as JSON) one subscription, and one connection's subscriptions
+ * together, may hold; and `cost`, the most the worst cases of one connection's
+ * filters may add up to (each filter's is at most FILTER_LIMITS.cost): the filter
+ * work one event may take on one connection, bounded at subscribe, so that many
+ * cheap filters cannot add up to a stall (docs/PROTOCOL.md, Filter limits).
+ */
+export const FILTER_BUDGET = { perSubscription: 4096, perConnection: 65_536, cost: 16_384 } as const;
 
 /** How far back `latest` looks for the newest event a subscription wants. */
 export const LATEST_SCAN = 500;
@@ -83,9 +89,18 @@ export class Subscriptions {
         throw new EscaiError('VALIDATION_ERROR', `filters: ${bytes} bytes as JSON, over the limit of ${FILTER_BUDGET.perSubscription} per subscription`);
       }
       let total = bytes;
-      for (const other of index.of(conn)) if (other.filters) total += Buffer.byteLength(JSON.stringify(other.filters));
+      let cost = compiled.cost;
+      for (const other of index.of(conn)) {
+        if (!other.filters) continue;
+        total += Buffer.byteLength(JSON.stringify(other.filters));
+        // Accepted before, so it compiles (from the cache, mostly); its match is what runs per event.
+        cost += compileSubscriptionFilter(other.filters).cost;
+      }
       if (total > FILTER_BUDGET.perConnection) {
         throw new EscaiError('VALIDATION_ERROR', `filters: the connection's filters would total ${total} bytes, over the limit of ${FILTER_BUDGET.perConnection}`);
+      }
+      if (cost > FILTER_BUDGET.cost) {
+        throw new EscaiError('VALIDATION_ERROR', `filters: the connection's filters would cost ${cost}, over the limit of ${FILTER_BUDGET.cost} per connection (limit connection cost)`);
       }
     }
     return {
