@@ -48,8 +48,8 @@ const allKeysCount = Math.min(FILTER_LIMITS.keys, Math.floor((FILTER_LIMITS.cost
 const allOpsCount = Math.floor((FILTER_LIMITS.cost - 2) / Q / 7);
 /** `$not` of a `contains` that never matches (3 + CONTAINS_COST units each), on lists of strings / on one long text: as many as the cost and node limits allow. */
 const containsCount = Math.min(Math.floor((FILTER_LIMITS.cost - 3) / (3 + CONTAINS_COST)), Math.floor((FILTER_LIMITS.nodes - 16) / 3));
-/** `any` over a list, a `contains` that never matches in each element (with a condition that holds, so nothing stops early), repeated while the budget lasts. */
-const anyContainsCount = Math.max(1, Math.floor((FILTER_LIMITS.cost - 1) / (2 + Q * (2 + CONTAINS_COST + 2))));
+/** `any` over a list, a `contains` that never matches in each element, repeated while the budget lasts. */
+const anyContainsCount = Math.max(1, Math.floor((FILTER_LIMITS.cost - 2) / (2 + Q * (2 + CONTAINS_COST))));
 /** `{$and: [{$and: [≤ 32 conditions]}, …]}`: every condition judged (each holds). */
 function allOf(conditions: Array<Record<string, unknown>>): Record<string, unknown> {
   const chunks: Array<Record<string, unknown>> = [];
@@ -80,7 +80,7 @@ const SHAPES: Record<string, Shape> = {
   },
   'any-contains': {
     // A text search in each element of a list ("a belief whose content mentions X"), none matching: every element searched.
-    filter: (i) => allOf(Array.from({ length: anyContainsCount }, (_, k) => ({ [`b${k}`]: { any: { content: { contains: `absent-${i}-${k}` }, n: { min: -1 } } } }))),
+    filter: (i) => allOf(Array.from({ length: anyContainsCount }, (_, k) => ({ [`b${k}`]: { any: { content: { contains: `absent-${i}-${k}` } } } }))),
     data: (seq) => ({ seq, ...Object.fromEntries(Array.from({ length: anyContainsCount }, (_, k) => [`b${k}`, Array.from({ length: Q + 8 }, (_, j) => ({ n: j, content: `belief ${j} `.padEnd(FILTER_LIMITS.scanText, 'z') }))])) }),
   },
   'contains-text': {

@@ -141,7 +141,7 @@ test('trustProxy: off, a hop count (true is one hop), or proxy addresses and CID
   assert.deepEqual(resolveConfig({ trustProxy: ['::1'] }).trustProxy, ['::1']);
   assert.equal(resolveConfig({ trustProxy: true } as never).trustProxy, 1);
   // A typo is not read as "off" nor as "trust everything": the bad entry is named.
-  for (const bad of ['ture', '10.0.0.0/8,10.0.0.300', '10.0.0.0/33']) {
+  for (const bad of ['ture', '10.0.0.0/8,10.0.0.300', '10.0.0.0/33', '172.16/12', '10.1']) {
     const msg = configError(() => trust(bad));
     assert.match(msg, /trustProxy/);
     assert.match(msg, /ESCAI_TRUST_PROXY/);

@@ -12,7 +12,7 @@ import { test } from 'node:test';
 import fc from 'fast-check';
 import type { DeliveredEvent } from '../src/engine/broker.js';
 import { EscaiError } from '../src/protocol/codes.js';
-import { compileSubscriptionFilter, CONTAINS_COST, FILTER_LIMITS } from '../src/server/filters.js';
+import { compileSubscriptionFilter, CONTAINS_COST, CONTAINS_ELEMENTS, FILTER_LIMITS } from '../src/server/filters.js';
 import { FILTER_BUDGET } from '../src/server/subscribe.js';
 import { confirmed, EVENT_TYPES, expectFilterRefused, publishOne, startServer, type DeliveredEvent as Delivered, type TestClient, type TestServer } from './helpers.js';
 
@@ -116,12 +116,12 @@ const element = fc.letrec<{ el: unknown }>((tie) => ({
  * after the cap's edge, the rest one repeated element (so that the generator
  * stays fast).
  */
-function longList(item: fc.Arbitrary<unknown>): fc.Arbitrary<unknown[]> {
+function longList(item: fc.Arbitrary<unknown>, cap: number = Q): fc.Arbitrary<unknown[]> {
   return fc
-    .tuple(fc.integer({ min: Q - 3, max: Q + 2 }), item, item, fc.integer({ min: 0, max: Q * 3 }))
+    .tuple(fc.integer({ min: cap - 3, max: cap + 2 }), item, item, fc.integer({ min: 0, max: Q * 3 }))
     .map(([at, fill, special, after]) => [...Array.from({ length: at }, () => fill), special, ...Array.from({ length: after }, () => fill)]);
 }
-const eventData = fc.record({ items: fc.oneof(fc.array(element.el, { maxLength: 4 }), longList(element.el)), x: leafValue, tags: longList(leafValue) }, { requiredKeys: [] });
+const eventData = fc.record({ items: fc.oneof(fc.array(element.el, { maxLength: 4 }), longList(element.el)), x: leafValue, tags: fc.oneof(longList(leafValue), longList(leafValue, CONTAINS_ELEMENTS)) }, { requiredKeys: [] });
 
 // Filters over those lists: no numeric path segment, so every element read is a scan's.
 const path = fc.constantFrom('items', 'x', 'y', 'tags');
@@ -196,12 +196,13 @@ test('property: evaluation reads no list element past the cap, and its reads sta
       assert.ok(probe.highestIndex() < Q, `read element ${probe.highestIndex()} of a list, cap ${Q}: ${JSON.stringify(filters)}`);
       // The cost bounds the work: a node reads at most its path (FILTER_LIMITS.depth steps, and the envelope, and `data`), a scan the length and each element.
       assert.ok(probe.reads() <= (FILTER_LIMITS.depth + 3) * f.cost, `${probe.reads()} reads for cost ${f.cost}: ${JSON.stringify(filters)}`);
-      if (probe.highestIndex() === Q - 1) reachedCap++;
+      // A scan ran to its cap: any/all's (scanItems), or a contains' on short elements (CONTAINS_ELEMENTS).
+      if (probe.highestIndex() === Q - 1 || probe.highestIndex() === CONTAINS_ELEMENTS - 1) reachedCap++;
     }),
     { numRuns: 400 },
   );
   assert.ok(compiled > 100, `too few filters compiled (${compiled})`);
-  assert.ok(reachedCap > 10, `only ${reachedCap} evaluations scanned up to the cap: the generator misses long lists`);
+  assert.ok(reachedCap > 10, `only ${reachedCap} evaluations scanned up to a cap: the generator misses long lists`);
 });
 
 test('property: a list longer than the cap is judged on its first scanItems elements, as if cut there', { timeout: 60_000 }, () => {
@@ -216,12 +217,13 @@ test('property: a list longer than the cap is judged on its first scanItems elem
       }
       const whole = f.match(delivered(data));
       assert.equal(whole, f.match(delivered(truncated(data, Q))), JSON.stringify(filters));
-      if (whole !== f.match(delivered(truncated(data, Q - 1)))) differs++;
+      // One element earlier than a cap (any/all: scanItems; contains on a list: CONTAINS_ELEMENTS) may change the answer.
+      if (whole !== f.match(delivered(truncated(data, Q - 1))) || whole !== f.match(delivered(truncated(data, CONTAINS_ELEMENTS - 1)))) differs++;
     }),
     { numRuns: 1500 },
   );
-  // The property is not vacuous: cutting one element earlier changes some answers.
-  assert.ok(differs > 0, 'no answer depended on the last element within the cap');
+  // The property is not vacuous: cutting one element earlier than a cap changes some answers.
+  assert.ok(differs > 0, 'no answer depended on the last element within a cap');
 });
 
 test('cap: any and all see exactly the first scanItems elements (named cases)', { timeout: 30_000 }, () => {
@@ -234,8 +236,12 @@ test('cap: any and all see exactly the first scanItems elements (named cases)', 
   assert.equal(allHigh.match(delivered({ items: list(Q - 1, Q * 10) })), false);
   assert.equal(allHigh.match(delivered({ items: list(Q, Q * 10) })), true, 'all holds on the first scanItems elements');
   const tags = (at: number) => Array.from({ length: Q * 10 }, (_, i) => (i === at ? 'a needle' : 'hay'));
-  assert.equal(tagged.match(delivered({ tags: tags(Q - 1) })), true);
-  assert.equal(tagged.match(delivered({ tags: tags(Q) })), false);
+  // contains on a list: each element counts at least 64 characters of its 1,024, so it visits CONTAINS_ELEMENTS of them.
+  assert.equal(tagged.match(delivered({ tags: tags(CONTAINS_ELEMENTS - 1) })), true);
+  assert.equal(tagged.match(delivered({ tags: tags(CONTAINS_ELEMENTS) })), false);
+  const objects = (at: number) => Array.from({ length: Q }, (_, i) => (i === at ? 'a needle' : { hay: 1 }));
+  assert.equal(tagged.match(delivered({ tags: objects(CONTAINS_ELEMENTS - 1) })), true, 'objects are visited (and count) too');
+  assert.equal(tagged.match(delivered({ tags: objects(CONTAINS_ELEMENTS) })), false);
   assert.equal(tagged.match(delivered({ tags: 'a needle in text' })), true, 'on a string, contains is a substring test as before');
   // Text: at most scanText characters searched, a string's first ones, or a list's elements' in turn.
   const T = FILTER_LIMITS.scanText;

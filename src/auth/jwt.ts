@@ -61,8 +61,17 @@ export function createVerifier(options: VerifierOptions): TokenVerifier {
   };
   const previousKey = options.previousSecret ? new TextEncoder().encode(options.previousSecret) : undefined;
   const previousSigning: Signing | undefined = previousKey ? { via: 'previous-secret', retiresAt: options.previousSecretUntil ?? 0 } : undefined;
-  /** The JWKS as last checked by `retired` (its JSON), to see whether it changed. */
+  /** The JWKS as last checked by `retired` (its JSON), to see whether it changed, and how many changes it has seen. */
   let checkedJwks: string | undefined;
+  let generation = 0;
+  /**
+   * The JWKS generation each JWKS-signed principal was last known good in:
+   * the one current when its verification started, then the one a check
+   * found it in. A principal from an older generation is checked again, so
+   * one that verified against a set fetched before a key left (a refresh
+   * racing the check) is caught at the next check.
+   */
+  const goodIn = new WeakMap<Principal, number>();
 
   // Verified tokens, kept until their exp (at most VERIFIED_CACHE_MS): a reconnect storm, or many tabs of
   // one dashboard, verify each token once, and its connections share one Principal. Bounded; tokens that
@@ -83,6 +92,7 @@ export function createVerifier(options: VerifierOptions): TokenVerifier {
       }
       let payload: JWTPayload;
       let alg: string | undefined;
+      const startedIn = generation;
       try {
         ({ payload, protectedHeader: { alg } } = await jwtVerify(token, getKey, verifyOptions));
       } catch (err) {
@@ -96,8 +106,11 @@ export function createVerifier(options: VerifierOptions): TokenVerifier {
         }
         return principalFromClaims(payload, options.roles, previousSigning);
       }
-      const principal = principalFromClaims(payload, options.roles, jwks && alg !== 'HS256' ? { via: 'jwks', token } : undefined);
-      remember(token, principal);
+      const viaJwks = jwks !== undefined && alg !== 'HS256';
+      const principal = principalFromClaims(payload, options.roles, viaJwks ? { via: 'jwks', token } : undefined);
+      if (viaJwks) goodIn.set(principal, startedIn);
+      // Not kept when the set changed meanwhile: it may have verified against a key that has just left.
+      if (!viaJwks || startedIn === generation) remember(token, principal);
       return principal;
     },
 
@@ -110,15 +123,18 @@ export function createVerifier(options: VerifierOptions): TokenVerifier {
         return gone; // unreachable or invalid: keep what verified (jose keeps the last good set too)
       }
       const set = jwks.jwks();
-      const text = JSON.stringify(set ?? null);
-      // Unchanged since the last check: nothing can have left it. (The first check compares every principal.)
-      if (set === undefined || text === checkedJwks) return gone;
-      checkedJwks = text;
-      for (const [token, entry] of verified) if (entry.principal.signing?.via === 'jwks') verified.delete(token);
+      if (set === undefined) return gone;
+      const text = JSON.stringify(set);
+      if (text !== checkedJwks) {
+        // A new set: verifications of the old one are forgotten, and every principal is checked against it.
+        checkedJwks = text;
+        generation++;
+        for (const [token, entry] of verified) if (entry.principal.signing?.via === 'jwks') verified.delete(token);
+      }
       const local = createLocalJWKSet(set);
       const checked = new Map<string, boolean>();
       for (const principal of principals) {
-        if (principal.signing?.via !== 'jwks') continue;
+        if (principal.signing?.via !== 'jwks' || goodIn.get(principal) === generation) continue;
         const token = principal.signing.token;
         let ok = checked.get(token);
         if (ok === undefined) {
@@ -129,7 +145,8 @@ export function createVerifier(options: VerifierOptions): TokenVerifier {
           );
           checked.set(token, ok);
         }
-        if (!ok) gone.add(principal);
+        if (ok) goodIn.set(principal, generation);
+        else gone.add(principal);
       }
       return gone;
     },

@@ -3,6 +3,7 @@
 // flags. Validated once at start; a bad value stops the server with a message
 // naming the setting and where it came from. The result is frozen.
 import { readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
 import { z } from 'zod';
 import { DEFAULT_ROLES } from '../auth/permissions.js';
 import { DetectorThresholdsSchema } from '../detect/thresholds.js';
@@ -23,6 +24,9 @@ const list = z.preprocess(
   z.array(z.string().min(1)),
 );
 
+/** The ranges proxy-addr knows by name. */
+const PROXY_NAMES: ReadonlySet<string> = new Set(['loopback', 'linklocal', 'uniquelocal']);
+
 /** `trustProxy` from text or a config file: off, a hop count, or a list of addresses/CIDRs (each checked). */
 const trustProxy = z.preprocess(
   (v) => {
@@ -41,10 +45,17 @@ const trustProxy = z.preprocess(
       .array(z.string().min(1))
       .min(1)
       .superRefine((list, ctx) => {
+        const expected = '(expected addresses or CIDRs, e.g. 10.0.0.0/8,127.0.0.1, or a hop count)';
+        // Whole addresses only: the library also takes inet_aton shorthand, which would read 172.16/12 as 172.0.0.16/12.
+        const shorthand = list.find((entry) => !PROXY_NAMES.has(entry) && isIP(entry.split('/')[0]!) === 0);
+        if (shorthand !== undefined) {
+          ctx.addIssue({ code: 'custom', message: `invalid IP address: ${shorthand} ${expected}` });
+          return;
+        }
         try {
           proxyaddr.compile(list);
         } catch (err) {
-          ctx.addIssue({ code: 'custom', message: `${(err as Error).message} (expected addresses or CIDRs, e.g. 10.0.0.0/8,127.0.0.1, or a hop count)` });
+          ctx.addIssue({ code: 'custom', message: `${(err as Error).message} ${expected}` });
         }
       }),
   ]),

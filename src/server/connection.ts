@@ -650,8 +650,10 @@ export class Connection {
       // A request with an id is answered, in its turn: after the replies of every request before it
       // (pipelined publishes still in flight). At most rateLimitCloseAfter of these before the close.
       const message = publish ? `Publishing over ${this.#limits.publishRate} events/s on this connection; not published, retry later` : 'Too many messages; request dropped, retry later';
-      const refuse = () => this.sendError('RATE_LIMITED', message, decoded.id);
+      const id = decoded.id; // only the id is kept while the reply waits, not the message
+      const refuse = () => this.sendError('RATE_LIMITED', message, id);
       if (this.#inbound === null && this.#publishReplies === null) refuse();
+      else if (this.#pendingInbound >= MAX_PENDING_INBOUND) this.close('POLICY_VIOLATION', 'too many requests in flight');
       else this.enqueue(async () => (this.#publishReplies === null ? refuse() : this.#publishReplies.then(refuse)));
     } else if (now - this.#lastRateLimitNotice >= 1000) {
       // At most one notice a second, so a flood is not answered with a flood.

@@ -47,20 +47,27 @@ const FORBIDDEN_SEGMENTS = new Set(['__proto__', 'prototype', 'constructor']);
  * `any`, `all` or `contains` looks at (the rest are not scanned: the list is
  * judged as if cut there), `scanText` the most characters one `contains`
  * searches; `cost` the most a filter's worst case may cost, where each node
- * costs 1, `contains` one more per 64 characters it may search
+ * costs 1, `contains` one more per 32 characters it may search
  * (CONTAINS_COST), and `any`/`all` each of the `scanItems` elements they may
  * look at times their inner filter's cost (at least 1), so nested
  * quantifiers multiply. A unit is one node judged on one target (10–30 ns;
  * docs/BENCHMARKS.md, Filter cost bound). The connection's sum: FILTER_BUDGET.
  */
-export const FILTER_LIMITS = { keys: 32, depth: 8, listItems: 256, textLength: 1024, nesting: 6, nodes: 256, changes: 8, maxRate: 1000, scanItems: 64, scanText: 1024, cost: 2048 } as const;
+export const FILTER_LIMITS = { keys: 32, depth: 8, listItems: 256, textLength: 1024, nesting: 6, nodes: 256, changes: 8, maxRate: 1000, scanItems: 64, scanText: 1024, cost: 2304 } as const;
+
+/** The characters one cost unit of `contains` stands for (measured: then a unit of text search costs about what a unit of nodes does). */
+const CHARS_PER_UNIT = 32;
+/** What a list element counts against a `contains`' characters, at least: an element visit costs about that much search. */
+const ELEMENT_CHARS = 64;
 
 /**
- * What a `contains` adds to the cost: one unit per 64 characters searched
- * (measured: a unit of text search costs about what a unit of nodes does), so
- * a text search in each element of a list (`any` over a `contains`) fits.
+ * What a `contains` adds to the cost: one unit per 32 characters it may
+ * search, so that a text search in each element of a list (`any` over a
+ * `contains`) still fits in one filter.
  */
-export const CONTAINS_COST = FILTER_LIMITS.scanText / 64;
+export const CONTAINS_COST = FILTER_LIMITS.scanText / CHARS_PER_UNIT;
+/** The most elements of a list one `contains` visits (each counts at least ELEMENT_CHARS characters). */
+export const CONTAINS_ELEMENTS = FILTER_LIMITS.scanText / ELEMENT_CHARS;
 
 type Primitive = string | number | boolean;
 /** A predicate over what a filter looks at: the event at the top level, a list element inside `any`/`all`. */
@@ -182,21 +189,25 @@ function scanned(list: readonly unknown[]): number {
 }
 
 /**
- * Substring of a primitive's text, or of some primitive element among the
- * first scanItems of a list; objects never match (no per-event serialization).
- * At most FILTER_LIMITS.scanText characters are searched in all (a string's
- * first ones; in a list, element after element until that many): a long text
- * costs no more than a long list (a match must end within them).
+ * Substring of a primitive's text, or of some primitive element of a list;
+ * objects never match (no per-event serialization). At most
+ * FILTER_LIMITS.scanText characters are searched in all (a string's first
+ * ones; in a list, element after element until that many, each element
+ * counting at least ELEMENT_CHARS, so at most CONTAINS_ELEMENTS are
+ * visited): what CONTAINS_COST charges, whatever the list holds.
  */
 function contains(v: unknown, needle: string): boolean {
   if (!Array.isArray(v)) return isPrimitive(v) && within(asText(v), needle, FILTER_LIMITS.scanText);
   let left: number = FILTER_LIMITS.scanText;
   for (let i = 0, n = scanned(v); i < n && left > 0; i++) {
     const item: unknown = v[i];
-    if (!isPrimitive(item)) continue;
+    if (!isPrimitive(item)) {
+      left -= ELEMENT_CHARS;
+      continue;
+    }
     const text = asText(item);
     if (within(text, needle, left)) return true;
-    left -= text.length;
+    left -= Math.max(text.length, ELEMENT_CHARS);
   }
   return false;
 }

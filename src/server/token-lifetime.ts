@@ -100,7 +100,7 @@ export class TokenLifetime {
     try {
       const principals = new Set<Principal>();
       for (const conn of this.#expiries.keys()) if (conn.principal.signing?.via === 'jwks') principals.add(conn.principal);
-      if (principals.size === 0) return 0;
+      // Asked even with none: a changed set also drops the verified tokens it no longer backs.
       const retired = await this.#deps.verifier.retired(principals);
       let closed = 0;
       for (const conn of [...this.#expiries.keys()]) {

@@ -142,7 +142,7 @@ def check_event(event: Mapping[str, Any], where: str = "event") -> None:
         if key not in event or event[key] is None:
             raise ValidationError(f"{where}.{key}: required for {etype}", events=[event])
     for key in ("agent_id", "user_id"):
-        if key in event and not (isinstance(event[key], str) and _ID.match(event[key])):
+        if key in event and not (isinstance(event[key], str) and _ID.fullmatch(event[key])):
             raise ValidationError(f"{where}.{key}: 1-128 characters of letters, digits and _ . : @ -, not dots only; got {event[key]!r}", events=[event])
     if "severity" in event and event["severity"] not in SEVERITIES:
         raise ValidationError(f"{where}.severity: must be one of {', '.join(SEVERITIES)}; got {event['severity']!r}", events=[event])

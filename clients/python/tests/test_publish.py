@@ -123,6 +123,9 @@ def test_a_batch_with_one_bad_event_is_refused_whole_naming_the_field(server: st
             with pytest.raises(ValidationError) as only_dots:
                 pub.epistemic_update(dots, {"confidence_level": 0.5})
             assert only_dots.value.field == "event.agent_id" and "dots" in only_dots.value.message
+        with pytest.raises(ValidationError) as newline:  # the whole id must match, a trailing newline too
+            pub.epistemic_update(agent + "\n", {"confidence_level": 0.5})
+        assert newline.value.field == "event.agent_id"
         pub.epistemic_update(agent + ".v1", {"confidence_level": 0.5})  # dots inside an id are fine
         with pytest.raises(ValidationError) as unserialisable:
             pub.epistemic_update(agent, {"confidence_level": 0.5, "when": object()})  # type: ignore[dict-item]
