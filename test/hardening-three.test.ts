@@ -38,17 +38,25 @@ async function waitingSockets(t: TestContext, s: TestServer, n: number, headers:
   return { open, refused };
 }
 
-/** A JWKS endpoint serving whatever set `keys` holds at the time of the request, after `delayMs`. */
-async function jwksServer(t: TestContext, keys: { current: JWK[] }, delayMs = 0): Promise<string> {
+/** A JWKS endpoint serving whatever set `keys` holds at the time of the request, after `delayMs`; `onRequest` hears each request. */
+async function jwksServer(t: TestContext, keys: { current: JWK[]; delayMs?: number; onRequest?: () => void }, delayMs = 0): Promise<string> {
   const server: Server = createServer((_req, res) => {
+    const served = keys.current;
+    keys.onRequest?.();
     setTimeout(() => {
       res.writeHead(200, { 'Content-Type': 'application/json' });
-      res.end(JSON.stringify({ keys: keys.current }));
-    }, delayMs);
+      res.end(JSON.stringify({ keys: served }));
+    }, keys.delayMs ?? delayMs);
   });
   server.listen(0, '127.0.0.1');
   await once(server, 'listening');
-  t.after(() => new Promise<void>((resolve) => server.close(() => resolve())));
+  t.after(
+    () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections(); // the node may still be polling it (keep-alive): do not wait for it
+      }),
+  );
   return `http://127.0.0.1:${(server.address() as AddressInfo).port}/jwks`;
 }
 
@@ -210,6 +218,26 @@ test('when a key leaves the JWKS its connections close with 4001; one that refre
   assert.equal((await moved.request({ type: 'ping', id: 'still' }, 'pong')).type, 'pong', 'the refreshed connection stays');
   const late = await handshakeRefusal(`${s.wsUrl}/ws/monitor/three-b?token=${k1Token}`);
   assert.equal(late.status, 401, 'a token of the retired key (verified before, once cached) is refused now');
+});
+
+test('a refresh to a retired key that lands while the key check is fetching the new set is caught by the next check', { timeout: 30_000 }, async (t) => {
+  const { jwks, sign } = await rsaKeys(['k1', 'k2']);
+  const keys: { current: JWK[]; delayMs?: number; onRequest?: () => void } = { current: jwks };
+  const s = await startServer(t, { jwtJwksUrl: await jwksServer(t, keys), jwtJwksRefresh: 0.3 });
+  const c = await s.connect(await sign('k2', 'racer'), { session: 'racer' });
+  // Wait for a check to have seen the full set, then remove k1 and slow the next fetch down.
+  await new Promise<void>((resolve) => (keys.onRequest = resolve));
+  keys.current = jwks.filter((k) => k.kid === 'k2');
+  keys.delayMs = 800;
+  const fetching = new Promise<void>((resolve) => (keys.onRequest = resolve));
+  await fetching;
+  // The check's fetch is in flight: the verifier still holds the old set, so a k1 token verifies now.
+  const refreshed = await c.request({ type: 'refresh', id: 'r', data: { token: await sign('k1', 'racer') } }, 'token_refreshed');
+  assert.equal(refreshed.type, 'token_refreshed', 'verified against the set fetched before the key left');
+  keys.onRequest = undefined;
+  const closed = await closedWithin(c, 10_000, 'the connection refreshed to the retired key');
+  assert.equal(closed.code, 4001);
+  assert.match(closed.reason, /key retired/);
 });
 
 // ---- 5. replies keep request order -------------------------------------------------------
