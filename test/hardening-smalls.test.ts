@@ -78,6 +78,13 @@ test('dev mode: a group-readable secret, and a too-short one rewritten in place,
   assert.notEqual(readFileSync(path, 'utf8').trim(), 'short', 'a new secret was written');
   assert.equal(modeOf(path).toString(8), '600');
   assert.match(rewritten.stderr(), /had mode 0666 .*now 0600/);
+
+  // A client command that signs its dev token with the file tightens it too (the server need not be up).
+  chmodSync(path, 0o644);
+  const client = runCli(t, ['agents', '--url', 'http://127.0.0.1:9'], {}, { cwd: dir });
+  await exitWithin(client, 20_000);
+  assert.match(client.stderr(), /had mode 0644 .*now 0600/);
+  assert.equal(modeOf(path).toString(8), '600');
 });
 
 // ---- 2. agent ids of dots only -------------------------------------------

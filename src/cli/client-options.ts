@@ -2,10 +2,8 @@
 // ESCAI_URL) and who is asking (--token / ESCAI_TOKEN). Run next to a dev
 // server without a token, a command signs a short-lived dev token with the
 // dev secret that server created (and says so); it never creates one.
-import { existsSync, readFileSync } from 'node:fs';
-import { resolve } from 'node:path';
 import type { Command } from 'commander';
-import { DEV_SECRET_FILE } from './devmode.js';
+import { DEV_SECRET_FILE, readDevSecret } from './devmode.js';
 import { CliError, ExitCodes } from './exit-codes.js';
 import type { Target } from './http.js';
 
@@ -25,8 +23,7 @@ export async function resolveTarget(flags: ClientFlags, needs: { roles: string[]
   const url = flags.url ?? process.env['ESCAI_URL'] ?? 'http://127.0.0.1:8000';
   const token = flags.token ?? process.env['ESCAI_TOKEN'];
   if (token) return { url, token };
-  const secretFile = resolve(process.cwd(), DEV_SECRET_FILE);
-  const secret = process.env['ESCAI_JWT_SECRET'] ?? (existsSync(secretFile) ? readFileSync(secretFile, 'utf8').trim() : undefined);
+  const secret = process.env['ESCAI_JWT_SECRET'] ?? readDevSecret();
   if (!secret) {
     throw new CliError('no token: pass --token or set ESCAI_TOKEN (mint one with `escai-realtime token` where the server runs)', ExitCodes.NO_PERMISSION);
   }

@@ -39,6 +39,17 @@ export function loadOrCreateDevSecret(dir = process.cwd(), note: (line: string) 
 }
 
 /**
+ * The dev secret a client command signs its token with, when the file is
+ * there: made 0600 first, like `serve` and `token` do (undefined without it).
+ */
+export function readDevSecret(dir = process.cwd(), note: (line: string) => void = stderrNote): string | undefined {
+  const path = resolve(dir, DEV_SECRET_FILE);
+  if (!existsSync(path)) return undefined;
+  ownerOnly(path, note);
+  return readFileSync(path, 'utf8').trim() || undefined;
+}
+
+/**
  * Makes the file 0600 when group or others have any access to it, saying so;
  * refuses (exit 78) when that is not possible (a file of another user). No-op
  * on Windows, whose files have no such modes.
