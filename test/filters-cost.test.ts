@@ -13,7 +13,7 @@ import fc from 'fast-check';
 import type { DeliveredEvent } from '../src/engine/broker.js';
 import { EscaiError } from '../src/protocol/codes.js';
 import { compileSubscriptionFilter, CONTAINS_COST, CONTAINS_ELEMENTS, FILTER_LIMITS } from '../src/server/filters.js';
-import { FILTER_BUDGET } from '../src/server/subscribe.js';
+import { FILTER_BUDGET, LATEST_WORK } from '../src/server/subscribe.js';
 import { confirmed, EVENT_TYPES, expectFilterRefused, publishOne, startServer, type DeliveredEvent as Delivered, type TestClient, type TestServer } from './helpers.js';
 
 const Q = FILTER_LIMITS.scanItems;
@@ -299,6 +299,30 @@ test('server: the stalling shape (nested any/all, a few hundred nodes) is refuse
   await ep(s, 2, { items: list(Q) }); // not delivered: past the cap, not scanned
   await ep(s, 3, { items: list(0) });
   assert.deepEqual(await seqsUntil(c, 3), [1, 3]);
+});
+
+test('server: latest looks back fewer events for a costly filter (LATEST_WORK / cost), the whole window for a cheap one', { timeout: 60_000 }, async (t) => {
+  const s = await startServer(t, { historySize: 1000 });
+  const c = await s.connect(RESEARCHER);
+  const innerKeys = Math.min(FILTER_LIMITS.keys, Math.floor((FILTER_LIMITS.cost - 2) / Q / 3));
+  const costly = { items: { any: Object.fromEntries(Array.from({ length: innerKeys }, (_, i) => [`k${i}`, { equals: 1, exists: true }])) } };
+  const reach = Math.floor(LATEST_WORK / compileSubscriptionFilter(costly).cost);
+  assert.ok(reach < 100 && reach >= 1, `reach ${reach}`);
+  const hit = Object.fromEntries(Array.from({ length: innerKeys }, (_, i) => [`k${i}`, 1]));
+  // The one event both filters want, then 100 newer ones neither wants: it lies beyond the costly filter's reach.
+  await ep(s, 0, { marker: 'hit', items: [hit] });
+  for (let i = 1; i <= 100; i++) await ep(s, i, { marker: 'miss', items: [{ ...hit, k0: 0 }] });
+  const cheap = await confirmed(c, { type: 'epistemic_updates', agent_id: 'agent_1', filters: { marker: 'hit' }, latest: true });
+  const found = await c.next('epistemic_update', 5000);
+  assert.equal(found.data?.['seq'], 0, `the cheap filter finds it 101 events back: ${JSON.stringify(found).slice(0, 300)}`);
+  assert.equal(cheap.data.offset, found.offset - 1);
+  const other = await s.connect(RESEARCHER);
+  const limited = await confirmed(other, { type: 'epistemic_updates', agent_id: 'agent_1', filters: costly, latest: true });
+  assert.equal(limited.data.offset, 101, 'no latest event: the confirmation names the stream\'s end');
+  await ep(s, 200, { marker: 'hit', items: [hit] });
+  const first = await other.next('epistemic_update', 5000);
+  assert.equal(first.data?.['seq'], 200, 'the first event is the live one, not an old latest');
+  assert.notEqual((first as { latest?: boolean }).latest, true);
 });
 
 test('server: many cheap filters on one connection hit the per-connection cost budget, named; unsubscribing frees it', { timeout: 30_000 }, async (t) => {

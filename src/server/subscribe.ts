@@ -32,6 +32,14 @@ export const FILTER_BUDGET = { perSubscription: 4096, perConnection: 65_536, cos
 
 /** How far back `latest` looks for the newest event a subscription wants. */
 export const LATEST_SCAN = 500;
+/**
+ * The filter work one `latest` may do, in cost units (FILTER_LIMITS): a
+ * filter costing more looks back fewer events (LATEST_WORK / cost, at least
+ * one), so that a subscribe loop cannot spend the node's CPU on scans. Every
+ * filter of cost ≤ 256 (any filter without any/all/contains) looks back the
+ * whole LATEST_SCAN.
+ */
+export const LATEST_WORK = 128_000;
 
 export interface SubscribeDeps {
   config: Pick<Config, 'maxSubscriptions'>;
@@ -197,7 +205,9 @@ export class Subscriptions {
    * the scan runs newest first, and `latest` asks for the current state.
    */
   async #latest(conn: Connection, sub: Subscription<Connection>, stream: string, upTo: number): Promise<DeliveredEvent | undefined> {
-    const page = await this.#deps.broker.history(stream, { order: 'desc', before: upTo + 1, limit: LATEST_SCAN });
+    const cost = sub.filters ? compileSubscriptionFilter(sub.filters).cost : 0;
+    const limit = Math.max(1, Math.min(LATEST_SCAN, Math.floor(LATEST_WORK / Math.max(1, cost))));
+    const page = await this.#deps.broker.history(stream, { order: 'desc', before: upTo + 1, limit });
     const stateless: Subscription<Connection> = sub.changes === undefined ? sub : { ...sub, changes: undefined };
     return page.events.find((event) => this.#deps.fanout.wants(conn, stateless, event));
   }
