@@ -461,6 +461,12 @@ test('the agent directory is cluster-wide, and an admin on one node closes a con
   }
 
   const { client, hello } = await cluster.connect(B, await token('u1', ['researcher']), 'to-close');
+  // B records its connections in Redis as they open, without holding the greeting back: wait until A sees it.
+  await until(
+    async () => ((await api<ConnectionsBody>(A, 'GET', '/ws/connections', { token: admin })).body.connections.some((c) => c.connection_id === hello.connection_id) ? true : undefined),
+    10_000,
+    'node A to see the connection held by B',
+  );
   const closing = await api<{ closing: string; node_id: string }>(A, 'DELETE', `/ws/connections/${hello.connection_id}`, { token: admin });
   assert.equal(closing.status, 202, JSON.stringify(closing.body));
   assert.equal(closing.body.node_id, B.nodeId);
