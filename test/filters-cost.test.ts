@@ -13,7 +13,7 @@ import fc from 'fast-check';
 import type { DeliveredEvent } from '../src/engine/broker.js';
 import { EscaiError } from '../src/protocol/codes.js';
 import { compileSubscriptionFilter, CONTAINS_COST, CONTAINS_ELEMENTS, FILTER_LIMITS } from '../src/server/filters.js';
-import { FILTER_BUDGET, LATEST_WORK } from '../src/server/subscribe.js';
+import { FILTER_BUDGET, LATEST_WORK, REPLAY_COST_UNIT } from '../src/server/subscribe.js';
 import { confirmed, EVENT_TYPES, expectFilterRefused, publishOne, startServer, type DeliveredEvent as Delivered, type TestClient, type TestServer } from './helpers.js';
 
 const Q = FILTER_LIMITS.scanItems;
@@ -323,6 +323,32 @@ test('server: latest looks back fewer events for a costly filter (LATEST_WORK / 
   const first = await other.next('epistemic_update', 5000);
   assert.equal(first.data?.['seq'], 200, 'the first event is the live one, not an old latest');
   assert.notEqual((first as { latest?: boolean }).latest, true);
+});
+
+test('server: a replay through a costly filter counts for more of the replay budget, and a spent budget reads nothing', { timeout: 60_000 }, async (t) => {
+  const s = await startServer(t, { replayBudget: 1000, historySize: 1000 });
+  const innerKeys = Math.min(FILTER_LIMITS.keys, Math.floor((FILTER_LIMITS.cost - 2) / Q / 3));
+  const costly = { items: { any: Object.fromEntries(Array.from({ length: innerKeys }, (_, i) => [`k${i}`, { equals: 1, exists: true }])) } };
+  const weight = compileSubscriptionFilter(costly).cost / REPLAY_COST_UNIT;
+  assert.ok(weight > 7, `weight ${weight}`);
+  const hit = Object.fromEntries(Array.from({ length: innerKeys }, (_, i) => [`k${i}`, 1]));
+  for (let i = 0; i < 300; i++) await ep(s, i, { items: [hit] });
+  const replays = async (user: string, filters: Record<string, unknown> | undefined, times: number): Promise<boolean[]> => {
+    const c = await s.connect({ sub: user, roles: ['researcher'] }, { session: user });
+    const start = await confirmed(c, { type: 'epistemic_updates', agent_id: 'agent_1', ...(filters ? { filters } : {}) });
+    const outcomes: boolean[] = [];
+    for (let i = 0; i < times; i++) {
+      await c.request({ type: 'unsubscribe', data: { subscription_type: 'epistemic_updates', agent_id: 'agent_1' } }, 'unsubscription_confirmed');
+      const conf = await confirmed(c, { type: 'epistemic_updates', agent_id: 'agent_1', ...(filters ? { filters } : {}), since: { offset: 0, epoch: start.data.epoch! } });
+      outcomes.push(conf.data.recovered);
+      await c.drain();
+    }
+    return outcomes;
+  };
+  // A budget of 1,000 events a second, 2,000 at once: 300 events through the costly filter count ≈ 2,500, so only the first fits.
+  assert.deepEqual(await replays('costly', costly, 2), [true, false]);
+  // Through no filter they count 300: the first six fit.
+  assert.deepEqual((await replays('plain', undefined, 6)).slice(0, 6), [true, true, true, true, true, true]);
 });
 
 test('server: many cheap filters on one connection hit the per-connection cost budget, named; unsubscribing frees it', { timeout: 30_000 }, async (t) => {

@@ -23,6 +23,18 @@ export class TokenBucket {
     return true;
   }
 
+  /** Tokens now (negative while in debt). */
+  available(now = performance.now()): number {
+    this.#refill(now);
+    return this.#tokens;
+  }
+
+  /** Takes `n` tokens whatever the bucket holds, into debt if need be: for work already done (see KeyedBuckets.spend). */
+  spend(n: number, now = performance.now()): void {
+    this.#refill(now);
+    this.#tokens -= n;
+  }
+
   /** Whether the bucket is full again (an idle key can be forgotten). */
   full(now = performance.now()): boolean {
     this.#refill(now);
@@ -55,6 +67,22 @@ export class KeyedBuckets {
       this.#buckets.set(key, (bucket = new TokenBucket(this.#rate, this.#burst, now)));
     }
     return bucket.take(now, n);
+  }
+
+  /** Whether the key has any tokens: work that cannot be sized before it is done asks this first, then spends. */
+  available(key: string, now = performance.now()): boolean {
+    const bucket = this.#buckets.get(key);
+    return bucket === undefined || bucket.available(now) > 0;
+  }
+
+  /** Spends `n` tokens of the key, into debt if need be (the debt is paid back at the rate before `available` says yes again). */
+  spend(key: string, n: number, now = performance.now()): void {
+    let bucket = this.#buckets.get(key);
+    if (!bucket) {
+      if (this.#buckets.size >= this.#maxKeys) this.#forgetIdle(now);
+      this.#buckets.set(key, (bucket = new TokenBucket(this.#rate, this.#burst, now)));
+    }
+    bucket.spend(n, now);
   }
 
   get size(): number {

@@ -40,6 +40,8 @@ export const LATEST_SCAN = 500;
  * whole LATEST_SCAN.
  */
 export const LATEST_WORK = 128_000;
+/** The filter cost one replayed event is charged for in the replay budget; a costlier filter's events count for more. */
+export const REPLAY_COST_UNIT = 256;
 
 export interface SubscribeDeps {
   config: Pick<Config, 'maxSubscriptions'>;
@@ -157,10 +159,16 @@ export class Subscriptions {
       if (stream !== null) {
         const plan: ReplayPlan = { stream, wants: (event) => fanout.wants(conn, sub, event) };
         if (since) plan.since = since;
-        replay = await collectReplay(broker, since ? [plan] : []);
+        // A user's replays share a budget: a loop of `subscribe since:0` cannot take the node's bandwidth nor
+        // its CPU. Asked before the read (a spent budget reads nothing), charged after it by what was read,
+        // weighed by the filter run on each event (REPLAY_COST_UNIT units count as one event).
+        const withinBudget = !since || this.#deps.replayBudget.available(conn.userId);
+        replay = await collectReplay(broker, since && withinBudget ? [plan] : []);
+        if (replay.eventsRead > 0) {
+          const cost = sub.filters ? compileSubscriptionFilter(sub.filters).cost : 0;
+          this.#deps.replayBudget.spend(conn.userId, Math.ceil(replay.eventsRead * Math.max(1, cost / REPLAY_COST_UNIT)));
+        }
         let position = replay.positions.get(stream) ?? (await broker.position(stream));
-        // A user's replays share a budget: a loop of `subscribe since:0` cannot take the node's bandwidth.
-        const withinBudget = replay.eventsRead === 0 || this.#deps.replayBudget.take(conn.userId, replay.eventsRead);
         const recovered = since !== undefined && replay.recovered && withinBudget;
         if (since) {
           const outcome = recovered ? 'recovered' : withinBudget ? 'lost' : 'limited';
