@@ -26,7 +26,7 @@ import { fileURLToPath } from 'node:url';
 import { WebSocket } from 'ws';
 import type { DeliveredEvent } from '../src/engine/broker.js';
 import { compileSubscriptionFilter, CONTAINS_COST, FILTER_LIMITS } from '../src/server/filters.js';
-import { startProcess, token } from './lib.js';
+import { BENCH_SERVER_ENV, startProcess, token } from './lib.js';
 import { serveWorker, spawnWorker, type Worker } from './harness/rpc.js';
 
 const Q = FILTER_LIMITS.scanItems;
@@ -203,20 +203,8 @@ async function serverRun(seconds: number, rate: number, subscriptions: number, r
   const shape = SHAPES[shapeName];
   if (!shape) throw new Error(`unknown shape ${shapeName} (${Object.keys(SHAPES).join(', ')})`);
   const cli = fileURLToPath(new URL('../src/cli/main.ts', import.meta.url));
-  // The same environment as bench/lib.ts's startServerProcess (every client comes from 127.0.0.1), on the source.
-  const server = await startProcess(['--import', 'tsx', cli, 'serve', '--port', '0'], {
-    ESCAI_JWT_SECRET: 'bench-secret-0123456789-abcdefghijklmnopqrstuvwxyz',
-    ESCAI_LOG_LEVEL: 'info', // startProcess waits for the "listening" line
-    ESCAI_DEMO: '0',
-    ESCAI_RATE_LIMIT: '100000',
-    ESCAI_RATE_BURST: '100000',
-    ESCAI_PUBLISH_RATE: '1000000',
-    ESCAI_PUBLISH_BURST: '1000000',
-    ESCAI_MAX_CONNECTIONS: '50000',
-    ESCAI_MAX_CONNECTIONS_PER_IP: '50000',
-    ESCAI_MAX_CONNECTIONS_PER_USER: '0',
-    ESCAI_HANDSHAKE_RATE: '1000000',
-  });
+  // The benchmark servers' environment, on the source (no build needed).
+  const server = await startProcess(['--import', 'tsx', cli, 'serve', '--port', '0'], { ...BENCH_SERVER_ENV, ESCAI_DEMO: '0' });
   const wsUrl = server.url.replace('http', 'ws');
   const subscribers: Worker<SubscriberApi> = spawnWorker<SubscriberApi>('filter-cost.ts');
   const connected = await subscribers.call('connect', { url: wsUrl, count: subscriptions });

@@ -22,23 +22,28 @@ export interface ServerProcess {
  * environment. With ESCAI_BENCH_PROFILE=DIR set, the server runs under
  * --cpu-prof and writes its profile to DIR when it exits.
  */
+/**
+ * A benchmark server's environment: every client of a benchmark comes from
+ * 127.0.0.1, so the per-address and per-user caps are lifted; info logs, for
+ * startProcess's "listening" line.
+ */
+export const BENCH_SERVER_ENV: Readonly<Record<string, string>> = {
+  ESCAI_JWT_SECRET: SECRET,
+  ESCAI_LOG_LEVEL: 'info',
+  ESCAI_RATE_LIMIT: '100000',
+  ESCAI_RATE_BURST: '100000',
+  ESCAI_PUBLISH_RATE: '1000000',
+  ESCAI_PUBLISH_BURST: '1000000',
+  ESCAI_MAX_CONNECTIONS: '50000',
+  ESCAI_MAX_CONNECTIONS_PER_IP: '50000',
+  ESCAI_MAX_CONNECTIONS_PER_USER: '0',
+  ESCAI_HANDSHAKE_RATE: '1000000',
+};
+
 export function startServerProcess(env: Record<string, string> = {}): Promise<ServerProcess> {
   const profile = process.env['ESCAI_BENCH_PROFILE'];
   const nodeArgs = profile ? ['--cpu-prof', `--cpu-prof-dir=${profile}`] : [];
-  // Every client of a benchmark comes from 127.0.0.1: the per-address and per-user caps are lifted.
-  return startProcess([...nodeArgs, CLI, 'serve', '--port', '0'], {
-    ESCAI_JWT_SECRET: SECRET,
-    ESCAI_LOG_LEVEL: 'info',
-    ESCAI_RATE_LIMIT: '100000',
-    ESCAI_RATE_BURST: '100000',
-    ESCAI_PUBLISH_RATE: '1000000',
-    ESCAI_PUBLISH_BURST: '1000000',
-    ESCAI_MAX_CONNECTIONS: '50000',
-    ESCAI_MAX_CONNECTIONS_PER_IP: '50000',
-    ESCAI_MAX_CONNECTIONS_PER_USER: '0',
-    ESCAI_HANDSHAKE_RATE: '1000000',
-    ...env,
-  });
+  return startProcess([...nodeArgs, CLI, 'serve', '--port', '0'], { ...BENCH_SERVER_ENV, ...env });
 }
 
 /** Starts a node process (args after `node`) that prints a JSON {"msg":"listening","port":N} line. */

@@ -177,18 +177,23 @@ function truncated(value: unknown, n: number): unknown {
   return value;
 }
 
+/** The compiled filter, or undefined when it is refused, which must be a VALIDATION_ERROR (over a limit), never anything else. */
+function compiledOrRefused(filters: Record<string, unknown>): ReturnType<typeof compileSubscriptionFilter> | undefined {
+  try {
+    return compileSubscriptionFilter(filters);
+  } catch (err) {
+    assert.ok(err instanceof EscaiError && err.code === 'VALIDATION_ERROR', String(err));
+    return undefined;
+  }
+}
+
 test('property: evaluation reads no list element past the cap, and its reads stay within the cost bound', { timeout: 60_000 }, () => {
   let compiled = 0;
   let reachedCap = 0;
   fc.assert(
     fc.property(scanning, eventData, (filters, data) => {
-      let f: ReturnType<typeof compileSubscriptionFilter>;
-      try {
-        f = compileSubscriptionFilter(filters);
-      } catch (err) {
-        assert.ok(err instanceof EscaiError && err.code === 'VALIDATION_ERROR', String(err));
-        return;
-      }
+      const f = compiledOrRefused(filters);
+      if (!f) return;
       compiled++;
       const probe = counted(data);
       f.match(delivered(probe.value));
@@ -209,12 +214,8 @@ test('property: a list longer than the cap is judged on its first scanItems elem
   let differs = 0;
   fc.assert(
     fc.property(scanning, eventData, (filters, data) => {
-      let f: ReturnType<typeof compileSubscriptionFilter>;
-      try {
-        f = compileSubscriptionFilter(filters);
-      } catch {
-        return;
-      }
+      const f = compiledOrRefused(filters);
+      if (!f) return;
       const whole = f.match(delivered(data));
       assert.equal(whole, f.match(delivered(truncated(data, Q))), JSON.stringify(filters));
       // One element earlier than a cap (any/all: scanItems; contains on a list: CONTAINS_ELEMENTS) may change the answer.

@@ -153,7 +153,6 @@ export function createVerifier(options: VerifierOptions): TokenVerifier {
   };
 }
 
-
 function toAuthError(err: unknown): EscaiError {
   if (err instanceof errors.JWTExpired) return new EscaiError('TOKEN_EXPIRED', 'Token has expired');
   if (err instanceof errors.JWTClaimValidationFailed && err.claim === 'nbf') {

@@ -26,7 +26,6 @@ export function monitorPermission(agentId: string): string {
   return `agent:${agentId}:monitor`;
 }
 
-/** Who is on the other end of a connection or request, as the token says. Immutable: a refreshed token makes a new one. */
 /**
  * Which key verified a token, when it can stop verifying before the token
  * expires: the previous HS secret (at its cut-off), or a JWKS key (when it
@@ -34,6 +33,7 @@ export function monitorPermission(agentId: string): string {
  */
 export type Signing = { readonly via: 'previous-secret'; readonly retiresAt: number } | { readonly via: 'jwks'; readonly token: string };
 
+/** Who is on the other end of a connection or request, as the token says. Immutable: a refreshed token makes a new one. */
 export class Principal {
   readonly userId: string;
   readonly roles: readonly string[];

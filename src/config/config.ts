@@ -34,8 +34,8 @@ const trustProxy = z.preprocess(
     if (typeof v !== 'string') return v;
     const word = v.trim().toLowerCase();
     if (FALSE_WORDS.has(word) || word === '') return false;
-    if (word === 'true' || word === 'yes' || word === 'on') return 1;
     if (/^\d+$/.test(word)) return Number(word) === 0 ? false : Number(word);
+    if (TRUE_WORDS.has(word)) return 1;
     return v.split(',').map((s) => s.trim()).filter(Boolean);
   },
   z.union([

@@ -504,7 +504,7 @@ export function compileSubscriptionFilter(filters: Record<string, unknown> | nul
   if (ctx.cost > FILTER_LIMITS.cost) {
     throw new EscaiError(
       'VALIDATION_ERROR',
-      `filters: cost ${ctx.cost}, over the limit of ${FILTER_LIMITS.cost} per subscription (limit cost: each node 1; any, all and contains count each of the first ${FILTER_LIMITS.scanItems} list elements they may scan)`,
+      `filters: cost ${ctx.cost}, over the limit of ${FILTER_LIMITS.cost} per subscription (limit cost: each node 1; contains 1 more per ${CHARS_PER_UNIT} characters it may search; any and all × the first ${FILTER_LIMITS.scanItems} list elements they may scan)`,
     );
   }
   const compiled: CompiledFilter = { match: match === matchAll ? match : memoized(match), changes: ctx.changes, maxRate: ctx.maxRate, bytes: Buffer.byteLength(text), cost: ctx.cost };

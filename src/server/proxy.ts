@@ -7,9 +7,10 @@
 // are believed; whatever a client put on the left is never reached.
 import type { IncomingMessage } from 'node:http';
 import proxyaddr from '@fastify/proxy-addr';
+import type { Config } from '../config/config.js';
 
 /** The `trustProxy` setting: off, a hop count (the nearest n peers are proxies), or the proxies' addresses and CIDRs. */
-export type TrustProxySetting = false | number | readonly string[];
+export type TrustProxySetting = Config['trustProxy'];
 
 /** Whether the address `addr`, `hop` steps from the socket (0: the socket's peer), is a trusted proxy. */
 export type TrustFunction = (addr: string, hop: number) => boolean;

@@ -101,10 +101,8 @@ export class Subscriptions {
       let total = bytes;
       let cost = compiled.cost;
       for (const other of index.of(conn)) {
-        if (!other.filters) continue;
-        total += Buffer.byteLength(JSON.stringify(other.filters));
-        // Accepted before, so it compiles (from the cache, mostly); its match is what runs per event.
-        cost += compileSubscriptionFilter(other.filters).cost;
+        total += other.filterBytes;
+        cost += other.filterCost;
       }
       if (total > FILTER_BUDGET.perConnection) {
         throw new EscaiError('VALIDATION_ERROR', `filters: the connection's filters would total ${total} bytes, over the limit of ${FILTER_BUDGET.perConnection}`);
@@ -120,6 +118,8 @@ export class Subscriptions {
       agentId,
       filters,
       match: compiled.match,
+      filterBytes: compiled.bytes,
+      filterCost: compiled.cost,
       ...(compiled.changes.length > 0 ? { changes: new ChangeTracker(compiled.changes) } : {}),
       ...(compiled.maxRate !== undefined ? { conflation: new Conflator(conn, compiled.maxRate) } : {}),
       createdAt,
@@ -164,10 +164,7 @@ export class Subscriptions {
         // weighed by the filter run on each event (REPLAY_COST_UNIT units count as one event).
         const withinBudget = !since || this.#deps.replayBudget.available(conn.userId);
         replay = await collectReplay(broker, since && withinBudget ? [plan] : []);
-        if (replay.eventsRead > 0) {
-          const cost = sub.filters ? compileSubscriptionFilter(sub.filters).cost : 0;
-          this.#deps.replayBudget.spend(conn.userId, Math.ceil(replay.eventsRead * Math.max(1, cost / REPLAY_COST_UNIT)));
-        }
+        if (replay.eventsRead > 0) this.#deps.replayBudget.spend(conn.userId, Math.ceil(replay.eventsRead * Math.max(1, sub.filterCost / REPLAY_COST_UNIT)));
         let position = replay.positions.get(stream) ?? (await broker.position(stream));
         const recovered = since !== undefined && replay.recovered && withinBudget;
         if (since) {
@@ -213,8 +210,7 @@ export class Subscriptions {
    * the scan runs newest first, and `latest` asks for the current state.
    */
   async #latest(conn: Connection, sub: Subscription<Connection>, stream: string, upTo: number): Promise<DeliveredEvent | undefined> {
-    const cost = sub.filters ? compileSubscriptionFilter(sub.filters).cost : 0;
-    const limit = Math.max(1, Math.min(LATEST_SCAN, Math.floor(LATEST_WORK / Math.max(1, cost))));
+    const limit = Math.max(1, Math.min(LATEST_SCAN, Math.floor(LATEST_WORK / Math.max(1, sub.filterCost))));
     const page = await this.#deps.broker.history(stream, { order: 'desc', before: upTo + 1, limit });
     const stateless: Subscription<Connection> = sub.changes === undefined ? sub : { ...sub, changes: undefined };
     return page.events.find((event) => this.#deps.fanout.wants(conn, stateless, event));

@@ -25,6 +25,9 @@ export interface Subscription<S extends Subscriber = Subscriber> {
   readonly filters: Record<string, unknown> | null;
   /** The filter's stateless part. */
   readonly match: EventPredicate;
+  /** The filter's size as JSON and its worst-case cost per event (filters.ts, CompiledFilter); 0 for none. */
+  readonly filterBytes: number;
+  readonly filterCost: number;
   /** The filter's conditions on change (`changed_by`, `crosses`) with their per-agent state; absent when it has none. */
   readonly changes?: ChangeTracker;
   /** `$max_rate`: the conflation windows; absent when the subscription asked for no limit. */

@@ -85,32 +85,29 @@ export class TokenLifetime {
 
   #checkKeysEvery(): void {
     if (this.#keyTimer !== undefined) return;
-    this.#keyTimer = setInterval(() => void this.checkKeys(), this.#deps.config.jwtJwksRefresh * 1000);
+    this.#keyTimer = setInterval(() => void this.#checkKeys(), this.#deps.config.jwtJwksRefresh * 1000);
     this.#keyTimer.unref();
   }
 
   /**
    * Closes (4001) the connections whose token's JWKS key left the set. A
    * connection that refreshed to a token of a key still in the set keeps
-   * going. Resolves to how many were closed.
+   * going.
    */
-  async checkKeys(): Promise<number> {
-    if (this.#checkingKeys) return 0;
+  async #checkKeys(): Promise<void> {
+    if (this.#checkingKeys) return;
     this.#checkingKeys = true;
     try {
       const principals = new Set<Principal>();
       for (const conn of this.#expiries.keys()) if (conn.principal.signing?.via === 'jwks') principals.add(conn.principal);
       // Asked even with none: a changed set also drops the verified tokens it no longer backs.
       const retired = await this.#deps.verifier.retired(principals);
-      let closed = 0;
       for (const conn of [...this.#expiries.keys()]) {
         // A connection that refreshed meanwhile holds another principal: not retired.
         if (!retired.has(conn.principal)) continue;
         this.#expiries.delete(conn);
         conn.close('TOKEN_EXPIRED', 'token signing key retired');
-        closed++;
       }
-      return closed;
     } finally {
       this.#checkingKeys = false;
     }

@@ -107,9 +107,13 @@ export class UpgradeGate {
     this.#handshakes = new KeyedBuckets(deps.config.handshakeRate, deps.config.handshakeRate * 2);
   }
 
-  /** A connection the gate let in has gone: its address may open another. */
-  released(remoteAddress: string): void {
-    this.#unreserve(remoteAddress);
+  /** A slot is given back (a connection the gate let in has gone, or a handshake ended): its address may open another. */
+  released(ip: string): void {
+    const n = this.#perIp.get(ip);
+    if (n === undefined) return;
+    this.#slots--;
+    if (n > 1) this.#perIp.set(ip, n - 1);
+    else this.#perIp.delete(ip);
   }
 
   /** Slots held (open connections and handshakes in progress), and by how many addresses: the metrics. */
@@ -121,14 +125,6 @@ export class UpgradeGate {
   #reserve(ip: string): void {
     this.#perIp.set(ip, (this.#perIp.get(ip) ?? 0) + 1);
     this.#slots++;
-  }
-
-  #unreserve(ip: string): void {
-    const n = this.#perIp.get(ip);
-    if (n === undefined) return;
-    this.#slots--;
-    if (n > 1) this.#perIp.set(ip, n - 1);
-    else this.#perIp.delete(ip);
   }
 
   /** Whether the gate refuses every handshake (the node is shutting down). */
@@ -241,7 +237,7 @@ export class UpgradeGate {
       if (!accepted) this.#giveBack(principal, claim);
     } finally {
       this.#pending--;
-      if (!slotPassed) this.#unreserve(ip);
+      if (!slotPassed) this.released(ip);
     }
   }
 
@@ -309,7 +305,7 @@ export class UpgradeGate {
         socket.off('error', this.#onSocketError);
         // Given back when the socket has closed, not when it is told to: a refused client that never answers the close still holds it.
         accepted.once('close', () => {
-          if (!opened) this.#unreserve(ip);
+          if (!opened) this.released(ip);
         });
         resolve(accepted);
       });
