@@ -25,7 +25,7 @@ import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { WebSocket } from 'ws';
 import type { DeliveredEvent } from '../src/engine/broker.js';
-import { compileSubscriptionFilter, CONTAINS_COST, FILTER_LIMITS } from '../src/server/filters.js';
+import { compileSubscriptionFilter, CONTAINS_COST, FILTER_LIMITS } from '../src/filters/compile.js';
 import { BENCH_SERVER_ENV, startProcess, token } from './lib.js';
 import { serveWorker, spawnWorker, type Worker } from './harness/rpc.js';
 

@@ -2,7 +2,7 @@
 // stream) for 1,000 agents, with a representative EpistemicState payload.
 // Usage: node --expose-gc --import tsx bench/history-memory.ts [agents=1000] [perAgent=1000]
 import { MemoryBroker } from '../src/engine/memory/broker.js';
-import { envelopeOf } from '../src/server/publisher.js';
+import { envelopeOf } from '../src/server/delivery/publisher.js';
 import { sampleEpistemic } from './lib.js';
 
 const AGENTS = Number(process.argv[2] ?? 1000);

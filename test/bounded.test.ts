@@ -8,7 +8,7 @@ import { test } from 'node:test';
 import { Redis } from 'ioredis';
 import type { UnsequencedEvent } from '../src/engine/broker.js';
 import { MemoryBroker } from '../src/engine/memory/broker.js';
-import { REPLAY_LIMITS } from '../src/server/recovery.js';
+import { REPLAY_LIMITS } from '../src/server/delivery/replay.js';
 import { confirmed, connectionCount, eventsOf, settle, startServer, TEST_ENGINE, TEST_REDIS_URL, type TestServer } from './helpers.js';
 
 function sample(agent: string, size = 100): UnsequencedEvent {

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
 import { signToken } from '../src/auth/jwt.js';
 import { CONFIDENT, createDemoAgents } from '../src/demo/agents.js';
-import { validateEvents } from '../src/server/publisher.js';
+import { validateEvents } from '../src/server/delivery/publisher.js';
 import { exitWithin, runCli } from './cli-process.js';
 import { api, eventually, SECRET, startServer, type TestServer } from './helpers.js';
 

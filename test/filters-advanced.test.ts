@@ -8,7 +8,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { filter, or, where, type Conflated, type SubscriptionFilter } from '../src/client/index.js';
-import { FILTER_LIMITS } from '../src/server/filters.js';
+import { FILTER_LIMITS } from '../src/filters/compile.js';
 import { runCli } from './cli-process.js';
 import {
   api,

@@ -12,8 +12,8 @@ import { test } from 'node:test';
 import fc from 'fast-check';
 import type { DeliveredEvent } from '../src/engine/broker.js';
 import { EscaiError } from '../src/protocol/codes.js';
-import { compileSubscriptionFilter, CONTAINS_COST, CONTAINS_ELEMENTS, FILTER_LIMITS } from '../src/server/filters.js';
-import { FILTER_BUDGET, LATEST_WORK, REPLAY_COST_UNIT } from '../src/server/subscribe.js';
+import { compileSubscriptionFilter, CONTAINS_COST, CONTAINS_ELEMENTS, FILTER_LIMITS } from '../src/filters/compile.js';
+import { FILTER_BUDGET, LATEST_WORK, REPLAY_COST_UNIT } from '../src/server/delivery/subscription-manager.js';
 import { confirmed, EVENT_TYPES, expectFilterRefused, publishOne, startServer, type DeliveredEvent as Delivered, type TestClient, type TestServer } from './helpers.js';
 
 const Q = FILTER_LIMITS.scanItems;

@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
-import { HealthHistory } from '../src/server/health-history.js';
+import { HealthHistory } from '../src/server/http/health-history.js';
 import type { NodeReport } from '../src/protocol/server-messages.js';
 
 const report = (id: string, events_in: number, address = `10.0.0.${id.length}:8000`): NodeReport => ({

@@ -27,7 +27,7 @@ import type {
   SubscriptionConfirmed,
   SubscriptionView,
 } from '../src/protocol/server-messages.js';
-import type { PublishResult } from '../src/server/publisher.js';
+import type { PublishResult } from '../src/server/delivery/publisher.js';
 import { EscaiServer } from '../src/server/server.js';
 
 export { EVENT_TYPES };

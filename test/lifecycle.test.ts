@@ -10,8 +10,8 @@ import { test, type TestContext } from 'node:test';
 import { Redis } from 'ioredis';
 import { WebSocket, WebSocketServer } from 'ws';
 import { Principal, DEFAULT_ROLES } from '../src/auth/permissions.js';
-import { Connection, type ConnectionHooks, type StateChange } from '../src/server/connection.js';
-import { createCounters } from '../src/server/counters.js';
+import { Connection, type ConnectionHooks, type StateChange } from '../src/server/connection/connection.js';
+import { createCounters } from '../src/server/node/counters.js';
 import { connectionCount, epistemic, eventsOf, eventually, startServer, TEST_ENGINE, TEST_REDIS_URL, type TestClient } from './helpers.js';
 
 const LIMITS = { maxBufferedBytes: 1 << 20, rateLimit: 50, rateBurst: 100, rateLimitCloseAfter: 50, batchMaxMessages: 256, batchMaxBytes: 65536, batchMaxDelay: 0, publishRate: 10_000, publishBurst: 20_000 };

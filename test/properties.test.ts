@@ -7,11 +7,11 @@ import { test } from 'node:test';
 import fc from 'fast-check';
 import type { DeliveredEvent } from '../src/engine/broker.js';
 import { EscaiError, ErrorCodes } from '../src/protocol/codes.js';
-import { decodeMessage } from '../src/server/decode.js';
-import { ChangeTracker } from '../src/server/change-state.js';
-import { compileFilter, compileSubscriptionFilter } from '../src/server/filters.js';
+import { decodeMessage } from '../src/server/connection/decode.js';
+import { ChangeTracker } from '../src/filters/change-state.js';
+import { compileFilter, compileSubscriptionFilter } from '../src/filters/compile.js';
 import { compileFilter as compileFilterV1 } from './filters-v1-reference.js';
-import { prepareEvents } from '../src/server/publisher.js';
+import { prepareEvents } from '../src/server/delivery/publisher.js';
 
 const RUNS = 400;
 

@@ -1,5 +1,6 @@
 // The session store seam: where a connection's session (subscriptions and
 // positions) waits for a reconnect with the same session id, on any node.
+import type { SavedChangeState } from '../filters/change-state.js';
 
 /** A subscription as a session keeps it. */
 export interface SavedSubscription {
@@ -9,12 +10,9 @@ export interface SavedSubscription {
   created_at: number;
   /** Single-stream subscriptions: [offset, epoch] of the stream when the subscription started. */
   start?: [number, string];
-  /** Filters with conditions on change: per agent, what they judge against (bounded; see src/server/change-state.ts). */
+  /** Filters with conditions on change: per agent, what they judge against (bounded; see src/filters/change-state.ts). */
   state?: SavedChangeState;
 }
-
-/** [agent_id, offset, epoch, one value per condition on change (null: none yet)], per agent. */
-export type SavedChangeState = Array<[string, number, string, Array<number | null>]>;
 
 /** What a connection leaves behind so a reconnect with the same session id resumes it. */
 export interface SessionState {

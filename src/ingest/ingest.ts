@@ -12,7 +12,7 @@
 // names its agent, published again on that agent's stream (the same keys:
 // never twice there), so the run shows whole under its agent.
 import type { PublishEvent } from '../protocol/events.js';
-import { prepareTrusted, type PreparedEvent, type Publisher } from '../server/publisher.js';
+import { prepareTrusted, type PreparedEvent, type Publisher } from '../server/delivery/publisher.js';
 import { SpanMemory, type SpanMemoryOptions } from './attribution.js';
 import { fallbackAgent, foldEpistemic, mapSpan, namedAgent, runningParent, type EpistemicPart, type MappingOptions } from './mapping.js';
 import type { IngestOutcome } from './otlp/receiver.js';

@@ -19,24 +19,24 @@ import { registerOtlpReceiver, type OtlpReceiverDeps } from '../ingest/otlp/rece
 import { createLogger, type Logger } from '../log.js';
 import { EscaiError, httpErrorBody } from '../protocol/codes.js';
 import type { BehavioralPattern, EpistemicState, PredictionResult } from '../protocol/events.js';
-import type { Connection } from './connection.js';
-import { createCounters } from './counters.js';
-import { FanOut } from './fanout.js';
-import { HEALTH_SAMPLE_MS, HealthViews } from './health.js';
-import { Heartbeat } from './heartbeat.js';
-import { ConnectionLifecycle } from './lifecycle.js';
-import { KeyedBuckets } from './limits.js';
-import { createMetrics, serveMetrics, type Metrics } from './metrics.js';
-import { Publisher, type PublishResult } from './publisher.js';
-import { ConnectionRegistry, type ConnectionsView } from './registry.js';
-import { registerConsole } from './console.js';
-import { registerRoutes } from './rest.js';
-import { SessionKeeper } from './sessions.js';
-import { Subscriptions } from './subscribe.js';
-import { SubscriptionIndex } from './subscriptions.js';
-import { TokenLifetime } from './token-lifetime.js';
-import { compileTrust, type TrustFunction } from './proxy.js';
-import { redactUrl, UpgradeGate } from './upgrade.js';
+import type { Connection } from './connection/connection.js';
+import { createCounters } from './node/counters.js';
+import { FanOut } from './delivery/fanout.js';
+import { HEALTH_SAMPLE_MS, HealthViews } from './http/health.js';
+import { Heartbeat } from './node/heartbeat.js';
+import { ConnectionLifecycle } from './node/lifecycle.js';
+import { KeyedBuckets } from './edge/limits.js';
+import { createMetrics, serveMetrics, type Metrics } from './http/metrics.js';
+import { Publisher, type PublishResult } from './delivery/publisher.js';
+import { ConnectionRegistry, type ConnectionsView } from './node/registry.js';
+import { registerConsole } from './http/console.js';
+import { registerRoutes } from './http/rest.js';
+import { SessionKeeper } from './node/sessions.js';
+import { SubscriptionManager } from './delivery/subscription-manager.js';
+import { SubscriptionIndex } from './delivery/subscription-index.js';
+import { TokenLifetime } from './node/token-lifetime.js';
+import { compileTrust, type TrustFunction } from './edge/proxy.js';
+import { redactUrl, UpgradeGate } from './edge/upgrade.js';
 
 /** Routes the REST rate limit leaves alone: probes, metrics, the console's files. */
 const UNLIMITED_ROUTES = /^\/(healthz|readyz|metrics|console\/.*)?$/;
@@ -204,7 +204,7 @@ export class EscaiServer {
     const changed = (conn: Connection) => lifecycle?.changed(conn);
     // Per user, per second: replayed events (burst: two of the largest replays).
     const replayBudget = new KeyedBuckets(config.replayBudget, config.replayBudget * 2);
-    const subscriptions = new Subscriptions({ config, index, broker, fanout, metrics, replayBudget, log, changed });
+    const subscriptions = new SubscriptionManager({ config, index, broker, fanout, metrics, replayBudget, log, changed });
     const sessions = new SessionKeeper({ config, nodeId: engine.nodeId, store: engine.sessions, broker, registry, index, subscriptions, fanout, metrics, replayBudget, log });
     const tokens = new TokenLifetime({ config, verifier: this.#verifier, subscriptions, changed });
     const publisher = new Publisher({

@@ -2,7 +2,7 @@
 // seconds of the counters it would have answered, per node of the cluster,
 // so the console's System view opens with the recent past drawn, not empty.
 // Pure: the caller samples and says when.
-import type { HealthSample, NodeReport } from '../protocol/server-messages.js';
+import type { HealthSample, NodeReport } from '../../protocol/server-messages.js';
 
 /** A fixed number of samples, the oldest overwritten first; each node's address as last seen. */
 export class HealthHistory {

@@ -5,19 +5,19 @@
 // resumed: subscriptions restored, everything missed replayed before
 // anything live.
 import type { Logger } from 'pino';
-import type { Config } from '../config/config.js';
-import type { Broker, DeliveredEvent, StreamPosition } from '../engine/broker.js';
-import { savedSubscriptionKey, type SavedSubscription, type SessionPatch, type SessionState, type SessionStore } from '../engine/sessions.js';
-import { agentOfStream, subscriptionStream, subscriptionWildcard, userStream, wildcardPrefix, type StreamWildcard } from '../protocol/constants.js';
-import { ServerMessages, type ConnectionEstablished } from '../protocol/server-messages.js';
-import type { Connection } from './connection.js';
-import type { FanOut } from './fanout.js';
-import type { Metrics } from './metrics.js';
-import type { KeyedBuckets } from './limits.js';
-import { collectReplay, REPLAY_LIMITS, type ReplayPlan } from './recovery.js';
+import type { Config } from '../../config/config.js';
+import type { Broker, DeliveredEvent, StreamPosition } from '../../engine/broker.js';
+import { savedSubscriptionKey, type SavedSubscription, type SessionPatch, type SessionState, type SessionStore } from '../../engine/sessions.js';
+import { agentOfStream, subscriptionStream, subscriptionWildcard, userStream, wildcardPrefix, type StreamWildcard } from '../../protocol/constants.js';
+import { ServerMessages, type ConnectionEstablished } from '../../protocol/server-messages.js';
+import type { Connection } from '../connection/connection.js';
+import type { FanOut } from '../delivery/fanout.js';
+import type { Metrics } from '../http/metrics.js';
+import type { KeyedBuckets } from '../edge/limits.js';
+import { collectReplay, REPLAY_LIMITS, type ReplayPlan } from '../delivery/replay.js';
 import type { ConnectionRegistry } from './registry.js';
-import type { Subscriptions } from './subscribe.js';
-import type { Subscription, SubscriptionIndex } from './subscriptions.js';
+import type { SubscriptionManager } from '../delivery/subscription-manager.js';
+import type { Subscription, SubscriptionIndex } from '../delivery/subscription-index.js';
 
 export interface SessionDeps {
   config: Pick<Config, 'sessionTtl' | 'heartbeatInterval' | 'heartbeatTimeout' | 'maxSessionsPerUser'>;
@@ -26,7 +26,7 @@ export interface SessionDeps {
   broker: Pick<Broker, 'history' | 'streamsActiveSince'>;
   registry: ConnectionRegistry;
   index: SubscriptionIndex<Connection>;
-  subscriptions: Subscriptions;
+  subscriptions: SubscriptionManager;
   fanout: Pick<FanOut, 'wants'>;
   metrics: Pick<Metrics, 'recoveries'>;
   replayBudget: KeyedBuckets;

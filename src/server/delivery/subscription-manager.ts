@@ -3,23 +3,23 @@
 // unsubscribing, restoring a resumed session's subscriptions, and revoking
 // what a refreshed token no longer allows.
 import type { Logger } from 'pino';
-import type { Config } from '../config/config.js';
-import type { Broker, DeliveredEvent } from '../engine/broker.js';
-import { Permissions } from '../auth/permissions.js';
-import { EscaiError } from '../protocol/codes.js';
-import { SUBSCRIPTION_TYPES, subscriptionStream, type SubscriptionType } from '../protocol/constants.js';
-import type { SubscribeData, UnsubscribeData } from '../protocol/messages.js';
-import { ServerMessages, type RequestId, type SubscriptionView } from '../protocol/server-messages.js';
-import type { SavedSubscription } from '../engine/sessions.js';
-import type { Connection, OutFrame } from './connection.js';
+import type { Config } from '../../config/config.js';
+import type { Broker, DeliveredEvent } from '../../engine/broker.js';
+import { Permissions } from '../../auth/permissions.js';
+import { EscaiError } from '../../protocol/codes.js';
+import { SUBSCRIPTION_TYPES, subscriptionStream, type SubscriptionType } from '../../protocol/constants.js';
+import type { SubscribeData, UnsubscribeData } from '../../protocol/messages.js';
+import { ServerMessages, type RequestId, type SubscriptionView } from '../../protocol/server-messages.js';
+import type { SavedSubscription } from '../../engine/sessions.js';
+import type { Connection, OutFrame } from '../connection/connection.js';
 import type { FanOut } from './fanout.js';
-import type { Metrics } from './metrics.js';
-import { ChangeTracker } from './change-state.js';
-import { Conflator } from './conflation.js';
-import { compileSubscriptionFilter } from './filters.js';
-import type { KeyedBuckets } from './limits.js';
-import { collectReplay, type Replay, type ReplayPlan } from './recovery.js';
-import { describeSubscription, type Subscription, type SubscriptionIndex } from './subscriptions.js';
+import type { Metrics } from '../http/metrics.js';
+import { ChangeTracker } from '../../filters/change-state.js';
+import { Conflator } from '../../filters/conflation.js';
+import { compileSubscriptionFilter } from '../../filters/compile.js';
+import type { KeyedBuckets } from '../edge/limits.js';
+import { collectReplay, type Replay, type ReplayPlan } from './replay.js';
+import { describeSubscription, type Subscription, type SubscriptionIndex } from './subscription-index.js';
 
 /**
  * Bytes of filters (as JSON) one subscription, and one connection's subscriptions
@@ -56,7 +56,7 @@ export interface SubscribeDeps {
   changed(conn: Connection): void;
 }
 
-export class Subscriptions {
+export class SubscriptionManager {
   readonly #deps: SubscribeDeps;
 
   constructor(deps: SubscribeDeps) {

@@ -6,13 +6,13 @@
 // every connection: no per-connection closures).
 import { randomUUID } from 'node:crypto';
 import type { RawData, WebSocket } from 'ws';
-import type { Principal } from '../auth/permissions.js';
-import { CloseCodes, type CloseCode, type ErrorCode } from '../protocol/codes.js';
-import { ServerMessages, type ControlMessage, type RequestId, type StreamPosition } from '../protocol/server-messages.js';
+import type { Principal } from '../../auth/permissions.js';
+import { CloseCodes, type CloseCode, type ErrorCode } from '../../protocol/codes.js';
+import { ServerMessages, type ControlMessage, type RequestId, type StreamPosition } from '../../protocol/server-messages.js';
 import type { BatchLimits, FlushScheduler } from './batching.js';
-import type { NodeCounters } from './counters.js';
+import type { NodeCounters } from '../node/counters.js';
 import { decodeMessage, frameText, type Decoded } from './decode.js';
-import { TokenBucket } from './limits.js';
+import { TokenBucket } from '../edge/limits.js';
 
 export type ConnectionState = 'open' | 'closing' | 'closed';
 

@@ -5,19 +5,19 @@
 // here, and here alone teardown happens.
 import type { WebSocket } from 'ws';
 import type { Logger } from 'pino';
-import type { Config } from '../config/config.js';
-import type { Presence } from '../engine/presence.js';
-import type { SessionState } from '../engine/sessions.js';
-import { ServerMessages } from '../protocol/server-messages.js';
-import { FlushScheduler } from './batching.js';
-import { Connection, type Admission, type ConnectionHooks, type StateChange } from './connection.js';
+import type { Config } from '../../config/config.js';
+import type { Presence } from '../../engine/presence.js';
+import type { SessionState } from '../../engine/sessions.js';
+import { ServerMessages } from '../../protocol/server-messages.js';
+import { FlushScheduler } from '../connection/batching.js';
+import { Connection, type Admission, type ConnectionHooks, type StateChange } from '../connection/connection.js';
 import type { NodeCounters } from './counters.js';
-import type { Decoded } from './decode.js';
+import type { Decoded } from '../connection/decode.js';
 import { handleMessage, type HandlerContext } from './handlers.js';
 import type { ConnectionRegistry } from './registry.js';
 import type { SessionKeeper } from './sessions.js';
-import type { Subscriptions } from './subscribe.js';
-import type { SubscriptionIndex } from './subscriptions.js';
+import type { SubscriptionManager } from '../delivery/subscription-manager.js';
+import type { SubscriptionIndex } from '../delivery/subscription-index.js';
 import type { TokenLifetime } from './token-lifetime.js';
 
 export interface LifecycleDeps {
@@ -26,7 +26,7 @@ export interface LifecycleDeps {
   counters: NodeCounters;
   registry: ConnectionRegistry;
   index: SubscriptionIndex<Connection>;
-  subscriptions: Subscriptions;
+  subscriptions: SubscriptionManager;
   sessions: SessionKeeper;
   tokens: TokenLifetime;
   presence: Pick<Presence, 'setConnection' | 'releaseUserSlot'>;

@@ -7,7 +7,7 @@
 // are believed; whatever a client put on the left is never reached.
 import type { IncomingMessage } from 'node:http';
 import proxyaddr from '@fastify/proxy-addr';
-import type { Config } from '../config/config.js';
+import type { Config } from '../../config/config.js';
 
 /** The `trustProxy` setting: off, a hop count (the nearest n peers are proxies), or the proxies' addresses and CIDRs. */
 export type TrustProxySetting = Config['trustProxy'];

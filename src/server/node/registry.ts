@@ -1,9 +1,9 @@
 // The connection registry: the only writer of this node's connections and of
 // the per-user index. A user with a connection here makes the node follow the
 // user's notification stream; others may watch the registry change.
-import { userStream } from '../protocol/constants.js';
-import type { Connection } from './connection.js';
-import type { Interest } from './subscriptions.js';
+import { userStream } from '../../protocol/constants.js';
+import type { Connection } from '../connection/connection.js';
+import type { Interest } from '../delivery/subscription-index.js';
 
 export type RegistryListener = (change: { added?: Connection; removed?: Connection; size: number }) => void;
 

@@ -7,9 +7,9 @@ import { timingSafeEqual } from 'node:crypto';
 import { once } from 'node:events';
 import { createServer, type Server } from 'node:http';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import { httpErrorBody } from '../protocol/codes.js';
-import type { EngineStatus } from '../engine/engine.js';
-import type { NodeCounters } from './counters.js';
+import { httpErrorBody } from '../../protocol/codes.js';
+import type { EngineStatus } from '../../engine/engine.js';
+import type { NodeCounters } from '../node/counters.js';
 
 export type RecoveryKind = 'subscribe' | 'resume';
 export type RecoveryOutcome = 'recovered' | 'lost' | 'limited';

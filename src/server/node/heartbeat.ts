@@ -4,9 +4,9 @@
 // trace at once). Any inbound frame (message, ping, pong) counts as alive.
 // One timer pair per node, not per connection.
 import type { Logger } from 'pino';
-import type { Config } from '../config/config.js';
-import { ServerMessages } from '../protocol/server-messages.js';
-import type { Connection } from './connection.js';
+import type { Config } from '../../config/config.js';
+import { ServerMessages } from '../../protocol/server-messages.js';
+import type { Connection } from '../connection/connection.js';
 
 export class Heartbeat {
   readonly #connections: { values(): IterableIterator<Connection> };

@@ -3,8 +3,8 @@
 // client wants into frames, all-or-nothing per stream: a stream whose
 // position was lost (epoch changed, or the offset left history) replays
 // nothing and marks the result unrecovered, so the client knows to reload.
-import type { Broker, DeliveredEvent, StreamPosition } from '../engine/broker.js';
-import type { OutFrame } from './connection.js';
+import type { Broker, DeliveredEvent, StreamPosition } from '../../engine/broker.js';
+import type { OutFrame } from '../connection/connection.js';
 
 export interface ReplayPlan {
   stream: string;

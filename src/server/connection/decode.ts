@@ -3,9 +3,9 @@
 // instead. The connection decodes on arrival, so its rate budgets can tell
 // publishing from control messages before anything is queued.
 import type { RawData } from 'ws';
-import type { ErrorCode } from '../protocol/codes.js';
-import { ClientMessageData, describeZodError, isClientMessageType, RequestIdSchema, type ClientMessageType } from '../protocol/messages.js';
-import type { RequestId } from '../protocol/server-messages.js';
+import type { ErrorCode } from '../../protocol/codes.js';
+import { ClientMessageData, describeZodError, isClientMessageType, RequestIdSchema, type ClientMessageType } from '../../protocol/messages.js';
+import type { RequestId } from '../../protocol/server-messages.js';
 
 /** A frame's payload as text (ws hands over a Buffer, fragments, or an ArrayBuffer). */
 export function frameText(raw: RawData): string {

@@ -3,21 +3,21 @@
 // throws to the socket: a bad message gets a clear error and the connection
 // (and every other one) carries on.
 import type { Logger } from 'pino';
-import { Permissions } from '../auth/permissions.js';
-import { EscaiError } from '../protocol/codes.js';
-import type { ClientMessageType, SubscribeData, UnsubscribeData } from '../protocol/messages.js';
-import { ServerMessages, type ControlMessage, type RequestId } from '../protocol/server-messages.js';
-import type { Connection } from './connection.js';
-import type { Decoded } from './decode.js';
+import { Permissions } from '../../auth/permissions.js';
+import { EscaiError } from '../../protocol/codes.js';
+import type { ClientMessageType, SubscribeData, UnsubscribeData } from '../../protocol/messages.js';
+import { ServerMessages, type ControlMessage, type RequestId } from '../../protocol/server-messages.js';
+import type { Connection } from '../connection/connection.js';
+import type { Decoded } from '../connection/decode.js';
 import { catalogued } from './errors.js';
-import type { HealthViews } from './health.js';
-import { publishedRef, type Publisher, type PublishResult } from './publisher.js';
-import type { Subscriptions } from './subscribe.js';
+import type { HealthViews } from '../http/health.js';
+import { publishedRef, type Publisher, type PublishResult } from '../delivery/publisher.js';
+import type { SubscriptionManager } from '../delivery/subscription-manager.js';
 import type { TokenLifetime } from './token-lifetime.js';
 
 /** What message handlers may use: each job's owner, nothing more. */
 export interface HandlerContext {
-  subscriptions: Subscriptions;
+  subscriptions: SubscriptionManager;
   tokens: Pick<TokenLifetime, 'refresh'>;
   publisher: Pick<Publisher, 'publishInput'>;
   health: Pick<HealthViews, 'cluster'>;

@@ -3,12 +3,12 @@
 // event type: by agent id, plus one set for all-agents subscriptions), lists
 // each connection's own, and tells the engine which streams this node follows
 // (the first subscription of a stream follows it, the last one leaves it).
-import { agentOfStream, SUBSCRIPTION_TYPES, subscriptionStream, subscriptionWildcard, wildcardOf } from '../protocol/constants.js';
-import type { EventType, SubscriptionType } from '../protocol/constants.js';
-import type { SubscriptionView } from '../protocol/server-messages.js';
-import type { ChangeTracker } from './change-state.js';
-import type { Conflator } from './conflation.js';
-import type { EventPredicate } from './filters.js';
+import { agentOfStream, SUBSCRIPTION_TYPES, subscriptionStream, subscriptionWildcard, wildcardOf } from '../../protocol/constants.js';
+import type { EventType, SubscriptionType } from '../../protocol/constants.js';
+import type { SubscriptionView } from '../../protocol/server-messages.js';
+import type { ChangeTracker } from '../../filters/change-state.js';
+import type { Conflator } from '../../filters/conflation.js';
+import type { EventPredicate } from '../../filters/compile.js';
 
 /** What a subscription delivers to (a Connection). */
 export interface Subscriber {

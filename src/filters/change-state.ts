@@ -12,8 +12,10 @@
 //   subscription judged (delivered or not); an event passes when the field
 //   went from one side of the threshold to the other (below: < t; at or above: ≥ t).
 import type { DeliveredEvent } from '../protocol/events.js';
-import type { SavedChangeState } from '../engine/sessions.js';
-import type { ChangeCondition } from './filters.js';
+import type { ChangeCondition } from './compile.js';
+
+/** [agent_id, offset, epoch, one value per condition on change (null: none yet)], per agent: what a session saves. */
+export type SavedChangeState = Array<[string, number, string, Array<number | null>]>;
 
 export const CHANGE_STATE_LIMITS = { agents: 1000, savedAgents: 32 } as const;
 

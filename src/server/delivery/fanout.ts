@@ -4,15 +4,15 @@
 // connection follow this stream" (loss routing). A publication is serialized
 // at most once and the same bytes go to every recipient.
 import type { Logger } from 'pino';
-import { monitorPermission } from '../auth/permissions.js';
-import type { DeliveredEvent, StreamPosition } from '../engine/broker.js';
-import { agentOfStream, subscriptionFollows, userStream } from '../protocol/constants.js';
-import { ServerMessages } from '../protocol/server-messages.js';
-import type { Connection } from './connection.js';
-import type { NodeCounters } from './counters.js';
-import type { Metrics } from './metrics.js';
-import type { ConnectionRegistry } from './registry.js';
-import type { Subscription, SubscriptionIndex } from './subscriptions.js';
+import { monitorPermission } from '../../auth/permissions.js';
+import type { DeliveredEvent, StreamPosition } from '../../engine/broker.js';
+import { agentOfStream, subscriptionFollows, userStream } from '../../protocol/constants.js';
+import { ServerMessages } from '../../protocol/server-messages.js';
+import type { Connection } from '../connection/connection.js';
+import type { NodeCounters } from '../node/counters.js';
+import type { Metrics } from '../http/metrics.js';
+import type { ConnectionRegistry } from '../node/registry.js';
+import type { Subscription, SubscriptionIndex } from './subscription-index.js';
 
 /** How long a publisher waits for its own event to reach this node's subscribers. */
 const LOCAL_DELIVERY_WAIT_MS = 2000;

@@ -8,16 +8,16 @@
 // on Redis they come back through pub/sub, which a producer need not wait for).
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
-import type { AgentDirectory } from '../engine/agents.js';
-import type { Broker, DeliveredEvent, PublishReceipt, UnsequencedEvent } from '../engine/broker.js';
-import { EscaiError } from '../protocol/codes.js';
-import { PublishEventSchema, streamOf, type PublishEvent } from '../protocol/events.js';
-import { describeZodError } from '../protocol/messages.js';
-import { isoNow, type PublishedRef } from '../protocol/server-messages.js';
-import type { NodeCounters } from './counters.js';
-import { catalogued } from './errors.js';
+import type { AgentDirectory } from '../../engine/agents.js';
+import type { Broker, DeliveredEvent, PublishReceipt, UnsequencedEvent } from '../../engine/broker.js';
+import { EscaiError } from '../../protocol/codes.js';
+import { PublishEventSchema, streamOf, type PublishEvent } from '../../protocol/events.js';
+import { describeZodError } from '../../protocol/messages.js';
+import { isoNow, type PublishedRef } from '../../protocol/server-messages.js';
+import type { NodeCounters } from '../node/counters.js';
+import { catalogued } from '../node/errors.js';
 import type { DeliveryWait, FanOut } from './fanout.js';
-import type { Metrics } from './metrics.js';
+import type { Metrics } from '../http/metrics.js';
 
 export interface PublishResult {
   event_id: string;

@@ -2,21 +2,21 @@
 // publish API, history, metrics and probes. Every refusal is {"error":{"code","message"}}.
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
-import { tokenFromRequest, type TokenVerifier } from '../auth/jwt.js';
-import { Permissions, type Principal } from '../auth/permissions.js';
-import type { Config } from '../config/config.js';
-import type { Engine } from '../engine/engine.js';
-import { EscaiError, httpErrorBody } from '../protocol/codes.js';
-import { activityStream, agentStream } from '../protocol/constants.js';
-import { IdSchema } from '../protocol/events.js';
-import { describeZodError } from '../protocol/messages.js';
-import { isoNow } from '../protocol/server-messages.js';
-import { catalogued } from './errors.js';
+import { tokenFromRequest, type TokenVerifier } from '../../auth/jwt.js';
+import { Permissions, type Principal } from '../../auth/permissions.js';
+import type { Config } from '../../config/config.js';
+import type { Engine } from '../../engine/engine.js';
+import { EscaiError, httpErrorBody } from '../../protocol/codes.js';
+import { activityStream, agentStream } from '../../protocol/constants.js';
+import { IdSchema } from '../../protocol/events.js';
+import { describeZodError } from '../../protocol/messages.js';
+import { isoNow } from '../../protocol/server-messages.js';
+import { catalogued } from '../node/errors.js';
 import { HEALTH_HISTORY_S, type HealthViews } from './health.js';
 import { scrape, type Metrics } from './metrics.js';
-import { publishedRef, type Publisher } from './publisher.js';
-import type { ConnectionRegistry } from './registry.js';
-import type { Subscriptions } from './subscribe.js';
+import { publishedRef, type Publisher } from '../delivery/publisher.js';
+import type { ConnectionRegistry } from '../node/registry.js';
+import type { SubscriptionManager } from '../delivery/subscription-manager.js';
 
 /**
  * An offset in a query string: decimal digits only. (z.coerce reads `since=`
@@ -53,7 +53,7 @@ export interface RestDeps {
   health: HealthViews;
   publisher: Publisher;
   registry: ConnectionRegistry;
-  subscriptions: Pick<Subscriptions, 'describe'>;
+  subscriptions: Pick<SubscriptionManager, 'describe'>;
   metrics: Metrics;
   /** Forgets a removed agent's detector state on this node. */
   forgetAgent(agentId: string): void;

@@ -1,12 +1,12 @@
 // Health views: this node's ESCAI counters, the registry entry it writes for
 // the cluster, GET /ws/health summed over every live node, and the last
 // minutes of it (GET /ws/health/history).
-import type { Config } from '../config/config.js';
-import type { Presence } from '../engine/presence.js';
-import { isoNow, type ClusterHealth, type HealthCounters, type HealthHistoryPage, type NodeReport } from '../protocol/server-messages.js';
-import type { NodeCounters } from './counters.js';
+import type { Config } from '../../config/config.js';
+import type { Presence } from '../../engine/presence.js';
+import { isoNow, type ClusterHealth, type HealthCounters, type HealthHistoryPage, type NodeReport } from '../../protocol/server-messages.js';
+import type { NodeCounters } from '../node/counters.js';
 import { HealthHistory } from './health-history.js';
-import type { ConnectionRegistry } from './registry.js';
+import type { ConnectionRegistry } from '../node/registry.js';
 
 export interface HealthDeps {
   config: Pick<Config, 'maxConnections' | 'heartbeatInterval' | 'heartbeatTimeout'>;

@@ -8,17 +8,17 @@
 // lives only until that secret's cut-off (warned before, closed at it, no
 // grace), and a JWKS-signed one only while its key stays in the set, checked
 // every `jwtJwksRefresh` seconds.
-import type { TokenVerifier } from '../auth/jwt.js';
-import { Permissions, type Principal } from '../auth/permissions.js';
-import type { Config } from '../config/config.js';
-import { ServerMessages, type RequestId } from '../protocol/server-messages.js';
-import type { Connection } from './connection.js';
-import type { Subscriptions } from './subscribe.js';
+import type { TokenVerifier } from '../../auth/jwt.js';
+import { Permissions, type Principal } from '../../auth/permissions.js';
+import type { Config } from '../../config/config.js';
+import { ServerMessages, type RequestId } from '../../protocol/server-messages.js';
+import type { Connection } from '../connection/connection.js';
+import type { SubscriptionManager } from '../delivery/subscription-manager.js';
 
 export interface TokenLifetimeDeps {
   config: Pick<Config, 'tokenExpiryWarning' | 'tokenExpiryGrace' | 'jwtJwksRefresh'>;
   verifier: TokenVerifier;
-  subscriptions: Pick<Subscriptions, 'revokeDisallowed'>;
+  subscriptions: Pick<SubscriptionManager, 'revokeDisallowed'>;
   /** The connection's subscriptions changed (a refresh revoked some). */
   changed(conn: Connection): void;
 }
