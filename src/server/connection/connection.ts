@@ -1,12 +1,15 @@
 // One client connection: its socket, who it is, its outbound path (byte cap,
-// held frames during a replay, written and confirmed positions), its inbound
-// path (rate budget, one-at-a-time queue) and its liveness. Every field is
+// batching; the merge of a replay with live frames and the written and
+// confirmed positions are pure units of src/core, made on first use), its
+// inbound path (rate budget, one-at-a-time queue) and its liveness. Every field is
 // private; the lifecycle moves only through `#setState`, whose transitions the
 // node observes through its ConnectionHooks (one object per node, shared by
 // every connection: no per-connection closures).
 import { randomUUID } from 'node:crypto';
 import type { RawData, WebSocket } from 'ws';
 import type { Principal } from '../../auth/permissions.js';
+import { NO_POSITIONS, StreamPositions } from '../../core/positions.js';
+import { RecoveryMerge, type EventRef, type OutFrame } from '../../core/recovery-merge.js';
 import { CloseCodes, type CloseCode, type ErrorCode } from '../../protocol/codes.js';
 import { ServerMessages, type ControlMessage, type RequestId, type StreamPosition } from '../../protocol/server-messages.js';
 import type { BatchLimits, FlushScheduler } from './batching.js';
@@ -60,22 +63,6 @@ export interface Admission {
   batch: boolean;
 }
 
-/** An outbound frame; for an event, its stream and ids, so the position moves only once it is written. */
-export interface OutFrame {
-  frame: string | Buffer;
-  stream?: string;
-  event?: { event_id: string; offset: number; epoch: string };
-}
-
-/** Replayed event ids of a stream, suppressed on the live path until the stream passes `upTo` (events still in flight). */
-interface Suppression {
-  upTo: number;
-  epoch: string;
-  ids: ReadonlySet<string>;
-}
-
-/** Streams whose written position one connection tracks (an all-agents subscription may see many). */
-export const MAX_TRACKED_STREAMS = 2000;
 
 /** Inbound messages one connection may have waiting to be handled; more closes it with 1008. */
 export const MAX_PENDING_INBOUND = 256;
@@ -92,15 +79,6 @@ const WS_OPEN = 1;
 const TEXT_FRAME = Object.freeze({ binary: false });
 const CONNECTION = Symbol('escai.connection');
 type TaggedSocket = WebSocket & { [CONNECTION]: Connection };
-
-/** The positions of a connection that has confirmed nothing yet (shared, never written). */
-const NO_POSITIONS: ReadonlyMap<string, StreamPosition> = new Map();
-
-function clonePositions(positions: ReadonlyMap<string, StreamPosition>): Map<string, StreamPosition> {
-  const copy = new Map<string, StreamPosition>();
-  for (const [stream, pos] of positions) copy.set(stream, { offset: pos.offset, epoch: pos.epoch });
-  return copy;
-}
 
 export class Connection {
   readonly id = randomUUID();
@@ -125,14 +103,11 @@ export class Connection {
   #terminatedByServer = false;
   // outbound
   #lastDeliverySeq = 0;
-  #held: OutFrame[] | null = null;
-  #suppress: Map<string, Suppression> | null = null;
-  /** Last offset written to this client per stream: what a resumed session replays from. */
-  #written: Map<string, StreamPosition> | null = null;
-  #confirmed: ReadonlyMap<string, StreamPosition> = NO_POSITIONS;
+  /** A replay's merge with live frames: made by `hold`, dropped once nothing is held or suppressed. */
+  #merge: RecoveryMerge | null = null;
+  /** Written and confirmed positions (what a resumed session replays from): made on the first written event. */
+  #positions: StreamPositions | null = null;
   #pingSeq = 0;
-  #pingSnapshot: { seq: string; positions: Map<string, StreamPosition> } | null = null;
-  #advancedSinceSnapshot = false;
   // inbound
   readonly #bucket: TokenBucket;
   /** The publishing budget, made on the first publish (a subscriber never needs one). */
@@ -233,8 +208,7 @@ export class Connection {
     if (oldState === newState || oldState === 'closed') return;
     this.#state = newState;
     if (newState === 'closed') {
-      this.#held = null;
-      this.#suppress = null;
+      this.#merge = null;
       this.#batch = null;
       this.#batchEvents = null;
       this.#batchBytes = 0;
@@ -270,10 +244,7 @@ export class Connection {
    */
   send(frame: string | Buffer): boolean {
     if (!this.isOpen) return false;
-    if (this.#held) {
-      this.#held.push({ frame });
-      return true;
-    }
+    if (this.#merge !== null && this.#merge.offerFrame(frame) === 'held') return true;
     return this.#write(frame);
   }
 
@@ -301,13 +272,20 @@ export class Connection {
    * really written (not when held, not when refused): a session resumes from
    * what was written. False when not sent (closed, duplicate of a replay, over the cap).
    */
-  sendEvent(frame: string | Buffer, stream: string, event: { event_id: string; offset: number; epoch: string }): boolean {
+  sendEvent(frame: string | Buffer, stream: string, event: EventRef): boolean {
     if (!this.isOpen) return false;
-    if (this.#suppress !== null && this.#suppressed(stream, event)) return false;
-    if (this.#held) {
-      this.#held.push({ frame, stream, event });
-      return true;
+    const merge = this.#merge;
+    if (merge !== null) {
+      const offer = merge.offerEvent(frame, stream, event);
+      if (offer !== 'send') return offer === 'held';
+      if (merge.idle) this.#merge = null;
     }
+    return this.#writeEvent(frame, stream, event);
+  }
+
+  /** Writes (or batches) an event past the merge; its position moves once it is written. */
+  #writeEvent(frame: string | Buffer, stream: string, event: EventRef): boolean {
+    if (!this.isOpen) return false;
     if (this.#batcher !== undefined) return this.#queue(frame, stream, event);
     if (!this.#write(frame)) return false;
     this.advance(stream, event.offset, event.epoch);
@@ -342,7 +320,7 @@ export class Connection {
    * batchMaxDelay) are coalesced into one frame, written then, or at once
    * when the batch is full.
    */
-  #queue(frame: string | Buffer, stream?: string, event?: { event_id: string; offset: number; epoch: string }): boolean {
+  #queue(frame: string | Buffer, stream?: string, event?: EventRef): boolean {
     if (!this.#underCap()) return false;
     if (!this.#coalescing) {
       this.#coalescing = true;
@@ -394,33 +372,17 @@ export class Connection {
     events.length = 0;
   }
 
-  #suppressed(stream: string, event: { event_id: string; offset: number; epoch: string }): boolean {
-    const sup = this.#suppress!.get(stream);
-    if (sup === undefined) return false;
-    if (event.epoch !== sup.epoch || event.offset > sup.upTo) {
-      // The live stream has passed the replay: nothing later can be a duplicate.
-      this.#suppress!.delete(stream);
-      if (this.#suppress!.size === 0) this.#suppress = null;
-      return false;
-    }
-    return sup.ids.has(event.event_id);
-  }
-
   /**
    * Holds outbound frames (a reply and its replay are being prepared): sends
    * queue until `release`, so replayed events go out before anything live.
    */
   hold(): void {
-    if (this.#state !== 'closed') this.#held ??= [];
+    if (this.#state !== 'closed') (this.#merge ??= new RecoveryMerge()).hold();
   }
 
   /** The lowest offset of `stream` (in `epoch`) among the held events, if any is held. */
   firstHeldOffset(stream: string, epoch: string): number | undefined {
-    let first: number | undefined;
-    for (const out of this.#held ?? []) {
-      if (out.stream === stream && out.event!.epoch === epoch && (first === undefined || out.event!.offset < first)) first = out.event!.offset;
-    }
-    return first;
+    return this.#merge?.firstHeldOffset(stream, epoch);
   }
 
   /**
@@ -428,57 +390,38 @@ export class Connection {
    * events already replayed, and resumes direct sending. `positions`: where
    * each replayed stream now stands (everything up to it was considered);
    * live events of those streams still in flight with a replayed id are
-   * suppressed until the stream passes that position.
+   * suppressed until the stream passes that position (core/recovery-merge.ts).
    */
   release(first: readonly OutFrame[], replayedIds: ReadonlySet<string> = new Set(), positions?: ReadonlyMap<string, StreamPosition>): void {
-    const held = this.#held ?? [];
-    this.#held = null;
+    const merge = (this.#merge ??= new RecoveryMerge());
+    const out = merge.release(first, replayedIds, this.isOpen ? positions : undefined);
+    if (merge.idle) this.#merge = null;
     // A replay is written at once and bounded (REPLAY_LIMITS): it may exceed the slow-consumer cap by its
     // own size, once, instead of cutting off a client that reads fine but was sent a burst.
-    for (const out of first) this.#allowance += out.frame.length;
-    for (const out of first) this.#sendOut(out);
-    for (const out of held) if (out.event === undefined || !replayedIds.has(out.event.event_id)) this.#sendOut(out);
+    for (const f of first) this.#allowance += f.frame.length;
+    for (const f of out) {
+      if (f.event !== undefined && f.stream !== undefined) this.#writeEvent(f.frame, f.stream, f.event);
+      else if (this.isOpen) this.#write(f.frame);
+    }
     if (!positions || !this.isOpen) return;
-    for (const [stream, pos] of positions) {
-      this.advance(stream, pos.offset, pos.epoch);
-      if (replayedIds.size > 0) (this.#suppress ??= new Map()).set(stream, { upTo: pos.offset, epoch: pos.epoch, ids: replayedIds });
-    }
+    for (const [stream, pos] of positions) this.advance(stream, pos.offset, pos.epoch);
   }
 
-  #sendOut(out: OutFrame): void {
-    if (out.event !== undefined && out.stream !== undefined) this.sendEvent(out.frame, out.stream, out.event);
-    else this.send(out.frame);
-  }
-
-  /**
-   * Moves the written position of `stream` forward (a new epoch replaces it).
-   * At most MAX_TRACKED_STREAMS streams are tracked: past that the first
-   * tracked goes (a resume replays it by time instead of from its offset).
-   */
+  /** Moves the written position of `stream` forward (a new epoch replaces it; see core/positions.ts). */
   advance(stream: string, offset: number, epoch: string): void {
-    this.#advancedSinceSnapshot = true;
-    const written = (this.#written ??= new Map());
-    const pos = written.get(stream);
-    if (pos === undefined) {
-      if (written.size >= MAX_TRACKED_STREAMS) written.delete(written.keys().next().value!);
-      written.set(stream, { offset, epoch });
-    }
-    else if (pos.epoch !== epoch) {
-      pos.offset = offset;
-      pos.epoch = epoch;
-    } else if (offset > pos.offset) pos.offset = offset;
+    (this.#positions ??= new StreamPositions()).advance(stream, offset, epoch);
   }
 
   // ---- positions (what a resumed session starts from) ---------------------------
 
   /** Positions a pong has confirmed the client read. */
   get confirmedPositions(): ReadonlyMap<string, StreamPosition> {
-    return this.#confirmed;
+    return this.#positions?.confirmed ?? NO_POSITIONS;
   }
 
   /** Positions known to have been read before this connection started (a resumed session's base). */
   setConfirmedBase(positions: ReadonlyMap<string, StreamPosition>): void {
-    this.#confirmed = clonePositions(positions);
+    (this.#positions ??= new StreamPositions()).setConfirmedBase(positions);
   }
 
   /**
@@ -491,7 +434,7 @@ export class Connection {
    * same event_id).
    */
   resumePositions(): ReadonlyMap<string, StreamPosition> {
-    return this.#terminatedByServer ? this.#confirmed : (this.#written ?? NO_POSITIONS);
+    return this.#positions?.resume(this.#terminatedByServer) ?? NO_POSITIONS;
   }
 
   // ---- liveness ------------------------------------------------------------------
@@ -518,10 +461,7 @@ export class Connection {
     const seq = String(++this.#pingSeq);
     // Snapshot only when something was written since the last one (an idle connection costs nothing),
     // and never while frames are held: a pong must not confirm what was not yet sent.
-    if (this.#advancedSinceSnapshot && this.#held === null) {
-      this.#pingSnapshot = { seq, positions: clonePositions(this.#written ?? NO_POSITIONS) };
-      this.#advancedSinceSnapshot = false;
-    }
+    if (this.#positions !== null && this.#merge?.holding !== true) this.#positions.heartbeat(seq);
     this.#ws.ping(seq);
     this.send(frame);
     this.#lastPing = timestamp;
@@ -530,13 +470,8 @@ export class Connection {
   /** A pong frame arrived. True when it confirmed new positions. */
   #pongArrived(payload: Buffer): boolean {
     this.#lastSeen = performance.now();
-    const snapshot = this.#pingSnapshot;
-    if (snapshot && payload.toString() === snapshot.seq) {
-      this.#confirmed = snapshot.positions;
-      this.#pingSnapshot = null;
-      return true;
-    }
-    return false;
+    const positions = this.#positions;
+    return positions !== null && positions.awaitingPong && positions.pong(payload.toString());
   }
 
   /** Pings the peer now; resolves true if anything comes back within `timeoutMs` (the peer is alive). */

@@ -4,7 +4,7 @@
 // position was lost (epoch changed, or the offset left history) replays
 // nothing and marks the result unrecovered, so the client knows to reload.
 import type { Broker, DeliveredEvent, StreamPosition } from '../../engine/broker.js';
-import type { OutFrame } from '../connection/connection.js';
+import type { OutFrame } from '../../core/recovery-merge.js';
 
 export interface ReplayPlan {
   stream: string;

@@ -11,7 +11,8 @@ import { SUBSCRIPTION_TYPES, subscriptionStream, type SubscriptionType } from '.
 import type { SubscribeData, UnsubscribeData } from '../../protocol/messages.js';
 import { ServerMessages, type RequestId, type SubscriptionView } from '../../protocol/server-messages.js';
 import type { SavedSubscription } from '../../engine/sessions.js';
-import type { Connection, OutFrame } from '../connection/connection.js';
+import type { OutFrame } from '../../core/recovery-merge.js';
+import type { Connection } from '../connection/connection.js';
 import type { FanOut } from './fanout.js';
 import type { Metrics } from '../http/metrics.js';
 import { ChangeTracker } from '../../filters/change-state.js';
