@@ -192,7 +192,7 @@ function cpuSeconds(pid: number): number {
 async function loopDelay(base: string): Promise<{ min: number; p99: number; max: number }> {
   const text = await (await fetch(`${base}/metrics`)).text();
   const read = (name: string) => {
-    const m = new RegExp(`^escai_process_nodejs_eventloop_lag_${name}_seconds (\\S+)$`, 'm').exec(text);
+    const m = new RegExp(`^nodejs_eventloop_lag_${name}_seconds (\\S+)$`, 'm').exec(text);
     if (!m) throw new Error(`no ${name} in /metrics`);
     return Number(m[1]) * 1000;
   };

@@ -50,11 +50,11 @@ async function sample(nodes: ServerProcess[], started: number): Promise<string[]
       [
         ((Date.now() - started) / 60_000).toFixed(1).padStart(5),
         `node ${i}`,
-        `rss ${mib(metric(text, 'escai_process_process_resident_memory_bytes'))} MiB`,
-        `heap ${mib(metric(text, 'escai_process_nodejs_heap_size_used_bytes'))} MiB`,
+        `rss ${mib(metric(text, 'process_resident_memory_bytes'))} MiB`,
+        `heap ${mib(metric(text, 'nodejs_heap_size_used_bytes'))} MiB`,
         `conns ${metric(text, 'escai_connections')}`,
         `slow closes ${metric(text, 'escai_slow_consumer_closes_total')}`,
-        `loop p99 ${((metric(text, 'escai_process_nodejs_eventloop_lag_p99_seconds') ?? 0) * 1000).toFixed(1)} ms`,
+        `loop p99 ${((metric(text, 'nodejs_eventloop_lag_p99_seconds') ?? 0) * 1000).toFixed(1)} ms`,
       ].join('  '),
     );
   }

@@ -102,6 +102,15 @@ export class ChangeTracker {
     return pass;
   }
 
+  /**
+   * Makes `event` (delivered as the current state, `latest`) what the next
+   * event of its agent is judged against, unless that agent already has a
+   * state: a live event judged meanwhile is newer and stays.
+   */
+  seed(event: DeliveredEvent): void {
+    if (!this.#agents.has(event.agent_id ?? '')) this.judge(event, true);
+  }
+
   #track(key: string, event: DeliveredEvent): AgentState {
     if (this.#agents.size >= CHANGE_STATE_LIMITS.agents) this.#agents.delete(this.#agents.keys().next().value!);
     const state: AgentState = { offset: event.offset, epoch: event.epoch, restored: undefined, values: new Array<number | null>(this.#conditions.length).fill(null) };

@@ -490,11 +490,34 @@ function memoized<T>(match: (target: T) => boolean): (target: T) => boolean {
  *   const f = compileSubscriptionFilter({ belief_states: { any: { confidence: { max: 0.3 } } }, $max_rate: 2 });
  *   f.match(event); // true when some belief is at or below 0.3
  */
+/**
+ * The deepest JSON a filter may be: more than FILTER_LIMITS.nesting filters
+ * (two levels each: an object and its list) with paths and arguments can
+ * reach; anything deeper is refused before it is walked recursively.
+ */
+const FILTER_JSON_DEPTH = 64;
+
+/** Whether `value` holds objects or arrays nested deeper than `max`, found without recursion (an explicit stack). */
+function deeperThan(value: unknown, max: number): boolean {
+  const stack: Array<[unknown, number]> = [[value, 1]];
+  while (stack.length > 0) {
+    const [v, depth] = stack.pop()!;
+    if (v === null || typeof v !== 'object') continue;
+    if (depth > max) return true;
+    for (const child of Array.isArray(v) ? v : Object.values(v)) if (child !== null && typeof child === 'object') stack.push([child, depth + 1]);
+  }
+  return false;
+}
+
 export function compileSubscriptionFilter(filters: Record<string, unknown> | null | undefined): CompiledFilter {
   if (!filters || Object.keys(filters).length === 0) return EMPTY;
   const keys = Object.keys(filters);
   // The message of old: "filters: at most 32 keys".
   if (keys.length > FILTER_LIMITS.keys) throw new EscaiError('VALIDATION_ERROR', `filters: at most ${FILTER_LIMITS.keys} keys`);
+  // Before anything recursive (JSON.stringify, the compiler) walks it: thousands of levels would overflow the stack.
+  if (deeperThan(filters, FILTER_JSON_DEPTH)) {
+    throw new EscaiError('VALIDATION_ERROR', `filters: nested deeper than ${FILTER_JSON_DEPTH} levels of JSON objects and arrays (limit nesting: ${FILTER_LIMITS.nesting} filters)`);
+  }
   const text = JSON.stringify(filters);
   const cached = compiledCache.get(text);
   if (cached) return cached;

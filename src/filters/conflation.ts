@@ -34,16 +34,21 @@ interface Window {
   endsAt: number;
 }
 
+/** Told of each event a window's end sent (the node counts conflated deliveries like the others). */
+export type ConflatedSent = (event: DeliveredEvent) => void;
+
 export class Conflator {
   readonly #sink: ConflationSink;
+  readonly #sent: ConflatedSent | undefined;
   readonly #intervalMs: number;
   /** Open windows by agent, in the order they end. */
   readonly #windows = new Map<string, Window>();
   #timer: NodeJS.Timeout | undefined;
   #disposed = false;
 
-  constructor(sink: ConflationSink, maxRate: number) {
+  constructor(sink: ConflationSink, maxRate: number, sent?: ConflatedSent) {
     this.#sink = sink;
+    this.#sent = sent;
     this.#intervalMs = Math.max(1, Math.round(1000 / maxRate));
   }
 
@@ -73,6 +78,21 @@ export class Conflator {
     w.frame = frame;
     w.stream = stream;
     return false;
+  }
+
+  /**
+   * The connection received `event` through another of its subscriptions
+   * (at once, unconflated): an older event of that agent held here is stale
+   * and would arrive twice or out of order, so it is dropped. The window
+   * itself goes on (the pace holds).
+   */
+  superseded(event: DeliveredEvent): void {
+    const w = this.#windows.get(event.agent_id ?? '');
+    const held = w?.pending;
+    if (held === undefined || (held.epoch === event.epoch && held.offset > event.offset)) return;
+    w!.pending = undefined;
+    w!.frame = undefined;
+    w!.skipped = 0;
   }
 
   /** Sets the timer for the first window to end, unless it is set. */
@@ -110,7 +130,7 @@ export class Conflator {
     w.frame = undefined;
     w.skipped = 0;
     // The shared frame, or (once per window) the same JSON with `"conflated":N` as its last key.
-    this.#sink.sendEvent(skipped > 0 ? withConflated(frame, skipped) : frame, w.stream, event);
+    if (this.#sink.sendEvent(skipped > 0 ? withConflated(frame, skipped) : frame, w.stream, event)) this.#sent?.(event);
     return true;
   }
 

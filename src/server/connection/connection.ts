@@ -267,6 +267,11 @@ export class Connection {
     return true;
   }
 
+  /** Whether publication `seq` was already delivered here (through another subscription). */
+  deliveredNow(seq: number): boolean {
+    return this.#lastDeliverySeq === seq;
+  }
+
   /**
    * Sends an event of `stream`. Its position counts only once the frame is
    * really written (not when held, not when refused): a session resumes from

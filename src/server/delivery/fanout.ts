@@ -31,6 +31,8 @@ interface FanOutState {
   frame: Buffer | undefined;
   readonly json: string | undefined;
   count: number;
+  /** `$max_rate` subscriptions that want the event: decided once every other subscription was served. */
+  conflated: Array<Subscription<Connection>> | undefined;
 }
 
 export class FanOut {
@@ -113,7 +115,7 @@ export class FanOut {
 
   /** The engine's delivery handler: one publication to every local connection that may and wants to see it. */
   readonly deliver = (stream: string, event: DeliveredEvent, json: string | undefined): void => {
-    const state: FanOutState = { stream, event, seq: ++this.#seq, frame: undefined, json, count: 0 };
+    const state: FanOutState = { stream, event, seq: ++this.#seq, frame: undefined, json, count: 0, conflated: undefined };
     if (event.type === 'user_notification') {
       const conns = this.#registry.ofUser(stream.slice('user:'.length));
       if (conns) for (const conn of conns) this.#sendTo(conn, state);
@@ -123,22 +125,45 @@ export class FanOut {
       const monitorKey = agentId === undefined ? undefined : monitorPermission(agentId);
       if (agentId !== undefined) this.#fanOut(this.#index.forAgent(event.type, agentId), state, monitorKey);
       this.#fanOut(this.#index.forAllAgents(event.type), state, monitorKey);
+      if (state.conflated !== undefined) this.#conflate(state, state.conflated);
     }
-    if (state.count > 0) {
-      this.#counters.deliveries += state.count;
-      this.#metrics.deliveries.inc({ type: event.type }, state.count);
-      this.#metrics.deliveryLatency.observe(Math.max(0, Date.now() - Date.parse(event.timestamp)) / 1000);
-    }
+    if (state.count > 0) this.#counted(event, state.count);
     if (this.#waits.size !== 0) this.#waits.get(event.event_id)?.(state.count);
   };
+
+  #counted(event: DeliveredEvent, count: number): void {
+    this.#counters.deliveries += count;
+    this.#metrics.deliveries.inc({ type: event.type }, count);
+    this.#metrics.deliveryLatency.observe(Math.max(0, Date.now() - Date.parse(event.timestamp)) / 1000);
+  }
+
+  /** A `$max_rate` window's end sent a held event: counted like every other delivery. */
+  readonly conflatedSent = (event: DeliveredEvent): void => this.#counted(event, 1);
 
   #fanOut(subs: ReadonlySet<Subscription<Connection>>, state: FanOutState, monitorKey: string | undefined): void {
     for (const sub of subs) {
       const conn = sub.subscriber;
       if (!this.wants(conn, sub, state.event, monitorKey)) continue;
-      // `$max_rate`: over the rate the event waits for its window's end (./conflation.ts), live events only.
-      if (sub.conflation === undefined || sub.conflation.admit(state.stream, state.event, this.#frameOf(state))) this.#sendTo(conn, state);
+      if (sub.conflation === undefined) this.#sendTo(conn, state);
+      else (state.conflated ??= []).push(sub);
     }
+  }
+
+  /**
+   * `$max_rate` subscriptions that want the event (filters/conflation.ts),
+   * live events only, decided after the others: a connection that already
+   * got the event through an unconflated subscription gets no second copy
+   * at the window's end, and an older event held for it is dropped as stale.
+   * Otherwise the event goes out now or waits for its window's end.
+   */
+  #conflate(state: FanOutState, subs: ReadonlyArray<Subscription<Connection>>): void {
+    for (const sub of subs) {
+      const conn = sub.subscriber;
+      if (conn.deliveredNow(state.seq)) sub.conflation!.superseded(state.event);
+      else if (sub.conflation!.admit(state.stream, state.event, this.#frameOf(state))) this.#sendTo(conn, state);
+    }
+    // A window that held the event before another conflated subscription of the same connection sent it.
+    if (subs.length > 1) for (const sub of subs) if (sub.subscriber.deliveredNow(state.seq)) sub.conflation!.superseded(state.event);
   }
 
   #sendTo(conn: Connection, state: FanOutState): void {

@@ -48,7 +48,7 @@ export interface SubscribeDeps {
   config: Pick<Config, 'maxSubscriptions'>;
   index: SubscriptionIndex<Connection>;
   broker: Pick<Broker, 'history' | 'position'>;
-  fanout: Pick<FanOut, 'wants'>;
+  fanout: Pick<FanOut, 'wants' | 'conflatedSent'>;
   metrics: Pick<Metrics, 'recoveries'>;
   /** Events each user may have replayed, per second (shared by all the user's connections on this node). */
   replayBudget: KeyedBuckets;
@@ -122,7 +122,7 @@ export class SubscriptionManager {
       filterBytes: compiled.bytes,
       filterCost: compiled.cost,
       ...(compiled.changes.length > 0 ? { changes: new ChangeTracker(compiled.changes) } : {}),
-      ...(compiled.maxRate !== undefined ? { conflation: new Conflator(conn, compiled.maxRate) } : {}),
+      ...(compiled.maxRate !== undefined ? { conflation: new Conflator(conn, compiled.maxRate, this.#deps.fanout.conflatedSent) } : {}),
       createdAt,
     };
   }
@@ -186,7 +186,8 @@ export class SubscriptionManager {
             latestFrame = { frame: JSON.stringify({ ...newest, latest: true }), stream, event: newest };
             confirmedOffset = newest.offset - 1;
             // The current state the client now holds: what conditions on change judge the next event against.
-            sub.changes?.judge(newest, true);
+            // Seeded only where no live event was judged meanwhile (it is newer: the subscription was indexed first).
+            sub.changes?.seed(newest);
           }
         }
         // The subscription starts here: nothing at or before it is delivered live, and a resume before its first event replays from here.

@@ -194,7 +194,12 @@ export class SessionKeeper {
       const subs = [...index.of(conn)];
       const wants = (event: DeliveredEvent, byTime: boolean): boolean => {
         if (event.type === 'user_notification') return !byTime || Date.parse(event.timestamp) >= session.startedAt;
-        return subs.some((sub) => fanout.wants(conn, sub, event) && (!byTime || Date.parse(event.timestamp) >= sub.createdAt));
+        // Every subscription judges the event, as the live fan-out does (conditions on change move their state
+        // on each event they see): no stopping at the first that wants it. A subscription made after the event
+        // (by time) would not have seen it live, so it does not judge it either.
+        let wanted = false;
+        for (const sub of subs) if ((!byTime || Date.parse(event.timestamp) >= sub.createdAt) && fanout.wants(conn, sub, event)) wanted = true;
+        return wanted;
       };
       const plans: ReplayPlan[] = [...known].map(([stream, since]) => ({ stream, since, wants: (e) => wants(e, false) }));
       // Streams the client never saw an event of: replay by time (all-agents subscriptions, notifications).
