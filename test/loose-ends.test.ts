@@ -156,6 +156,7 @@ test('process metrics carry the names stock Node.js dashboards expect', OPTS, as
   assert.match(text, /^process_resident_memory_bytes \S+$/m);
   assert.match(text, /^nodejs_eventloop_lag_p99_seconds \S+$/m);
   assert.doesNotMatch(text, /escai_process_/);
-  // Ours keep their prefix.
+  // Ours keep their prefix; the engine's drops are wired to the node's registry.
   assert.match(text, /^escai_connections(_\w+)? \S+$/m);
+  assert.match(text, /^escai_engine_dropped_messages_total\{reason="unparsable"\} \d+$/m);
 });

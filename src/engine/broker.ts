@@ -63,6 +63,22 @@ export type DeliveryHandler = (stream: string, event: DeliveredEvent, json: stri
 export type LossHandler = (stream: string, position: StreamPosition) => void;
 
 /**
+ * Why an engine dropped a message it received instead of delivering it:
+ * a payload it could not read; a stream this node no longer follows; an
+ * offset already delivered; an epoch the stream left behind (a reset); a
+ * queue behind a gap fill past its cap (re-read from history, not lost).
+ */
+export const DROP_REASONS = ['unparsable', 'unfollowed', 'duplicate', 'stale_epoch', 'overflow'] as const;
+export type DropReason = (typeof DROP_REASONS)[number];
+/** Messages dropped since the broker was made, by reason. */
+export type DropCounts = Readonly<Record<DropReason, number>>;
+
+/** Zero of each reason: where an engine's drop counts start. */
+export function zeroDrops(): Record<DropReason, number> {
+  return { unparsable: 0, unfollowed: 0, duplicate: 0, stale_epoch: 0, overflow: 0 };
+}
+
+/**
  * Every stream of one per-agent family at once (`follow(ALL_AGENT_STREAMS)`):
  * what all-agents subscriptions need (`ALL_ACTIVITY_STREAMS` for activity).
  */
@@ -93,4 +109,6 @@ export interface Broker {
   position(stream: string): Promise<StreamPosition>;
   /** Streams whose name starts with `prefix` that received an event at or after `sinceMs`. */
   streamsActiveSince(prefix: string, sinceMs: number): Promise<string[]>;
+  /** Received messages dropped, by reason (an engine that delivers inside `publish` drops none: all zeros). */
+  readonly drops: DropCounts;
 }

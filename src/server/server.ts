@@ -197,6 +197,7 @@ export class EscaiServer {
       engineStatus: () => engine.status(),
       detectors: () => ({ judging: judge?.judging ?? false, agents: judge?.agents ?? 0 }),
       addressSlots: () => gate.addressSlots,
+      engineDrops: () => broker.drops,
     });
     const fanout = new FanOut({ registry, index, log, metrics, counters });
     // `changed` is the lifecycle's; the jobs built before it reach it through this late-bound call.

@@ -10,16 +10,21 @@
 // synchronous inside `publish`: per-stream order holds trivially, and every
 // stream reaches the node (follow/unfollow are no-ops).
 import { randomBytes } from 'node:crypto';
-import type {
-  Broker,
-  DeliveredEvent,
-  DeliveryHandler,
-  HistoryPage,
-  HistoryQuery,
-  PublishEntry,
-  PublishReceipt,
-  StreamPosition,
+import {
+  zeroDrops,
+  type Broker,
+  type DeliveredEvent,
+  type DropCounts,
+  type DeliveryHandler,
+  type HistoryPage,
+  type HistoryQuery,
+  type PublishEntry,
+  type PublishReceipt,
+  type StreamPosition,
 } from '../broker.js';
+
+/** Delivery happens inside `publish`, from the stream itself: nothing arrives that could be dropped. */
+const NO_DROPS: DropCounts = Object.freeze(zeroDrops());
 
 export interface MemoryBrokerOptions {
   /** Events kept per stream. */
@@ -121,6 +126,8 @@ export class MemoryBroker implements Broker {
       ...options,
     };
   }
+
+  readonly drops: DropCounts = NO_DROPS;
 
   /** Bytes of history held now (for tests and metrics). */
   get historyBytes(): number {

@@ -29,7 +29,7 @@ import {
   type AgentSummary,
 } from '../agents.js';
 import type { DeliveredEvent } from '../broker.js';
-import type { RedisLink } from './link.js';
+import type { LuaScript, RedisLink } from './link.js';
 
 // One call per agent and publication, with the publication's events folded
 // first (counts, the newest of each kind, the last few alerts and
@@ -40,8 +40,10 @@ import type { RedisLink } from './link.js';
 //       12 latest epistemic JSON, 13 its offset, 14 confidence, 15 its offset, 16 uncertainty, 17 its offset,
 //       18 latest status JSON, 19 status, 20 its offset, 21 alerts n, 22 predictions n,
 //       then the alerts' JSON and the predictions' JSON, oldest first ('' = none)
-// A value is written only when its event is newer than what the hash holds
-// (another epoch, or a later offset): the latest by offset wins across nodes.
+// A value is written only when its event is newer than the one that value
+// came from (another epoch, or a later offset; each value keeps its own
+// position, `<field>:epoch` and `<field>:offset`): the latest by offset wins
+// per value across nodes, whatever order they record publications in.
 const RECORD_LUA = `
 local h = KEYS[1]
 local function later() return tonumber(ARGV[4]) >= tonumber(redis.call('HGET', h, 'ms') or '0') end
@@ -60,18 +62,32 @@ if np > 0 then
   redis.call('LPUSH', KEYS[3], unpack(ARGV, 23 + na, 22 + na + np))
   redis.call('LTRIM', KEYS[3], 0, keep - 1)
 end
-local fresh = redis.call('HGET', h, 'epoch') ~= ARGV[2]
-local stored = tonumber(redis.call('HGET', h, 'offset') or '0')
-local function newer(i) return ARGV[i] ~= '' and (fresh or tonumber(ARGV[i]) > stored) end
-if newer(3) then redis.call('HSET', h, 'epoch', ARGV[2], 'offset', ARGV[3]) end
+local hashEpoch = redis.call('HGET', h, 'epoch')
+local hashOffset = redis.call('HGET', h, 'offset')
+if hashEpoch ~= ARGV[2] or tonumber(ARGV[3]) > tonumber(hashOffset or '0') then redis.call('HSET', h, 'epoch', ARGV[2], 'offset', ARGV[3]) end
+-- Whether the event whose offset is ARGV[i] is newer than the one \`field\` holds, by that field's own position
+-- (not the hash's latest: another field's later event says nothing of this one's).
+local function newer(i, field)
+  if ARGV[i] == '' then return false end
+  local pos = redis.call('HMGET', h, field .. ':epoch', field .. ':offset')
+  local epoch, offset = pos[1], pos[2]
+  if not epoch then
+    if redis.call('HEXISTS', h, field) == 0 then return true end
+    epoch, offset = hashEpoch, hashOffset -- written before fields kept their own position: the hash's is an upper bound
+  end
+  return epoch ~= ARGV[2] or tonumber(ARGV[i]) > tonumber(offset or '0')
+end
+local function put(i, field, ...)
+  if newer(i, field) then redis.call('HSET', h, field .. ':epoch', ARGV[2], field .. ':offset', ARGV[i], ...) end
+end
 if later() then
   redis.call('HSET', h, 'ms', ARGV[4], 'at', ARGV[5])
   redis.call('ZADD', KEYS[4], ARGV[4], ARGV[1])
 end
-if newer(13) then redis.call('HSET', h, 'epi', ARGV[12]) end
-if newer(15) then redis.call('HSET', h, 'conf', ARGV[14]) end
-if newer(17) then redis.call('HSET', h, 'unc', ARGV[16]) end
-if newer(20) then redis.call('HSET', h, 'st', ARGV[18], 'status', ARGV[19]) end
+put(13, 'epi', 'epi', ARGV[12])
+put(15, 'conf', 'conf', ARGV[14])
+put(17, 'unc', 'unc', ARGV[16])
+put(20, 'st', 'st', ARGV[18], 'status', ARGV[19])
 for i = 1, 3 do redis.call('PEXPIRE', KEYS[i], ARGV[6]) end
 redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', tonumber(ARGV[4]) - tonumber(ARGV[6]))
 return 1
@@ -168,28 +184,24 @@ const TIE_SLACK = 64;
 export class RedisAgentDirectory implements AgentDirectory {
   readonly #link: RedisLink;
   readonly #ttlMs: number;
+  readonly #recordAgent: LuaScript<number>;
+  readonly #recordActivity: LuaScript<number>;
 
   constructor(link: RedisLink, options: { agentTtlMs: number }) {
     this.#link = link;
     this.#ttlMs = options.agentTtlMs;
-    link.cmd.defineCommand('escaiRecordAgent', { numberOfKeys: 4, lua: RECORD_LUA });
-    link.cmd.defineCommand('escaiRecordActivity', { numberOfKeys: 2, lua: RECORD_ACTIVITY_LUA });
+    this.#recordAgent = link.script(RECORD_LUA);
+    this.#recordActivity = link.script(RECORD_ACTIVITY_LUA);
   }
 
   async record(events: readonly DeliveredEvent[]): Promise<void> {
-    const { cmd } = this.#link;
-    const scripts = cmd as unknown as {
-      escaiRecordAgent(...args: Array<string | number>): Promise<number>;
-      escaiRecordActivity(...args: Array<string | number>): Promise<number>;
-    };
     const calls: Array<Promise<number>> = [];
     const { byAgent, activity } = fold(events);
     // One script call per agent and stream; the command connection pipelines them.
     for (const [agentId, a] of activity) {
       const { latest, tokens } = a;
+      const keys = [this.#link.key('ag', agentId), this.#link.key('agents')];
       const args = [
-        this.#link.key('ag', agentId),
-        this.#link.key('agents'),
         ...this.#latestArgs(agentId, latest),
         a.count,
         tokens.input,
@@ -197,15 +209,12 @@ export class RedisAgentDirectory implements AgentDirectory {
         tokens.total,
         JSON.stringify(activityNow(latest)),
       ];
-      calls.push(this.#link.run('agent record', () => scripts.escaiRecordActivity(...args)));
+      calls.push(this.#link.run('agent record', () => this.#recordActivity(keys, args)));
     }
     for (const [agentId, f] of byAgent) {
       const { latest, epistemic, status } = f;
+      const keys = [this.#link.key('ag', agentId), this.#link.key('ag', agentId, 'alerts'), this.#link.key('ag', agentId, 'preds'), this.#link.key('agents')];
       const args: Array<string | number> = [
-        this.#link.key('ag', agentId),
-        this.#link.key('ag', agentId, 'alerts'),
-        this.#link.key('ag', agentId, 'preds'),
-        this.#link.key('agents'),
         ...this.#latestArgs(agentId, latest),
         RECENT_KEPT,
         ...STREAM_TYPES.map((type) => f.counts[type]),
@@ -223,7 +232,7 @@ export class RedisAgentDirectory implements AgentDirectory {
         ...f.alerts.map((e) => JSON.stringify(e)),
         ...f.predictions.map((e) => JSON.stringify(e)),
       ];
-      calls.push(this.#link.run('agent record', () => scripts.escaiRecordAgent(...args)));
+      calls.push(this.#link.run('agent record', () => this.#recordAgent(keys, args)));
     }
     await Promise.all(calls);
   }

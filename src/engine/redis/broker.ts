@@ -10,14 +10,21 @@
 // Pub/sub is fire-and-forget, so gaps are never trusted to not happen: a node
 // that sees an offset jump fills it from the stream before delivering further,
 // a periodic position check covers quiet streams (a lost last message), and a
-// gap history no longer covers is reported through the loss handler.
+// gap history no longer covers is reported through the loss handler. That
+// ordering is the pure StreamSequencer's (src/core/sequencer.ts), one per
+// tracked stream; this class only does its I/O. Whatever it receives and
+// does not deliver is counted by reason (`drops`) and logged at debug.
 import { randomBytes } from 'node:crypto';
+import { StreamSequencer, UNKNOWN_EPOCH, type FillResult, type Verdict } from '../../core/sequencer.js';
 import { EngineUnavailableError } from '../engine.js';
 import {
   wildcardOf,
+  zeroDrops,
   type Broker,
   type DeliveredEvent,
   type DeliveryHandler,
+  type DropCounts,
+  type DropReason,
   type HistoryPage,
   type HistoryQuery,
   type LossHandler,
@@ -26,7 +33,7 @@ import {
   type StreamPosition,
   type StreamWildcard,
 } from '../broker.js';
-import type { RedisLink } from './link.js';
+import type { LuaScript, RedisLink } from './link.js';
 
 export interface RedisBrokerOptions {
   historySize: number;
@@ -140,33 +147,20 @@ if n <= 0 then return {epoch, offset, {}} end
 return {epoch, offset, redis.call('XREVRANGE', KEYS[2], '+', minId, 'COUNT', n)}
 `;
 
-interface RedisScripts {
-  /** The key count first: the batch decides how many keys the script gets. */
-  escaiPublish(numKeys: number, ...keysAndArgs: Array<string | number>): Promise<Array<number | string>>;
-  escaiHistory(...args: Array<string | number>): Promise<[string, number | string, StreamEntry[]]>;
-}
-
 type StreamEntry = [id: string, fields: string[]];
 
-/** Publications queued per stream behind a gap fill; past it the oldest go (the fill reads them from the stream). */
-const MAX_QUEUED = 10_000;
-
+/** A followed stream this node tracks: where its delivery stands, and when it last saw traffic. */
 interface Track {
-  offset: number;
-  epoch: string;
-  /** A gap fill is running: publications queue behind it. */
-  filling: boolean;
-  queue: DeliveredEvent[];
-  /** Offset Redis reported at the previous quiet-stream check, while we were behind it. */
-  suspect: number | undefined;
-  /** The epoch before the last reset: late publications of it are stale, not a new reset. */
-  oldEpoch?: string;
+  /** Offsets, gaps, fills and resets: the pure part. */
+  seq: StreamSequencer<DeliveredEvent>;
   /** Last time this stream was published to or read (ms): idle streams stop being checked. */
   lastActivity: number;
 }
 
-/** The epoch of a tracked stream that had none in Redis yet (never published to). */
-const UNKNOWN_EPOCH = '';
+/** A track starting at `position` (a stream never published to: offset 0 under UNKNOWN_EPOCH). */
+function trackAt(position: StreamPosition): Track {
+  return { seq: new StreamSequencer(position), lastActivity: Date.now() };
+}
 
 function newEpoch(): string {
   return randomBytes(6).toString('hex');
@@ -178,6 +172,17 @@ function parseEntry(entry: StreamEntry): DeliveredEvent | undefined {
   return undefined;
 }
 
+/**
+ * A channel payload as an event, if it is one the sequencer can place (an
+ * object with an integer offset and an epoch): anything else would look
+ * like a gap and make it read history for nothing.
+ */
+function asEvent(value: unknown): DeliveredEvent | undefined {
+  if (typeof value !== 'object' || value === null) return undefined;
+  const { offset, epoch } = value as Partial<DeliveredEvent>;
+  return Number.isInteger(offset) && typeof epoch === 'string' ? (value as DeliveredEvent) : undefined;
+}
+
 /** Whether a followed name is a wildcard (every stream of a family), not a stream. */
 function isWildcard(name: string): name is StreamWildcard {
   return name.endsWith(':*');
@@ -186,7 +191,10 @@ function isWildcard(name: string): name is StreamWildcard {
 export class RedisBroker implements Broker {
   readonly #link: RedisLink;
   readonly #opts: Required<RedisBrokerOptions>;
-  readonly #scripts: RedisScripts;
+  readonly #publishLua: LuaScript<Array<number | string>>;
+  readonly #historyLua: LuaScript<[epoch: string, offset: number | string, entries: StreamEntry[]]>;
+  /** Received and not delivered, by reason. */
+  readonly #drops = zeroDrops();
   readonly #tracks = new Map<string, Track>();
   /** Followed streams (wildcards included) and how many followers each has on this node. */
   readonly #interest = new Map<string, number>();
@@ -212,9 +220,13 @@ export class RedisBroker implements Broker {
       positionCheckMs: options.positionCheckMs ?? 2000,
       unpublishedTtlMs: options.unpublishedTtlMs ?? 600_000,
     };
-    link.cmd.defineCommand('escaiPublish', { lua: PUBLISH_LUA });
-    link.cmd.defineCommand('escaiHistory', { numberOfKeys: 2, lua: HISTORY_LUA });
-    this.#scripts = link.cmd as unknown as RedisScripts;
+    this.#publishLua = link.script(PUBLISH_LUA);
+    this.#historyLua = link.script(HISTORY_LUA);
+  }
+
+  /** Messages received and not delivered since start, by reason (read by the metrics at scrape time). */
+  get drops(): DropCounts {
+    return this.#drops;
   }
 
   /** Up and subscribed to everything followed. */
@@ -313,7 +325,7 @@ export class RedisBroker implements Broker {
   async #trackFromRedis(stream: string): Promise<void> {
     const [offset, epoch] = await this.#link.cmd.hmget(this.#link.key('m', stream), 'offset', 'epoch');
     if (this.#tracks.has(stream) || !this.#receives(stream)) return;
-    this.#tracks.set(stream, { offset: Number(offset ?? 0), epoch: epoch ?? UNKNOWN_EPOCH, filling: false, queue: [], suspect: undefined, lastActivity: Date.now() });
+    this.#tracks.set(stream, trackAt({ offset: Number(offset ?? 0), epoch: epoch ?? UNKNOWN_EPOCH }));
   }
 
   unfollow(stream: string): void {
@@ -355,7 +367,7 @@ export class RedisBroker implements Broker {
       args.push(stream, json ?? JSON.stringify(event), names[2], idempotencyKey === undefined ? '0' : '1');
     }
     // One round trip for the whole batch.
-    const reply = await link.run('publish', () => this.#scripts.escaiPublish(keys.length, ...keys, ...args));
+    const reply = await link.run('publish', () => this.#publishLua(keys, args));
     // Only a duplicate's stored event is parsed (its id is the first publication's); the rest need no JSON.
     const receipts: PublishReceipt[] = [];
     for (let i = 0; i < reply.length; i += 4) {
@@ -371,106 +383,104 @@ export class RedisBroker implements Broker {
 
   #onMessage(message: string, viaPattern: boolean): void {
     const nl = message.indexOf('\n');
-    if (nl < 0) return;
+    if (nl < 0) {
+      this.#drop('unparsable', undefined);
+      return;
+    }
     const stream = message.slice(0, nl);
     // A stream followed on its own channel and through its family's pattern arrives twice: keep one copy.
+    // (Not a drop: the pattern's copy of the same publication is the one handled.)
     if (!viaPattern && this.#patternsActive.size > 0) {
       const wildcard = wildcardOf(stream);
       if (wildcard !== undefined && this.#patternsActive.has(wildcard)) return;
     }
     // In flight when the stream was unfollowed: nobody here wants it any more.
-    if (!this.#receives(stream)) return;
+    if (!this.#receives(stream)) {
+      this.#drop('unfollowed', stream);
+      return;
+    }
     const json = message.slice(nl + 1);
-    let event: DeliveredEvent;
+    let event: DeliveredEvent | undefined;
     try {
-      event = JSON.parse(json) as DeliveredEvent;
+      event = asEvent(JSON.parse(json));
     } catch {
-      this.#link.log.error({ stream }, 'unparsable publication on the channel');
+      event = undefined;
+    }
+    if (event === undefined) {
+      // Not the publish script's: counted, and logged louder than other drops (something else writes on our channels).
+      this.#drops.unparsable++;
+      this.#link.log.error({ stream, reason: 'unparsable' }, 'unparsable publication on the channel');
       return;
     }
     this.#jsonOf.set(event, json);
     this.#accept(stream, event);
   }
 
-  /** Delivers `event` if it is the next of its stream; otherwise queues it behind a gap fill. */
+  /** Hands `event` to its stream's sequencer and does what it answers: deliver, start a fill, or nothing (queued, dropped). */
   #accept(stream: string, event: DeliveredEvent): void {
-    const track = this.#tracks.get(stream);
-    if (!track) {
+    let track = this.#tracks.get(stream);
+    if (track) track.lastActivity = Date.now();
+    else {
       // First event of this stream we see: nothing before it was ours to deliver.
-      this.#tracks.set(stream, { offset: event.offset, epoch: event.epoch, filling: false, queue: [], suspect: undefined, lastActivity: Date.now() });
-      this.#deliver(stream, event);
-      return;
+      track = trackAt({ offset: event.offset - 1, epoch: event.epoch });
+      this.#tracks.set(stream, track);
     }
-    track.lastActivity = Date.now();
-    if (event.epoch === track.oldEpoch) return; // stale: published before the reset we already handled
-    if (track.filling) {
-      if (track.queue.length >= MAX_QUEUED) {
-        track.queue.shift(); // the fill reads them from the stream anyway; the queue only saves round trips
-      }
-      track.queue.push(event);
-      return;
-    }
-    if (track.epoch === UNKNOWN_EPOCH && track.offset === 0 && event.offset === 1) track.epoch = event.epoch; // the stream's first event
-    // A new epoch (the stream was reset, its history lost) is handled by the fill: loss reported, new epoch replayed from its start.
-    if (event.epoch === track.epoch && event.offset <= track.offset) return; // already delivered (filled from history)
-    if (event.epoch === track.epoch && event.offset === track.offset + 1) {
-      track.offset = event.offset;
-      track.suspect = undefined;
-      this.#deliver(stream, event);
-      return;
-    }
-    track.filling = true;
-    track.queue.push(event);
-    void this.#fill(stream, track);
+    this.#act(stream, track, event, track.seq.push(event));
+  }
+
+  #act(stream: string, track: Track, event: DeliveredEvent, verdict: Verdict): void {
+    if (verdict === 'deliver') this.#deliver(stream, event);
+    else if (verdict === 'fill') void this.#fill(stream, track);
+    // (An overflow dropped the oldest queued event, not this one.)
+    else if (verdict !== 'queued') this.#drop(verdict, stream, verdict === 'overflow' ? undefined : event.offset);
   }
 
   /**
-   * Reads the missing events from the stream, delivers them, then what queued
-   * meanwhile. Events history no longer holds (or a new epoch: the stream was
-   * reset, e.g. Redis restarted empty) are reported through the loss handler
-   * before delivery resumes from what history does hold.
+   * Reads the missing events from the stream for the sequencer, delivers
+   * what it answers, then what queued meanwhile. Events history no longer
+   * holds (or a new epoch: the stream was reset, e.g. Redis restarted empty)
+   * are reported through the loss handler before delivery resumes.
    */
   async #fill(stream: string, track: Track): Promise<void> {
-    let page: HistoryPage;
-    let lost = false;
+    const { seq } = track;
+    let result: FillResult<DeliveredEvent> | 'again';
     try {
-      page = await this.history(stream, { since: track.offset });
-      if (page.position.epoch !== track.epoch) {
-        page = await this.history(stream, { since: 0 }); // the new epoch, from its start
-        // A stream we followed from offset 0 and never saw an event of lost nothing we could have delivered.
-        lost = track.offset > 0;
-        track.oldEpoch = track.epoch;
-        track.epoch = page.position.epoch;
-        track.offset = 0;
-      }
+      // A page of a new epoch answers 'again': the sequencer then wants the new epoch from its start.
+      do result = seq.filled(await this.history(stream, { since: seq.fillSince }));
+      while (result === 'again');
     } catch (err) {
+      seq.fillFailed();
       if (this.#link.closed) return;
       this.#link.log.warn({ stream, err: (err as Error).message }, 'gap fill failed; retrying');
       const retry = setTimeout(() => void this.#fill(stream, track), 500);
       retry.unref();
       return;
     }
-    if (!page.complete) {
-      // Deliver what history still holds after the hole, from its first kept offset.
-      const first = page.events[0];
-      track.offset = first ? first.offset - 1 : page.position.offset;
-      lost = true;
+    if (result.lost) {
+      this.#link.log.warn({ stream, resumeAfter: result.lost.offset, epoch: result.lost.epoch }, 'events lost beyond history; subscribers are told');
+      this.#onLoss(stream, result.lost);
     }
-    if (lost) {
-      this.#link.log.warn({ stream, resumeAfter: track.offset, epoch: track.epoch }, 'events lost beyond history; subscribers are told');
-      this.#onLoss(stream, { offset: track.offset, epoch: track.epoch });
-    }
-    for (const event of page.events) {
-      if (event.offset !== track.offset + 1) continue;
-      track.offset = event.offset;
-      this.#deliver(stream, event);
-    }
-    track.suspect = undefined;
-    track.filling = false;
-    const queued = track.queue.splice(0);
+    for (const event of result.deliver) this.#deliver(stream, event);
+    if (result.skipped > 0) this.#drop('duplicate', stream, undefined, result.skipped);
     // Unfollowed meanwhile: what queued is nobody's any more.
-    if (this.#tracks.get(stream) !== track) return;
-    for (const event of queued) this.#accept(stream, event);
+    if (this.#tracks.get(stream) !== track) {
+      const discarded = seq.discard();
+      if (discarded > 0) this.#drop('unfollowed', stream, undefined, discarded);
+      return;
+    }
+    if (seq.queued === 0) return;
+    track.lastActivity = Date.now();
+    const next = seq.drain();
+    for (const event of next.deliver) this.#deliver(stream, event);
+    for (const reason of next.drops) this.#drop(reason, stream);
+    if (next.fill) void this.#fill(stream, track);
+  }
+
+  /** Counts a received message not delivered, and says why at debug level. */
+  #drop(reason: DropReason, stream: string | undefined, offset?: number, count = 1): void {
+    this.#drops[reason] += count;
+    const log = this.#link.log;
+    if (log.isLevelEnabled('debug')) log.debug({ stream, reason, offset, count }, 'received message dropped');
   }
 
   #deliver(stream: string, event: DeliveredEvent): void {
@@ -491,7 +501,7 @@ export class RedisBroker implements Broker {
     // Streams quiet for longer than history lasts are no longer checked: nothing left to fill, and their
     // metadata expiring later must not look like a reset.
     const idleBefore = Date.now() - this.#opts.historyTtlMs;
-    for (const [stream, track] of this.#tracks) if (!track.filling && track.lastActivity < idleBefore) this.#tracks.delete(stream);
+    for (const [stream, track] of this.#tracks) if (!track.seq.filling && track.lastActivity < idleBefore) this.#tracks.delete(stream);
     const streams = [...this.#tracks.keys()];
     const pipeline = cmd.pipeline();
     for (const stream of streams) pipeline.hmget(this.#link.key('m', stream), 'offset', 'epoch');
@@ -502,17 +512,9 @@ export class RedisBroker implements Broker {
           const stream = streams[i]!;
           const track = this.#tracks.get(stream);
           const [offset, epoch] = value as [string | null, string | null];
-          if (!track || track.filling) return;
-          // No record: Redis lost the stream (restarted empty, or it expired): a reset, like a new epoch.
-          // (Unless we never knew its epoch and it still has none: a stream nobody published to.)
-          const redisOffset = offset === null ? 0 : Number(offset);
-          const sameEpoch = epoch === track.epoch || (epoch === null && track.epoch === UNKNOWN_EPOCH);
-          if (!sameEpoch || redisOffset > track.offset) {
-            if (immediate || track.suspect !== undefined) {
-              track.filling = true;
-              void this.#fill(stream, track);
-            } else track.suspect = redisOffset;
-          } else track.suspect = undefined;
+          if (!track) return;
+          // No record (epoch null): Redis lost the stream; the sequencer treats it as a reset.
+          if (track.seq.check(offset === null ? 0 : Number(offset), epoch ?? undefined, immediate)) void this.#fill(stream, track);
         });
       },
       () => {},
@@ -554,7 +556,7 @@ export class RedisBroker implements Broker {
   async #historyScript(stream: string, mode: string, since: number, limit: number): Promise<[string, number, StreamEntry[]]> {
     const link = this.#link;
     const [epoch, offset, entries] = await link.run('history read', () =>
-      this.#scripts.escaiHistory(link.key('m', stream), link.key('s', stream), mode, since, limit, this.#opts.historyTtlMs, newEpoch(), this.#opts.unpublishedTtlMs),
+      this.#historyLua([link.key('m', stream), link.key('s', stream)], [mode, since, limit, this.#opts.historyTtlMs, newEpoch(), this.#opts.unpublishedTtlMs]),
     );
     return [epoch, Number(offset), entries];
   }
@@ -563,9 +565,7 @@ export class RedisBroker implements Broker {
   #noteFollowed(stream: string, position: StreamPosition): void {
     const track = this.#tracks.get(stream);
     if (track) track.lastActivity = Date.now();
-    else if (this.#receives(stream)) {
-      this.#tracks.set(stream, { offset: position.offset, epoch: position.epoch, filling: false, queue: [], suspect: undefined, lastActivity: Date.now() });
-    }
+    else if (this.#receives(stream)) this.#tracks.set(stream, trackAt(position));
   }
 
   /** Whether this node is subscribed (or subscribing) to the stream's events. */

@@ -1,8 +1,8 @@
 // The Redis engine's two connections (commands, and pub/sub), the key and
 // channel names under the prefix, and the one way Redis failures surface:
 // EngineUnavailableError. The broker, the session store and the presence
-// registry share one link.
-import { randomBytes } from 'node:crypto';
+// registry share one link, and register their Lua scripts through it.
+import { createHash, randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { Redis, type RedisOptions } from 'ioredis';
 import type { Logger } from 'pino';
@@ -13,6 +13,13 @@ import { EngineUnavailableError, type EngineStatus } from '../engine.js';
 function escapeKeyPart(part: string): string {
   return part.replace(/%/g, '%25').replace(/:/g, '%3A');
 }
+
+/**
+ * A Lua script as a typed function: its keys, then its arguments (the key
+ * count is the keys' length, so it cannot disagree with the call). `R` is
+ * the reply's shape as the script builds it.
+ */
+export type LuaScript<R> = (keys: readonly string[], args: ReadonlyArray<string | number>) => Promise<R>;
 
 export interface RedisLinkOptions {
   url: string;
@@ -97,6 +104,28 @@ export class RedisLink {
   status(): EngineStatus {
     const reason = this.commandsDown() ?? this.subscriberDown();
     return reason === undefined ? { ready: true } : { ready: false, reason };
+  }
+
+  /**
+   * Registers a Lua script on the commands connection. Each call is an
+   * EVALSHA; a Redis that does not know the script (it restarted empty)
+   * answers NOSCRIPT and the call is sent once more as EVAL, which loads it.
+   *
+   *   const take = link.script<string[]>(TAKE_LUA);
+   *   const fields = await take([hashKey, indexKey], [member]);
+   */
+  script<R>(lua: string): LuaScript<R> {
+    const sha = createHash('sha1').update(lua).digest('hex');
+    const cmd = this.cmd;
+    return async (keys, args) => {
+      try {
+        // The reply is whatever the script returns: its shape is the script's contract, stated once by `R`.
+        return (await cmd.evalsha(sha, keys.length, ...keys, ...args)) as R;
+      } catch (err) {
+        if (!(err instanceof Error) || !err.message.startsWith('NOSCRIPT')) throw err;
+        return (await cmd.eval(lua, keys.length, ...keys, ...args)) as R;
+      }
+    };
   }
 
   /** Runs a Redis call; any failure becomes EngineUnavailableError naming `what`. */

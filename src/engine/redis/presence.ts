@@ -4,7 +4,7 @@
 // nodes only, so a dead node's slots free themselves. Leases are keys holding
 // the node id with a TTL, taken or renewed by one script.
 import type { ConnectionSummary, NodeReport, Presence } from '../presence.js';
-import type { RedisLink } from './link.js';
+import type { LuaScript, RedisLink } from './link.js';
 
 // KEYS: user slots hash, nodes zset. ARGV: node id, cap, oldest live report (ms).
 const CLAIM_SLOT_LUA = `
@@ -45,25 +45,26 @@ export class RedisPresence implements Presence {
   readonly #link: RedisLink;
   readonly #opts: RedisPresenceOptions;
   #nodeTtlMs = 10_000;
+  readonly #claimSlot: LuaScript<number>;
+  readonly #holdLease: LuaScript<number>;
+  readonly #releaseLease: LuaScript<number>;
 
   constructor(link: RedisLink, options: RedisPresenceOptions) {
     this.#link = link;
     this.#opts = options;
-    link.cmd.defineCommand('escaiClaimSlot', { numberOfKeys: 2, lua: CLAIM_SLOT_LUA });
-    link.cmd.defineCommand('escaiHoldLease', { numberOfKeys: 1, lua: HOLD_LEASE_LUA });
-    link.cmd.defineCommand('escaiReleaseLease', { numberOfKeys: 1, lua: RELEASE_LEASE_LUA });
+    this.#claimSlot = link.script(CLAIM_SLOT_LUA);
+    this.#holdLease = link.script(HOLD_LEASE_LUA);
+    this.#releaseLease = link.script(RELEASE_LEASE_LUA);
   }
 
   async holdLease(name: string, ttlMs: number): Promise<boolean> {
-    const { key, cmd, nodeId } = this.#parts();
-    const hold = (cmd as unknown as { escaiHoldLease(...args: Array<string | number>): Promise<number> }).escaiHoldLease;
-    return (await this.#link.run('lease', () => hold.call(cmd, key('lease', name), nodeId, Math.ceil(ttlMs)))) === 1;
+    const { key, nodeId } = this.#parts();
+    return (await this.#link.run('lease', () => this.#holdLease([key('lease', name)], [nodeId, Math.ceil(ttlMs)]))) === 1;
   }
 
   async releaseLease(name: string): Promise<void> {
-    const { key, cmd, nodeId } = this.#parts();
-    const release = (cmd as unknown as { escaiReleaseLease(...args: Array<string | number>): Promise<number> }).escaiReleaseLease;
-    await this.#link.run('lease release', () => release.call(cmd, key('lease', name), nodeId)).catch(() => {});
+    const { key, nodeId } = this.#parts();
+    await this.#link.run('lease release', () => this.#releaseLease([key('lease', name)], [nodeId])).catch(() => {});
   }
 
   /** This node's own channel: requests addressed to it (an admin's disconnect) arrive there. */
@@ -136,9 +137,8 @@ export class RedisPresence implements Presence {
   }
 
   async claimUserSlot(userId: string, cap: number): Promise<boolean> {
-    const { key, cmd, nodeId } = this.#parts();
-    const claim = (cmd as unknown as { escaiClaimSlot(...args: Array<string | number>): Promise<number> }).escaiClaimSlot;
-    const ok = await this.#link.run('slot claim', () => claim.call(cmd, key('uslots', userId), key('nodes'), nodeId, cap, Date.now() - this.#nodeTtlMs));
+    const { key, nodeId } = this.#parts();
+    const ok = await this.#link.run('slot claim', () => this.#claimSlot([key('uslots', userId), key('nodes')], [nodeId, cap, Date.now() - this.#nodeTtlMs]));
     return ok === 1;
   }
 

@@ -4,7 +4,7 @@
 // Taking one is atomic (a script reads and deletes it): of two reconnects,
 // one wins.
 import { savedSubscriptionKey, type SavedSubscription, type SessionPatch, type SessionState, type SessionStore } from '../sessions.js';
-import type { RedisLink } from './link.js';
+import type { LuaScript, RedisLink } from './link.js';
 
 // KEYS: session hash, user index. ARGV: ttl ms, max per user, member (escaped session id), now ms,
 // key prefix of the user's sessions, then field/value pairs.
@@ -47,9 +47,9 @@ return fields
 `;
 
 interface Scripts {
-  escaiSessionSave(...args: Array<string | number>): Promise<number>;
-  escaiSessionPatch(...args: Array<string | number>): Promise<number>;
-  escaiSessionTake(...args: Array<string | number>): Promise<string[]>;
+  save: LuaScript<number>;
+  patch: LuaScript<number>;
+  take: LuaScript<string[]>;
 }
 
 type Meta = Pick<SessionState, 'userId' | 'sessionId' | 'startedAt' | 'detachedAt' | 'live'>;
@@ -62,10 +62,7 @@ export class RedisSessionStore implements SessionStore {
 
   constructor(link: RedisLink) {
     this.#link = link;
-    link.cmd.defineCommand('escaiSessionSave', { numberOfKeys: 2, lua: SAVE_LUA });
-    link.cmd.defineCommand('escaiSessionPatch', { numberOfKeys: 1, lua: PATCH_LUA });
-    link.cmd.defineCommand('escaiSessionTake', { numberOfKeys: 2, lua: TAKE_LUA });
-    this.#scripts = link.cmd as unknown as Scripts;
+    this.#scripts = { save: link.script(SAVE_LUA), patch: link.script(PATCH_LUA), take: link.script(TAKE_LUA) };
   }
 
   /** The session's key and its member in the user's index (the escaped id, the key's last part). */
@@ -81,7 +78,7 @@ export class RedisSessionStore implements SessionStore {
     const fields: string[] = ['meta', JSON.stringify(meta), 'pos', JSON.stringify(state.positions)];
     for (const sub of state.subscriptions) fields.push(SUB + savedSubscriptionKey(sub), JSON.stringify(sub));
     const ttl = Math.max(1, Math.round(ttlMs));
-    await this.#link.run('session save', () => this.#scripts.escaiSessionSave(hash, index, ttl, maxPerUser, member, Date.now(), siblings, ...fields));
+    await this.#link.run('session save', () => this.#scripts.save([hash, index], [ttl, maxPerUser, member, Date.now(), siblings, ...fields]));
   }
 
   async patch(userId: string, sessionId: string, patch: SessionPatch, ttlMs: number): Promise<void> {
@@ -91,7 +88,7 @@ export class RedisSessionStore implements SessionStore {
     for (const [key, sub] of Object.entries(patch.subscriptions ?? {})) pairs.push(SUB + key, sub ? JSON.stringify(sub) : '');
     const ttl = Math.max(1, Math.round(ttlMs));
     await this.#link.run('session patch', () =>
-      this.#scripts.escaiSessionPatch(hash, ttl, JSON.stringify(meta), patch.positions ? JSON.stringify(patch.positions) : '', ...pairs),
+      this.#scripts.patch([hash], [ttl, JSON.stringify(meta), patch.positions ? JSON.stringify(patch.positions) : '', ...pairs]),
     );
   }
 
@@ -99,7 +96,7 @@ export class RedisSessionStore implements SessionStore {
     const { hash, index, member } = this.#keys(userId, sessionId);
     let fields: string[];
     try {
-      fields = await this.#link.run('session lookup', () => this.#scripts.escaiSessionTake(hash, index, member));
+      fields = await this.#link.run('session lookup', () => this.#scripts.take([hash, index], [member]));
     } catch (err) {
       this.#link.log.warn({ err: (err as Error).message }, 'session lookup failed; starting a fresh session');
       return undefined;

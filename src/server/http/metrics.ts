@@ -8,6 +8,7 @@ import { once } from 'node:events';
 import { createServer, type Server } from 'node:http';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { httpErrorBody } from '../../protocol/codes.js';
+import type { DropCounts } from '../../engine/broker.js';
 import type { EngineStatus } from '../../engine/engine.js';
 import type { NodeCounters } from '../node/counters.js';
 
@@ -39,6 +40,8 @@ export interface MetricSources {
   subscriptions(): number;
   counters: NodeCounters;
   engineStatus(): EngineStatus;
+  /** Messages the engine received and did not deliver, by reason (the broker's `drops`). */
+  engineDrops?(): DropCounts;
   /** Whether this node runs the cluster's detectors, and how many agents they follow. */
   detectors?(): { judging: boolean; agents: number };
   /** Connection slots held by client addresses (open connections and handshakes in progress), and by how many addresses. */
@@ -48,7 +51,8 @@ export interface MetricSources {
 export function createMetrics(sources: MetricSources): Metrics {
   const registry = new Registry();
   const registers = [registry];
-  collectDefaultMetrics({ register: registry, prefix: 'escai_process_' });
+  // Unprefixed: stock Node.js dashboards and alerts expect process_cpu_seconds_total, nodejs_eventloop_lag_*, ...
+  collectDefaultMetrics({ register: registry });
   const gauge = (name: string, help: string, read: () => number) =>
     new Gauge({
       name,
@@ -81,6 +85,17 @@ export function createMetrics(sources: MetricSources): Metrics {
   gauge('escai_address_slots', 'Connection slots held against the per-address cap: open connections plus handshakes in progress', () => sources.addressSlots?.().slots ?? 0);
   gauge('escai_address_slot_holders', 'Client addresses holding at least one connection slot', () => sources.addressSlots?.().addresses ?? 0);
   total('escai_slow_consumer_closes_total', 'Connections closed with 4008 (send buffer over the cap)', () => counters.slowConsumerCloses);
+  new Counter({
+    name: 'escai_engine_dropped_messages_total',
+    help: 'Messages the engine received from its backend and did not deliver, by reason (unparsable, unfollowed, duplicate, stale_epoch, overflow)',
+    labelNames: ['reason'],
+    registers,
+    collect() {
+      this.reset();
+      const drops = sources.engineDrops?.();
+      if (drops) for (const [reason, n] of Object.entries(drops)) this.inc({ reason }, n);
+    },
+  });
   return {
     registry,
     publications: new Counter({ name: 'escai_publications_total', help: 'Events accepted from producers through this node, by type', labelNames: ['type'], registers }),
