@@ -37,26 +37,26 @@ test('?auth=message refusals close with the catalogue code in the reason: timeou
   const s = await startServer(t, { authTimeout: 1 });
   const silent = await unauthenticated(t, s, 'silent');
   const timedOut = await silent.closeEvent;
-  assert.equal(timedOut.code, 4001);
+  assert.equal(timedOut.code, 4400);
   assert.match(timedOut.reason, /^TOKEN_MISSING: no auth message within 1 s$/);
 
   const eager = await unauthenticated(t, s, 'eager');
   eager.send({ type: 'subscribe', data: { type: 'system_alerts' } });
   const notAuth = await eager.closeEvent;
-  assert.equal(notAuth.code, 4001);
+  assert.equal(notAuth.code, 4400);
   assert.match(notAuth.reason, /^TOKEN_MISSING: the first message must be/);
   assert.deepEqual(eager.received, [], 'nothing was answered before auth');
 
   const forged = await unauthenticated(t, s, 'forged');
   forged.send({ type: 'auth', data: { token: await signToken('another-secret-0123456789-abcdefghijklmnop', { sub: 'x', roles: ['admin'] }) } });
   const bad = await forged.closeEvent;
-  assert.equal(bad.code, 4001);
+  assert.equal(bad.code, 4401);
   assert.match(bad.reason, /^TOKEN_INVALID: /);
 
   const nobody = await unauthenticated(t, s, 'nobody');
   nobody.send({ type: 'auth', data: { token: await s.token({ sub: 'nobody', roles: [] }) } });
   const denied = await nobody.closeEvent;
-  assert.equal(denied.code, 4003);
+  assert.equal(denied.code, 4410);
   assert.match(denied.reason, /^PERMISSION_DENIED: /);
 });
 
@@ -85,7 +85,7 @@ test('the SDK authenticates by message when asked (the default in browsers) and 
   bad.connect();
   await eventually(() => bad.state === 'closed', 5000, 'the SDK to give up');
   assert.equal(disconnects.length, 1, 'no reconnect loop');
-  assert.equal(disconnects[0]!.code, 4001);
+  assert.equal(disconnects[0]!.code, 4401);
   assert.match(bad.closeReason ?? '', /^TOKEN_INVALID: /);
 });
 

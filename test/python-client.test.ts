@@ -93,6 +93,11 @@ test('the Python catalogue of error and close codes matches src/protocol/codes.t
   process.stderr.write(`python client: websockets ${py.ws}\n`);
 });
 
+test('Python watcher positions pass the client transcript (test/fixtures/client-transcript.json) the TS SDK passes', { timeout: 60_000 }, async (t) => {
+  if (!needPython(t)) return;
+  await pytest(t, ['tests/test_transcript.py'], {}, 50_000, 8);
+});
+
 test('`pip install ./clients/python` installs the package (with py.typed), offline, with no build step beyond setuptools', { timeout: 120_000 }, async (t) => {
   if (!needPython(t)) return;
   const pip = spawnSync(PYTHON, ['-c', 'import setuptools, pip'], { encoding: 'utf8' });

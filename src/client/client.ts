@@ -2,9 +2,10 @@
 // `WebSocket` from `ws` in Node). It connects with a token or a getToken()
 // callback, reconnects with full-jitter backoff, resumes its session or
 // re-subscribes with `since` from the last offset it saw per stream, drops
-// duplicates, answers pings and token_expiring, and surfaces every state change.
-import { closeAllowsReconnect, errorIsRetryable } from '../protocol/codes.js';
-import { EVENT_TYPES, streamOfEvent, SUBSCRIPTION_TYPES, subscriptionFollows, subscriptionStream, type EventType, type SubscriptionType } from '../protocol/constants.js';
+// duplicates (both decided by the pure Positions of ./positions.ts), answers
+// pings and token_expiring, and surfaces every state change.
+import { closeAllowsReconnect, CloseCodes, errorIsRetryable } from '../protocol/codes.js';
+import { EVENT_TYPES, SUBSCRIPTION_TYPES, subscriptionFollows, subscriptionKey, subscriptionStream, type EventType, type SubscriptionType } from '../protocol/constants.js';
 import type { PublishEventInput } from '../protocol/events.js';
 import type {
   ConnectionEstablished,
@@ -17,6 +18,7 @@ import type {
 } from '../protocol/server-messages.js';
 import { fullJitterBackoff, type BackoffFn } from './backoff.js';
 import { TypedEmitter } from './emitter.js';
+import { Positions, streamOf } from './positions.js';
 
 /** The subset of the WebSocket API the client uses (browser WebSocket and `ws` both fit). */
 export interface WebSocketLike {
@@ -134,11 +136,6 @@ interface DesiredSubscription extends SubscriptionInfo {
 
 type Position = StreamPosition;
 
-/** The stream an event came on, as positions key it (a user's own notifications: `user`). */
-function streamOf(event: DeliveredEvent): string {
-  return event.type === 'user_notification' ? 'user' : streamOfEvent(event.type, event.agent_id);
-}
-
 /** The client's own request failures; each may succeed on the next connection. */
 const CLIENT_SIDE_ERRORS = new Set(['DISCONNECTED', 'NOT_CONNECTED', 'TIMEOUT', 'CLOSED']);
 
@@ -183,12 +180,8 @@ export class EscaiClient extends TypedEmitter<ClientEvents> {
   #nextId = 1;
   readonly #pending = new Map<number, Pending>();
   readonly #subscriptions = new Map<string, DesiredSubscription>();
-  /**
-   * Last offset seen per stream and event type (`agent:a1|epistemic_update`):
-   * drives `since` and drops duplicates. Per type, because each subscription
-   * replays only its own type: two subscriptions on one agent recover independently.
-   */
-  readonly #positions = new Map<string, Position>();
+  /** Last offset seen per stream and event type: drives `since` and drops duplicates (see positions.ts). */
+  readonly #positions = new Positions();
   #connectedOnce = false;
   #closeReason: string | undefined;
 
@@ -214,7 +207,7 @@ export class EscaiClient extends TypedEmitter<ClientEvents> {
 
   /** The last offset/epoch seen on a stream (`agent:{id}`, `system`, `user`) for one event type. */
   position(stream: string, eventType: EventType): Position | undefined {
-    return this.#positions.get(`${stream}|${eventType}`);
+    return this.#positions.get(stream, eventType);
   }
 
   /** Opens the connection (and keeps it open until `close()`). */
@@ -245,7 +238,7 @@ export class EscaiClient extends TypedEmitter<ClientEvents> {
   subscribe(type: SubscriptionType, options: SubscriptionOptions = {}): Promise<SubscriptionInfo> {
     if (this.#state === 'closed') return Promise.reject(new EscaiClientError('CLOSED', 'client closed'));
     const sub: DesiredSubscription = {
-      key: `${type}\u0000${options.agentId ?? ''}`,
+      key: subscriptionKey(type, options.agentId ?? null),
       type,
       agentId: options.agentId ?? null,
       filters: options.filters ?? null,
@@ -258,7 +251,7 @@ export class EscaiClient extends TypedEmitter<ClientEvents> {
     const stream = subscriptionStream(type, sub.agentId);
     if (options.since) {
       if (stream === null) return Promise.reject(new EscaiClientError('VALIDATION_ERROR', 'since needs a single stream (an agentId, or system_alerts)'));
-      this.#positions.set(`${stream}|${SUBSCRIPTION_TYPES[type]}`, { offset: options.since.offset, epoch: options.since.epoch });
+      this.#positions.set(stream, SUBSCRIPTION_TYPES[type], options.since);
     }
     const confirmed = new Promise<SubscriptionInfo>((resolve, reject) => sub.waiters.push({ resolve, reject }));
     if (this.#state === 'connected') void this.#sendSubscribe(sub, sub.fromSince);
@@ -266,7 +259,7 @@ export class EscaiClient extends TypedEmitter<ClientEvents> {
   }
 
   async unsubscribe(type: SubscriptionType, agentId?: string): Promise<void> {
-    const key = `${type}\u0000${agentId ?? ''}`;
+    const key = subscriptionKey(type, agentId ?? null);
     this.#subscriptions.delete(key);
     if (this.#state === 'connected') await this.request('unsubscribe', { subscription_type: type, agent_id: agentId ?? null });
   }
@@ -339,12 +332,12 @@ export class EscaiClient extends TypedEmitter<ClientEvents> {
       if (this.#ws !== ws) return;
       this.#ws = undefined;
       this.#rejectPending(new EscaiClientError('DISCONNECTED', 'connection closed'));
-      // A close that names a catalogue code (first-message auth refusals: `TOKEN_INVALID: …`) is decided by that code.
-      const named = /^([A-Z_]+): /.exec(ev.reason ?? '')?.[1];
-      const namedTerminal = named !== undefined && !errorIsRetryable(named) && !(named === 'TOKEN_EXPIRED' && this.#opts.getToken);
+      // Decided by the close code alone (first-message auth refusals have their own, 44xx): the reason is for people.
+      // An expired token at first-message auth is worth a reconnect only with a getToken to ask for a new one.
+      const needsNewToken = ev.code === CloseCodes.AUTH_TOKEN_EXPIRED.code && !this.#opts.getToken;
       if (refusal !== undefined && (refusal.code !== undefined ? !errorIsRetryable(refusal.code) : TERMINAL_HTTP.has(refusal.status ?? 0))) {
         this.#stop(ev.code, `handshake refused with HTTP ${refusal.status}${refusal.code ? ` ${refusal.code}` : ''}`);
-      } else if (!closeAllowsReconnect(ev.code) || namedTerminal) {
+      } else if (!closeAllowsReconnect(ev.code) || needsNewToken) {
         this.#stop(ev.code, ev.reason || `closed with ${ev.code}`);
       } else {
         this.#scheduleReconnect(ev.code, ev.reason);
@@ -432,14 +425,14 @@ export class EscaiClient extends TypedEmitter<ClientEvents> {
         const { stream, offset, epoch, reason } = control.data;
         for (const sub of this.#subscriptions.values()) {
           if (!subscriptionFollows(sub.type, sub.agentId, stream)) continue;
-          this.#positions.set(`${stream}|${SUBSCRIPTION_TYPES[sub.type]}`, { offset, epoch });
+          this.#positions.set(stream, SUBSCRIPTION_TYPES[sub.type], { offset, epoch });
           this.emit('recovery_failed', { subscription: info(sub), reason });
         }
         break;
       }
       case 'subscription_revoked': {
         const { subscription_type, agent_id, reason } = control.data;
-        const sub = this.#subscriptions.get(`${subscription_type}\u0000${agent_id ?? ''}`);
+        const sub = this.#subscriptions.get(subscriptionKey(subscription_type, agent_id ?? null));
         if (sub) {
           this.#subscriptions.delete(sub.key);
           this.emit('subscription_revoked', { subscription: info(sub), reason });
@@ -452,10 +445,8 @@ export class EscaiClient extends TypedEmitter<ClientEvents> {
   }
 
   #onEvent(event: DeliveredEvent): void {
-    const key = `${streamOf(event)}|${event.type}`;
-    const seen = this.#positions.get(key);
-    if (seen && seen.epoch === event.epoch && event.offset <= seen.offset) return; // duplicate
-    this.#positions.set(key, { offset: event.offset, epoch: event.epoch });
+    const { type, offset, epoch, event_id } = event;
+    if (this.#positions.accept({ stream: streamOf(event), type, offset, epoch, event_id }) === 'duplicate') return;
     this.emit('event', event);
     this.emit(event.type, event);
   }
@@ -472,7 +463,7 @@ export class EscaiClient extends TypedEmitter<ClientEvents> {
       if (msg.recovered === false) {
         for (const sub of this.#subscriptions.values()) this.emit('recovery_failed', { subscription: info(sub), reason: 'history lost during resume' });
       }
-      const restored = new Set((msg.subscriptions ?? []).map((s) => `${s.type}\u0000${s.agent_id ?? ''}`));
+      const restored = new Set((msg.subscriptions ?? []).map((s) => subscriptionKey(s.type, s.agent_id ?? null)));
       for (const sub of this.#subscriptions.values()) {
         if (restored.has(sub.key)) {
           sub.active = true;
@@ -489,8 +480,8 @@ export class EscaiClient extends TypedEmitter<ClientEvents> {
 
   async #sendSubscribe(sub: DesiredSubscription, recovering = false): Promise<void> {
     const stream = subscriptionStream(sub.type, sub.agentId);
-    const positionKey = stream && `${stream}|${SUBSCRIPTION_TYPES[sub.type]}`;
-    const since = positionKey && recovering ? this.#positions.get(positionKey) : undefined;
+    const eventType = SUBSCRIPTION_TYPES[sub.type];
+    const since = recovering ? this.#positions.since(stream, eventType) : undefined;
     const data: Record<string, unknown> = { type: sub.type, agent_id: sub.agentId, filters: sub.filters };
     if (since) data['since'] = since;
     if (sub.latest) data['latest'] = true;
@@ -513,14 +504,9 @@ export class EscaiClient extends TypedEmitter<ClientEvents> {
     sub.active = true;
     sub.fromSince = false;
     settle(sub);
-    // Start from the confirmed position unless a replay from our own is coming:
-    // a drop before the first event then still recovers (or reports) the gap.
-    const { recovered, offset, epoch } = confirmed;
-    if (positionKey && recovered !== true && offset !== undefined && epoch !== undefined) {
-      const seen = this.#positions.get(positionKey);
-      // Never backwards: an event after the confirmation may already have been handled.
-      if (!seen || seen.epoch !== epoch || seen.offset < offset) this.#positions.set(positionKey, { offset, epoch });
-    }
+    // Start from the confirmed position unless a replay from our own is coming (never backwards).
+    const { recovered } = confirmed;
+    this.#positions.confirm(stream, eventType, confirmed);
     // Without a position (all-agents subscription) or with one the server no longer
     // holds, it cannot prove nothing was missed while disconnected.
     if (recovering && since !== undefined && recovered === false) {

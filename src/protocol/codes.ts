@@ -46,9 +46,57 @@ export const CloseCodes = {
   FORBIDDEN: { code: 4003, reconnect: false, description: 'A refresh carried another user (sub) or lost websocket:connect; do not reconnect with it.' },
   SLOW_CONSUMER: { code: 4008, reconnect: true, description: 'The client read too slowly and its send buffer passed the cap; reconnect (the session resumes).' },
   CLOSED_BY_ADMIN: { code: 4010, reconnect: false, description: 'An administrator closed the connection; do not reconnect automatically.' },
-} as const;
+  // 44xx: first-message auth (`?auth=message`) refused the socket after the 101, where an HTTP status can no longer
+  // answer. One code per refusal, naming the catalogue error the same refusal gets before the 101 (`error`); the
+  // tens digit is its kind: 440x the token (HTTP 401), 441x permission (403), 442x a limit (429), 443x the server (5xx).
+  AUTH_TOKEN_MISSING: {
+    code: 4400, error: 'TOKEN_MISSING', reconnect: false,
+    description: 'First-message auth: no auth message within the auth timeout, or the first message was not {"type":"auth","data":{"token":"..."}}.',
+  },
+  AUTH_TOKEN_INVALID: {
+    code: 4401, error: 'TOKEN_INVALID', reconnect: false,
+    description: 'First-message auth: the token is malformed, badly signed, or fails iss/aud checks; do not retry with it.',
+  },
+  AUTH_TOKEN_EXPIRED: {
+    code: 4402, error: 'TOKEN_EXPIRED', reconnect: true,
+    description: 'First-message auth: the token is past its exp; reconnect only with a new token.',
+  },
+  AUTH_TOKEN_NOT_YET_VALID: {
+    code: 4403, error: 'TOKEN_NOT_YET_VALID', reconnect: true,
+    description: 'First-message auth: the token is before its nbf; check clocks, retry later.',
+  },
+  AUTH_PERMISSION_DENIED: {
+    code: 4410, error: 'PERMISSION_DENIED', reconnect: false,
+    description: 'First-message auth: the token lacks websocket:connect.',
+  },
+  AUTH_USER_CONNECTION_LIMIT: {
+    code: 4420, error: 'USER_CONNECTION_LIMIT', reconnect: true,
+    description: 'First-message auth: the user holds the maximum number of connections across the cluster; retry with backoff.',
+  },
+  AUTH_SHUTTING_DOWN: {
+    code: 4430, error: 'SHUTTING_DOWN', reconnect: true,
+    description: 'First-message auth: the server is shutting down; reconnect with backoff, ideally to another node.',
+  },
+  AUTH_ENGINE_UNAVAILABLE: {
+    code: 4431, error: 'ENGINE_UNAVAILABLE', reconnect: true,
+    description: 'First-message auth: the engine (Redis) is unreachable; reconnect with backoff.',
+  },
+  AUTH_INTERNAL_ERROR: {
+    code: 4432, error: 'INTERNAL_ERROR', reconnect: true,
+    description: 'First-message auth: the server failed while setting the connection up; reconnect with backoff.',
+  },
+} as const satisfies Record<string, { code: number; reconnect: boolean; description: string; error?: ErrorCode }>;
 
 export type CloseCode = keyof typeof CloseCodes;
+
+/**
+ * The close code first-message auth refuses with for catalogue error `code`
+ * (its 44xx entry); an error without one counts as the server's failure.
+ */
+export function authRefusalClose(code: ErrorCode): CloseCode {
+  for (const [name, entry] of Object.entries(CloseCodes)) if ('error' in entry && entry.error === code) return name as CloseCode;
+  return 'AUTH_INTERNAL_ERROR';
+}
 
 /** An error with a catalogue code, thrown inside the server and turned into a frame or HTTP reply. */
 export class EscaiError extends Error {

@@ -1,7 +1,8 @@
 """The error and close-code catalogue of ``src/protocol/codes.ts``: what a client should do.
 
-Only the decisions a client needs (HTTP status, retry?, reconnect?). The test
-suite (test/python-client.test.ts) checks this copy against the server's.
+Only the decisions a client needs (HTTP status, retry?, reconnect?, which
+error a close code names). The test suite checks this copy against the
+server's (test/python-client.test.ts; CLOSE_REFUSALS: test/auth-close-codes.test.ts).
 """
 from __future__ import annotations
 
@@ -46,7 +47,33 @@ CLOSE_CODES: dict[int, bool] = {
     4003: False,  # refresh carried another sub, or lost websocket:connect
     4008: True,  # slow consumer
     4010: False,  # closed by an administrator
+    # 44xx: first-message auth refused after the 101, one code per catalogue code (CLOSE_REFUSALS)
+    4400: False,  # TOKEN_MISSING
+    4401: False,  # TOKEN_INVALID
+    4402: True,  # TOKEN_EXPIRED: reconnect only with a new token
+    4403: True,  # TOKEN_NOT_YET_VALID
+    4410: False,  # PERMISSION_DENIED
+    4420: True,  # USER_CONNECTION_LIMIT
+    4430: True,  # SHUTTING_DOWN
+    4431: True,  # ENGINE_UNAVAILABLE
+    4432: True,  # INTERNAL_ERROR
 }
+
+# close code -> the catalogue error code it stands for (the refusals of first-message auth, after the 101)
+CLOSE_REFUSALS: dict[int, str] = {
+    4400: "TOKEN_MISSING",
+    4401: "TOKEN_INVALID",
+    4402: "TOKEN_EXPIRED",
+    4403: "TOKEN_NOT_YET_VALID",
+    4410: "PERMISSION_DENIED",
+    4420: "USER_CONNECTION_LIMIT",
+    4430: "SHUTTING_DOWN",
+    4431: "ENGINE_UNAVAILABLE",
+    4432: "INTERNAL_ERROR",
+}
+
+#: The close codes after which reconnecting makes sense only with a new token (a fixed token would be refused again).
+NEEDS_NEW_TOKEN: frozenset[int] = frozenset({4001, 4402})
 
 
 def error_is_retryable(code: str | None) -> bool:
@@ -58,3 +85,8 @@ def error_is_retryable(code: str | None) -> bool:
 def close_allows_reconnect(code: int) -> bool:
     """Whether to reconnect after the server closed with ``code`` (unknown codes: yes, with backoff)."""
     return CLOSE_CODES.get(code, True)
+
+
+def close_refusal(code: int) -> str | None:
+    """The catalogue error code a close code stands for (first-message auth refusals), else None."""
+    return CLOSE_REFUSALS.get(code)

@@ -12,7 +12,8 @@ What the watcher does for you:
   yielded on that stream, so the server replays exactly what followed;
   subscriptions without a single stream (all agents) rely on session resume
   (the same ``session_id``, see ``resume``);
-- drops duplicates (by stream offset, and by ``event_id``);
+- drops duplicates (by stream offset, and by ``event_id``): both decided by
+  the pure ``_positions.Positions``, which follows the TypeScript SDK's rules;
 - answers the server's JSON ``ping`` with ``pong`` (protocol pings are
   answered by websockets itself);
 - on ``token_expiring`` asks ``token`` (when it is a callable) for a new token
@@ -33,7 +34,9 @@ What it raises (ending the iteration):
 - ``TerminalError``: a refusal retrying cannot fix: a handshake refused with a
   non-retryable catalogue code (401 TOKEN_INVALID, 403 PERMISSION_DENIED, …;
   401 TOKEN_EXPIRED only when ``token`` is a fixed string), or a close code
-  whose catalogue entry says not to reconnect (1000, 4003, 4010);
+  whose catalogue entry says not to reconnect (1000, 4003, 4010, 4400, 4401,
+  4410; 4001 and 4402, an expired token, only when ``token`` is a fixed
+  string). Decided by the close code alone, never by parsing the reason;
 - ``SubscriptionRefused``: the server refused a subscription for good
   (permission, validation);
 - ``RecoveryFailedError`` (only with ``raise_on_recovery_failed=True``).
@@ -55,7 +58,8 @@ from urllib.parse import quote
 from . import _compat
 from ._backoff import full_jitter
 from ._http import network_cause, parse_retry_after
-from .codes import close_allows_reconnect, error_is_retryable
+from ._positions import Positions, stream_of
+from .codes import NEEDS_NEW_TOKEN, close_allows_reconnect, close_refusal, error_is_retryable
 from .errors import RecoveryFailedError, SubscriptionRefused, TerminalError
 from .models import EVENT_TYPES, SUBSCRIPTION_TYPES, StreamPosition, SubscriptionInfo, WatchItem
 
@@ -138,15 +142,6 @@ def _family(subscription_type: str) -> str:
     return "activity:" if subscription_type == "agent_activity" else "agent:"
 
 
-def _stream_of(event: Mapping[str, Any]) -> str:
-    if event["type"] == "system_alert":
-        return "system"
-    if event["type"] == "user_notification":
-        return "user"
-    prefix = "activity:" if event["type"] == "agent_activity" else "agent:"
-    return f"{prefix}{event.get('agent_id') or ''}"
-
-
 class _Reconnect(Exception):
     """Internal: the connection ended; reconnect after ``delay`` (None: the backoff's)."""
 
@@ -191,10 +186,11 @@ class Watcher:
         for s in subscriptions:
             sub = Subscription.of(s)
             self._subs[sub.key] = sub
-        self._positions: Dict[Tuple[str, str], StreamPosition] = {}
+        # Last offset seen per stream and event type: drives `since` and drops duplicates (see _positions.py).
+        self._positions = Positions(dedup_window)
         for sub in self._subs.values():
             if sub.since is not None and sub.stream is not None:
-                self._positions[(sub.stream, sub.event_type)] = {"offset": int(sub.since["offset"]), "epoch": str(sub.since["epoch"])}
+                self._positions.set(sub.stream, sub.event_type, sub.since)
         # Room for the ".N" suffix of fresh sessions (session ids: at most 128 characters).
         self._base_session = (session_id or f"py-{uuid.uuid4().hex[:16]}")[:120]
         self.session_id = self._base_session
@@ -206,8 +202,6 @@ class Watcher:
         self._ping_interval = ping_interval
         self._ping_timeout = ping_timeout
         self._max_size = max_size
-        self._seen_ids: "OrderedDict[str, None]" = OrderedDict()
-        self._dedup_window = dedup_window
         self._ws: Any = None
         self._closed = False
         self._connected_once = False
@@ -270,8 +264,7 @@ class Watcher:
 
     def position(self, stream: str, event_type: str) -> Optional[StreamPosition]:
         """The last offset/epoch yielded on ``stream`` (``agent:{id}``, ``system``, ``user``) for ``event_type``."""
-        pos = self._positions.get((stream, event_type))
-        return dict(pos) if pos else None  # type: ignore[return-value]
+        return self._positions.get(stream, event_type)
 
     @property
     def subscriptions(self) -> List[SubscriptionInfo]:
@@ -365,16 +358,16 @@ class Watcher:
                 try:
                     raw = await ws.recv()
                 except _compat.ConnectionClosed as closed:
-                    code, reason = _compat.close_info(closed)
-                    self.last_close = (code, reason)
+                    close_code, reason = _compat.close_info(closed)
+                    self.last_close = (close_code, reason)
                     if self._closed:
                         return
-                    named = re.match(r"^([A-Z_]+): ", reason or "")
-                    named_terminal = named is not None and not error_is_retryable(named.group(1)) and not (named.group(1) == "TOKEN_EXPIRED" and callable(self._token))
-                    if not close_allows_reconnect(code) or named_terminal or (code == 4001 and not callable(self._token)):
+                    # Decided by the close code alone (first-message auth refusals have their own, 44xx): the reason is for people.
+                    if not close_allows_reconnect(close_code) or (close_code in NEEDS_NEW_TOKEN and not callable(self._token)):
                         self._closed = True
-                        raise TerminalError(named.group(1) if named else f"CLOSED_{code}", reason or f"closed with {code}", close_code=code) from None
-                    raise _Reconnect(f"closed with {code} {reason}") from None
+                        named = close_refusal(close_code) or f"CLOSED_{close_code}"
+                        raise TerminalError(named, reason or f"closed with {close_code}", close_code=close_code) from None
+                    raise _Reconnect(f"closed with {close_code} {reason}") from None
                 for item in await self._frame(ws, raw):
                     yield item
         finally:
@@ -447,7 +440,7 @@ class Watcher:
                 if not isinstance(stream, str) or not self._follows(sub, stream):
                     continue
                 if isinstance(data.get("offset"), int) and isinstance(data.get("epoch"), str):
-                    self._positions[(stream, sub.event_type)] = {"offset": data["offset"], "epoch": data["epoch"]}
+                    self._positions.set(stream, sub.event_type, data)
                 out.extend(self._recovery_failed(sub, reason))
             return out
         elif mtype == "subscription_revoked":
@@ -473,21 +466,8 @@ class Watcher:
         return [{"type": "recovery_failed", "subscription": sub.info(), "reason": reason}]
 
     def _event(self, event: Dict[str, Any]) -> List[WatchItem]:
-        eid = event.get("event_id")
-        if isinstance(eid, str):
-            if eid in self._seen_ids:
-                return []
-        offset, epoch = event.get("offset"), event.get("epoch")
-        if isinstance(offset, int) and isinstance(epoch, str):
-            key = (_stream_of(event), event["type"])
-            seen = self._positions.get(key)
-            if seen is not None and seen["epoch"] == epoch and offset <= seen["offset"]:
-                return []
-            self._positions[key] = {"offset": offset, "epoch": epoch}
-        if isinstance(eid, str):
-            self._seen_ids[eid] = None
-            if len(self._seen_ids) > self._dedup_window:
-                self._seen_ids.popitem(last=False)
+        if self._positions.accept({**event, "stream": stream_of(event)}) == "duplicate":
+            return []
         return [event]  # type: ignore[list-item]
 
     async def _established(self, ws: Any, msg: Dict[str, Any]) -> List[WatchItem]:
@@ -522,7 +502,7 @@ class Watcher:
 
     async def _subscribe(self, ws: Any, sub: Subscription, recovering: bool) -> None:
         data: Dict[str, Any] = {"type": sub.type, "agent_id": sub.agent_id, "filters": sub.filters}
-        since = self._positions.get((sub.stream, sub.event_type)) if (sub.stream is not None and recovering) else None
+        since = self._positions.since(sub.stream, sub.event_type) if recovering else None
         if since is not None:
             data["since"] = dict(since)
         if sub.latest:
@@ -549,14 +529,10 @@ class Watcher:
         sub.since = None
         self._check_subscribed()
         data = msg.get("data") or {}
-        recovered, offset, epoch = data.get("recovered"), data.get("offset"), data.get("epoch")
+        recovered = data.get("recovered")
         stream = sub.stream
-        if stream is not None and recovered is not True and isinstance(offset, int) and isinstance(epoch, str):
-            key = (stream, sub.event_type)
-            seen = self._positions.get(key)
-            # Never backwards: an event after the confirmation may already have been yielded.
-            if seen is None or seen["epoch"] != epoch or seen["offset"] < offset:
-                self._positions[key] = {"offset": offset, "epoch": epoch}
+        # Start from the confirmed position unless a replay from our own is coming (never backwards).
+        self._positions.confirm(stream, sub.event_type, data)
         if recovering and sent_since and recovered is False:
             return self._recovery_failed(sub, "position no longer in history")
         if recovering and stream is None:

@@ -1,6 +1,11 @@
 // The WebSocket handshake gate. Path, origin, capacity, token and permission
-// are all decided here, before the 101: a refused client gets a plain HTTP
-// response with a JSON body {"error":{"code","message"}} and never a socket.
+// are all decided here. With the token in the URL or a header, all of it is
+// decided before the 101: a refused client gets a plain HTTP response with a
+// JSON body {"error":{"code","message"}} and never a socket. First-message
+// auth (`?auth=message`) cannot be: its token arrives on the open socket, so
+// the token and what follows from it (permission, user slot, session) are
+// decided after the 101, and a refusal closes the socket with its own 44xx
+// close code (CloseCodes in src/protocol/codes.ts).
 import type { IncomingMessage } from 'node:http';
 import { STATUS_CODES } from 'node:http';
 import type { Duplex } from 'node:stream';
@@ -11,7 +16,7 @@ import { tokenFromRequest, type TokenVerifier } from '../../auth/jwt.js';
 import type { Config } from '../../config/config.js';
 import type { Presence } from '../../engine/presence.js';
 import type { SessionState } from '../../engine/sessions.js';
-import { CloseCodes, EscaiError, ErrorCodes, httpErrorBody, type CloseCode, type ErrorCode } from '../../protocol/codes.js';
+import { authRefusalClose, CloseCodes, EscaiError, ErrorCodes, httpErrorBody, type ErrorCode } from '../../protocol/codes.js';
 import type { Admission, Connection } from '../connection/connection.js';
 import type { NodeCounters } from '../node/counters.js';
 import type { Metrics } from '../http/metrics.js';
@@ -287,8 +292,10 @@ export class UpgradeGate {
    * First-message auth (`?auth=message`, for browsers that should not put a
    * token in a URL): the socket opens, and its first message must be
    * `{"type":"auth","data":{"token":"..."}}` within the auth timeout; nothing
-   * else is accepted before. A refusal closes it: 4001 (token), 4003
-   * (permission), 1008 (a limit), each with the catalogue code in the reason.
+   * else is accepted before. A refusal closes it with the refusal's own close
+   * code (44xx, one per catalogue code: 4401 TOKEN_INVALID, 4410
+   * PERMISSION_DENIED, …), so clients decide by the code; the reason, for
+   * people, still starts with the catalogue code.
    * Messages that follow the auth message before the connection is set up
    * are kept and handled in order.
    *
@@ -331,15 +338,15 @@ export class UpgradeGate {
     });
     ws.on('error', () => {});
     await arrived;
-    const refuseWith = (close: CloseCode, code: ErrorCode, message: string): true => {
+    const refuseWith = (code: ErrorCode, message: string): true => {
       this.#deps.counters.handshakeRefusals++;
       this.#deps.metrics.handshakeRefusals.inc({ code });
       this.#deps.log.info({ code, remote: ip, sessionId }, 'first-message auth refused');
-      ws.close(CloseCodes[close].code, `${code}: ${message}`.slice(0, 120));
+      ws.close(CloseCodes[authRefusalClose(code)].code, `${code}: ${message}`.slice(0, 120));
       return true;
     };
     if (ws.readyState !== ws.OPEN) return true;
-    if (first === undefined) return refuseWith('TOKEN_EXPIRED', 'TOKEN_MISSING', `no auth message within ${this.#deps.config.authTimeout} s`);
+    if (first === undefined) return refuseWith('TOKEN_MISSING', `no auth message within ${this.#deps.config.authTimeout} s`);
     let token: unknown;
     try {
       const message = JSON.parse(frameText(first)) as {
@@ -351,7 +358,7 @@ export class UpgradeGate {
       // not JSON: refused below
     }
     if (typeof token !== 'string' || token.length === 0 || token.length > 16_384) {
-      return refuseWith('TOKEN_EXPIRED', 'TOKEN_MISSING', 'the first message must be {"type":"auth","data":{"token":"..."}}');
+      return refuseWith('TOKEN_MISSING', 'the first message must be {"type":"auth","data":{"token":"..."}}');
     }
     let principal: Principal;
     let claim: Claim;
@@ -360,8 +367,7 @@ export class UpgradeGate {
       claim = await this.#claim(principal, sessionId);
     } catch (err) {
       const known = catalogued(err) ?? new EscaiError('INTERNAL_ERROR', 'Internal error');
-      const close: CloseCode = known.status === 401 ? 'TOKEN_EXPIRED' : known.code === 'PERMISSION_DENIED' ? 'FORBIDDEN' : known.status === 429 ? 'POLICY_VIOLATION' : 'GOING_AWAY';
-      return refuseWith(close, known.code, known.message);
+      return refuseWith(known.code, known.message);
     }
     if (ws.readyState !== ws.OPEN) {
       this.#giveBack(principal, claim);
