@@ -12,6 +12,8 @@ pings by themselves, and raise ``websockets.exceptions.ConnectionClosed``.
 """
 from __future__ import annotations
 
+import importlib
+from types import ModuleType
 from typing import Any, Mapping, Optional, Tuple
 
 try:
@@ -23,16 +25,19 @@ except ImportError:  # one line that says what to install, not a traceback into 
         "apt install python3-websockets (Debian/Ubuntu, for /usr/bin/python3) or python3 -m pip install websockets"
     ) from None
 
+# Chosen at run time, by name: a static ``from websockets.asyncio.client import``
+# cannot type-check against both releases (10.4 has no such module; 13+ has
+# both), and ``connect`` is called through ``**kwargs`` anyway.
+_client: ModuleType
 try:  # websockets >= 13
-    from websockets.asyncio.client import connect as _connect
-
+    _client = importlib.import_module("websockets.asyncio.client")
     HEADERS_ARG = "additional_headers"
     IMPLEMENTATION = "asyncio"
 except ImportError:  # websockets 10-12
-    from websockets.legacy.client import connect as _connect  # type: ignore[no-redef]
-
+    _client = importlib.import_module("websockets.legacy.client")
     HEADERS_ARG = "extra_headers"
     IMPLEMENTATION = "legacy"
+_connect: Any = _client.connect
 
 VERSION: str = getattr(websockets, "__version__", "unknown")
 

@@ -15,6 +15,9 @@ Both queue events and send them in batches over ``POST /api/v1/events``:
   ``ValidationError`` naming the field (``events[i].data.confidence_level``);
   the server refuses a batch whole, so the publisher sends the batch's other
   events again without the named one(s), and reports the refused one;
+  ``stats["failed"]`` counts the events that were not published (the refused
+  one, not the rest of its batch sent again); a batch the server finds too
+  large (413) is split in halves, each settled on its own;
 - failures are never dropped silently: ``on_error`` is called with the
   exception (default: logged at ERROR), and ``flush()`` / ``close()`` raise
   the first failure since the last call;
@@ -41,7 +44,7 @@ import threading
 import time
 import uuid
 import weakref
-from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence
+from typing import Any, Awaitable, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, cast
 
 from ._backoff import full_jitter
 from ._http import Answer, TokenSource, post_events, resolve_token
@@ -56,6 +59,7 @@ from .models import (
     PredictionResult,
     PredictionUpdateInput,
     PublishedRef,
+    Severity,
     SystemAlertInput,
     UserNotificationInput,
 )
@@ -93,7 +97,8 @@ def pattern_alert_event(
     alert_type: str = "pattern_detected",
     idempotency_key: Optional[str] = None,
 ) -> PatternAlertInput:
-    ev: PatternAlertInput = {"type": "pattern_alert", "agent_id": agent_id, "data": pattern, "alert_type": alert_type, "severity": severity}  # type: ignore[typeddict-item]
+    # severity: a str for callers; check_event refuses one outside SEVERITIES when it is published.
+    ev: PatternAlertInput = {"type": "pattern_alert", "agent_id": agent_id, "data": pattern, "alert_type": alert_type, "severity": cast(Severity, severity)}
     if idempotency_key:
         ev["idempotency_key"] = idempotency_key
     return ev
@@ -116,7 +121,8 @@ def agent_status_event(agent_id: str, status: str, metadata: Optional[Mapping[st
 def system_alert_event(
     alert_type: str, message: str, *, severity: str = "info", metadata: Optional[Mapping[str, Any]] = None, idempotency_key: Optional[str] = None
 ) -> SystemAlertInput:
-    ev: SystemAlertInput = {"type": "system_alert", "alert_type": alert_type, "message": message, "severity": severity, "metadata": dict(metadata or {})}  # type: ignore[typeddict-item]
+    # severity: as in pattern_alert_event (checked by check_event).
+    ev: SystemAlertInput = {"type": "system_alert", "alert_type": alert_type, "message": message, "severity": cast(Severity, severity), "metadata": dict(metadata or {})}
     if idempotency_key:
         ev["idempotency_key"] = idempotency_key
     return ev
@@ -148,8 +154,8 @@ def check_event(event: Mapping[str, Any], where: str = "event") -> None:
         raise ValidationError(f"{where}.severity: must be one of {', '.join(SEVERITIES)}; got {event['severity']!r}", events=[event])
     if "data" in event and not isinstance(event["data"], Mapping):
         raise ValidationError(f"{where}.data: must be an object", events=[event])
-    key = event.get("idempotency_key")
-    if key is not None and not (isinstance(key, str) and 1 <= len(key) <= 256):
+    idem = event.get("idempotency_key")
+    if idem is not None and not (isinstance(idem, str) and 1 <= len(idem) <= 256):
         raise ValidationError(f"{where}.idempotency_key: 1-256 characters", events=[event])
 
 
@@ -185,10 +191,15 @@ def _named_indices(message: str, n: int) -> list[int]:
 
 
 def _without_refused(err: ValidationError, items: List[_Item]) -> Optional[List[_Item]]:
-    """The batch without the events a refusal names; None when it names none, or all (nothing to send again)."""
-    bad = _named_indices(err.message, len(items))
-    rest = [it for i, it in enumerate(items) if i not in bad]
-    return rest if bad and rest else None
+    """The batch without the events a refusal names; None when it names none, or all (nothing to send again).
+
+    The indices are positions in ``err.events`` (the request that was refused,
+    which is ``items`` or, after a 413 split, a part of it): the refused events
+    are matched by identity, not by position in ``items``.
+    """
+    bad = {id(err.events[i]) for i in _named_indices(err.message, len(err.events))}
+    rest = [it for it in items if id(it.event) not in bad]
+    return rest if bad and rest and len(rest) < len(items) else None
 
 
 class _Options:
@@ -270,6 +281,8 @@ class _Base:
         self.stats: Dict[str, int] = {"queued": 0, "sent": 0, "duplicates": 0, "batches": 0, "retries": 0, "dropped": 0, "failed": 0}
         #: Why the last attempt failed while the server cannot be reached (None once it answers again).
         self.last_failure: Optional[str] = None
+        #: The monotonic clock the batching deadlines read (a test may inject one).
+        self._clock: Callable[[], float] = time.monotonic
 
     def _failing(self, answer: Answer) -> None:
         """Remembers why sending fails; logs it when it starts (and when the cause changes), not on every retry."""
@@ -287,11 +300,13 @@ class _Base:
             seq = self._seq
         return _encode(event, self._key_prefix, seq, self._opts.max_event_bytes)
 
-    def _report(self, err: BaseException) -> None:
+    def _report(self, err: BaseException, failed: Optional[int] = None) -> None:
+        """Records a failure for flush()/close() and on_error; ``failed``: how many events it lost (default: all of ``err.events``)."""
         with self._errors_lock:
             self._errors.append(err)
-        if isinstance(err, (PublishError, ValidationError)):
-            self.stats["failed"] += len(getattr(err, "events", []) or [])
+        if failed is None and isinstance(err, (PublishError, ValidationError)):
+            failed = len(err.events)
+        self.stats["failed"] += failed or 0
         handler = self._opts.on_error
         if handler is None:
             log.error("escai_realtime: %s", err)
@@ -364,12 +379,19 @@ class _Base:
         """One POST of the batch (blocking), with a token resolved now."""
         return post_events(self._opts.base_url, resolve_token(self._opts.token), _body(items), self._opts.request_timeout)
 
-    def _deliver_sync(self, items: List[_Item]) -> List[PublishedRef]:
-        """Sends one batch until accepted or failed (blocking; retries sleep). Raises ValidationError / PublishError."""
+    def _deliver_sync(self, items: List[_Item], part: Optional[Callable[[List[_Item]], List[PublishedRef]]] = None) -> List[PublishedRef]:
+        """Sends one batch until accepted or failed (blocking; retries sleep). Raises ValidationError / PublishError.
+
+        A 413 splits it in halves, sent one after the other by ``part`` (default: this method).
+        """
         started = time.monotonic()
         attempt = 0
         while True:
             answer = self._attempt(items)
+            if answer.kind == "too_large" and len(items) > 1:
+                send = part or self._deliver_sync
+                half = len(items) // 2
+                return send(items[:half]) + send(items[half:])
             outcome = self._outcome(answer, items)
             if outcome is not None:
                 return outcome
@@ -380,12 +402,10 @@ class _Base:
         """The result of an attempt: refs when done, None to retry; raises when it failed for good."""
         if answer.kind == "ok":
             self._accepted(answer.refs)
-            return answer.refs  # type: ignore[return-value]
-        if answer.kind == "too_large":
-            if len(items) == 1:
-                raise PublishError(answer.code, answer.message or "event too large", events=[items[0].event], status=413)
-            half = len(items) // 2
-            return self._deliver_sync(items[:half]) + self._deliver_sync(items[half:])
+            # The server's answer, as PublishedRef describes it (the client does not re-check its shape).
+            return cast(List[PublishedRef], answer.refs)
+        if answer.kind == "too_large":  # one event (a batch of more is split before)
+            raise PublishError(answer.code, answer.message or "event too large", events=[i.event for i in items], status=413)
         if answer.kind == "refresh" and not callable(self._opts.token):
             # A fixed token that expired: asking again cannot help.
             raise PublishError(answer.code, answer.message + " (pass token= a callable to have it renewed)", events=[i.event for i in items], status=answer.status)
@@ -398,13 +418,23 @@ class _Base:
     def _send_batch(self, items: List[_Item]) -> List[PublishedRef]:
         """A queued batch: a validation refusal sends the other events again and reports the refused ones."""
         try:
-            return self._deliver_sync(items)
+            return self._deliver_sync(items, part=self._send_part)
         except ValidationError as err:
             rest = _without_refused(err, items)
             if rest is None:
                 raise
-            self._report(err)
+            # err.events is the whole refused batch; only the named events failed, the rest is sent again.
+            self._report(err, failed=len(items) - len(rest))
             return self._send_batch(rest)
+
+    def _send_part(self, items: List[_Item]) -> List[PublishedRef]:
+        """A half of a queued batch the server found too large (413): settled on its own, its failure reported,
+        so that the other half is still sent, and a half already delivered is not sent again."""
+        try:
+            return self._send_batch(items)
+        except EscaiError as err:
+            self._report(err)
+            return []
 
 
 # ---- the sync publisher --------------------------------------------------------
@@ -478,8 +508,11 @@ class Publisher(_Base):
     def flush(self, timeout: Optional[float] = None) -> None:
         """Sends everything queued now and waits until it is accepted or failed; raises the first failure since the last call."""
         deadline = None if timeout is None else time.monotonic() + timeout
-        self._urgent.set()
         with self._cond:
+            # Urgent only while something is pending: the sender clears it (under this lock) when
+            # the last pending event settles, so an empty flush must not set it at all.
+            if self._pending > 0:
+                self._urgent.set()
             while self._pending > 0:
                 remaining = None if deadline is None else deadline - time.monotonic()
                 if remaining is not None and remaining <= 0:
@@ -541,14 +574,17 @@ class Publisher(_Base):
                     return []
         batch = [first]
         size = len(first.json) + 2
-        deadline = time.monotonic() + o.flush_interval
+        deadline = self._clock() + o.flush_interval
         while len(batch) < o.batch_size:
+            # Read before the queue: flush() sets it after its caller's last put, so when it is seen
+            # set, that event is already visible here and joins this batch (not a batch of its own).
+            urgent = self._urgent.is_set() or self._stop.is_set()
             try:
                 nxt = self._queue.get_nowait()
             except queue.Empty:
-                if self._urgent.is_set() or self._stop.is_set():
+                if urgent:
                     break
-                remaining = deadline - time.monotonic()
+                remaining = deadline - self._clock()
                 if remaining <= 0:
                     break
                 try:
@@ -559,7 +595,7 @@ class Publisher(_Base):
                 # Over the byte bound: send what we have, this one starts the next batch.
                 self._send_and_settle(batch)
                 batch, size = [nxt], len(nxt.json) + 2
-                deadline = time.monotonic() + o.flush_interval
+                deadline = self._clock() + o.flush_interval
                 continue
             batch.append(nxt)
             size += len(nxt.json) + 1
@@ -717,30 +753,41 @@ class AsyncPublisher(_Base):
 
     # -- the sender task
 
-    async def _deliver(self, items: List[_Item]) -> List[PublishedRef]:
+    async def _deliver(self, items: List[_Item], part: Optional[Callable[[List[_Item]], Awaitable[List[PublishedRef]]]] = None) -> List[PublishedRef]:
+        """As ``_deliver_sync``, the request in the executor; a 413's halves are sent by ``part`` (default: this method)."""
         loop = asyncio.get_running_loop()
         started = time.monotonic()
         attempt = 0
         while True:
             answer = await loop.run_in_executor(self._executor, self._attempt, items)
             if answer.kind == "too_large" and len(items) > 1:
+                send = part or self._deliver
                 half = len(items) // 2
-                return await self._deliver(items[:half]) + await self._deliver(items[half:])
+                return await send(items[:half]) + await send(items[half:])
             outcome = self._outcome(answer, items)
             if outcome is not None:
                 return outcome
             await asyncio.sleep(self._retry_delay(answer, attempt, started, items))
             attempt += 1
 
-    async def _send(self, items: List[_Item]) -> None:
+    async def _send(self, items: List[_Item]) -> List[PublishedRef]:
+        """A queued batch (see ``_send_batch``)."""
         try:
-            await self._deliver(items)
+            return await self._deliver(items, part=self._send_part_async)
         except ValidationError as err:
             rest = _without_refused(err, items)
             if rest is None:
                 raise
+            self._report(err, failed=len(items) - len(rest))
+            return await self._send(rest)
+
+    async def _send_part_async(self, items: List[_Item]) -> List[PublishedRef]:
+        """A half of a queued batch after a 413 (as ``_send_part``, which ``_at_exit`` uses through ``_send_batch``)."""
+        try:
+            return await self._send(items)
+        except EscaiError as err:
             self._report(err)
-            await self._send(rest)
+            return []
 
     async def _run(self) -> None:
         assert self._queue is not None and self._idle is not None and self._urgent is not None
@@ -748,12 +795,12 @@ class AsyncPublisher(_Base):
         while True:
             batch = [await q.get()]
             size = len(batch[0].json) + 2
-            deadline = time.monotonic() + o.flush_interval
+            deadline = self._clock() + o.flush_interval
             while len(batch) < o.batch_size:
                 if q.empty():
                     if self._urgent.is_set():
                         break
-                    remaining = deadline - time.monotonic()
+                    remaining = deadline - self._clock()
                     if remaining <= 0:
                         break
                     getter = asyncio.ensure_future(q.get())
@@ -771,8 +818,10 @@ class AsyncPublisher(_Base):
                 else:
                     nxt = q.get_nowait()
                 if size + len(nxt.json) + 1 > o.max_batch_bytes:
+                    # Over the byte bound: send what we have; this one starts the next batch, with a deadline of its own.
                     await self._settle(batch)
                     batch, size = [nxt], len(nxt.json) + 2
+                    deadline = self._clock() + o.flush_interval
                     continue
                 batch.append(nxt)
                 size += len(nxt.json) + 1

@@ -273,3 +273,190 @@ def test_pending_events_are_flushed_at_interpreter_exit(server: str, tmp_path: A
     )
     subprocess.run([sys.executable, str(script)], check=True, timeout=30)
     assert [e["data"]["seq"] for e in history(agent, mint("py_reader", ["researcher"]))] == list(range(5))
+
+
+# ---- issue 20: stats, an empty flush, the deadline after a byte-size split ----
+
+
+def test_a_refused_batch_counts_as_failed_only_the_events_that_were_refused(server: str) -> None:
+    producer = mint("py_producer", ["developer"])
+    reader = mint("py_reader", ["researcher"])
+    agent = uniq("py_failed_count")
+
+    def events() -> list[Any]:
+        # The server names the first bad event only: two refusals, each resending the rest.
+        return [
+            epistemic_update_event(agent, {"confidence_level": 0.5, "seq": 0}),
+            epistemic_update_event(agent, {"confidence_level": 1.5, "seq": 98}),
+            epistemic_update_event(agent, {"confidence_level": 0.5, "seq": 1}),
+            epistemic_update_event(agent, {"confidence_level": -1, "seq": 99}),
+        ]
+
+    errors: list[BaseException] = []
+    pub = Publisher(server, token=producer, on_error=errors.append, flush_interval=60)
+    for ev in events():
+        pub.publish(ev)
+    with pytest.raises(ValidationError):
+        pub.flush(timeout=15)
+    pub.close()
+    assert [e.event["data"]["seq"] for e in errors if isinstance(e, ValidationError)] == [98, 99], errors
+    assert [e["data"]["seq"] for e in history(agent, reader)] == [0, 1]
+    assert (pub.stats["sent"], pub.stats["failed"], pub.stats["batches"]) == (2, 2, 1), pub.stats
+
+    agent_async = uniq("py_failed_count_async")
+
+    async def asynchronous() -> dict[str, int]:
+        apub = AsyncPublisher(server, token=producer, on_error=lambda e: None, flush_interval=60)
+        for ev in events():
+            await apub.publish({**ev, "agent_id": agent_async})
+        with pytest.raises(ValidationError):
+            await apub.flush(timeout=15)
+        await apub.close()
+        return apub.stats
+
+    stats = asyncio.run(asynchronous())
+    assert [e["data"]["seq"] for e in history(agent_async, reader)] == [0, 1]
+    assert (stats["sent"], stats["failed"], stats["batches"]) == (2, 2, 1), stats
+
+
+def test_an_empty_flush_leaves_the_next_batch_to_the_batching_rules(server: str) -> None:
+    agent = uniq("py_empty_flush")
+    sizes: list[int] = []
+    # Nothing pending: flush returns at once and leaves no state behind.
+    pub = Publisher(server, token=mint("py_producer", ["developer"]), batch_size=2, flush_interval=3600)
+    attempt = pub._attempt
+
+    def counted(items: Any) -> Any:  # the size of each request the server gets
+        sizes.append(len(items))
+        return attempt(items)
+
+    pub._attempt = counted  # type: ignore[method-assign]
+    pub.flush(timeout=5)
+    assert not pub._urgent.is_set()
+    # The next batch waits for its size (2) or its delay (an hour): not sent on its first event.
+    pub.epistemic_update(agent, {"seq": 0})
+    while not pub._queue.empty():  # the sender has taken it and gathers more
+        time.sleep(0.005)
+    pub.epistemic_update(agent, {"seq": 1})
+    pub.flush(timeout=15)
+    pub.close()
+    assert sizes == [2], sizes
+    assert (pub.stats["sent"], pub.stats["batches"]) == (2, 1), pub.stats
+
+
+class _Clock:
+    """A monotonic clock a test moves: the publisher's batching deadlines read it."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def _split_setup(agent: str) -> tuple[list[dict[str, Any]], int]:
+    """Four events of one size, and a max_batch_bytes that holds two of them and not three."""
+    import json
+
+    evs = [dict(epistemic_update_event(agent, {"seq": i}, idempotency_key=f"{agent}-key-{i}")) for i in range(4)]
+    sizes = {len(json.dumps(e, separators=(",", ":"), ensure_ascii=False).encode()) for e in evs}
+    assert len(sizes) == 1, sizes
+    one = sizes.pop()
+    return evs, 2 + 2 * one + 1  # "[a,b]"
+
+
+@pytest.mark.parametrize("kind", ["sync", "async"])
+def test_after_a_byte_size_split_the_rest_gets_a_fresh_deadline(server: str, kind: str) -> None:
+    # [e0, e1, e2] queued, max_batch_bytes holds two: [e0, e1] leaves, e2 starts the next batch.
+    # Sending [e0, e1] takes longer (on the injected clock) than flush_interval: e2's batch must
+    # still wait flush_interval for more events (e3), not leave at once on the first batch's deadline.
+    agent = uniq(f"py_split_deadline_{kind}")
+    evs, max_bytes = _split_setup(agent)
+    clock = _Clock()
+    sent: list[list[int]] = []
+    opts: dict[str, Any] = {"max_batch_bytes": max_bytes, "flush_interval": 10.0, "batch_size": 100}
+    token = mint("py_producer", ["developer"])
+
+    def wrap(pub: Any) -> None:
+        pub._clock = clock
+        attempt = pub._attempt
+
+        def timed(items: Any) -> Any:
+            sent.append([it.event["data"]["seq"] for it in items])
+            clock.now += 11.0  # past the first batch's deadline
+            return attempt(items)
+
+        pub._attempt = timed
+
+    if kind == "sync":
+        pub = Publisher(server, token=token, **opts)
+        wrap(pub)
+        for ev in evs[:3]:
+            pub.publish(ev)
+        while pub.stats["batches"] < 1:  # [e0, e1] accepted; e2 waits in the sender
+            time.sleep(0.005)
+        pub.publish(evs[3])
+        pub.flush(timeout=15)
+        pub.close()
+        stats = pub.stats
+    else:
+
+        async def asynchronous() -> dict[str, int]:
+            apub = AsyncPublisher(server, token=token, **opts)
+            wrap(apub)
+            for ev in evs[:3]:
+                await apub.publish(ev)
+            while apub.stats["batches"] < 1:
+                await asyncio.sleep(0.005)
+            await apub.publish(evs[3])
+            await apub.flush(timeout=15)
+            await apub.close()
+            return apub.stats
+
+        stats = asyncio.run(asynchronous())
+    assert sent == [[0, 1], [2, 3]], sent
+    assert (stats["sent"], stats["batches"]) == (4, 2), stats
+    assert [e["data"]["seq"] for e in history(agent, mint("py_reader", ["researcher"]))] == [0, 1, 2, 3]
+
+
+def test_a_queued_batch_split_by_a_413_settles_each_half_on_its_own(server: str) -> None:
+    # 24 events of ~50 KB: over the server's 1 MiB body limit (413), so the batch is split in
+    # halves of 12. The bad event (seq 17) is in the second half: that half is refused and sent
+    # again without it; the first half, already delivered, is not sent again (no duplicates).
+    producer = mint("py_producer", ["developer"])
+    reader = mint("py_reader", ["researcher"])
+    pad = "x" * 50_000
+
+    def events(agent: str) -> list[Any]:
+        return [epistemic_update_event(agent, {"confidence_level": 1.5 if i == 17 else 0.5, "seq": i, "pad": pad}) for i in range(24)]
+
+    opts: dict[str, Any] = {"max_batch_bytes": 4 * 1024 * 1024, "flush_interval": 60}
+    agent = uniq("py_split_413")
+    errors: list[BaseException] = []
+    pub = Publisher(server, token=producer, on_error=errors.append, **opts)
+    for ev in events(agent):
+        pub.publish(ev)
+    with pytest.raises(ValidationError) as refused:
+        pub.flush(timeout=30)
+    pub.close()
+    assert refused.value.event["data"]["seq"] == 17, refused.value
+    assert len(errors) == 1, errors
+    assert [e["data"]["seq"] for e in history(agent, reader)] == [i for i in range(24) if i != 17]
+    assert (pub.stats["sent"], pub.stats["duplicates"], pub.stats["failed"]) == (23, 0, 1), pub.stats
+
+    agent_async = uniq("py_split_413_async")
+
+    async def asynchronous() -> tuple[dict[str, int], list[BaseException]]:
+        errs: list[BaseException] = []
+        apub = AsyncPublisher(server, token=producer, on_error=errs.append, **opts)
+        for ev in events(agent_async):
+            await apub.publish(ev)
+        with pytest.raises(ValidationError):
+            await apub.flush(timeout=30)
+        await apub.close()
+        return apub.stats, errs
+
+    stats, errs = asyncio.run(asynchronous())
+    assert [getattr(e, "event", {})["data"]["seq"] for e in errs] == [17], errs
+    assert [e["data"]["seq"] for e in history(agent_async, reader)] == [i for i in range(24) if i != 17]
+    assert (stats["sent"], stats["duplicates"], stats["failed"]) == (23, 0, 1), stats
