@@ -1,6 +1,7 @@
 // The session store seam: where a connection's session (subscriptions and
 // positions) waits for a reconnect with the same session id, on any node.
 import type { SavedChangeState } from '../filters/change-state.js';
+import { subscriptionKey } from '../protocol/constants.js';
 
 /** A subscription as a session keeps it. */
 export interface SavedSubscription {
@@ -29,9 +30,9 @@ export interface SessionState {
   live?: { node_id: string; connection_id: string };
 }
 
-/** The key of a saved subscription within its session: type + agent. */
+/** The key of a saved subscription within its session: type + agent (protocol/constants.ts, `subscriptionKey`). */
 export function savedSubscriptionKey(sub: Pick<SavedSubscription, 'type' | 'agent_id'>): string {
-  return sub.agent_id === null ? sub.type : `${sub.type}\u0000${sub.agent_id}`;
+  return subscriptionKey(sub.type, sub.agent_id);
 }
 
 /** A change to a stored session: only what changed is written (a subscription, the positions, the times). */

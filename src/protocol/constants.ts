@@ -38,6 +38,10 @@ export type ChangeDirection = 'up' | 'down' | 'either';
 
 const AGENT_PREFIX = 'agent:';
 const ACTIVITY_PREFIX = 'activity:';
+const USER_PREFIX = 'user:';
+
+/** The stream of system alerts. */
+export const SYSTEM_STREAM = 'system';
 
 /** The prefixes of the per-agent stream families (for `streamsActiveSince`). */
 export const AGENT_STREAM_PREFIXES = [AGENT_PREFIX, ACTIVITY_PREFIX] as const;
@@ -56,7 +60,22 @@ export function activityStream(agentId: string): string {
 }
 
 export function userStream(userId: string): string {
-  return `user:${userId}`;
+  return USER_PREFIX + userId;
+}
+
+/** The user a user stream belongs to (`user:{id}`), else null. */
+export function userOfStream(stream: string): string | null {
+  return stream.startsWith(USER_PREFIX) ? stream.slice(USER_PREFIX.length) : null;
+}
+
+/**
+ * The key of a subscription within one connection or session: its type and
+ * agent (all agents: the type alone). The one definition: the index, the
+ * session stores (Redis keeps it in field names, so it must not change) and
+ * the SDK use it.
+ */
+export function subscriptionKey(type: string, agentId: string | null | undefined): string {
+  return agentId === null || agentId === undefined ? type : `${type}\u0000${agentId}`;
 }
 
 /** The agent a per-agent stream belongs to (`agent:{id}` or `activity:{id}`), else null. */
@@ -82,7 +101,7 @@ export function wildcardPrefix(wildcard: StreamWildcard): string {
 export function streamOfEvent(type: EventType, agentId: string | undefined, userId?: string): string {
   switch (type) {
     case 'system_alert':
-      return 'system';
+      return SYSTEM_STREAM;
     case 'user_notification':
       return userStream(userId ?? '');
     case 'agent_activity':
@@ -94,7 +113,7 @@ export function streamOfEvent(type: EventType, agentId: string | undefined, user
 
 /** The one stream a subscription reads (`agent:{id}`, `activity:{id}`, `system`), or null for all-agents subscriptions. */
 export function subscriptionStream(type: SubscriptionType, agentId: string | null): string | null {
-  if (type === 'system_alerts') return 'system';
+  if (type === 'system_alerts') return SYSTEM_STREAM;
   if (agentId === null) return null;
   return type === 'agent_activity' ? activityStream(agentId) : agentStream(agentId);
 }
@@ -106,7 +125,7 @@ export function subscriptionWildcard(type: Exclude<SubscriptionType, 'system_ale
 
 /** Does a subscription receive events of `stream`? (Permission aside: the caller checks it.) */
 export function subscriptionFollows(type: SubscriptionType, agentId: string | null, stream: string): boolean {
-  if (type === 'system_alerts') return stream === 'system';
+  if (type === 'system_alerts') return stream === SYSTEM_STREAM;
   const single = subscriptionStream(type, agentId);
   return single === null ? wildcardOf(stream) === subscriptionWildcard(type) : stream === single;
 }

@@ -234,7 +234,6 @@ export type { DeliveredEvent } from './server-messages.js';
 
 /** The stream an event belongs to: one per agent (and one for its activity), one for system alerts, one per user. */
 export function streamOf(event: PublishEvent): string {
-  if (event.type === 'system_alert') return 'system';
   if (event.type === 'user_notification') return streamOfEvent(event.type, undefined, event.user_id);
-  return streamOfEvent(event.type, event.agent_id);
+  return streamOfEvent(event.type, event.type === 'system_alert' ? undefined : event.agent_id);
 }

@@ -6,7 +6,7 @@
 import type { Logger } from 'pino';
 import { monitorPermission } from '../../auth/permissions.js';
 import type { DeliveredEvent, StreamPosition } from '../../engine/broker.js';
-import { agentOfStream, subscriptionFollows, userStream } from '../../protocol/constants.js';
+import { agentOfStream, subscriptionFollows, userOfStream } from '../../protocol/constants.js';
 import { ServerMessages } from '../../protocol/server-messages.js';
 import type { Connection } from '../connection/connection.js';
 import type { NodeCounters } from '../node/counters.js';
@@ -81,7 +81,8 @@ export class FanOut {
 
   /** Does this connection receive events of `stream` at all? (any of its subscriptions, permission included) */
   follows(conn: Connection, stream: string): boolean {
-    if (stream.startsWith('user:')) return stream === userStream(conn.userId);
+    const user = userOfStream(stream);
+    if (user !== null) return user === conn.userId;
     const agentId = agentOfStream(stream);
     if (agentId !== null && !conn.principal.canMonitor(agentId)) return false;
     for (const sub of this.#index.of(conn)) if (subscriptionFollows(sub.type, sub.agentId, stream)) return true;
@@ -90,7 +91,8 @@ export class FanOut {
 
   /** Whether a local connection may receive events of `stream` (so its events will reach `deliver`). */
   interested(stream: string): boolean {
-    if (stream.startsWith('user:')) return this.#registry.ofUser(stream.slice('user:'.length)) !== undefined;
+    const user = userOfStream(stream);
+    if (user !== null) return this.#registry.ofUser(user) !== undefined;
     return this.#index.follows(stream);
   }
 
@@ -117,7 +119,7 @@ export class FanOut {
   readonly deliver = (stream: string, event: DeliveredEvent, json: string | undefined): void => {
     const state: FanOutState = { stream, event, seq: ++this.#seq, frame: undefined, json, count: 0, conflated: undefined };
     if (event.type === 'user_notification') {
-      const conns = this.#registry.ofUser(stream.slice('user:'.length));
+      const conns = this.#registry.ofUser(userOfStream(stream) ?? '');
       if (conns) for (const conn of conns) this.#sendTo(conn, state);
     } else {
       const agentId = event.agent_id;

@@ -3,7 +3,7 @@
 // event type: by agent id, plus one set for all-agents subscriptions), lists
 // each connection's own, and tells the engine which streams this node follows
 // (the first subscription of a stream follows it, the last one leaves it).
-import { agentOfStream, SUBSCRIPTION_TYPES, subscriptionStream, subscriptionWildcard, wildcardOf } from '../../protocol/constants.js';
+import { agentOfStream, ALL_ACTIVITY_STREAMS, SUBSCRIPTION_TYPES, SYSTEM_STREAM, subscriptionKey, subscriptionStream, subscriptionWildcard, wildcardOf } from '../../protocol/constants.js';
 import type { EventType, SubscriptionType } from '../../protocol/constants.js';
 import type { SubscriptionView } from '../../protocol/server-messages.js';
 import type { ChangeTracker } from '../../filters/change-state.js';
@@ -44,10 +44,6 @@ export interface Interest {
   unfollow(stream: string): void;
 }
 
-/** The key of a subscription within one connection: type + agent. */
-export function subscriptionKey(type: string, agentId: string | null | undefined): string {
-  return agentId ? `${type}\u0000${agentId}` : type;
-}
 
 /** The stream a subscription makes the node follow: its one stream, or every stream of its family. */
 function followedStream(sub: Subscription): string {
@@ -161,10 +157,10 @@ export class SubscriptionIndex<S extends Subscriber = Subscriber> {
 
   /** Whether any subscription here may want events of `stream` (an agent or activity stream, or `system`). */
   follows(stream: string): boolean {
-    if (stream === 'system') return this.#byType.get('system_alert')!.all.size > 0;
+    if (stream === SYSTEM_STREAM) return this.#byType.get('system_alert')!.all.size > 0;
     const agentId = agentOfStream(stream);
     if (agentId === null) return false;
-    const activity = wildcardOf(stream) === 'activity:*';
+    const activity = wildcardOf(stream) === ALL_ACTIVITY_STREAMS;
     for (const [eventType, index] of this.#byType) {
       if (eventType === 'system_alert' || (eventType === 'agent_activity') !== activity) continue;
       if (index.all.size > 0 || index.byAgent.has(agentId)) return true;

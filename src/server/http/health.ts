@@ -27,6 +27,9 @@ function statusOf(active: number, max: number): HealthCounters['status'] {
   return active === 0 ? 'idle' : active >= max * 0.9 ? 'near_capacity' : 'healthy';
 }
 
+/** Numbers of the health view that are a node's settings, not counters: not summed over the cluster. */
+const NODE_SETTINGS: ReadonlySet<string> = new Set(['heartbeat_interval', 'heartbeat_timeout']);
+
 export class HealthViews {
   readonly #deps: HealthDeps;
   readonly startedAt = new Date().toISOString();
@@ -77,25 +80,17 @@ export class HealthViews {
   async cluster(): Promise<ClusterHealth & { timestamp: string }> {
     const local = this.local();
     const nodes = await this.#liveNodes(this.nodeReport(local));
-    const sum = (key: string) => nodes.reduce((total, n) => total + (n.counters[key] ?? 0), 0);
-    const active = sum('active_connections');
-    const max = sum('max_connections');
+    // Every number of a node's report is summed over the live nodes, except this node's own settings: one list
+    // of counters (`local`), so a counter added there is summed here too.
+    const summed: Record<string, number> = {};
+    for (const [key, value] of Object.entries(local)) {
+      if (typeof value === 'number' && !NODE_SETTINGS.has(key)) summed[key] = nodes.reduce((total, n) => total + (n.counters[key] ?? 0), 0);
+    }
+    const cluster = summed as Pick<HealthCounters, 'active_connections' | 'max_connections'>;
     return {
       ...local,
-      status: statusOf(active, max),
-      max_connections: max,
-      active_connections: active,
-      total_connections_ever: sum('total_connections_ever'),
-      active_users: sum('active_users'),
-      total_subscriptions: sum('total_subscriptions'),
-      messages_sent: sum('messages_sent'),
-      messages_received: sum('messages_received'),
-      agent_subscribers: sum('agent_subscribers'),
-      events_in: sum('events_in'),
-      events_out: sum('events_out'),
-      handshake_refusals: sum('handshake_refusals'),
-      rate_limited: sum('rate_limited'),
-      slow_consumer_closes: sum('slow_consumer_closes'),
+      ...summed,
+      status: statusOf(cluster.active_connections, cluster.max_connections),
       engine: this.#deps.engineName,
       node_id: this.#deps.nodeId,
       nodes,

@@ -15,7 +15,7 @@ import { catalogued } from '../node/errors.js';
 import { HEALTH_HISTORY_S, type HealthViews } from './health.js';
 import { scrape, type Metrics } from './metrics.js';
 import { publishedRef, type Publisher } from '../delivery/publisher.js';
-import type { ConnectionRegistry } from '../node/registry.js';
+import { summarize, type ConnectionRegistry } from '../node/registry.js';
 import type { SubscriptionManager } from '../delivery/subscription-manager.js';
 
 /**
@@ -114,14 +114,9 @@ export function registerRoutes(app: FastifyInstance, deps: RestDeps): void {
   app.get('/ws/connections', async (req) => {
     await authorize(verifier, req, Permissions.ADMIN);
     const local = [...registry.values()].map((conn) => ({
-      connection_id: conn.id,
-      node_id: engine.nodeId,
-      user_id: conn.userId,
-      session_id: conn.sessionId,
-      connected_at: new Date(conn.connectedAtMs).toISOString(),
+      ...summarize(conn, engine.nodeId, subscriptions.describe(conn)),
       last_ping: conn.lastPing,
       is_alive: conn.isOpen,
-      subscriptions: subscriptions.describe(conn),
     }));
     // Other nodes' connections as they registered them (liveness fields are theirs to know).
     const remote = (await engine.presence.remoteConnections().catch(() => [])).map((c) => ({ ...c, last_ping: null, is_alive: true }));

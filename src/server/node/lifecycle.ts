@@ -14,7 +14,7 @@ import { Connection, type Admission, type ConnectionHooks, type StateChange } fr
 import type { NodeCounters } from './counters.js';
 import type { Decoded } from '../connection/decode.js';
 import { handleMessage, type HandlerContext } from './handlers.js';
-import type { ConnectionRegistry } from './registry.js';
+import { summarize, type ConnectionRegistry } from './registry.js';
 import type { SessionKeeper } from './sessions.js';
 import type { SubscriptionManager } from '../delivery/subscription-manager.js';
 import type { SubscriptionIndex } from '../delivery/subscription-index.js';
@@ -90,14 +90,7 @@ export class ConnectionLifecycle implements ConnectionHooks {
   /** The connection as cluster-wide admin views list it. */
   #publishPresence(conn: Connection): void {
     if (!conn.isOpen) return;
-    this.#deps.presence.setConnection(conn.id, {
-      connection_id: conn.id,
-      node_id: this.#deps.nodeId,
-      user_id: conn.userId,
-      session_id: conn.sessionId,
-      connected_at: new Date(conn.connectedAtMs).toISOString(),
-      subscriptions: this.#deps.subscriptions.describe(conn),
-    });
+    this.#deps.presence.setConnection(conn.id, summarize(conn, this.#deps.nodeId, this.#deps.subscriptions.describe(conn)));
   }
 
   // ---- ConnectionHooks ------------------------------------------------------------

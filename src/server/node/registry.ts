@@ -1,9 +1,23 @@
 // The connection registry: the only writer of this node's connections and of
 // the per-user index. A user with a connection here makes the node follow the
 // user's notification stream; others may watch the registry change.
+import type { ConnectionSummary } from '../../engine/presence.js';
 import { userStream } from '../../protocol/constants.js';
+import type { SubscriptionView } from '../../protocol/server-messages.js';
 import type { Connection } from '../connection/connection.js';
 import type { Interest } from '../delivery/subscription-index.js';
+
+/** A connection as admin views list it, cluster-wide (the one place it is built). */
+export function summarize(conn: Connection, nodeId: string, subscriptions: SubscriptionView[]): ConnectionSummary {
+  return {
+    connection_id: conn.id,
+    node_id: nodeId,
+    user_id: conn.userId,
+    session_id: conn.sessionId,
+    connected_at: new Date(conn.connectedAtMs).toISOString(),
+    subscriptions,
+  };
+}
 
 export type RegistryListener = (change: { added?: Connection; removed?: Connection; size: number }) => void;
 
