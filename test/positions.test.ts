@@ -98,7 +98,7 @@ test('positions (property): written = the last epoch per stream with its highest
         } else if (pings.length > 0) {
           // A pong for one of the last pings (older pongs arrive too).
           const ping = pings[Math.max(0, pings.length - 1 - s.back)]!;
-          const ok = awaited !== null && awaited.seq === ping.seq;
+          const ok: boolean = awaited !== null && awaited.seq === ping.seq;
           assert.equal(p.pong(ping.seq), ok);
           if (ok) {
             confirmed = awaited!.at;
