@@ -122,6 +122,22 @@ describe('sequencer: table', TABLE, () => {
     assert.equal(seq.push(ev(4, 'e2')), 'deliver');
   });
 
+  test('an arrival of an epoch older than the store\'s (two resets back) is stale after one fill, not a fill forever', TABLE, () => {
+    const seq = new StreamSequencer<Ev>({ offset: 5, epoch: 'e3' });
+    // e1 is neither ours nor the epoch of our last reset: only the store can tell it is older.
+    assert.equal(seq.push(ev(9, 'e1')), 'fill');
+    // The store, read after that arrival, is still at e3: nothing new to deliver, and e1 is past.
+    const result = done(seq.filled(page(6, 5, 'e3', 5)));
+    assert.equal(result.lost, undefined);
+    assert.deepEqual(result.deliver, []);
+    const drained = seq.drain();
+    assert.deepEqual(drained.drops, ['stale_epoch']);
+    assert.equal(drained.fill, false, 'the same fill again, after every drain, before the fix');
+    assert.equal(seq.filling, false);
+    assert.equal(seq.push(ev(10, 'e1')), 'stale_epoch');
+    assert.equal(seq.push(ev(6, 'e3')), 'deliver');
+  });
+
   test('an epoch change on a stream that never delivered an event reports no loss (nothing was ours to deliver)', TABLE, () => {
     const seq = new StreamSequencer<Ev>({ offset: 0, epoch: 'e1' });
     assert.equal(seq.push(ev(2, 'e2')), 'fill');

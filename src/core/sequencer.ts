@@ -80,12 +80,21 @@ export interface SequencerOptions {
 /** Arrivals queued behind a gap fill; the queue only saves round trips, a fill reads what it lost. */
 const MAX_QUEUED = 10_000;
 
+/** Past epochs remembered per stream (each a reset, or an older epoch a fill exposed). */
+const MAX_PAST_EPOCHS = 8;
+
 export class StreamSequencer<E extends Sequenced> {
   /** The last offset delivered (or the position tracking started at). */
   #offset: number;
   #epoch: string;
-  /** The epoch before the last reset: late arrivals of it are stale, not another reset. */
-  #oldEpoch: string | undefined;
+  /**
+   * Epochs known to be past (the one before each reset, and any a fill
+   * proved older than the store's): late arrivals of them are stale, not
+   * another reset. Bounded: the oldest is forgotten first.
+   */
+  readonly #pastEpochs = new Set<string>();
+  /** The epoch of the arrival that started the running fill, when it was not ours. */
+  #fillCause: string | undefined;
   /** A fill is running: arrivals queue behind it. */
   #filling = false;
   readonly #queue: E[] = [];
@@ -124,7 +133,7 @@ export class StreamSequencer<E extends Sequenced> {
 
   /** One arrival: what to do with it (see Verdict). */
   push(event: E): Verdict {
-    if (event.epoch === this.#oldEpoch) return 'stale_epoch';
+    if (this.#pastEpochs.size > 0 && this.#pastEpochs.has(event.epoch)) return 'stale_epoch';
     if (this.#filling) {
       let verdict: Verdict = 'queued';
       if (this.#queue.length >= this.#maxQueued) {
@@ -146,6 +155,7 @@ export class StreamSequencer<E extends Sequenced> {
     }
     // A gap, or a new epoch (the stream was reset, its history lost): the fill sorts out which.
     this.#filling = true;
+    this.#fillCause = event.epoch === this.#epoch ? undefined : event.epoch;
     this.#queue.push(event);
     return 'fill';
   }
@@ -186,13 +196,19 @@ export class StreamSequencer<E extends Sequenced> {
       this.#reset = false;
       // A stream tracked from offset 0 that never delivered an event lost nothing we could have delivered.
       lost = this.#offset > 0;
-      this.#oldEpoch = this.#epoch;
+      this.#past(this.#epoch);
       this.#epoch = page.position.epoch;
       this.#offset = 0;
     } else if (page.position.epoch !== this.#epoch) {
       this.#reset = true;
       return 'again';
+    } else if (this.#fillCause !== undefined) {
+      // An arrival of another epoch started this fill, and the store, read after it arrived, is still at ours:
+      // that epoch is older than ours (a reset we never saw), not a new one. Without this, every drain would
+      // start the same fill again.
+      this.#past(this.#fillCause);
     }
+    this.#fillCause = undefined;
     if (!page.complete) {
       // Deliver what history still holds after the hole, from its first kept offset.
       const first = page.events[0];
@@ -211,6 +227,11 @@ export class StreamSequencer<E extends Sequenced> {
     this.#suspect = undefined;
     this.#filling = false;
     return result;
+  }
+
+  #past(epoch: string): void {
+    if (this.#pastEpochs.size >= MAX_PAST_EPOCHS) this.#pastEpochs.delete(this.#pastEpochs.values().next().value!);
+    this.#pastEpochs.add(epoch);
   }
 
   /** The fill's read failed: the retry starts over (from `fillSince`, as if the fill had just begun). */
