@@ -4,7 +4,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import type { FastifyInstance } from 'fastify';
 
-const DIR = new URL('../../dist/dashboard/', import.meta.url);
+const DIR = new URL('../../../dist/dashboard/', import.meta.url);
 const FILES = {
   '/': ['index.html', 'text/html; charset=utf-8'],
   '/console/app.js': ['app.js', 'text/javascript; charset=utf-8'],
