@@ -63,6 +63,20 @@ test('$max_rate beside an unconflated subscription: each event once, and conflat
   assert.equal(after - (Number.isNaN(before) ? 0 : before), 4);
 });
 
+test('two $max_rate subscriptions wanting one event: it arrives once, not once per window', OPTS, async (t) => {
+  const s = await startServer(t);
+  const c = await s.connect(RESEARCHER);
+  await confirmed(c, { type: 'epistemic_updates', agent_id: 'agent_1', filters: { $max_rate: 0.5 } });
+  await confirmed(c, { type: 'epistemic_updates', filters: { $max_rate: 0.5 } });
+  await ep(s, 'agent_1', 1); // the agent's window opens, 1 goes out
+  await ep(s, 'agent_1', 2); // the all-agents one opens its window: out at once, the other's copy dropped
+  await ep(s, 'agent_1', 3); // held in both windows: before the fix, each window's end sent it
+  await ep(s, 'agent_2', 4); // agent_2's window (all-agents only): out at once
+  await ep(s, 'agent_2', 5); // held until that window ends, after the all-agents window of agent_1 (one timer, end order)
+  const seqs = await seqsUntil(c, 5, 15_000);
+  assert.deepEqual([...seqs].sort(), [1, 2, 3, 4, 5]);
+});
+
 test('session resume: every subscription with a condition on change judges a replayed event, as live', OPTS, async (t) => {
   const s = await startServer(t);
   const filters = { confidence_level: { changed_by: 0.25 } };

@@ -333,9 +333,12 @@ export class EscaiClient extends TypedEmitter<ClientEvents> {
       this.#ws = undefined;
       this.#rejectPending(new EscaiClientError('DISCONNECTED', 'connection closed'));
       // Decided by the close code alone (first-message auth refusals have their own, 44xx): the reason is for people.
-      // An expired token at first-message auth is worth a reconnect only with a getToken to ask for a new one.
-      const needsNewToken = ev.code === CloseCodes.AUTH_TOKEN_EXPIRED.code && !this.#opts.getToken;
-      if (refusal !== undefined && (refusal.code !== undefined ? !errorIsRetryable(refusal.code) : TERMINAL_HTTP.has(refusal.status ?? 0))) {
+      // An expired token (at first-message auth, or mid-session without a refresh) is worth a reconnect only
+      // with a getToken to ask for a new one; as the Python watcher decides (codes.py NEEDS_NEW_TOKEN).
+      const renewable = this.#opts.getToken !== undefined;
+      const expired = ev.code === CloseCodes.AUTH_TOKEN_EXPIRED.code || ev.code === CloseCodes.TOKEN_EXPIRED.code;
+      const needsNewToken = expired && !renewable;
+      if (refusal !== undefined && !(refusal.code === 'TOKEN_EXPIRED' && renewable) && (refusal.code !== undefined ? !errorIsRetryable(refusal.code) : TERMINAL_HTTP.has(refusal.status ?? 0))) {
         this.#stop(ev.code, `handshake refused with HTTP ${refusal.status}${refusal.code ? ` ${refusal.code}` : ''}`);
       } else if (!closeAllowsReconnect(ev.code) || needsNewToken) {
         this.#stop(ev.code, ev.reason || `closed with ${ev.code}`);

@@ -57,8 +57,8 @@ export function streamOf(event: Pick<DeliveredEvent, 'type' | 'agent_id'>): stri
  */
 export class Positions {
   readonly #seen = new Map<string, StreamPosition>();
-  /** Delivered event ids, oldest first (a Map keeps insertion order): the window evicts from the front. */
-  readonly #ids = new Map<string, true>();
+  /** Delivered event ids (to their stream|type key), oldest first (a Map keeps insertion order): the window evicts from the front. */
+  readonly #ids = new Map<string, string>();
   readonly #window: number;
 
   constructor(dedupWindow = DEFAULT_DEDUP_WINDOW) {
@@ -81,23 +81,30 @@ export class Positions {
     return stream === null ? undefined : this.get(stream, type);
   }
 
-  /** Sets the position outright: the application's `since`, or the server's `recovery_failed` (carry on from there). */
+  /**
+   * Sets the position outright: the application's `since` (a replay it asked
+   * for: the ids of that stream and type delivered before are forgotten, so
+   * the replay is delivered again), or the server's `recovery_failed` (carry
+   * on from there).
+   */
   set(stream: string, type: string, position: StreamPosition): void {
-    this.#seen.set(key(stream, type), { offset: position.offset, epoch: position.epoch });
+    const k = key(stream, type);
+    this.#seen.set(k, { offset: position.offset, epoch: position.epoch });
+    for (const [id, of] of this.#ids) if (of === k) this.#ids.delete(id);
   }
 
   /** Judges an arriving event, and records it when it is delivered. */
   accept(event: ArrivingEvent): Verdict {
     const id = typeof event.event_id === 'string' ? event.event_id : undefined;
     if (id !== undefined && this.#ids.has(id)) return 'duplicate';
+    const k = key(event.stream, event.type);
     if (typeof event.offset === 'number' && typeof event.epoch === 'string') {
-      const k = key(event.stream, event.type);
       const seen = this.#seen.get(k);
       if (seen && seen.epoch === event.epoch && event.offset <= seen.offset) return 'duplicate';
       this.#seen.set(k, { offset: event.offset, epoch: event.epoch });
     }
     if (id !== undefined && this.#window > 0) {
-      this.#ids.set(id, true);
+      this.#ids.set(id, k);
       if (this.#ids.size > this.#window) this.#ids.delete(this.#ids.keys().next().value!);
     }
     return 'deliver';

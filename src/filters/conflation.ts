@@ -34,8 +34,12 @@ interface Window {
   endsAt: number;
 }
 
-/** Told of each event a window's end sent (the node counts conflated deliveries like the others). */
-export type ConflatedSent = (event: DeliveredEvent) => void;
+/**
+ * Told of each event a window's end sent, and by which conflator to which
+ * sink: the node counts it like every other delivery, and drops the same
+ * event from the sink's other windows (one copy per connection).
+ */
+export type ConflatedSent = (event: DeliveredEvent, sink: ConflationSink, from: Conflator) => void;
 
 export class Conflator {
   readonly #sink: ConflationSink;
@@ -130,7 +134,7 @@ export class Conflator {
     w.frame = undefined;
     w.skipped = 0;
     // The shared frame, or (once per window) the same JSON with `"conflated":N` as its last key.
-    if (this.#sink.sendEvent(skipped > 0 ? withConflated(frame, skipped) : frame, w.stream, event)) this.#sent?.(event);
+    if (this.#sink.sendEvent(skipped > 0 ? withConflated(frame, skipped) : frame, w.stream, event)) this.#sent?.(event, this.#sink, this);
     return true;
   }
 

@@ -57,7 +57,8 @@ class Positions:
             raise ValueError(f"dedup_window must be a whole number >= 0, got {dedup_window!r}")
         self._seen: Dict[Tuple[str, str], StreamPosition] = {}
         # Delivered ids, oldest first: the window evicts from the front.
-        self._ids: "OrderedDict[str, None]" = OrderedDict()
+        # Delivered event ids (to their (stream, type) key), oldest first: the window evicts from the front.
+        self._ids: "OrderedDict[str, Tuple[str, str]]" = OrderedDict()
         self._window = dedup_window
 
     def get(self, stream: str, event_type: str) -> Optional[StreamPosition]:
@@ -71,8 +72,12 @@ class Positions:
         return None if stream is None else self.get(stream, event_type)
 
     def set(self, stream: str, event_type: str, position: Mapping[str, Any]) -> None:
-        """Sets the position outright: the application's ``since``, or the server's ``recovery_failed``."""
-        self._seen[(stream, event_type)] = {"offset": int(position["offset"]), "epoch": str(position["epoch"])}
+        """Sets the position outright: the application's ``since`` (a replay it asked for: the ids of that stream
+        and type delivered before are forgotten, so the replay is delivered again), or the server's ``recovery_failed``."""
+        key = (stream, event_type)
+        self._seen[key] = {"offset": int(position["offset"]), "epoch": str(position["epoch"])}
+        for eid in [e for e, of in self._ids.items() if of == key]:
+            del self._ids[eid]
 
     def accept(self, event: Mapping[str, Any]) -> Verdict:
         """Judges an arriving event (``stream``, ``type``, ``offset``, ``epoch``, ``event_id``) and records it when delivered."""
@@ -80,15 +85,15 @@ class Positions:
         if isinstance(eid, str) and eid in self._ids:
             return "duplicate"
         offset, epoch = event.get("offset"), event.get("epoch")
+        key = (str(event["stream"]), str(event["type"]))
         # bool is an int to Python, never an offset.
         if isinstance(offset, int) and not isinstance(offset, bool) and isinstance(epoch, str):
-            key = (str(event["stream"]), str(event["type"]))
             seen = self._seen.get(key)
             if seen is not None and seen["epoch"] == epoch and offset <= seen["offset"]:
                 return "duplicate"
             self._seen[key] = {"offset": offset, "epoch": epoch}
         if isinstance(eid, str) and self._window > 0:
-            self._ids[eid] = None
+            self._ids[eid] = key
             if len(self._ids) > self._window:
                 self._ids.popitem(last=False)
         return "deliver"

@@ -8,6 +8,7 @@ import { monitorPermission } from '../../auth/permissions.js';
 import type { DeliveredEvent, StreamPosition } from '../../engine/broker.js';
 import { agentOfStream, subscriptionFollows, userOfStream } from '../../protocol/constants.js';
 import { ServerMessages } from '../../protocol/server-messages.js';
+import type { ConflationSink, Conflator } from '../../filters/conflation.js';
 import type { Connection } from '../connection/connection.js';
 import type { NodeCounters } from '../node/counters.js';
 import type { Metrics } from '../http/metrics.js';
@@ -139,8 +140,17 @@ export class FanOut {
     this.#metrics.deliveryLatency.observe(Math.max(0, Date.now() - Date.parse(event.timestamp)) / 1000);
   }
 
-  /** A `$max_rate` window's end sent a held event: counted like every other delivery. */
-  readonly conflatedSent = (event: DeliveredEvent): void => this.#counted(event, 1);
+  /**
+   * A `$max_rate` window's end sent a held event: counted like every other
+   * delivery; the connection's other windows holding it (two `$max_rate`
+   * subscriptions that both wanted it) drop it, so it arrives once.
+   */
+  readonly conflatedSent = (event: DeliveredEvent, sink: ConflationSink, from: Conflator): void => {
+    this.#counted(event, 1);
+    for (const sub of this.#index.of(sink as Connection)) {
+      if (sub.conflation !== undefined && sub.conflation !== from && sub.eventType === event.type) sub.conflation.superseded(event);
+    }
+  };
 
   #fanOut(subs: ReadonlySet<Subscription<Connection>>, state: FanOutState, monitorKey: string | undefined): void {
     for (const sub of subs) {

@@ -195,8 +195,8 @@ export class SessionKeeper {
       const wants = (event: DeliveredEvent, byTime: boolean): boolean => {
         if (event.type === 'user_notification') return !byTime || Date.parse(event.timestamp) >= session.startedAt;
         // Every subscription judges the event, as the live fan-out does (conditions on change move their state
-        // on each event they see): no stopping at the first that wants it. A subscription made after the event
-        // (by time) would not have seen it live, so it does not judge it either.
+        // on each event they see): no stopping at the first that wants it. On a stream replayed by time, a
+        // subscription made after the event would not have seen it live, so it does not judge it either.
         let wanted = false;
         for (const sub of subs) if ((!byTime || Date.parse(event.timestamp) >= sub.createdAt) && fanout.wants(conn, sub, event)) wanted = true;
         return wanted;
