@@ -11,7 +11,7 @@ import { resolveConfig } from '../src/config/config.js';
 import { createLogger, createPrettyLogger } from '../src/log.js';
 import { EscaiServer } from '../src/server/server.js';
 import type { ErrorCode } from '../src/protocol/codes.js';
-import { api, connectionCount, epistemic, eventsOf, handshakeRefusal, openMonitor, SECRET, settle, startServer, type ServerMessage, type TestClient, type TestServer } from './helpers.js';
+import { api, confirmed, connectionCount, epistemic, eventsOf, eventually, fannedOut, handshakeRefusal, openMonitor, publishOne, SECRET, startServer, type ServerMessage, type TestClient, type TestServer } from './helpers.js';
 
 const OTHER_SECRET = 'another-secret-9876543210-zyxwvutsrqponmlkjihgfedcba';
 const key = (secret: string) => new TextEncoder().encode(secret);
@@ -129,6 +129,9 @@ test('role defaults: admin, researcher, developer, viewer', { timeout: 60_000 },
     developer: { agent: true, stats: false, publish: true },
     viewer: { agent: false, stats: false, publish: false },
   } as const;
+  // Sees agent_1: the barrier for the roles that must not (see fannedOut).
+  const witness = await s.connect({ sub: 'witness', roles: ['admin'] }, { session: 's_witness' });
+  await confirmed(witness, { type: 'epistemic_updates', agent_id: 'agent_1' });
   for (const [role, can] of Object.entries(expected)) {
     await t.test(role, async () => {
       const c = await s.connect({ sub: `user_${role}`, roles: [role] }, { session: `s_${role}` });
@@ -146,7 +149,8 @@ test('role defaults: admin, researcher, developer, viewer', { timeout: 60_000 },
         const ev = await c.next('epistemic_update');
         assert.equal(ev.data?.['probe'], role);
       } else {
-        await settle();
+        const marker = await publishOne(s, { type: 'epistemic_update', agent_id: 'agent_1', data: epistemic('agent_1', 0.5, { marker: role }) });
+        await fannedOut(c, witness, marker.event_id);
         assert.equal(c.events('epistemic_update').length, 0, `${role} must not see agent_1`);
       }
 
@@ -211,6 +215,9 @@ test('wildcard agent:*:monitor grants every agent; no other wildcard form', { ti
 test('exact agent id: agent:agent_1:monitor grants agent_1, never agent_10', { timeout: 60_000 }, async (t) => {
   const s = await startServer(t);
   const c = await s.connect({ permissions: ['websocket:connect', 'websocket:subscribe', 'agent:agent_1:monitor'] });
+  // Sees agent_10: the barrier before asserting that c saw nothing of it (see fannedOut).
+  const witness = await s.connect({ sub: 'witness', roles: ['admin'] }, { session: 'witness' });
+  await confirmed(witness, { type: 'agent_status', agent_id: 'agent_10' });
   assert.equal((await c.subscribe({ type: 'agent_status', agent_id: 'agent_1' })).type, 'subscription_confirmed');
   const denied = await c.subscribe({ type: 'agent_status', agent_id: 'agent_10' });
   assert.equal(denied.type, 'error');
@@ -224,7 +231,9 @@ test('exact agent id: agent:agent_1:monitor grants agent_1, never agent_10', { t
   const ev = await c.next('epistemic_update');
   assert.equal(ev.agent_id, 'agent_1');
   await s.server.broadcastAgentStatusChange('agent_10', 'running');
-  await settle();
+  // One stream per agent: the marker follows both of agent_10's events.
+  const marker = await publishOne(s, { type: 'agent_status_change', agent_id: 'agent_10', status: 'marker' });
+  await fannedOut(c, witness, marker.event_id);
   assert.deepEqual(
     eventsOf(c.received).filter((m) => m.agent_id === 'agent_10'),
     [],
@@ -325,13 +334,12 @@ test('a token never appears in any log line', { timeout: 60_000 }, async (t) => 
   c.ws.close();
   await c.closeEvent;
   await connectionCount(server, 0, 3000, 'the connection to close');
-  await settle(50);
+  // The capture works: debug lines about connections and requests are there (a request's once its answer is out).
+  for (const line of [/connection opened/, /connection closed/, /\/ws\/health/]) {
+    await eventually(() => line.test(lines.join('')), 5000, `a log line matching ${line}`);
+  }
 
   const output = lines.join('');
-  // The capture works: debug lines about connections and requests are there.
-  assert.match(output, /connection opened/);
-  assert.match(output, /connection closed/);
-  assert.match(output, /\/ws\/health/);
   for (const [name, tok] of Object.entries(tokens)) {
     assert.ok(!output.includes(tok), `token "${name}" appears in the log`);
     const signature = tok.split('.')[2]!;

@@ -162,6 +162,19 @@ test('token refuses to mint with a secret no server uses, unless asked to create
   assert.equal((await exitWithin(again, 20_000)).code, 0, 'the dev secret is there now');
 });
 
+/**
+ * The agents a node lists once a marker event of our own is in: the barrier before asserting that no demo
+ * agent ran. A demo's first step is published as soon as the server listens, before the node prints its
+ * port or banner, so it is appended and recorded before a publish we send after seeing them answers.
+ */
+async function agentsAfterMarker(url: string, token: string): Promise<string[]> {
+  const marker = await api({ url }, 'POST', '/api/v1/events', { token, json: { type: 'agent_status_change', agent_id: 'marker-agent', status: 'running' } });
+  assert.equal(marker.status, 202, JSON.stringify(marker.body));
+  const r = await api<{ agents: Array<{ agent_id: string }> }>({ url }, 'GET', '/api/v1/agents', { token });
+  assert.equal(r.status, 200, JSON.stringify(r.body));
+  return r.body.agents.map((a) => a.agent_id);
+}
+
 test('serve in dev mode runs the demo agents through the publish path and prints the console link; --no-demo does not', { timeout: 60_000 }, async (t) => {
   const dir = tempDir(t);
   const dev = runCli(t, ['serve', '--port', '0'], { ESCAI_LOG_LEVEL: 'info' }, { cwd: dir });
@@ -184,17 +197,15 @@ test('serve in dev mode runs the demo agents through the publish path and prints
   const quiet = runCli(t, ['serve', '--port', '0', '--no-demo'], { ESCAI_LOG_LEVEL: 'info' }, { cwd: dir });
   const quietPort = await quiet.port(20_000);
   await quiet.waitForStderr(/demo agents:\s+off/);
-  await new Promise((r) => setTimeout(r, 1500));
-  assert.deepEqual((await api<{ agents: unknown[] }>({ url: `http://127.0.0.1:${quietPort}` }, 'GET', '/api/v1/agents', { token })).body.agents, []);
+  assert.deepEqual(await agentsAfterMarker(`http://127.0.0.1:${quietPort}`, token), ['marker-agent'], 'no demo agent');
   quiet.child.kill('SIGTERM');
   await exitWithin(quiet, 15_000);
 
   // In production the demo runs only when asked.
   const prod = runCli(t, ['serve', '--port', '0'], { NODE_ENV: 'production', ESCAI_JWT_SECRET: SECRET, ESCAI_LOG_LEVEL: 'info' }, { cwd: dir });
   const prodPort = await prod.port(20_000);
-  await new Promise((r) => setTimeout(r, 1500));
   const prodToken = await signToken(SECRET, { sub: 'ops', roles: ['admin'] });
-  assert.deepEqual((await api<{ agents: unknown[] }>({ url: `http://127.0.0.1:${prodPort}` }, 'GET', '/api/v1/agents', { token: prodToken })).body.agents, []);
+  assert.deepEqual(await agentsAfterMarker(`http://127.0.0.1:${prodPort}`, prodToken), ['marker-agent'], 'no demo agent');
   prod.child.kill('SIGTERM');
   await exitWithin(prod, 15_000);
 });

@@ -6,7 +6,7 @@ import { test } from 'node:test';
 import type { PublishEventInput } from '../src/protocol/events.js';
 import { exitWithin } from './cli-process.js';
 import { clusterAvailable, NODE_TTL, publish, sleep, startCluster, token, until, type ClusterNode } from './cluster-support.js';
-import { api, epistemicStateEvent, handshakeRefusal, health, settle, type ConnectionsBody, type DeliveredEvent, type ErrorBody, type HistoryBody } from './helpers.js';
+import { api, epistemicStateEvent, fannedOut, handshakeRefusal, health, throughMarker, type ConnectionsBody, type DeliveredEvent, type ErrorBody, type HistoryBody } from './helpers.js';
 
 // Processes are spawned per test: one test at a time within this file (2 cores).
 const OPTS = { timeout: 45_000, concurrency: false } as const;
@@ -70,7 +70,24 @@ test('cross-node delivery: every event type published on node A reaches subscrib
   assert.equal(noteOnA.message, 'done');
   const alertOnOther = await other.next('system_alert', 5000);
   assert.equal(alertOnOther.event_id, refs[4]!.event_id);
-  await settle(200);
+  // The barrier for what must not arrive: one more event on each stream, published after the rest. One
+  // stream's events reach a connection in order, on every node, so once a client has a stream's marker,
+  // whatever of that stream was sent to it before has arrived. A client that gets nothing of a stream
+  // needs a witness on its node that does: a node hands each event to all its connections at once.
+  const { client: witnessA } = await cluster.connect(A, await token('witness', ['researcher']), 'witness-a');
+  assert.equal((await witnessA.subscribe({ type: 'epistemic_updates', agent_id: 'agent_1' })).type, 'subscription_confirmed');
+  const markers = (
+    await publish(A, producer, [
+      { type: 'system_alert', alert_type: 'marker', message: 'barrier' },
+      { type: 'user_notification', user_id: 'watcher', notification_type: 'marker', message: 'barrier' },
+      epistemicStateEvent('agent_1', 0.1),
+    ])
+  ).events;
+  await throughMarker([onA, onB, onC, other], markers[0]!.event_id);
+  await throughMarker([onA, onB, onC], markers[1]!.event_id);
+  await throughMarker([onB, onC], markers[2]!.event_id);
+  await fannedOut(onA, witnessA, markers[2]!.event_id);
+  await other.flush(); // onB, on its node, has the notification and the agent marker
   // Nothing but what was subscribed: A's watcher saw no agent events, the outsider no notification of another user.
   assert.deepEqual(onA.events('epistemic_update', 'pattern_alert', 'prediction_update', 'agent_status_change'), []);
   assert.deepEqual(other.events('user_notification', 'epistemic_update'), []);
@@ -113,7 +130,8 @@ test('per-agent order under concurrent publishers on two nodes: offsets 1..400, 
   for (const refs of [fromA, fromB]) for (let i = 1; i < refs.length; i++) assert.ok(refs[i]!.offset > refs[i - 1]!.offset);
 
   await until(() => (reader.events('epistemic_update').length >= 400 ? true : undefined), 15_000, '400 events on node C');
-  await settle(300);
+  // The barrier: a marker after the 400, on the same stream; a duplicate of one of them would arrive before it.
+  await throughMarker(reader, (await publish(A, producer, epistemicStateEvent('agent_1', 0.5, { producer: 'marker' }))).events[0]!.event_id, 10_000);
   const got = reader.events('epistemic_update');
   assert.equal(got.length, 400, 'no duplicate');
   assert.deepEqual(
@@ -175,7 +193,8 @@ test('a node killed with SIGKILL: its client resumes on another node with the sa
     const seen = new Set(received().map((e) => e.event_id));
     throw new Error(`${err.message}; missing offsets: ${refs.filter((r) => !seen.has(r.event_id)).map((r) => r.offset).join(',')}`);
   });
-  await settle(300);
+  // The barrier: a marker after the producer's last event, on the same stream; a duplicate would arrive before it.
+  await throughMarker(second, (await publish(A, producer, epistemicStateEvent('agent_1', 0.5, { seq: TOTAL + 1 }))).events[0]!.event_id, 10_000);
   const all = received();
   // At least once: a duplicate carries the same event_id, offset and seq; after dedupe, offset order.
   const firstSeen = new Map<string, DeliveredEvent>();
@@ -227,11 +246,6 @@ test('history and recovery from any node: since on node C replays, GET history o
   const live = (await publish(B, producer, epistemicStateEvent('agent_1', 0.7, { n: 9 }))).events[0]!;
   assert.equal(live.offset, 9);
   await until(() => (client.events('epistemic_update').length >= 4 ? true : undefined), 5000, 'replay and live event on node C');
-  await settle(200);
-  const got = client.events('epistemic_update');
-  assert.deepEqual(got.map((e) => e.offset), [5, 6, 8, 9], 'the missed epistemic updates after 3, then the live one');
-  assert.deepEqual(got.map((e) => e.event_id), [refs[4]!.event_id, refs[5]!.event_id, refs[7]!.event_id, live.event_id]);
-  assert.deepEqual(client.events('agent_status_change'), [], 'the replay passes the subscription type only');
 
   // A stale epoch on another node: recovered false, no replay.
   const { client: stale } = await cluster.connect(B, reader, 'recover-b');
@@ -239,9 +253,8 @@ test('history and recovery from any node: since on node C replays, GET history o
   assert.equal(staleConfirm.type, 'subscription_confirmed', JSON.stringify(staleConfirm));
   assert.equal(staleConfirm.data.recovered, false);
   assert.equal(staleConfirm.data.offset, 9);
-  await settle(200);
-  assert.deepEqual(stale.events('epistemic_update'), []);
 
+  // The history first, while the stream still ends at 9 (the barrier below adds an event).
   const allRefs = [...refs, live];
   const full = await api<HistoryBody>(B, 'GET', '/api/v1/agents/agent_1/events', { token: reader });
   assert.equal(full.status, 200, JSON.stringify(full.body));
@@ -259,6 +272,17 @@ test('history and recovery from any node: since on node C replays, GET history o
   // The same page from the node that published it.
   const fromA = await api<HistoryBody>(A, 'GET', '/api/v1/agents/agent_1/events?since=3&limit=2', { token: reader });
   assert.deepEqual(fromA.body.events, page.body.events);
+
+  // The barrier before asserting what did not arrive: a marker at offset 10. One stream's events reach a
+  // connection in order, so once both clients have it, anything of offsets 1..9 sent to them has arrived.
+  const marker = (await publish(A, producer, epistemicStateEvent('agent_1', 0.7, { n: 10 }))).events[0]!;
+  assert.equal(marker.offset, 10);
+  await throughMarker([client, stale], marker.event_id);
+  const got = client.events('epistemic_update');
+  assert.deepEqual(got.map((e) => e.offset), [5, 6, 8, 9], 'the missed epistemic updates after 3, then the live one');
+  assert.deepEqual(got.map((e) => e.event_id), [refs[4]!.event_id, refs[5]!.event_id, refs[7]!.event_id, live.event_id]);
+  assert.deepEqual(client.events('agent_status_change'), [], 'the replay passes the subscription type only');
+  assert.deepEqual(stale.events('epistemic_update'), [], 'a stale epoch: no replay');
 });
 
 test('node registry: /ws/health reports every node and cluster totals; SIGKILL drops out within the TTL, SIGTERM at once', OPTS, async (t) => {

@@ -322,10 +322,17 @@ describe('cluster engine (Redis): across nodes', { skip: TEST_ENGINE === 'redis'
       await publishOne(a.engine.broker, 'agent:only-pattern', event('epistemic_update', { agent_id: 'only-pattern' }));
     }
     await publishOne(a.engine.broker, 'system', event('system_alert', { agent_id: undefined, alert_type: 'x', message: 'y' }));
-    const both = await deliveredOf(b, 'agent:both', 5);
+    await deliveredOf(b, 'agent:both', 5);
     await deliveredOf(b, 'agent:only-pattern', 5);
-    await new Promise((r) => setTimeout(r, 100));
-    assert.deepEqual(both.map((d) => d.event.offset), [1, 2, 3, 4, 5], 'each once, in order');
+    // The barrier: markers published after all of the above. A node's one subscriber connection gets what
+    // Redis publishes in order (a message and its pattern match together), so once the last marker is in,
+    // any second copy or stray delivery of an earlier publication has arrived too.
+    await publishOne(a.engine.broker, 'agent:both', event('epistemic_update', { agent_id: 'both' }));
+    await publishOne(a.engine.broker, 'agent:only-pattern', event('epistemic_update', { agent_id: 'only-pattern' }));
+    await deliveredOf(b, 'agent:only-pattern', 6);
+    const offsets = (stream: string) => b.deliveries.filter((d) => d.stream === stream).map((d) => d.event.offset);
+    assert.deepEqual(offsets('agent:both'), [1, 2, 3, 4, 5, 6], 'each once, in order');
+    assert.deepEqual(offsets('agent:only-pattern'), [1, 2, 3, 4, 5, 6], 'each once, in order');
     assert.deepEqual(b.deliveries.filter((d) => d.stream === 'system'), [], 'the system stream is not an agent stream');
   });
 });

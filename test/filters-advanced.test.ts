@@ -19,7 +19,6 @@ import {
   eventsOf,
   expectFilterRefused,
   publishOne,
-  settle,
   startServer,
   type DeliveredEvent,
   type TestClient,
@@ -259,23 +258,33 @@ test('$max_rate: an unsubscribe or a disconnect ends the windows; nothing held i
   const s = await startServer(t);
   const c = await s.connect(RESEARCHER);
   await confirmed(c, { type: 'epistemic_updates', agent_id: 'agent_1', filters: { $max_rate: 1 } });
+  // The barrier: a window twice as long, opened by the same event. When it sends what it held, c's
+  // window (and its timer, due first) has ended; whatever that sent is on c's socket before a ping's reply.
+  const slower = await s.connect(RESEARCHER);
+  await confirmed(slower, { type: 'epistemic_updates', agent_id: 'agent_1', filters: { $max_rate: 0.5 } });
   await ep(s, 'agent_1', 1, {});
   await ep(s, 'agent_1', 2, {}); // held
   await c.next('epistemic_update', (m) => seqOf(m) === 1);
   await c.expectReply({ type: 'unsubscribe', data: { subscription_type: 'epistemic_updates', agent_id: 'agent_1' } }, 'unsubscription_confirmed');
-  await settle(1300); // longer than the 1 s window: asserting that nothing arrives
+  await slower.next('epistemic_update', (m) => seqOf(m) === 2, 6000);
   await c.flush();
   assert.deepEqual(c.takeEvents().map(seqOf), []);
+  await slower.expectReply({ type: 'unsubscribe', data: { subscription_type: 'epistemic_updates', agent_id: 'agent_1' } }, 'unsubscription_confirmed');
+  slower.terminate();
+  await connectionCount(s.server, 1, 3000);
   // A disconnect: the held event goes nowhere and the server lets go of the connection.
   const d = await s.connect(RESEARCHER);
   await confirmed(d, { type: 'epistemic_updates', agent_id: 'agent_1', filters: { $max_rate: 4 } });
+  // The same barrier: a window twice as long as d's (500 ms), opened by the same event.
+  const witness = await s.connect(RESEARCHER);
+  await confirmed(witness, { type: 'epistemic_updates', agent_id: 'agent_1', filters: { $max_rate: 2 } });
   await ep(s, 'agent_1', 3, {});
   await ep(s, 'agent_1', 4, {});
   await d.next('epistemic_update', (m) => seqOf(m) === 3);
   d.terminate();
-  await connectionCount(s.server, 1, 3000);
+  await connectionCount(s.server, 2, 3000);
   // Past the window's end (250 ms): its timer finds the subscription gone and sends nothing; the node carries on.
-  await settle(400);
+  await witness.next('epistemic_update', (m) => seqOf(m) === 4, 6000);
   assert.equal((await c.expectReply({ type: 'ping', id: 'after' }, 'pong')).id, 'after');
 });
 

@@ -1,4 +1,4 @@
-// The health history's ring (src/server/health-history.ts), pure: order,
+// The health history's ring (src/server/http/health-history.ts), pure: order,
 // capacity, clocks that step back, addresses of nodes that left; and a
 // property over any sequence of samples.
 import assert from 'node:assert/strict';

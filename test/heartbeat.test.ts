@@ -2,7 +2,7 @@
 // clients terminated and cleaned up completely, counters exact under churn.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { api, connectionCount, eventually, health, settle, startServer, type ConnectionsBody, type TestClient, type TestServer } from './helpers.js';
+import { api, connectionCount, eventually, health, settle, startServer, waitFor, type ConnectionsBody, type TestClient, type TestServer } from './helpers.js';
 
 const FAST = { heartbeatInterval: 0.2, heartbeatTimeout: 0.2 } as const;
 
@@ -12,6 +12,26 @@ async function connectionIds(s: TestServer): Promise<string[]> {
   assert.equal(r.status, 200);
   assert.equal(r.body.total, r.body.connections.length);
   return r.body.connections.map((c) => c.connection_id);
+}
+
+/**
+ * Resolves once `c` has received `count` more of the server's JSON pings: that
+ * many heartbeats have run (each checks every connection's liveness), however
+ * loaded the machine. Time is counted by the server's ticks, not a sleep.
+ */
+function heartbeats(c: TestClient, count: number, timeoutMs = 20_000): Promise<void> {
+  let seen = 0;
+  const onMessage = (data: unknown) => {
+    if ((JSON.parse(String(data)) as { type?: unknown }).type === 'ping') seen++;
+  };
+  c.ws.on('message', onMessage);
+  return waitFor(() => seen >= count, (changed) => {
+    c.ws.on('message', changed);
+    return () => {
+      c.ws.off('message', changed);
+      c.ws.off('message', onMessage);
+    };
+  }, timeoutMs, () => `${count} heartbeats (saw ${seen})`);
 }
 
 /** A client that never answers protocol pings and never sends anything after `setup`. */
@@ -48,8 +68,9 @@ test('a client that answers protocol pings stays connected well past interval + 
   const c = await s.connect({ roles: ['viewer'] });
   let closed = false;
   void c.closeEvent.then(() => (closed = true));
-  // Five times the deadline; the client only answers pings (automatically), it sends nothing itself.
-  await settle(1200);
+  // Seven heartbeats (six intervals after the first: 1.2 s at the least, three times interval + timeout);
+  // the client only answers pings (automatically), it sends nothing itself.
+  await heartbeats(c, 7);
   assert.equal(closed, false);
   assert.equal(c.ws.readyState, c.ws.OPEN);
   assert.ok(c.events('ping').length >= 2, 'heartbeats kept coming');
@@ -65,7 +86,7 @@ test('a client answering only with JSON pongs (no protocol pongs) stays connecte
   });
   let closed = false;
   void c.closeEvent.then(() => (closed = true));
-  await settle(1200);
+  await heartbeats(c, 7); // 1.2 s at the least, as above
   assert.equal(closed, false, 'any inbound frame counts as alive');
   assert.equal((await c.request({ type: 'ping' }, 'pong')).type, 'pong');
 });
@@ -159,7 +180,7 @@ test('health counters stay exact under churn', { timeout: 60_000 }, async (t) =>
   }
   await Promise.all(churn.map((c) => c.closeEvent));
   await connectionCount(s.server, 4, 3000, 'the churned connections to be removed');
-  await settle(500); // heartbeat sweeps run meanwhile; nothing may be counted twice
+  await heartbeats(keep[0]!, 3); // heartbeat sweeps run meanwhile; nothing may be counted twice
   const h = await health(s);
   assert.equal(h.active_connections, 4);
   assert.equal(h.active_users, 4, 'user_0..user_3 still have a connection; user_4..user_7 are gone');

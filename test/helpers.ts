@@ -489,9 +489,47 @@ export function connectionCount(server: EscaiServer, count: number, timeoutMs = 
   return waitFor(() => connections.size === count, (changed) => connections.onChange(changed), timeoutMs, () => `${what} (holds ${connections.size})`);
 }
 
-/** Gives in-flight frames a moment to arrive, for asserting that something did NOT arrive. */
+/**
+ * Lets time pass: for what is decided by the clock (a TTL, a rate window, a
+ * heartbeat). Never the wait before asserting that something did NOT arrive —
+ * a sleep passes by luck there; use a barrier: `throughMarker`, `fannedOut`,
+ * or `TestClient.flush` where the publish resolved on delivery.
+ */
 export function settle(ms = 100): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
+}
+
+/**
+ * The barrier before asserting that something did NOT arrive at `clients`:
+ * waits until each has received the event `eventId` — a marker the test
+ * published after what must not arrive, on that same stream, that each of
+ * them is subscribed to — and takes it off `received`. One stream's events
+ * reach a connection in order (on any node, on either engine), so once the
+ * marker is in, every earlier event of its stream the server sent has arrived.
+ *
+ * @example
+ *   const marker = await publishOne(s, epistemicEvent('agent_1', 99));
+ *   await throughMarker(c, marker.event_id);
+ *   assert.deepEqual(c.takeEvents(), []);
+ */
+export async function throughMarker(clients: TestClient | readonly TestClient[], eventId: string, timeoutMs = 5000): Promise<void> {
+  const list = Array.isArray(clients) ? clients : [clients as TestClient];
+  await Promise.all(list.map((c) => c.next(EVENT_TYPES, (m: { event_id: string }) => m.event_id === eventId, timeoutMs)));
+}
+
+/**
+ * The barrier for clients that receive nothing of the stream in question (no
+ * permission, no subscription): `witness`, a connection of the same node that
+ * is subscribed to that stream, waits for the marker `eventId` (published
+ * after what must not arrive, on its stream); a node hands each event to all
+ * of its connections at once and one stream's events in order, so by then
+ * every frame the earlier events caused on `clients` has been written. Then a
+ * ping round trip on each (frames to one socket arrive in order).
+ */
+export async function fannedOut(clients: TestClient | readonly TestClient[], witness: TestClient, eventId: string, timeoutMs = 5000): Promise<void> {
+  await throughMarker(witness, eventId, timeoutMs);
+  const list = Array.isArray(clients) ? clients : [clients as TestClient];
+  await Promise.all(list.map((c) => c.flush(timeoutMs)));
 }
 
 // ---- HTTP -----------------------------------------------------------------

@@ -17,7 +17,7 @@ import { connectionCount, epistemic, eventsOf, eventually, startServer, TEST_ENG
 const LIMITS = { maxBufferedBytes: 1 << 20, rateLimit: 50, rateBurst: 100, rateLimitCloseAfter: 50, batchMaxMessages: 256, batchMaxBytes: 65536, batchMaxDelay: 0, publishRate: 10_000, publishBurst: 20_000 };
 
 /** A server-side `ws` socket and its client, both real, on port 0; the Connection under test wraps the server side. */
-async function connectionPair(t: TestContext): Promise<{ conn: Connection; client: WebSocket; changes: StateChange[] }> {
+async function connectionPair(t: TestContext): Promise<{ conn: Connection; client: WebSocket; serverSide: WebSocket; changes: StateChange[] }> {
   const wss = new WebSocketServer({ port: 0, host: '127.0.0.1' });
   await once(wss, 'listening');
   const client = new WebSocket(`ws://127.0.0.1:${(wss.address() as AddressInfo).port}`);
@@ -37,7 +37,7 @@ async function connectionPair(t: TestContext): Promise<{ conn: Connection; clien
   };
   const principal = new Principal('u1', ['researcher'], [], DEFAULT_ROLES);
   const conn = new Connection(serverSide, { principal, sessionId: 's1', sessionStartedAt: Date.now(), holdsUserSlot: false, remoteAddress: '127.0.0.1', batch: false }, LIMITS, createCounters(), hooks);
-  return { conn, client, changes };
+  return { conn, client, serverSide, changes };
 }
 
 test('a server close goes open → closing → closed, each reported once; nothing is sent after', { timeout: 60_000 }, async (t) => {
@@ -60,11 +60,13 @@ test('a server close goes open → closing → closed, each reported once; nothi
 });
 
 test('terminate goes straight to closed (the node removes the connection at once, before the socket reports it)', { timeout: 60_000 }, async (t) => {
-  const { conn, changes } = await connectionPair(t);
+  const { conn, serverSide, changes } = await connectionPair(t);
+  // Listens after the connection's own handler: once this runs, the connection has seen the close event.
+  const socketClosed = once(serverSide, 'close');
   conn.terminate();
   assert.equal(conn.state, 'closed');
   assert.deepEqual(changes, [{ oldState: 'open', newState: 'closed' }]);
-  await new Promise((r) => setTimeout(r, 50)); // the socket's own close event arrives later and changes nothing
+  await socketClosed; // the socket's own close event arrives later and changes nothing
   assert.equal(changes.length, 1);
 });
 

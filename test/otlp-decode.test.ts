@@ -211,8 +211,24 @@ test('undecodable bodies throw OtlpDecodeError: garbage, truncation, nesting pas
 /** A request whose resource holds one attribute nested `levels` deep (KeyValue → AnyValue.kvlist → KeyValueList → KeyValue …). */
 function nestedAttribute(levels: number): Buffer {
   const field = (tag: number, body: Buffer) => Buffer.concat([Buffer.from([tag, ...varint(body.length)]), body]);
-  let kv = Buffer.concat([field(0x0a, Buffer.from('k')), field(0x12, field(0x0a, Buffer.from('bottom')))]);
-  for (let i = 0; i < levels; i++) kv = Buffer.concat([field(0x0a, Buffer.from('k')), field(0x12, field(0x32, field(0x0a, kv)))]);
+  const innermost = Buffer.concat([field(0x0a, Buffer.from('k')), field(0x12, field(0x0a, Buffer.from('bottom')))]);
+  // Each level wraps the one inside as key "k" + value(AnyValue.kvlist(KeyValueList.values(…))). Only the
+  // headers are built, inside out, and joined once: wrapping the whole buffer per level copies O(levels²)
+  // bytes (minutes on a loaded machine, and a synchronous test's timeout cannot stop it).
+  const prefixes: Buffer[] = [];
+  let length = innermost.length;
+  for (let i = 0; i < levels; i++) {
+    const values = [0x0a, ...varint(length)];
+    length += values.length;
+    const kvlist = [0x32, ...varint(length)];
+    length += kvlist.length;
+    const value = [0x12, ...varint(length)];
+    length += value.length;
+    const key = [0x0a, 1, 0x6b]; // field 1, length 1, "k"
+    length += key.length;
+    prefixes.push(Buffer.from([...key, ...value, ...kvlist, ...values]));
+  }
+  const kv = Buffer.concat([...prefixes.reverse(), innermost]);
   // ExportTraceServiceRequest.resource_spans(1) → ResourceSpans.resource(1) → Resource.attributes(1)
   return field(0x0a, field(0x0a, field(0x0a, kv)));
 }

@@ -21,10 +21,10 @@ import {
   eventsOf,
   eventually,
   freshRedisPrefix,
-  settle,
   startServer,
   TEST_ENGINE,
   TEST_REDIS_URL,
+  throughMarker,
   type ApiResponse,
   type ErrorBody,
   type PublishAnswer,
@@ -129,7 +129,8 @@ test('CLIENT KILL of a node\'s subscriber and commands connections mid-stream: a
   }
 
   await eventually(() => c.events('epistemic_update').length >= N, 15_000, `all ${N} events at the client on node B (got ${c.events('epistemic_update').length})`);
-  await settle(300); // a duplicate would arrive now
+  // The barrier: a marker after the last event, on the same stream (a duplicate or a loss report would come before it; events of one stream arrive in order).
+  await throughMarker(c, (await publishRetrying(a, ep(N, { idempotency_key: 'marker' }))).event_id, 15_000);
   assert.deepEqual(c.events('recovery_failed'), [], 'every gap was fillable: no loss reported');
   assert.deepEqual(c.events('error'), []);
   const events = c.events('epistemic_update');
@@ -187,7 +188,9 @@ test('the publishing node\'s commands connection killed with publications in fli
   assert.ok(accepted.size > 0);
 
   await eventually(() => c.events('epistemic_update').length >= accepted.size, 15_000, `the ${accepted.size} accepted events at the client on node B`);
-  await settle(500);
+  // The barrier: a marker after every producer stopped, on the same stream; anything appended before it
+  // (a refused publication included) would arrive first.
+  await throughMarker(c, (await publishRetrying(a, ep(next++))).event_id, 15_000);
   const events = c.events('epistemic_update');
   const times = new Map<number, number>();
   for (const e of events) {
@@ -232,7 +235,9 @@ test('Redis down at start: the node listens, /readyz 503 names Redis, publishing
   assert.equal(refused.status, 503, JSON.stringify(refused.body));
   assert.equal(refused.body.error.code, 'ENGINE_UNAVAILABLE');
   await assert.rejects(s.server.publish(ep(2)), (err: unknown) => err instanceof EscaiError && err.code === 'ENGINE_UNAVAILABLE');
-  await settle(200);
+  // Nothing can be in flight without Redis; whatever the node sent is in once a ping returns. (That nothing
+  // refused comes later either is asserted below: the first event delivered is the first accepted one.)
+  await c.flush();
   assert.deepEqual(c.events('epistemic_update'), [], 'nothing refused was delivered');
 
   await sleep(500); // let the engine's reconnect backoff grow a little
@@ -255,9 +260,10 @@ test('Redis down at start: the node listens, /readyz 503 names Redis, publishing
   assert.equal(accepted!.status, 202, JSON.stringify(accepted!.body));
   assert.equal(accepted!.body.events[0]?.offset, 1, 'the refused events were never appended: the stream starts at 1');
   const got = await c.next('epistemic_update', 5000);
-  assert.equal(got.data?.['seq'], 3);
+  assert.equal(got.data?.['seq'], 3, 'the first event delivered is the first accepted');
   assert.equal(got.offset, 1);
-  await settle(200);
+  // The barrier: a marker after the last event, on the same stream (events of one stream arrive in order).
+  await throughMarker(c, (await publishRetrying(s, ep(4))).event_id);
   assert.deepEqual(c.events('epistemic_update'), [], 'only the accepted event was delivered');
 });
 
@@ -322,7 +328,8 @@ test('Redis lost mid-run: /readyz 503, sockets stay open, publishing 503; Redis 
     assert.equal(loss.data.agent_id, 'agent_1');
     assert.equal(loss.data.epoch, got.epoch);
   }
-  await settle(200);
+  // The barrier: a marker after the last event, on the same stream (events of one stream arrive in order).
+  await throughMarker(c, (await publishRetrying(s, ep(5))).event_id);
   assert.deepEqual(c.events('epistemic_update'), [], 'nothing refused during the outage shows up later');
   assert.equal(c.ws.readyState, c.ws.OPEN);
 });
@@ -384,7 +391,8 @@ test('a gap history cannot fill (historySize 5, 20 events missed): the client ge
   await eventually(() => nodeConnected(admin, nodeId(b)), 5000, 'B re-subscribed');
   for (let i = 21; i <= 25; i++) await publishRetrying(a, ep(i));
   await eventually(() => c.events('epistemic_update').some((e) => e.offset === 25), 5000, 'events after the gap');
-  await settle(200);
+  // The barrier: a marker after the last event, on the same stream (a duplicate or a second loss report would come before it; events of one stream arrive in order).
+  await throughMarker(c, (await publishRetrying(a, ep(26))).event_id);
 
   const frames = c.events('epistemic_update', 'recovery_failed');
   const losses = frames.filter((m) => m.type === 'recovery_failed');
@@ -428,7 +436,8 @@ test('a quiet stream whose last message was lost while the subscriber was away i
   await publishRetrying(a, ep(3));
   await eventually(() => c.events('epistemic_update').length === 3, 9000, 'the lost last message (offset 3), with nothing published after it');
 
-  await settle(200);
+  // The barrier: a marker after the last event, on the same stream (a loss report is sent before the stream's next event; events of one stream arrive in order).
+  await throughMarker(c, (await publishRetrying(a, ep(4))).event_id);
   assert.deepEqual(c.events('recovery_failed'), [], 'history covered it: no loss reported');
   const events = c.events('epistemic_update');
   assert.deepEqual(events.map((e) => e.offset), [1, 2, 3]);

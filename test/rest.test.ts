@@ -14,7 +14,6 @@ import {
   eventually,
   ISO_UTC,
   refusal,
-  settle,
   sortedByType,
   startServer,
   TEST_ENGINE,
@@ -226,7 +225,8 @@ test('POST /ws/broadcast/test without agent_id: a system_alert to system_alerts 
   assert.equal(ev.alert_type, 'maintenance');
   assert.equal(ev.message, 'm2');
 
-  await settle();
+  // The barrier: sub1 has m2, the last alert, and the node hands each event to all its connections at once.
+  await other.flush();
   assert.equal(other.events('system_alert').length, 0, 'a non-subscriber receives nothing');
 });
 
@@ -245,7 +245,8 @@ test('POST /ws/broadcast/test with agent_id: agent_status_change "test" to that 
   const ev = await watcher.next('agent_status_change');
   assert.equal(ev.agent_id, 'agent_1');
   assert.equal(ev.status, 'test');
-  await settle();
+  // The barrier: the watcher has it, and the node hands each event to all its connections at once.
+  await elsewhere.flush();
   assert.equal(elsewhere.events('agent_status_change').length, 0);
 });
 
@@ -306,15 +307,15 @@ test('POST /api/v1/events: a batch with one bad event is refused whole', { timeo
   const r = await api(s, 'POST', '/api/v1/events', { json: [good(0), bad, good(2)], token: tok.developer });
   const error = refusal(r, 400, 'VALIDATION_ERROR');
   assert.ok(error.message.includes('events[1].data.confidence_level'), error.message);
-  await settle();
-  assert.equal(c.events('epistemic_update').length, 0, 'nothing of the bad batch is delivered');
 
-  // Nothing was sequenced either: the next event is the stream's first.
+  // Nothing was sequenced either: the next event is the stream's first, and the first c receives
+  // (the barrier: anything of the bad batch, on the same stream, would have arrived before it).
   const next = await api<PublishAnswer>(s, 'POST', '/api/v1/events', { json: good(3), token: tok.developer });
   assert.equal(next.status, 202);
   assert.equal(next.body.events[0]?.offset, 1);
   const ev = await c.next('epistemic_update');
-  assert.equal(ev.data?.['seq'], 3);
+  assert.equal(ev.data?.['seq'], 3, 'nothing of the bad batch is delivered');
+  assert.equal(c.events('epistemic_update').length, 0, 'nothing of the bad batch is delivered');
 });
 
 test('POST /api/v1/events: bad bodies → INVALID_JSON, VALIDATION_ERROR', { timeout: 60_000 }, async (t) => {
