@@ -81,7 +81,7 @@ async function run(mode: 'off' | 'on' | 'on+takeover', batch: boolean): Promise<
 const rows: Row[] = [];
 for (const batch of [false, true]) for (const mode of ['off', 'on', 'on+takeover'] as const) rows.push(await run(mode, batch));
 const base = new Map(rows.filter((r) => r.mode === 'off').map((r) => [r.batch, r]));
-console.log(`${SUBSCRIBERS} subscribers × ${EVENTS} events (${(JSON.stringify(sampleEpistemic(AGENT, 1)).length)} B of data each)`);
+console.log(`${SUBSCRIBERS} subscribers × ${EVENTS} events (${JSON.stringify(sampleEpistemic(AGENT, 1)).length} B of data each)`);
 console.log('| compression | batched | bytes on the wire | per delivery | vs off | server CPU | vs off |');
 console.log('|---|---|---|---|---|---|---|');
 for (const r of rows) {

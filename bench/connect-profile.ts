@@ -20,13 +20,23 @@ const tokens = await Promise.all(Array.from({ length: 100 }, (_, u) => token(`u$
 const socks: WebSocket[] = [];
 // A connect: handshake, connection_established, one subscribe confirmed (a refusal fails the run).
 const one = async (i: number) => {
-  const ws = await openClient({ kind: 'escai', url: clientUrl('escai', server.url, `s${i}`, tokens[i % 100]!), subscribe: { agent: `a${i % 50}` }, onFrame() {}, onClose() {} });
+  const ws = await openClient({
+    kind: 'escai',
+    url: clientUrl('escai', server.url, `s${i}`, tokens[i % 100]!),
+    subscribe: { agent: `a${i % 50}` },
+    onFrame() {},
+    onClose() {},
+  });
   socks.push(ws);
 };
 try {
   const t0 = performance.now();
   let next = 0;
-  await Promise.all(Array.from({ length: 100 }, async () => { while (next < N) await one(next++); }));
+  await Promise.all(
+    Array.from({ length: 100 }, async () => {
+      while (next < N) await one(next++);
+    }),
+  );
   console.log(`${N} connects at ${(N / ((performance.now() - t0) / 1000)).toFixed(0)}/s; profile in ${PROF_DIR}`);
 } finally {
   for (const ws of socks) ws.terminate();

@@ -27,7 +27,9 @@ if (process.argv.includes('--clients')) {
   let open = 0;
   // Each connect: handshake, connection_established, one subscribe confirmed (a refusal fails the run).
   const openOne = async (i: number) => {
-    sockets.push(await openClient({ kind: 'escai', url: clientUrl('escai', url, `m${i}`, tok), subscribe: { agent: `agent-${i % 100}` }, onFrame() {}, onClose() {} }));
+    sockets.push(
+      await openClient({ kind: 'escai', url: clientUrl('escai', url, `m${i}`, tok), subscribe: { agent: `agent-${i % 100}` }, onFrame() {}, onClose() {} }),
+    );
     open++;
   };
   for (let i = 0; i < N; i += 100) await Promise.all(Array.from({ length: Math.min(100, N - i) }, (_, k) => openOne(i + k)));
@@ -101,7 +103,9 @@ const after = process.memoryUsage();
 const heapAfter = heapByKind();
 const per = (a: number, b: number) => `${((a - b) / ready.open / 1024).toFixed(2)} KiB`;
 console.log(`${ready.open} connections (one subscription each), Node ${process.version}`);
-console.log(`per connection: rss ${per(after.rss, before.rss)}, heapUsed ${per(after.heapUsed, before.heapUsed)}, external ${per(after.external, before.external)}, arrayBuffers ${per(after.arrayBuffers, before.arrayBuffers)}`);
+console.log(
+  `per connection: rss ${per(after.rss, before.rss)}, heapUsed ${per(after.heapUsed, before.heapUsed)}, external ${per(after.external, before.external)}, arrayBuffers ${per(after.arrayBuffers, before.arrayBuffers)}`,
+);
 const rows = [...heapAfter].map(([kind, a]) => {
   const b = heapBefore.get(kind) ?? { count: 0, bytes: 0 };
   return { kind, count: (a.count - b.count) / ready.open, bytes: (a.bytes - b.bytes) / ready.open };

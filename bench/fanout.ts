@@ -64,7 +64,12 @@ async function escaiTarget(servers: ServerProcess[]): Promise<Target> {
       });
       return {
         publish: (seq) =>
-          ws.send(JSON.stringify({ type: 'publish', data: { type: 'epistemic_update', agent_id: AGENT, data: { confidence_level: 0.9, sent_at: performance.now(), seq } } })),
+          ws.send(
+            JSON.stringify({
+              type: 'publish',
+              data: { type: 'epistemic_update', agent_id: AGENT, data: { confidence_level: 0.9, sent_at: performance.now(), seq } },
+            }),
+          ),
         close: () => ws.terminate(),
       };
     },
@@ -90,7 +95,8 @@ async function socketioTarget(): Promise<Target> {
     async producer(onAck) {
       const socket = await connect();
       return {
-        publish: (seq) => socket.emit('publish', { type: 'epistemic_update', agent_id: AGENT, data: { confidence_level: 0.9, sent_at: performance.now(), seq } }, onAck),
+        publish: (seq) =>
+          socket.emit('publish', { type: 'epistemic_update', agent_id: AGENT, data: { confidence_level: 0.9, sent_at: performance.now(), seq } }, onAck),
         close: () => socket.close(),
       };
     },

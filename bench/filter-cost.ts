@@ -60,18 +60,28 @@ function allOf(conditions: Array<Record<string, unknown>>): Record<string, unkno
 const SHAPES: Record<string, Shape> = {
   'all-keys': {
     filter: (i) => ({ items: { all: Object.fromEntries(Array.from({ length: allKeysCount }, (_, k) => [`k${k}`, { min: -1 - i, max: 1e9 + i }])) } }),
-    data: (seq) => ({ seq, items: Array.from({ length: LIST_LENGTH }, () => Object.fromEntries(Array.from({ length: allKeysCount }, (_, k) => [`k${k}`, k]))) }),
+    data: (seq) => ({
+      seq,
+      items: Array.from({ length: LIST_LENGTH }, () => Object.fromEntries(Array.from({ length: allKeysCount }, (_, k) => [`k${k}`, k]))),
+    }),
   },
   'all-ops': {
     filter: (i) => ({
-      items: { all: Object.fromEntries(Array.from({ length: allOpsCount }, (_, k) => [`k${k}`, { min: -1 - i, max: 1e9 + i, equals: 1, in: [1, -i], not_in: [-1 - i], exists: true }])) },
+      items: {
+        all: Object.fromEntries(
+          Array.from({ length: allOpsCount }, (_, k) => [`k${k}`, { min: -1 - i, max: 1e9 + i, equals: 1, in: [1, -i], not_in: [-1 - i], exists: true }]),
+        ),
+      },
     }),
     data: (seq) => ({ seq, items: Array.from({ length: LIST_LENGTH }, () => Object.fromEntries(Array.from({ length: allOpsCount }, (_, k) => [`k${k}`, 1]))) }),
   },
   'contains-lists': {
     filter: (i) => allOf(Array.from({ length: containsCount }, (_, k) => ({ $not: { [`t${k % 8}`]: { contains: `absent-${i}-${k}` } } }))),
     // Strings of 64 characters: the first scanItems of them are scanText characters, all searched.
-    data: (seq) => ({ seq, ...Object.fromEntries(Array.from({ length: 8 }, (_, k) => [`t${k}`, Array.from({ length: Q + 8 }, (_, j) => `tag ${j} `.padEnd(64, 'x'))])) }),
+    data: (seq) => ({
+      seq,
+      ...Object.fromEntries(Array.from({ length: 8 }, (_, k) => [`t${k}`, Array.from({ length: Q + 8 }, (_, j) => `tag ${j} `.padEnd(64, 'x'))])),
+    }),
   },
   'contains-short': {
     // The most list elements one contains walks, each a short string: the per-element overhead, not the text search.
@@ -81,7 +91,15 @@ const SHAPES: Record<string, Shape> = {
   'any-contains': {
     // A text search in each element of a list ("a belief whose content mentions X"), none matching: every element searched.
     filter: (i) => allOf(Array.from({ length: anyContainsCount }, (_, k) => ({ [`b${k}`]: { any: { content: { contains: `absent-${i}-${k}` } } } }))),
-    data: (seq) => ({ seq, ...Object.fromEntries(Array.from({ length: anyContainsCount }, (_, k) => [`b${k}`, Array.from({ length: Q + 8 }, (_, j) => ({ n: j, content: `belief ${j} `.padEnd(FILTER_LIMITS.scanText, 'z') }))])) }),
+    data: (seq) => ({
+      seq,
+      ...Object.fromEntries(
+        Array.from({ length: anyContainsCount }, (_, k) => [
+          `b${k}`,
+          Array.from({ length: Q + 8 }, (_, j) => ({ n: j, content: `belief ${j} `.padEnd(FILTER_LIMITS.scanText, 'z') })),
+        ]),
+      ),
+    }),
   },
   'contains-text': {
     filter: (i) => allOf(Array.from({ length: containsCount }, (_, k) => ({ $not: { text: { contains: `absent-${i}-${k}` } } }))),
@@ -90,7 +108,15 @@ const SHAPES: Record<string, Shape> = {
 };
 
 function delivered(data: Record<string, unknown>, seq: number): DeliveredEvent {
-  return { type: 'epistemic_update', event_id: `e${seq}`, agent_id: 'a1', timestamp: new Date(0).toISOString(), epoch: 'e', offset: seq, data } as unknown as DeliveredEvent;
+  return {
+    type: 'epistemic_update',
+    event_id: `e${seq}`,
+    agent_id: 'a1',
+    timestamp: new Date(0).toISOString(),
+    epoch: 'e',
+    offset: seq,
+    data,
+  } as unknown as DeliveredEvent;
 }
 
 /** Each shape: `filters` distinct filters judge `events` distinct events; per event per filter, and per cost unit. */
@@ -156,7 +182,9 @@ function subscriberProcess(): void {
     async connect({ url, count }) {
       const watcher = await token('bench-watcher', ['researcher']);
       for (let i = 0; i < count; i += 50) {
-        sockets.push(...(await Promise.all(Array.from({ length: Math.min(50, count - i) }, (_, j) => open(`${url}/ws/monitor/sub-${i + j}?token=${watcher}`)))));
+        sockets.push(
+          ...(await Promise.all(Array.from({ length: Math.min(50, count - i) }, (_, j) => open(`${url}/ws/monitor/sub-${i + j}?token=${watcher}`)))),
+        );
       }
       return sockets.length;
     },
@@ -228,14 +256,18 @@ async function serverRun(seconds: number, rate: number, subscriptions: number, r
       let sent = 0;
       const timer = setInterval(() => {
         const due = Math.floor(((Math.min(performance.now(), start + ms) - start) / 1000) * rate);
-        for (; sent < due; sent++) producer.send(JSON.stringify({ type: 'publish', data: { type: 'epistemic_update', agent_id: `agent_${seq % 10}`, data: shape.data(seq++) } }));
+        for (; sent < due; sent++)
+          producer.send(JSON.stringify({ type: 'publish', data: { type: 'epistemic_update', agent_id: `agent_${seq % 10}`, data: shape.data(seq++) } }));
         if (performance.now() >= start + ms) {
           clearInterval(timer);
           resolve(sent);
         }
       }, 1);
     });
-  const results: Record<'none' | 'worst', Array<{ min: number; p99: number; max: number; perSecond: number; expected: number; cpu: number }>> = { none: [], worst: [] };
+  const results: Record<'none' | 'worst', Array<{ min: number; p99: number; max: number; perSecond: number; expected: number; cpu: number }>> = {
+    none: [],
+    worst: [],
+  };
   for (let r = 0; r < rounds; r++) {
     // ABBA: neither phase always runs first.
     for (const phase of r % 2 === 0 ? (['none', 'worst'] as const) : (['worst', 'none'] as const)) {
@@ -265,7 +297,13 @@ async function serverRun(seconds: number, rate: number, subscriptions: number, r
     const rows = results[phase];
     console.log(
       `${phase.padEnd(5)} (${rows.length} phases): p99 ${list(rows.map((x) => x.p99))} ms; max ${list(rows.map((x) => x.max))} ms; ` +
-        `deliveries/s ${list(rows.map((x) => x.perSecond), 0)}; server CPU ${list(rows.map((x) => x.cpu * 100), 0)} %`,
+        `deliveries/s ${list(
+          rows.map((x) => x.perSecond),
+          0,
+        )}; server CPU ${list(
+          rows.map((x) => x.cpu * 100),
+          0,
+        )} %`,
     );
   }
   producer.terminate();

@@ -165,9 +165,15 @@ const [s, c] = [median(results.simple), median(results.compound)];
 const [sc, cc] = [median(perCpu.simple), median(perCpu.compound)];
 const [d, dc] = [median(results.distinct), median(perCpu.distinct)];
 console.log(`agents=${AGENTS.length} subscribers=${SUBSCRIBERS} runs=${RUNS} seconds=${SECONDS}`);
-console.log(`simple   deliveries/s: ${results.simple.map(Math.round).join(', ')} (median ${Math.round(s)}); per server CPU-second: ${perCpu.simple.map(Math.round).join(', ')} (median ${Math.round(sc)})`);
-console.log(`compound deliveries/s: ${results.compound.map(Math.round).join(', ')} (median ${Math.round(c)}); per server CPU-second: ${perCpu.compound.map(Math.round).join(', ')} (median ${Math.round(cc)})`);
-console.log(`distinct deliveries/s: ${results.distinct.map(Math.round).join(', ')} (median ${Math.round(d)}); per server CPU-second: ${perCpu.distinct.map(Math.round).join(', ')} (median ${Math.round(dc)})`);
+console.log(
+  `simple   deliveries/s: ${results.simple.map(Math.round).join(', ')} (median ${Math.round(s)}); per server CPU-second: ${perCpu.simple.map(Math.round).join(', ')} (median ${Math.round(sc)})`,
+);
+console.log(
+  `compound deliveries/s: ${results.compound.map(Math.round).join(', ')} (median ${Math.round(c)}); per server CPU-second: ${perCpu.compound.map(Math.round).join(', ')} (median ${Math.round(cc)})`,
+);
+console.log(
+  `distinct deliveries/s: ${results.distinct.map(Math.round).join(', ')} (median ${Math.round(d)}); per server CPU-second: ${perCpu.distinct.map(Math.round).join(', ')} (median ${Math.round(dc)})`,
+);
 console.log(`compound / simple (medians): ${(c / s).toFixed(3)} wall-clock, ${(cc / sc).toFixed(3)} per server CPU-second (target ≥ 0.8)`);
 console.log(`distinct / simple (medians): ${(d / s).toFixed(3)} wall-clock, ${(dc / sc).toFixed(3)} per server CPU-second`);
 process.exit(0);

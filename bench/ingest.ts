@@ -28,11 +28,24 @@ function makeBatches() {
   let run = 0;
   while (made < SPANS) {
     const agent = `bench-agent-${run % 20}`;
-    const root = tracer.startSpan(`invoke_agent ${agent}`, { attributes: { 'gen_ai.operation.name': 'invoke_agent', 'gen_ai.agent.name': agent, 'gen_ai.agent.description': 'answers questions' } });
+    const root = tracer.startSpan(`invoke_agent ${agent}`, {
+      attributes: { 'gen_ai.operation.name': 'invoke_agent', 'gen_ai.agent.name': agent, 'gen_ai.agent.description': 'answers questions' },
+    });
     for (let i = 0; i < 4 && made < SPANS - 1; i++, made++) {
-      child(tracer, root, 'chat gpt-4o', { 'gen_ai.operation.name': 'chat', 'gen_ai.provider.name': 'openai', 'gen_ai.request.model': 'gpt-4o', 'gen_ai.usage.input_tokens': 800 + i, 'gen_ai.usage.output_tokens': 60, 'gen_ai.response.finish_reasons': ['tool_calls'] }).end();
+      child(tracer, root, 'chat gpt-4o', {
+        'gen_ai.operation.name': 'chat',
+        'gen_ai.provider.name': 'openai',
+        'gen_ai.request.model': 'gpt-4o',
+        'gen_ai.usage.input_tokens': 800 + i,
+        'gen_ai.usage.output_tokens': 60,
+        'gen_ai.response.finish_reasons': ['tool_calls'],
+      }).end();
       if (i < 3 && made < SPANS - 2) {
-        child(tracer, root, 'execute_tool search', { 'gen_ai.operation.name': 'execute_tool', 'gen_ai.tool.name': `tool_${i}`, 'gen_ai.tool.call.arguments': `{"q":"${run}-${i}"}` }).end();
+        child(tracer, root, 'execute_tool search', {
+          'gen_ai.operation.name': 'execute_tool',
+          'gen_ai.tool.name': `tool_${i}`,
+          'gen_ai.tool.call.arguments': `{"q":"${run}-${i}"}`,
+        }).end();
         made++;
       }
     }
@@ -95,13 +108,17 @@ async function exportToSocket(n: number): Promise<ReturnType<typeof latencyOf>> 
       const m = JSON.parse(String(raw)) as { type: string; data?: { span_id?: string; state?: string } };
       if (m.type === 'agent_activity' && m.data?.state !== 'running') waiting.get(m.data?.span_id ?? '')?.();
     });
-    await new Promise<void>((resolve) => ws.on('message', function first(raw) {
-      if ((JSON.parse(String(raw)) as { type: string }).type === 'connection_established') {
-        ws.off('message', first);
-        resolve();
-      }
-    }));
-    const confirmed = new Promise<void>((resolve) => ws.on('message', (raw) => (JSON.parse(String(raw)) as { type: string }).type === 'subscription_confirmed' && resolve()));
+    await new Promise<void>((resolve) =>
+      ws.on('message', function first(raw) {
+        if ((JSON.parse(String(raw)) as { type: string }).type === 'connection_established') {
+          ws.off('message', first);
+          resolve();
+        }
+      }),
+    );
+    const confirmed = new Promise<void>((resolve) =>
+      ws.on('message', (raw) => (JSON.parse(String(raw)) as { type: string }).type === 'subscription_confirmed' && resolve()),
+    );
     ws.send(JSON.stringify({ type: 'subscribe', data: { type: 'agent_activity', agent_id: 'latency-agent' } }));
     await confirmed;
     const samples: number[] = [];
@@ -112,7 +129,11 @@ async function exportToSocket(n: number): Promise<ReturnType<typeof latencyOf>> 
       const body = Buffer.from(serialize([span!], 'protobuf'));
       const arrived = new Promise<void>((resolve) => waiting.set(span!.spanContext().spanId, resolve));
       const t0 = performance.now();
-      const res = await fetch(`${server.url}/v1/traces`, { method: 'POST', headers: { 'content-type': 'application/x-protobuf', authorization: `Bearer ${producer}` }, body });
+      const res = await fetch(`${server.url}/v1/traces`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-protobuf', authorization: `Bearer ${producer}` },
+        body,
+      });
       await res.arrayBuffer();
       await arrived;
       samples.push((performance.now() - t0) * 1000);
@@ -127,8 +148,12 @@ async function exportToSocket(n: number): Promise<ReturnType<typeof latencyOf>> 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
 const data = makeBatches();
-console.log(`${data.spans} spans in ${data.protobuf.length} batches of ${BATCH}; ${data.events.reduce((n, b) => n + (JSON.parse(b.toString()) as unknown[]).length, 0)} mapped events`);
-console.log(`body sizes per batch: protobuf ${Math.round(data.protobuf[0]!.length / 1024)} KiB, OTLP JSON ${Math.round(data.json[0]!.length / 1024)} KiB, mapped events JSON ${Math.round(data.events[0]!.length / 1024)} KiB`);
+console.log(
+  `${data.spans} spans in ${data.protobuf.length} batches of ${BATCH}; ${data.events.reduce((n, b) => n + (JSON.parse(b.toString()) as unknown[]).length, 0)} mapped events`,
+);
+console.log(
+  `body sizes per batch: protobuf ${Math.round(data.protobuf[0]!.length / 1024)} KiB, OTLP JSON ${Math.round(data.json[0]!.length / 1024)} KiB, mapped events JSON ${Math.round(data.events[0]!.length / 1024)} KiB`,
+);
 const results: Record<Mode, Array<{ spansPerSec: number; p50: number; p99: number }>> = { 'otlp-protobuf': [], 'otlp-json': [], 'publish-json': [] };
 const modes: Mode[] = ['otlp-protobuf', 'otlp-json', 'publish-json'];
 for (let r = 0; r < ROUNDS; r++) {

@@ -27,9 +27,7 @@ function onSampled(kind: Kind, frame: Buffer): void {
 }
 
 async function connect(arg: ConnectArg): Promise<ConnectResult> {
-  const tokens = arg.kind.startsWith('escai')
-    ? await Promise.all(Array.from({ length: arg.users }, (_, u) => token(`bench-user-${u}`, ['researcher'])))
-    : [''];
+  const tokens = arg.kind.startsWith('escai') ? await Promise.all(Array.from({ length: arg.users }, (_, u) => token(`bench-user-${u}`, ['researcher']))) : [''];
   const connectUs: number[] = [];
   let next = 0;
   let failed = 0;

@@ -49,7 +49,6 @@ if (!Number.isInteger(runCount) || runCount < 1) throw new Error('--runs takes a
 const root = (p: string) => fileURLToPath(new URL(`../${p}`, import.meta.url));
 const resultsPath = root(quick ? 'bench/results/quick.json' : 'bench/results/latest.json');
 
-
 const ctx: Context = { quick, runs: runCount, timing: timingFor(quick), log: (line) => console.log(line) };
 const file: ResultsFile = existsSync(resultsPath) && !quick ? (JSON.parse(readFileSync(resultsPath, 'utf8')) as ResultsFile) : { scenarios: {} };
 const command = `npm run bench${args.length ? ` -- ${args.join(' ')}` : ''}`;
@@ -65,7 +64,7 @@ for (const name of names) {
     const r: ScenarioResult = {
       name,
       title: sc.title,
-      date: new Date().toISOString().slice(0, 16).replace('T', ' ') + ' UTC',
+      date: `${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC`,
       command,
       runs: runCount,
       quick,
@@ -92,11 +91,24 @@ if (writeDocsToo) {
   const fan = file.scenarios['fanout'];
   if (fan?.chart) {
     const m = fan.machine;
-    writeFileSync(root('docs/benchmarks-fanout.svg'), svg(fan.chart.points, fan.chart.fixedRates, `Fan-out, one agent (${m.cores} × ${m.cpu.split(' ').slice(0, 3).join(' ')}, Node.js ${m.node}, median of ${fan.runs})`));
+    writeFileSync(
+      root('docs/benchmarks-fanout.svg'),
+      svg(
+        fan.chart.points,
+        fan.chart.fixedRates,
+        `Fan-out, one agent (${m.cores} × ${m.cpu.split(' ').slice(0, 3).join(' ')}, Node.js ${m.node}, median of ${fan.runs})`,
+      ),
+    );
   }
   writeDocs(root('docs/BENCHMARKS.md'), markdown(file));
 }
-console.log(`\n==== summary (${command}) ====\n\n${printed.join('\n\n')}\n\nresults: ${resultsPath}${writeDocsToo ? '; docs/BENCHMARKS.md and docs/benchmarks-fanout.svg updated' : ''}`);
-const unmet = quick ? [] : Object.values(file.scenarios).filter((r) => names.includes(r.name)).flatMap((r) => r.checks.filter((c) => !c.ok));
+console.log(
+  `\n==== summary (${command}) ====\n\n${printed.join('\n\n')}\n\nresults: ${resultsPath}${writeDocsToo ? '; docs/BENCHMARKS.md and docs/benchmarks-fanout.svg updated' : ''}`,
+);
+const unmet = quick
+  ? []
+  : Object.values(file.scenarios)
+      .filter((r) => names.includes(r.name))
+      .flatMap((r) => r.checks.filter((c) => !c.ok));
 if (unmet.length) console.log(`${unmet.length} target(s) not met.`);
 process.exit(crashed ? 1 : unmet.length ? 2 : 0);

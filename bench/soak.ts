@@ -65,7 +65,13 @@ async function main(): Promise<void> {
   const prefix = `escai-soak-${Date.now().toString(36)}`;
   // Default heartbeat (30 s + 10 s): a client that stops reading fills its send buffer (1 MiB) long before
   // the heartbeat would give up on it, so slow consumers are cut off as slow consumers (4008).
-  const env = { ESCAI_REDIS_URL: REDIS_URL, ESCAI_REDIS_PREFIX: prefix, ESCAI_HANDSHAKE_RATE: '10000', ESCAI_MAX_CONNECTIONS_PER_IP: '100000', ESCAI_REST_RATE_LIMIT: '1000000' };
+  const env = {
+    ESCAI_REDIS_URL: REDIS_URL,
+    ESCAI_REDIS_PREFIX: prefix,
+    ESCAI_HANDSHAKE_RATE: '10000',
+    ESCAI_MAX_CONNECTIONS_PER_IP: '100000',
+    ESCAI_REST_RATE_LIMIT: '1000000',
+  };
   const nodes = [await startServerProcess(env), await startServerProcess(env)];
   const admin = new Redis(REDIS_URL);
   const watcher = await token('soak-watcher', ['researcher']);
@@ -73,7 +79,9 @@ async function main(): Promise<void> {
   const subs = new Set<Sub>();
   const started = Date.now();
   const deadline = started + minutes * 60_000;
-  console.log(`soak: ${minutes} min, 2 nodes on ${REDIS_URL} (prefix ${prefix}), ${AGENTS} agents, ${SUBSCRIBERS} subscribers, ${EVENTS_PER_SECOND} events/s, churn ${CHURN_PER_SECOND}/s, ${SLOW_CONSUMERS} slow consumers, a Redis connection killed every ${KILL_EVERY_MS / 1000} s`);
+  console.log(
+    `soak: ${minutes} min, 2 nodes on ${REDIS_URL} (prefix ${prefix}), ${AGENTS} agents, ${SUBSCRIBERS} subscribers, ${EVENTS_PER_SECOND} events/s, churn ${CHURN_PER_SECOND}/s, ${SLOW_CONSUMERS} slow consumers, a Redis connection killed every ${KILL_EVERY_MS / 1000} s`,
+  );
 
   const open = (session = `soak-${randomUUID()}`, agent = `agent-${Math.floor(Math.random() * AGENTS)}`): void => {
     const node = nodes[Math.floor(Math.random() * nodes.length)]!;
@@ -115,7 +123,16 @@ async function main(): Promise<void> {
     const node = nodes[i % nodes.length]!;
     const socket = tcpConnect(Number(new URL(node.url).port), '127.0.0.1', () => {
       socket.write(
-        [`GET /ws/monitor/slow-${randomUUID()}?token=${watcher} HTTP/1.1`, 'Host: x', 'Upgrade: websocket', 'Connection: Upgrade', 'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==', 'Sec-WebSocket-Version: 13', '', ''].join('\r\n'),
+        [
+          `GET /ws/monitor/slow-${randomUUID()}?token=${watcher} HTTP/1.1`,
+          'Host: x',
+          'Upgrade: websocket',
+          'Connection: Upgrade',
+          'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==',
+          'Sec-WebSocket-Version: 13',
+          '',
+          '',
+        ].join('\r\n'),
       );
       const payload = Buffer.from(JSON.stringify({ type: 'subscribe', data: { type: 'epistemic_updates' } }));
       const mask = Buffer.from([1, 2, 3, 4]);
@@ -142,7 +159,11 @@ async function main(): Promise<void> {
       seq++;
       return { type: 'epistemic_update', agent_id: `agent-${seq % AGENTS}`, data: { confidence_level: (seq % 100) / 100, seq, pad: 'x'.repeat(300) } };
     });
-    fetch(`${node.url}/api/v1/events`, { method: 'POST', headers: { authorization: `Bearer ${producer}`, 'content-type': 'application/json' }, body: JSON.stringify(batch) }).then(
+    fetch(`${node.url}/api/v1/events`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${producer}`, 'content-type': 'application/json' },
+      body: JSON.stringify(batch),
+    }).then(
       (res) => {
         if (res.status === 202) stats.published += batch.length;
         else stats.publishErrors++;

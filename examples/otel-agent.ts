@@ -24,7 +24,9 @@ const provider = new BasicTracerProvider({
   resource: resourceFromAttributes({ 'service.name': AGENT, 'gen_ai.agent.name': AGENT }),
   spanProcessors: [
     // Export every half second, not every five: the console shows each step within about half a second of its end.
-    new BatchSpanProcessor(new OTLPTraceExporter({ url: `${base}/v1/traces`, headers: { Authorization: `Bearer ${token}` }, compression: 'gzip' as never }), { scheduledDelayMillis: 500 }),
+    new BatchSpanProcessor(new OTLPTraceExporter({ url: `${base}/v1/traces`, headers: { Authorization: `Bearer ${token}` }, compression: 'gzip' as never }), {
+      scheduledDelayMillis: 500,
+    }),
   ],
 });
 const tracer = provider.getTracer('otel-agent-example', '1.0.0');
@@ -34,7 +36,11 @@ const jitter = (lo: number, hi: number) => lo + Math.random() * (hi - lo);
 
 /** A model call: a chat span with usage and the tool it chose (or none when it answers). */
 async function chat(run: Span, step: number, tool: string | undefined): Promise<void> {
-  const span = tracer.startSpan('chat gpt-4o-mini', { kind: SpanKind.CLIENT, attributes: { 'gen_ai.operation.name': 'chat', 'gen_ai.provider.name': 'openai', 'gen_ai.request.model': 'gpt-4o-mini' } }, trace.setSpan(ROOT_CONTEXT, run));
+  const span = tracer.startSpan(
+    'chat gpt-4o-mini',
+    { kind: SpanKind.CLIENT, attributes: { 'gen_ai.operation.name': 'chat', 'gen_ai.provider.name': 'openai', 'gen_ai.request.model': 'gpt-4o-mini' } },
+    trace.setSpan(ROOT_CONTEXT, run),
+  );
   await sleep(jitter(300, 900));
   span.setAttributes({
     'gen_ai.response.model': 'gpt-4o-mini-2024-07-18',
@@ -47,7 +53,11 @@ async function chat(run: Span, step: number, tool: string | undefined): Promise<
 
 /** A tool call: an execute_tool span with its arguments; it fails now and then. */
 async function callTool(run: Span, tool: string, args: Record<string, unknown>): Promise<void> {
-  const span = tracer.startSpan(`execute_tool ${tool}`, { attributes: { 'gen_ai.operation.name': 'execute_tool', 'gen_ai.tool.name': tool, 'gen_ai.tool.call.arguments': JSON.stringify(args) } }, trace.setSpan(ROOT_CONTEXT, run));
+  const span = tracer.startSpan(
+    `execute_tool ${tool}`,
+    { attributes: { 'gen_ai.operation.name': 'execute_tool', 'gen_ai.tool.name': tool, 'gen_ai.tool.call.arguments': JSON.stringify(args) } },
+    trace.setSpan(ROOT_CONTEXT, run),
+  );
   await sleep(jitter(100, 600));
   if (Math.random() < 0.08) span.setStatus({ code: SpanStatusCode.ERROR, message: `${tool} timed out` });
   span.end();
@@ -55,7 +65,14 @@ async function callTool(run: Span, tool: string, args: Record<string, unknown>):
 
 /** One ticket: the model picks tools until it can answer (or, with --loop, never stops searching). */
 async function handle(ticket: number): Promise<void> {
-  const run = tracer.startSpan(`invoke_agent ${AGENT}`, { attributes: { 'gen_ai.operation.name': 'invoke_agent', 'gen_ai.agent.name': AGENT, 'gen_ai.agent.description': `Resolve support ticket #${ticket}`, 'gen_ai.conversation.id': `ticket-${ticket}` } });
+  const run = tracer.startSpan(`invoke_agent ${AGENT}`, {
+    attributes: {
+      'gen_ai.operation.name': 'invoke_agent',
+      'gen_ai.agent.name': AGENT,
+      'gen_ai.agent.description': `Resolve support ticket #${ticket}`,
+      'gen_ai.conversation.id': `ticket-${ticket}`,
+    },
+  });
   const plan: Array<[string, Record<string, unknown>]> = looping
     ? Array.from({ length: 7 }, () => ['search_docs', { query: 'refund policy' }] as [string, Record<string, unknown>])
     : [

@@ -29,4 +29,3 @@ const sizes = Object.entries(result.metafile.outputs)
   .map(([file, meta]) => `${file.split('/').pop()} ${(meta.bytes / 1024).toFixed(1)} KiB`);
 writeFileSync(`${out}/build.json`, JSON.stringify({ builtAt: new Date().toISOString(), sizes }, null, 2));
 process.stdout.write(`console built: ${sizes.join(', ')} (index.html ${(statSync(`${out}/index.html`).size / 1024).toFixed(1)} KiB)\n`);
-

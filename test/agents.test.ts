@@ -39,7 +39,9 @@ const epistemicOf = (agentId: string, confidence: number, extra: Record<string, 
   data: { confidence_level: confidence, uncertainty_score: Math.round((1 - confidence) * 100) / 100, ...extra },
 });
 
-test('GET /api/v1/agents: every agent by last activity with its current figures and their positions, cut into cursor pages without overlap or gap', { timeout: 60_000 }, async (t) => {
+test('GET /api/v1/agents: every agent by last activity with its current figures and their positions, cut into cursor pages without overlap or gap', {
+  timeout: 60_000,
+}, async (t) => {
   const s = await startServer(t);
   const token = await s.token(RESEARCHER);
   for (const id of ['a1', 'a2', 'a3', 'a4', 'a5']) await publishAll(s, [epistemicOf(id, 0.5)]);
@@ -52,7 +54,11 @@ test('GET /api/v1/agents: every agent by last activity with its current figures 
   ]);
   const first = await api<AgentPage>(s, 'GET', '/api/v1/agents?limit=2', { token });
   assert.equal(first.status, 200, JSON.stringify(first.body));
-  assert.deepEqual(first.body.agents.map((a) => a.agent_id), ['a2', 'a5'], 'most recent activity first');
+  assert.deepEqual(
+    first.body.agents.map((a) => a.agent_id),
+    ['a2', 'a5'],
+    'most recent activity first',
+  );
   const a2 = first.body.agents[0]!;
   assert.equal(a2.status, 'running');
   assert.equal(a2.confidence_level, 0.8);
@@ -86,12 +92,17 @@ test('GET /api/v1/agents lists only the agents the caller may monitor', { timeou
   const viewer = await s.token({ sub: 'vic', roles: ['viewer'], permissions: ['agent:mine:monitor', 'agent:also-mine:monitor', 'agent:never-seen:monitor'] });
   const page = await api<AgentPage>(s, 'GET', '/api/v1/agents', { token: viewer });
   assert.equal(page.status, 200);
-  assert.deepEqual(page.body.agents.map((a) => a.agent_id), ['also-mine', 'mine']);
+  assert.deepEqual(
+    page.body.agents.map((a) => a.agent_id),
+    ['also-mine', 'mine'],
+  );
   const nobody = await s.token({ sub: 'nil', roles: ['viewer'] });
   assert.deepEqual((await api<AgentPage>(s, 'GET', '/api/v1/agents', { token: nobody })).body.agents, []);
 });
 
-test('GET /api/v1/agents/{id}: the latest epistemic state and status, recent alerts and predictions newest first, and the stream position', { timeout: 60_000 }, async (t) => {
+test('GET /api/v1/agents/{id}: the latest epistemic state and status, recent alerts and predictions newest first, and the stream position', {
+  timeout: 60_000,
+}, async (t) => {
   const s = await startServer(t);
   const token = await s.token(RESEARCHER);
   await publishAll(s, [
@@ -108,8 +119,14 @@ test('GET /api/v1/agents/{id}: the latest epistemic state and status, recent ale
   assert.deepEqual(r.body.latest_epistemic?.data?.['belief_states'], [{ content: 'new', confidence: 0.7 }]);
   assert.equal(r.body.latest_status?.status, 'waiting');
   assert.equal(r.body.status, 'waiting');
-  assert.deepEqual(r.body.alerts.map((a) => a.data?.['pattern_name']), ['second', 'first']);
-  assert.deepEqual(r.body.predictions.map((p) => p.data?.['risk_level']), ['low']);
+  assert.deepEqual(
+    r.body.alerts.map((a) => a.data?.['pattern_name']),
+    ['second', 'first'],
+  );
+  assert.deepEqual(
+    r.body.predictions.map((p) => p.data?.['risk_level']),
+    ['low'],
+  );
   assert.equal(r.body.open_alerts, 2);
   assert.equal(r.body.offset, last.offset);
   assert.equal(r.body.epoch, last.epoch);
@@ -123,7 +140,11 @@ test('DELETE /api/v1/agents/{id} (admin) removes an agent from the list; its his
   const s = await startServer(t);
   const admin = await s.token(ADMIN);
   const researcher = await s.token(RESEARCHER);
-  await publishAll(s, [epistemicOf('junk', 0.5), { type: 'pattern_alert', agent_id: 'junk', severity: 'high', data: { pattern_name: 'x' } }, epistemicOf('keep', 0.6)]);
+  await publishAll(s, [
+    epistemicOf('junk', 0.5),
+    { type: 'pattern_alert', agent_id: 'junk', severity: 'high', data: { pattern_name: 'x' } },
+    epistemicOf('keep', 0.6),
+  ]);
   const ids = async () => (await api<AgentPage>(s, 'GET', '/api/v1/agents', { token: researcher })).body.agents.map((a) => a.agent_id);
   assert.deepEqual(await ids(), ['keep', 'junk']);
 
@@ -146,13 +167,20 @@ test('DELETE /api/v1/agents/{id} (admin) removes an agent from the list; its his
   assert.equal(back.open_alerts, 0, 'its old alerts went with it');
 });
 
-test('a batch leaves the same agent state as its events published one by one (counts, newest of each kind, the last 20 alerts and predictions)', { timeout: 60_000 }, async (t) => {
+test('a batch leaves the same agent state as its events published one by one (counts, newest of each kind, the last 20 alerts and predictions)', {
+  timeout: 60_000,
+}, async (t) => {
   const s = await startServer(t);
   const token = await s.token(RESEARCHER);
   const eventsFor = (agentId: string) => [
     { type: 'agent_status_change', agent_id: agentId, status: 'running' },
     epistemicOf(agentId, 0.4, { belief_states: [{ content: 'early', confidence: 0.4 }] }),
-    ...Array.from({ length: 23 }, (_, i) => ({ type: 'pattern_alert', agent_id: agentId, severity: i % 2 ? 'critical' : 'info', data: { pattern_name: `p${i}` } })),
+    ...Array.from({ length: 23 }, (_, i) => ({
+      type: 'pattern_alert',
+      agent_id: agentId,
+      severity: i % 2 ? 'critical' : 'info',
+      data: { pattern_name: `p${i}` },
+    })),
     epistemicOf(agentId, 0.9),
     ...Array.from({ length: 22 }, (_, i) => ({ type: 'prediction_update', agent_id: agentId, data: { risk_level: 'low', predicted_value: i } })),
     { type: 'agent_status_change', agent_id: agentId, status: 'waiting' },
@@ -191,7 +219,7 @@ test('a batch leaves the same agent state as its events published one by one (co
   assert.deepEqual(await view('other'), single, 'two agents in one batch are folded apart');
 });
 
-test('an agent\'s state outlives its history window, and drops out after the agent TTL', { timeout: 60_000 }, async (t) => {
+test("an agent's state outlives its history window, and drops out after the agent TTL", { timeout: 60_000 }, async (t) => {
   const s = await startServer(t, { historyTtl: 0.3, agentTtl: 1.5 });
   const token = await s.token(RESEARCHER);
   await publishAll(s, [epistemicOf('brief', 0.6), { type: 'agent_status_change', agent_id: 'brief', status: 'running' }]);
@@ -202,7 +230,10 @@ test('an agent\'s state outlives its history window, and drops out after the age
   assert.equal(state.status, 200);
   assert.equal(state.body.confidence_level, 0.6);
   assert.equal(state.body.status, 'running');
-  assert.deepEqual((await api<AgentPage>(s, 'GET', '/api/v1/agents', { token })).body.agents.map((a) => a.agent_id), ['brief']);
+  assert.deepEqual(
+    (await api<AgentPage>(s, 'GET', '/api/v1/agents', { token })).body.agents.map((a) => a.agent_id),
+    ['brief'],
+  );
   await eventually(async () => (await api(s, 'GET', '/api/v1/agents/brief', { token })).status === 404, 5000, 'the agent to drop out after agentTtl');
   assert.deepEqual((await api<AgentPage>(s, 'GET', '/api/v1/agents', { token })).body.agents, []);
 });
@@ -212,26 +243,52 @@ test('history newest first: order=desc with limit, and before= to page back', { 
   const token = await s.token(RESEARCHER);
   for (let i = 1; i <= 7; i++) await publishAll(s, [epistemicOf('h', 0.5, { seq: i })]);
   const newest = await api<HistoryBody>(s, 'GET', '/api/v1/agents/h/events?order=desc&limit=3', { token });
-  assert.deepEqual(newest.body.events.map((e) => e.offset), [7, 6, 5]);
+  assert.deepEqual(
+    newest.body.events.map((e) => e.offset),
+    [7, 6, 5],
+  );
   assert.equal(newest.body.offset, 7);
   const older = await api<HistoryBody>(s, 'GET', '/api/v1/agents/h/events?order=desc&limit=3&before=5', { token });
-  assert.deepEqual(older.body.events.map((e) => e.offset), [4, 3, 2]);
+  assert.deepEqual(
+    older.body.events.map((e) => e.offset),
+    [4, 3, 2],
+  );
   const oldest = await api<HistoryBody>(s, 'GET', '/api/v1/agents/h/events?order=desc&limit=3&before=2', { token });
-  assert.deepEqual(oldest.body.events.map((e) => e.offset), [1]);
+  assert.deepEqual(
+    oldest.body.events.map((e) => e.offset),
+    [1],
+  );
   const asc = await api<HistoryBody>(s, 'GET', '/api/v1/agents/h/events?since=5', { token });
-  assert.deepEqual(asc.body.events.map((e) => e.offset), [6, 7], 'the default stays oldest first');
+  assert.deepEqual(
+    asc.body.events.map((e) => e.offset),
+    [6, 7],
+    'the default stays oldest first',
+  );
   refusal(await api(s, 'GET', '/api/v1/agents/h/events?before=3', { token }), 400, 'VALIDATION_ERROR');
 });
 
-test('subscribe with latest: the newest event the subscription wants comes right after the confirmation, then live ones, no gap, no duplicate', { timeout: 60_000 }, async (t) => {
+test('subscribe with latest: the newest event the subscription wants comes right after the confirmation, then live ones, no gap, no duplicate', {
+  timeout: 60_000,
+}, async (t) => {
   const s = await startServer(t);
-  await publishAll(s, [epistemicOf('lt', 0.9, { seq: 1 }), epistemicOf('lt', 0.2, { seq: 2 }), { type: 'agent_status_change', agent_id: 'lt', status: 'running' }]);
+  await publishAll(s, [
+    epistemicOf('lt', 0.9, { seq: 1 }),
+    epistemicOf('lt', 0.2, { seq: 2 }),
+    { type: 'agent_status_change', agent_id: 'lt', status: 'running' },
+  ]);
   const c = await s.connect(RESEARCHER);
   const conf = await confirmed(c, { type: 'epistemic_updates', agent_id: 'lt', filters: { confidence_level: { min: 0.5 } }, latest: true });
   assert.equal(conf.data.offset, 0, 'the confirmation names the offset just before the latest wanted event (seq 1, offset 1)');
   await publishAll(s, [epistemicOf('lt', 0.95, { seq: 4 })]);
   const got = eventsOf(await c.drain());
-  assert.deepEqual(got.map((e) => [e.offset, e.data?.['seq']]), [[1, 1], [4, 4]], 'seq 2 fails the filter; the status change is another type');
+  assert.deepEqual(
+    got.map((e) => [e.offset, e.data?.['seq']]),
+    [
+      [1, 1],
+      [4, 4],
+    ],
+    'seq 2 fails the filter; the status change is another type',
+  );
 
   const none = await confirmed(c, { type: 'pattern_alerts', agent_id: 'lt', latest: true });
   assert.equal(none.data.offset, 4, 'no wanted event: the stream position');
@@ -244,7 +301,10 @@ test('subscribe with latest: the newest event the subscription wants comes right
 
 test('CORS is off by default, and answers only the allowlisted origins when set', { timeout: 60_000 }, async (t) => {
   const off = await startServer(t);
-  const plain = await fetch(`${off.url}/api/v1/agents`, { method: 'OPTIONS', headers: { origin: 'https://console.example', 'access-control-request-method': 'GET' } });
+  const plain = await fetch(`${off.url}/api/v1/agents`, {
+    method: 'OPTIONS',
+    headers: { origin: 'https://console.example', 'access-control-request-method': 'GET' },
+  });
   assert.equal(plain.headers.get('access-control-allow-origin'), null);
 
   const s = await startServer(t, { corsOrigins: 'https://console.example,https://ops.example' });

@@ -43,7 +43,12 @@ function sdk(t: TestContext, options: Partial<ClientOptions> & { url: string }) 
 }
 
 function stateReached(client: EscaiClient, state: EscaiClient['state'], timeoutMs: number, what: string): Promise<void> {
-  return waitFor(() => client.state === state, (changed) => client.on('state', changed), timeoutMs, () => `${what} (state ${client.state})`);
+  return waitFor(
+    () => client.state === state,
+    (changed) => client.on('state', changed),
+    timeoutMs,
+    () => `${what} (state ${client.state})`,
+  );
 }
 
 test('the catalogue: every 44xx close code names one error of the catalogue, and each refusal maps back to its own code', { timeout: 10_000 }, () => {
@@ -63,13 +68,13 @@ test('the catalogue: every 44xx close code names one error of the catalogue, and
     if (entry.error !== 'TOKEN_EXPIRED') assert.equal(entry.reconnect, retry, `${name}: reconnect as ${entry.error} retries`);
     assert.ok(entry.description.length > 10);
   }
-  assert.equal(authRefusalClose('VALIDATION_ERROR'), 'AUTH_INTERNAL_ERROR', 'an error without a code of its own counts as the server\'s failure');
+  assert.equal(authRefusalClose('VALIDATION_ERROR'), 'AUTH_INTERNAL_ERROR', "an error without a code of its own counts as the server's failure");
   // The codes of the connection's own life are unchanged.
   const { TOKEN_EXPIRED, FORBIDDEN, SLOW_CONSUMER, CLOSED_BY_ADMIN } = CloseCodes;
   assert.deepEqual([TOKEN_EXPIRED.code, FORBIDDEN.code, SLOW_CONSUMER.code, CLOSED_BY_ADMIN.code], [4001, 4003, 4008, 4010]);
 });
 
-test('a real server refuses after the 101 with each refusal\'s own close code: missing, invalid, expired, denied, a limit', { timeout: 30_000 }, async (t) => {
+test("a real server refuses after the 101 with each refusal's own close code: missing, invalid, expired, denied, a limit", { timeout: 30_000 }, async (t) => {
   const s = await startServer(t, { authTimeout: 1, maxConnectionsPerUser: 1 });
   const auth = (token: string) => ({ type: 'auth', data: { token } });
   const forged = await signToken('another-secret-0123456789-abcdefghijklmnop', { sub: 'x', roles: ['admin'] });
@@ -104,13 +109,19 @@ test('the SDK stops for good on 4401 from a real server (one disconnect, no reco
   const bad = sdk(t, { url: s.wsUrl, token: 'not-a-token' });
   bad.client.connect();
   await stateReached(bad.client, 'closed', 10_000, 'the SDK to give up on a bad token');
-  assert.deepEqual(bad.disconnects.map((d) => [d.code, d.willReconnect]), [[4401, false]]);
+  assert.deepEqual(
+    bad.disconnects.map((d) => [d.code, d.willReconnect]),
+    [[4401, false]],
+  );
   assert.match(bad.client.closeReason ?? '', /^TOKEN_INVALID: /, 'the reason is kept for people');
 
   const expired = sdk(t, { url: s.wsUrl, token: await s.token({ sub: 'late', roles: ['researcher'], expiresInSec: -120 }) });
   expired.client.connect();
   await stateReached(expired.client, 'closed', 10_000, 'a fixed expired token cannot get better');
-  assert.deepEqual(expired.disconnects.map((d) => [d.code, d.willReconnect]), [[4402, false]]);
+  assert.deepEqual(
+    expired.disconnects.map((d) => [d.code, d.willReconnect]),
+    [[4402, false]],
+  );
 });
 
 test('the SDK with getToken reconnects after 4402 (an expired token) and asks for a new one', { timeout: 30_000 }, async (t) => {
@@ -121,7 +132,10 @@ test('the SDK with getToken reconnects after 4402 (an expired token) and asks fo
   const { client, disconnects } = sdk(t, { url: s.wsUrl, getToken });
   client.connect();
   await stateReached(client, 'connected', 10_000, 'the SDK to connect with its second token');
-  assert.deepEqual(disconnects.map((d) => [d.code, d.willReconnect]), [[4402, true]]);
+  assert.deepEqual(
+    disconnects.map((d) => [d.code, d.willReconnect]),
+    [[4402, true]],
+  );
   assert.equal(calls, 2);
 });
 
@@ -147,7 +161,12 @@ test('the SDK decides by close code, not reason: 4401 with a plain reason stops 
   await stateReached(plain.client, 'closed', 10_000, 'the SDK to stop on 4401');
   assert.deepEqual(plain.disconnects, [{ code: 4401, reason: 'refused', willReconnect: false }]);
 
-  const misleading = sdk(t, { url: await closingServer(t, [[4420, 'TOKEN_INVALID: says the reason'], [1000, 'enough']]) });
+  const misleading = sdk(t, {
+    url: await closingServer(t, [
+      [4420, 'TOKEN_INVALID: says the reason'],
+      [1000, 'enough'],
+    ]),
+  });
   misleading.client.connect();
   await stateReached(misleading.client, 'closed', 10_000, 'the SDK to reconnect once, then stop on 1000');
   assert.deepEqual(misleading.disconnects, [
@@ -156,7 +175,7 @@ test('the SDK decides by close code, not reason: 4401 with a plain reason stops 
   ]);
 });
 
-test('the Python client\'s copy of the 44xx close codes names the same errors as the catalogue', { timeout: 30_000 }, (t) => {
+test("the Python client's copy of the 44xx close codes names the same errors as the catalogue", { timeout: 30_000 }, (t) => {
   const py = pythonReady('websockets');
   if (!need(t, 'python', py.ok, `${PYTHON} with websockets: ${py.why}`)) return;
   const script = 'import json; from escai_realtime import codes; print(json.dumps({str(k): v for k, v in codes.CLOSE_REFUSALS.items()}))';

@@ -28,12 +28,17 @@ test('?auth=message: the auth message opens the session; messages sent right beh
   const conf = await c.next('subscription_confirmed');
   assert.equal(conf.id, 1);
   await s.server.publish({ type: 'epistemic_update', agent_id: 'a1', data: { n: 1 } });
-  assert.deepEqual(eventsOf(await c.drain()).map((e) => e.data?.['n']), [1]);
+  assert.deepEqual(
+    eventsOf(await c.drain()).map((e) => e.data?.['n']),
+    [1],
+  );
   const again = await c.request({ type: 'auth', data: { token: 'x' } }, 'error');
   assert.equal(again.type === 'error' && again.code, 'VALIDATION_ERROR', 'auth on an authenticated connection is refused (refresh renews a token)');
 });
 
-test('?auth=message refusals close with the catalogue code in the reason: timeout, another first message, a bad token, no permission', { timeout: 30_000 }, async (t) => {
+test('?auth=message refusals close with the catalogue code in the reason: timeout, another first message, a bad token, no permission', {
+  timeout: 30_000,
+}, async (t) => {
   const s = await startServer(t, { authTimeout: 1 });
   const silent = await unauthenticated(t, s, 'silent');
   const timedOut = await silent.closeEvent;
@@ -69,7 +74,13 @@ test('without ?auth=message a missing token is still refused before the handshak
 
 test('the SDK authenticates by message when asked (the default in browsers) and stops for good on a refused token', { timeout: 30_000 }, async (t) => {
   const s = await startServer(t);
-  const good = new EscaiClient({ url: s.wsUrl, token: await s.token({ sub: 'sdk', roles: ['researcher'] }), WebSocket, auth: 'message', minReconnectDelay: 20 });
+  const good = new EscaiClient({
+    url: s.wsUrl,
+    token: await s.token({ sub: 'sdk', roles: ['researcher'] }),
+    WebSocket,
+    auth: 'message',
+    minReconnectDelay: 20,
+  });
   t.after(() => good.close());
   const got: number[] = [];
   good.on('epistemic_update', (e) => got.push(e.data?.['n'] as number));

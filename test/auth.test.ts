@@ -11,7 +11,23 @@ import { resolveConfig } from '../src/config/config.js';
 import { createLogger, createPrettyLogger } from '../src/log.js';
 import { EscaiServer } from '../src/server/server.js';
 import type { ErrorCode } from '../src/protocol/codes.js';
-import { api, confirmed, connectionCount, epistemic, eventsOf, eventually, fannedOut, handshakeRefusal, openMonitor, publishOne, SECRET, startServer, type ServerMessage, type TestClient, type TestServer } from './helpers.js';
+import {
+  api,
+  confirmed,
+  connectionCount,
+  epistemic,
+  eventsOf,
+  eventually,
+  fannedOut,
+  handshakeRefusal,
+  openMonitor,
+  publishOne,
+  SECRET,
+  startServer,
+  type ServerMessage,
+  type TestClient,
+  type TestServer,
+} from './helpers.js';
 
 const OTHER_SECRET = 'another-secret-9876543210-zyxwvutsrqponmlkjihgfedcba';
 const key = (secret: string) => new TextEncoder().encode(secret);
@@ -349,7 +365,11 @@ test('a token never appears in any log line', { timeout: 60_000 }, async (t) => 
 
 test('a token without exp is refused (it could never be revoked)', { timeout: 60_000 }, async (t) => {
   const s = await startServer(t);
-  const noExp = await new SignJWT({ roles: ['admin'] }).setProtectedHeader({ alg: 'HS256' }).setSubject('u1').setIssuedAt().sign(new TextEncoder().encode(SECRET));
+  const noExp = await new SignJWT({ roles: ['admin'] })
+    .setProtectedHeader({ alg: 'HS256' })
+    .setSubject('u1')
+    .setIssuedAt()
+    .sign(new TextEncoder().encode(SECRET));
   const r = await handshakeRefusal(`${s.wsUrl}/ws/monitor/s1?token=${noExp}`);
   assert.equal(r.status, 401);
   assert.equal(r.body?.error.code, 'TOKEN_INVALID');
@@ -360,7 +380,9 @@ test('a malformed upgrade is refused before anything is claimed: no per-user slo
   const s = await startServer(t, { maxConnectionsPerUser: 1 });
   const token = await s.token({ sub: 'solo', roles: ['viewer'] });
   const raw = createConnection({ host: '127.0.0.1', port: Number(new URL(s.url).port) });
-  raw.write(`GET /ws/monitor/s1?token=${token} HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: bad\r\n\r\n`);
+  raw.write(
+    `GET /ws/monitor/s1?token=${token} HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: bad\r\n\r\n`,
+  );
   const answer = await new Promise<string>((resolve) => {
     let text = '';
     raw.on('data', (d) => (text += d.toString()));

@@ -15,7 +15,9 @@ function offsets(c: TestClient): number[] {
   return eventsOf(c.received).map((e) => e.offset!);
 }
 
-test('batch=1: messages of one turn share a frame (a JSON array); order, offsets and once-only as without; others get one object per frame', { timeout: 60_000 }, async (t) => {
+test('batch=1: messages of one turn share a frame (a JSON array); order, offsets and once-only as without; others get one object per frame', {
+  timeout: 60_000,
+}, async (t) => {
   const s = await startServer(t);
   const producer = await s.token({ sub: 'producer', roles: ['developer'] });
   const batched = await s.connect({ sub: 'b', roles: ['researcher'] }, { session: 'batched', batch: true });
@@ -53,7 +55,10 @@ test('batched frames stay within the configured count and bytes', { timeout: 60_
   const r = await api<PublishAnswer>(s, 'POST', '/api/v1/events', { token: producer, json: batchOf('agent_c', 0, 100) });
   assert.equal(r.status, 202);
   await eventually(() => eventsOf(c.received).length === 100, 10_000, '100 events');
-  assert.deepEqual(offsets(c), Array.from({ length: 100 }, (_, i) => i + 1));
+  assert.deepEqual(
+    offsets(c),
+    Array.from({ length: 100 }, (_, i) => i + 1),
+  );
   assert.ok(Math.max(...c.frameSizes) <= 7, `at most 7 messages per frame (sizes ${c.frameSizes.join(',')})`);
   assert.ok(Math.max(...c.frameSizes) > 1, 'messages were batched');
   c.frameSizes.slice(framesBefore).forEach((n, i) => {
@@ -67,7 +72,10 @@ test('batched frames stay within the configured count and bytes', { timeout: 60_
   await eventually(() => eventsOf(c.received).length === 140, 10_000, '40 more events');
   const sizes = c.frameSizes.slice(sizesBefore);
   const bytes = frameBytes.slice(bytesBefore);
-  assert.ok(sizes.some((n) => n > 1), `the large events were batched too (sizes ${sizes.join(',')})`);
+  assert.ok(
+    sizes.some((n) => n > 1),
+    `the large events were batched too (sizes ${sizes.join(',')})`,
+  );
   assert.ok(Math.max(...sizes) < 7, `the byte bound cut the frames before the count did (sizes ${sizes.join(',')})`);
   sizes.forEach((n, i) => {
     if (n > 1) assert.ok(bytes[i]! <= 4096, `frame ${i} of ${n} messages is ${bytes[i]} bytes, over 4096`);
@@ -90,7 +98,11 @@ test('batch=1 and resume: a reconnect with the session id replays exactly what w
   assert.equal(hello.resumed, true);
   await eventually(() => eventsOf(second.received).length >= 50, 10_000, 'the 50 missed events');
   await second.flush();
-  assert.deepEqual(offsets(second), Array.from({ length: 50 }, (_, i) => 51 + i), 'exactly the missed events, in order, once');
+  assert.deepEqual(
+    offsets(second),
+    Array.from({ length: 50 }, (_, i) => 51 + i),
+    'exactly the missed events, in order, once',
+  );
 });
 
 test('batch=1: a client that stops reading is still cut off as a slow consumer; others get every event', { timeout: 30_000 }, async (t) => {

@@ -55,7 +55,9 @@ test('on Redis, reading a stream nobody published to leaves a key that expires w
   assert.ok(ttl > 0 && ttl <= 30_000, `the key expires within 30 s (PTTL ${ttl})`);
 });
 
-test('a subscriber of a stream that was forgotten unpublished recovers from offset 0: every event of the new epoch, no false alarm', { timeout: 60_000 }, async (t) => {
+test('a subscriber of a stream that was forgotten unpublished recovers from offset 0: every event of the new epoch, no false alarm', {
+  timeout: 60_000,
+}, async (t) => {
   const s = await startServer(t, { unpublishedStreamTtl: 1, historyTtl: 4 });
   const c = await s.connect({ sub: 'w', roles: ['researcher'] });
   const first = await confirmed(c, { type: 'epistemic_updates', agent_id: 'late-starter' });
@@ -70,16 +72,21 @@ test('a subscriber of a stream that was forgotten unpublished recovers from offs
   const again = await confirmed(c, { type: 'epistemic_updates', agent_id: 'late-starter', since: { offset: 0, epoch: first.data.epoch! } });
   assert.equal(again.data.recovered, true);
   assert.notEqual(again.data.epoch, first.data.epoch, 'a new epoch');
-  assert.deepEqual(eventsOf(await c.drain()).map((e) => e.data?.['n']), [1, 2]);
+  assert.deepEqual(
+    eventsOf(await c.drain()).map((e) => e.data?.['n']),
+    [1, 2],
+  );
 });
 
 async function publishMany(s: TestServer, agent: string, count: number): Promise<void> {
   for (let sent = 0; sent < count; sent += 1000) {
-    await s.server.publish(Array.from({ length: Math.min(1000, count - sent) }, (_, i) => ({ type: 'agent_status_change', agent_id: agent, status: `s${sent + i}` })));
+    await s.server.publish(
+      Array.from({ length: Math.min(1000, count - sent) }, (_, i) => ({ type: 'agent_status_change', agent_id: agent, status: `s${sent + i}` })),
+    );
   }
 }
 
-test('a single stream\'s replay is capped too: past the limit nothing is replayed and recovered is false', { timeout: 60_000 }, async (t) => {
+test("a single stream's replay is capped too: past the limit nothing is replayed and recovered is false", { timeout: 60_000 }, async (t) => {
   const s = await startServer(t, { historySize: REPLAY_LIMITS.events + 500, replayBudget: 100_000 });
   await publishMany(s, 'flood', REPLAY_LIMITS.events + 1);
   const c = await s.connect({ sub: 'w', roles: ['researcher'] });
@@ -94,7 +101,9 @@ test('a single stream\'s replay is capped too: past the limit nothing is replaye
   assert.equal(eventsOf(await c.drain()).length, REPLAY_LIMITS.events);
 });
 
-test('a user\'s replays share a budget: a loop of subscribe since 0 stops being replayed (recovered false), other users are unaffected', { timeout: 60_000 }, async (t) => {
+test("a user's replays share a budget: a loop of subscribe since 0 stops being replayed (recovered false), other users are unaffected", {
+  timeout: 60_000,
+}, async (t) => {
   const s = await startServer(t, { replayBudget: 25 });
   await publishMany(s, 'loop', 20);
   const greedy = await s.connect({ sub: 'greedy', roles: ['researcher'] }, { session: 'greedy' });

@@ -74,7 +74,13 @@ test('the dev banner: the token once, inside the console link; no colour unless 
   assert.match(text, /console:\s+http:\/\/127\.0\.0\.1:8000\/#token=aaa\.bbb\.ccc\n/);
   assert.match(text, /watch:\s+node dist\/cli\/main\.js tail\n/);
   assert.match(text, /OTLP:\s+OTEL_EXPORTER_OTLP_ENDPOINT=http:\/\/127\.0\.0\.1:8000\n/);
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: ANSI escapes (ESC) are what is looked for
   assert.doesNotMatch(text, /\x1b\[/);
-  assert.match(devBanner({ ...facts, otlpUrl: 'http://127.0.0.1:4318' }), /OTEL_EXPORTER_OTLP_ENDPOINT=http:\/\/127\.0\.0\.1:4318\n/, 'the OTLP port when it has its own');
+  assert.match(
+    devBanner({ ...facts, otlpUrl: 'http://127.0.0.1:4318' }),
+    /OTEL_EXPORTER_OTLP_ENDPOINT=http:\/\/127\.0\.0\.1:4318\n/,
+    'the OTLP port when it has its own',
+  );
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: ANSI escapes (ESC) are what is looked for
   assert.match(devBanner({ ...facts, color: true }), /\x1b\[1m/);
 });

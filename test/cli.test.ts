@@ -16,7 +16,12 @@ import { exitWithin, runCli } from './cli-process.js';
 import { api, eventually, SECRET, startServer, type TestServer } from './helpers.js';
 
 /** Runs a client command against `s` and waits for it to finish. */
-async function run(t: TestContext, s: TestServer | undefined, args: string[], env: Record<string, string> = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
+async function run(
+  t: TestContext,
+  s: TestServer | undefined,
+  args: string[],
+  env: Record<string, string> = {},
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
   const proc = runCli(t, args, { ...(s ? { ESCAI_URL: s.url } : {}), ...env });
   const { code } = await exitWithin(proc, 20_000);
   return { code, stdout: proc.stdout(), stderr: proc.stderr() };
@@ -46,7 +51,10 @@ test('tail prints published events one line each (and JSON lines with --json), f
   const s = await startServer(t);
   const token = await s.token({ sub: 'cli', roles: ['developer'] });
   const admin = await s.token({ sub: 'ops', roles: ['admin'] });
-  const tail = runCli(t, ['tail', '--agent', 'cli-agent', '--type', 'epistemic_updates', '--filter', '{"confidence_level":{"min":0.5}}', '--no-color'], { ESCAI_URL: s.url, ESCAI_TOKEN: token });
+  const tail = runCli(t, ['tail', '--agent', 'cli-agent', '--type', 'epistemic_updates', '--filter', '{"confidence_level":{"min":0.5}}', '--no-color'], {
+    ESCAI_URL: s.url,
+    ESCAI_TOKEN: token,
+  });
   const json = runCli(t, ['tail', '--type', 'agent_status', '--json'], { ESCAI_URL: s.url, ESCAI_TOKEN: token });
   const subscriptions = async () => {
     const r = await api<{ connections: Array<{ subscriptions: unknown[] }> }>(s, 'GET', '/ws/connections', { token: admin });
@@ -79,14 +87,33 @@ test('tail --since replays from an offset, and --latest starts with the current 
   for (let i = 1; i <= 4; i++) await s.server.publish({ type: 'epistemic_update', agent_id: 'hist', data: { confidence_level: i / 10 } });
   const since = runCli(t, ['tail', '--agent', 'hist', '--type', 'epistemic_updates', '--since', '2', '--json'], { ESCAI_URL: s.url, ESCAI_TOKEN: token });
   await since.waitForStdout(/"offset":4/, 10_000);
-  assert.deepEqual(since.stdout().trim().split('\n').map((l) => (JSON.parse(l) as { offset: number }).offset), [3, 4]);
+  assert.deepEqual(
+    since
+      .stdout()
+      .trim()
+      .split('\n')
+      .map((l) => (JSON.parse(l) as { offset: number }).offset),
+    [3, 4],
+  );
   const latest = runCli(t, ['tail', '--agent', 'hist', '--type', 'epistemic_updates', '--latest', '--json'], { ESCAI_URL: s.url, ESCAI_TOKEN: token });
   await latest.waitForStdout(/"offset":4/, 10_000);
-  assert.deepEqual(latest.stdout().trim().split('\n').map((l) => JSON.parse(l) as { offset: number; latest?: boolean }).map((e) => [e.offset, e.latest]), [[4, true]], 'the latest event says it is one');
+  assert.deepEqual(
+    latest
+      .stdout()
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { offset: number; latest?: boolean })
+      .map((e) => [e.offset, e.latest]),
+    [[4, true]],
+    'the latest event says it is one',
+  );
   // Several kinds: each kind's latest comes first, marked, whatever their order; live events after them are not marked.
   await s.server.publish({ type: 'agent_status_change', agent_id: 'hist', status: 'waiting' }); // offset 5
   await s.server.publish({ type: 'epistemic_update', agent_id: 'hist', data: { confidence_level: 0.9 } }); // offset 6: status's latest is older
-  const lines = runCli(t, ['tail', '--agent', 'hist', '--type', 'agent_status', 'epistemic_updates', '--latest', '--no-color'], { ESCAI_URL: s.url, ESCAI_TOKEN: token });
+  const lines = runCli(t, ['tail', '--agent', 'hist', '--type', 'agent_status', 'epistemic_updates', '--latest', '--no-color'], {
+    ESCAI_URL: s.url,
+    ESCAI_TOKEN: token,
+  });
   await lines.waitForStdout(/#6 .*\[latest\]/, 10_000);
   await lines.waitForStdout(/#5 .*\[latest\]/, 10_000);
   await s.server.publish({ type: 'agent_status_change', agent_id: 'hist', status: 'running' }); // offset 7, live
@@ -95,7 +122,7 @@ test('tail --since replays from an offset, and --latest starts with the current 
   for (const p of [since, latest, lines]) p.child.kill('SIGINT');
 });
 
-test('publish: flags, a JSON argument, an NDJSON file in batches; refusals exit with the catalogue\'s codes', { timeout: 60_000 }, async (t) => {
+test("publish: flags, a JSON argument, an NDJSON file in batches; refusals exit with the catalogue's codes", { timeout: 60_000 }, async (t) => {
   const s = await startServer(t);
   const env = { ESCAI_TOKEN: await s.token({ sub: 'cli', roles: ['developer'] }) };
   const one = await run(t, s, ['publish', '--type', 'agent_status_change', '--agent', 'p1', '--status', 'running'], env);
@@ -105,19 +132,29 @@ test('publish: flags, a JSON argument, an NDJSON file in batches; refusals exit 
   assert.equal(json.code, 0, json.stderr);
 
   const file = join(tempDir(t), 'events.ndjson');
-  writeFileSync(file, Array.from({ length: 25 }, (_, i) => JSON.stringify({ type: 'epistemic_update', agent_id: 'p2', data: { confidence_level: 0.5, seq: i } })).join('\n') + '\n\n');
+  writeFileSync(
+    file,
+    Array.from({ length: 25 }, (_, i) => JSON.stringify({ type: 'epistemic_update', agent_id: 'p2', data: { confidence_level: 0.5, seq: i } })).join('\n') +
+      '\n\n',
+  );
   const batch = await run(t, s, ['publish', '--file', file, '--batch', '10'], env);
   assert.equal(batch.code, 0, batch.stderr);
   assert.match(batch.stderr, /published 25 events/);
   const history = await api<{ events: Array<{ data: { seq: number } }> }>(s, 'GET', '/api/v1/agents/p2/events?limit=100', { token: env.ESCAI_TOKEN });
-  assert.deepEqual(history.body.events.map((e) => e.data.seq), Array.from({ length: 25 }, (_, i) => i), 'all 25, in order');
+  assert.deepEqual(
+    history.body.events.map((e) => e.data.seq),
+    Array.from({ length: 25 }, (_, i) => i),
+    'all 25, in order',
+  );
 
   const invalid = await run(t, s, ['publish', '{"type":"epistemic_update","agent_id":"p1","data":{"confidence_level":7}}'], env);
   assert.equal(invalid.code, 65, 'VALIDATION_ERROR → 65');
   assert.match(invalid.stderr, /VALIDATION_ERROR: data\.confidence_level/);
   const badToken = await run(t, s, ['publish', '--type', 'agent_status_change', '--agent', 'p1', '--status', 'x'], { ESCAI_TOKEN: 'nope' });
   assert.equal(badToken.code, 77, 'TOKEN_INVALID → 77');
-  const viewer = await run(t, s, ['publish', '--type', 'agent_status_change', '--agent', 'p1', '--status', 'x'], { ESCAI_TOKEN: await s.token({ sub: 'v', roles: ['viewer'] }) });
+  const viewer = await run(t, s, ['publish', '--type', 'agent_status_change', '--agent', 'p1', '--status', 'x'], {
+    ESCAI_TOKEN: await s.token({ sub: 'v', roles: ['viewer'] }),
+  });
   assert.equal(viewer.code, 77, 'PERMISSION_DENIED → 77');
   const nowhere = await run(t, undefined, ['publish', '--type', 'agent_status_change', '--agent', 'p1', '--status', 'x', '--url', 'http://127.0.0.1:9'], env);
   assert.equal(nowhere.code, 69, 'unreachable → 69');
@@ -183,13 +220,17 @@ test('serve in dev mode runs the demo agents through the publish path and prints
   assert.match(link, new RegExp(`^http://127\\.0\\.0\\.1:${port}/#token=`));
   const token = decodeURIComponent(link.split('#token=')[1]!);
   const url = `http://127.0.0.1:${port}`;
-  await eventually(async () => (await api<{ agents: unknown[] }>({ url }, 'GET', '/api/v1/agents', { token })).body.agents.length === 6, 15_000, 'the six demo agents');
+  await eventually(
+    async () => (await api<{ agents: unknown[] }>({ url }, 'GET', '/api/v1/agents', { token })).body.agents.length === 6,
+    15_000,
+    'the six demo agents',
+  );
   const console = await fetch(`${url}/`);
   assert.equal(console.status, 200);
   assert.match(await console.text(), /<div id="app">/);
   const csp = console.headers.get('content-security-policy') ?? '';
   assert.match(csp, /default-src 'self'/);
-  assert.match(csp, new RegExp(`connect-src 'self' ws://127\\.0\\.0\\.1:${port} wss://127\\.0\\.0\\.1:${port};`), 'sockets to the page\'s own host only');
+  assert.match(csp, new RegExp(`connect-src 'self' ws://127\\.0\\.0\\.1:${port} wss://127\\.0\\.0\\.1:${port};`), "sockets to the page's own host only");
   assert.doesNotMatch(csp, /unsafe-inline|unsafe-eval|ws: |wss: /);
   dev.child.kill('SIGTERM');
   assert.equal((await exitWithin(dev, 15_000)).code, 0);
@@ -248,12 +289,23 @@ test('the demo agents are deterministic for a seed, valid, and tell a story (sta
   const types = new Set(a.map((e) => (JSON.parse(e) as { type: string }).type));
   assert.deepEqual([...types].sort(), ['agent_activity', 'agent_status_change', 'epistemic_update', 'pattern_alert', 'prediction_update']);
   // The demo says `waiting` (and `running` when it ends); running, completed and failed are the detectors' to derive from its runs.
-  const statuses = new Set(a.map((e) => JSON.parse(e) as { status?: string }).map((e) => e.status).filter(Boolean));
+  const statuses = new Set(
+    a
+      .map((e) => JSON.parse(e) as { status?: string })
+      .map((e) => e.status)
+      .filter(Boolean),
+  );
   for (const status of ['running', 'waiting']) assert.ok(statuses.has(status), `an agent reaches ${status} within 300 ticks`);
-  const steps = a.map((e) => JSON.parse(e) as { type: string; data: { kind?: string; state?: string; parent_span_id?: string | null } }).filter((e) => e.type === 'agent_activity');
+  const steps = a
+    .map((e) => JSON.parse(e) as { type: string; data: { kind?: string; state?: string; parent_span_id?: string | null } })
+    .filter((e) => e.type === 'agent_activity');
   const roots = steps.filter((e) => e.data.parent_span_id === null);
   assert.ok(roots.some((e) => e.data.state === 'running') && roots.some((e) => e.data.state === 'ok'), 'runs start and end');
-  for (const kind of ['agent', 'llm', 'tool']) assert.ok(steps.some((e) => e.data.kind === kind), `a ${kind} step`);
+  for (const kind of ['agent', 'llm', 'tool'])
+    assert.ok(
+      steps.some((e) => e.data.kind === kind),
+      `a ${kind} step`,
+    );
   // A coherent story: an agent whose goals are all met says so confidently; one that gives up does so unsure.
   type Epistemic = { type: string; agent_id: string; data: { confidence_level: number; uncertainty_score: number; goal_states: Array<{ status: string }> } };
   const updates = a.map((e) => JSON.parse(e) as Epistemic).filter((e) => e.type === 'epistemic_update');

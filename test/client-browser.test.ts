@@ -15,7 +15,15 @@ import { connectionCount, eventually, startServer } from './helpers.js';
 import { need } from './require.js';
 
 const CHROMIUM = '/usr/bin/chromium';
-const FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'];
+const FLAGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+  '--no-first-run',
+];
 
 const PAGE = `<!doctype html><meta charset="utf-8"><title>sdk</title>
 <script type="module">
@@ -31,7 +39,9 @@ const PAGE = `<!doctype html><meta charset="utf-8"><title>sdk</title>
   window.__client = client;
 </script>`;
 
-test('the SDK runs in Chromium with the browser WebSocket: subscribes, receives, survives a dropped connection without loss', { timeout: 60_000 }, async (t) => {
+test('the SDK runs in Chromium with the browser WebSocket: subscribes, receives, survives a dropped connection without loss', {
+  timeout: 60_000,
+}, async (t) => {
   if (!need(t, 'browser', existsSync(CHROMIUM), `${CHROMIUM} not installed (apt-get install chromium)`)) return;
   const bundle = await build({
     entryPoints: [fileURLToPath(new URL('../src/client/index.ts', import.meta.url))],
@@ -61,7 +71,8 @@ test('the SDK runs in Chromium with the browser WebSocket: subscribes, receives,
   const token = await s.token({ sub: 'browser_user', roles: ['researcher'] });
   const { port } = pages.address() as AddressInfo;
   await page.goto(`http://127.0.0.1:${port}/?server=${encodeURIComponent(s.wsUrl)}&token=${encodeURIComponent(token)}`);
-  const log = () => page.evaluate(() => (globalThis as unknown as { __log: { states: string[]; seqs: number[]; failures: string[]; subscribed?: boolean } }).__log);
+  const log = () =>
+    page.evaluate(() => (globalThis as unknown as { __log: { states: string[]; seqs: number[]; failures: string[]; subscribed?: boolean } }).__log);
   await eventually(async () => (await log()).subscribed === true, 10_000, 'the page to subscribe');
 
   const publish = (seq: number) => s.server.broadcastEpistemicUpdate('agent_1', { confidence_level: 0.7, seq });
@@ -71,7 +82,11 @@ test('the SDK runs in Chromium with the browser WebSocket: subscribes, receives,
   for (let seq = 21; seq <= 40; seq++) await publish(seq);
   await eventually(async () => (await log()).seqs.length >= 40, 10_000, 'all 40 events in the page');
   const final = await log();
-  assert.deepEqual(final.seqs, Array.from({ length: 40 }, (_, i) => i + 1), 'every event once, in order');
+  assert.deepEqual(
+    final.seqs,
+    Array.from({ length: 40 }, (_, i) => i + 1),
+    'every event once, in order',
+  );
   assert.deepEqual(final.failures, []);
   assert.ok(final.states.filter((st) => st === 'connected').length >= 2, `reconnected: ${final.states.join(',')}`);
   assert.deepEqual(errors, []);

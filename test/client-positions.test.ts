@@ -23,7 +23,7 @@ const ev = (stream: string, type: string, offset: number, epoch: string, event_i
   event_id,
 });
 
-test('streamOf keys events as the server streams them; a user\'s notifications are `user`', { timeout: 10_000 }, () => {
+test("streamOf keys events as the server streams them; a user's notifications are `user`", { timeout: 10_000 }, () => {
   assert.equal(streamOf({ type: 'epistemic_update', agent_id: 'a1' }), 'agent:a1');
   assert.equal(streamOf({ type: 'pattern_alert', agent_id: 'a1' }), 'agent:a1');
   assert.equal(streamOf({ type: 'agent_activity', agent_id: 'a1' }), 'activity:a1');

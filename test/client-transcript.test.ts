@@ -95,11 +95,17 @@ test('the client transcript covers what it claims: duplicates, an epoch change, 
   assert.ok(events.some((e) => e.expect === 'duplicate') && events.some((e) => e.expect === 'deliver'));
   const epochsPerStream = new Map<string, Set<string>>();
   for (const e of events) if (e.epoch) epochsPerStream.set(e.stream, (epochsPerStream.get(e.stream) ?? new Set()).add(e.epoch));
-  assert.ok([...epochsPerStream.values()].some((epochs) => epochs.size >= 3), 'a stream changes epoch');
+  assert.ok(
+    [...epochsPerStream.values()].some((epochs) => epochs.size >= 3),
+    'a stream changes epoch',
+  );
   const allAgents = transcript.scenarios.find((s) => s.subscriptions.some((sub) => sub.stream === null));
   assert.ok(allAgents, 'an all-agents subscription');
   const streams = new Set(allAgents.steps.flatMap((step) => (step.op === 'event' ? [step.stream] : [])));
   assert.ok(streams.size >= 3, 'it sees several streams');
   const typesOnA1 = (s: Scenario) => new Set(s.subscriptions.filter((sub) => sub.stream === 'agent:a1').map((sub) => sub.type));
-  assert.ok(transcript.scenarios.some((s) => typesOnA1(s).size >= 2), 'two types on one stream');
+  assert.ok(
+    transcript.scenarios.some((s) => typesOnA1(s).size >= 2),
+    'two types on one stream',
+  );
 });

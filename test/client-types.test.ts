@@ -36,7 +36,12 @@ type Expect<T extends true> = T;
 
 export type Checks = [
   Expect<Equal<SubscriptionType, 'epistemic_updates' | 'pattern_alerts' | 'prediction_updates' | 'system_alerts' | 'agent_status' | 'agent_activity'>>,
-  Expect<Equal<EventType, 'epistemic_update' | 'pattern_alert' | 'prediction_update' | 'system_alert' | 'agent_status_change' | 'user_notification' | 'agent_activity'>>,
+  Expect<
+    Equal<
+      EventType,
+      'epistemic_update' | 'pattern_alert' | 'prediction_update' | 'system_alert' | 'agent_status_change' | 'user_notification' | 'agent_activity'
+    >
+  >,
   Expect<Equal<ClientState, 'disconnected' | 'connecting' | 'connected' | 'closed'>>,
   Expect<Equal<ClientEvents['epistemic_update'], DeliveredEvent>>,
   Expect<Equal<ClientEvents['pattern_alert'], DeliveredEvent>>,
@@ -181,7 +186,14 @@ test('client exports: runtime values match the type surface', { timeout: 60_000 
   assert.equal(err.name, 'EscaiClientError');
   assert.equal(err.code, 'AGENT_ACCESS_DENIED');
   // The six subscription types of the type surface are the server's.
-  const all: Record<SubscriptionType, true> = { epistemic_updates: true, pattern_alerts: true, prediction_updates: true, system_alerts: true, agent_status: true, agent_activity: true };
+  const all: Record<SubscriptionType, true> = {
+    epistemic_updates: true,
+    pattern_alerts: true,
+    prediction_updates: true,
+    system_alerts: true,
+    agent_status: true,
+    agent_activity: true,
+  };
   assert.deepEqual(Object.keys(all).sort(), Object.keys(SUBSCRIPTION_TYPES).sort());
   const client = new EscaiClient({ url: 'ws://127.0.0.1:1', token: 't', WebSocket });
   assert.equal(client.state, 'disconnected');

@@ -12,7 +12,20 @@ import { signToken } from '../src/auth/jwt.js';
 import { resolveConfig } from '../src/config/config.js';
 import { createLogger } from '../src/log.js';
 import { EscaiServer } from '../src/server/server.js';
-import { connectionCount, epistemic, epistemicStateEvent, eventually, health, SECRET, settle, startServer, TestClient, tokenExp, waitFor, type TestServer } from './helpers.js';
+import {
+  connectionCount,
+  epistemic,
+  epistemicStateEvent,
+  eventually,
+  health,
+  SECRET,
+  settle,
+  startServer,
+  TestClient,
+  tokenExp,
+  waitFor,
+  type TestServer,
+} from './helpers.js';
 
 type Name = keyof ClientEvents;
 type Entry = { [K in Name]: { name: K; payload: ClientEvents[K] } }[Name];
@@ -61,7 +74,12 @@ function connsOf(server: EscaiServer, sessionId: string) {
 
 /** Resolves once the SDK is in `state`: at once, or at the `state` event that enters it; fails after `timeoutMs`. */
 function stateReached(client: EscaiClient, state: EscaiClient['state'], timeoutMs: number, what: string): Promise<void> {
-  return waitFor(() => client.state === state, (changed) => client.on('state', changed), timeoutMs, () => `${what} (state ${client.state})`);
+  return waitFor(
+    () => client.state === state,
+    (changed) => client.on('state', changed),
+    timeoutMs,
+    () => `${what} (state ${client.state})`,
+  );
 }
 
 /** Round-trips a ping through the SDK: frames to one socket keep their order, so every event sent before has arrived. */
@@ -183,7 +201,11 @@ test('typed handlers get only their event type; the generic handler gets all, in
     const got = of(type);
     assert.equal(got.length, 1, `${type} handler called once`);
     assert.equal(got[0]!.type, type);
-    assert.equal(got[0], all.find((e) => e.type === type), 'typed and generic handlers see the same object');
+    assert.equal(
+      got[0],
+      all.find((e) => e.type === type),
+      'typed and generic handlers see the same object',
+    );
   }
   for (const e of all) {
     assert.match(e.event_id, /^[0-9a-f-]{36}$/);
@@ -202,7 +224,9 @@ test('typed handlers get only their event type; the generic handler gets all, in
   assert.equal(client.position('system', 'system_alert')?.offset, 1);
 });
 
-test('answers JSON pings: with protocol auto-pong off, the connection outlives heartbeat interval + timeout many times over', { timeout: 60_000 }, async (t) => {
+test('answers JSON pings: with protocol auto-pong off, the connection outlives heartbeat interval + timeout many times over', {
+  timeout: 60_000,
+}, async (t) => {
   const s = await startServer(t, { heartbeatInterval: 0.2, heartbeatTimeout: 0.2 });
   // Without ws's automatic answer to ping frames, only the SDK's JSON pong keeps the connection alive.
   class NoAutoPongWebSocket extends WebSocket {
@@ -226,7 +250,10 @@ test('answers JSON pings: with protocol auto-pong off, the connection outlives h
   assert.equal(of('connected').length, 1);
   const after = await health(s);
   assert.equal(after.active_connections, 1);
-  assert.ok(after.messages_received - before.messages_received >= 4, `the SDK answered the JSON pings (${after.messages_received - before.messages_received} inbound frames)`);
+  assert.ok(
+    after.messages_received - before.messages_received >= 4,
+    `the SDK answered the JSON pings (${after.messages_received - before.messages_received} inbound frames)`,
+  );
 });
 
 test('request/reply: publish() with a developer token; forbidden publish and subscribe reject with EscaiClientError', { timeout: 60_000 }, async (t) => {
@@ -297,7 +324,9 @@ async function dropMidStream(t: TestContext, s: TestServer, total = 300) {
   await eventually(() => of('epistemic_update').length >= total, 10_000, `all ${total} events`).catch((err: Error) => {
     const seen = new Set(of('epistemic_update').map((e) => e.offset));
     const missing = range(1, total).filter((o) => !seen.has(o));
-    throw new Error(`${err.message}: got ${seen.size}, missing offsets [${missing}], drops before offsets [${[...dropAt]}], connected ${JSON.stringify(of('connected').map((c) => c.resumed))}`);
+    throw new Error(
+      `${err.message}: got ${seen.size}, missing offsets [${missing}], drops before offsets [${[...dropAt]}], connected ${JSON.stringify(of('connected').map((c) => c.resumed))}`,
+    );
   });
   await flush(client);
   const got = of('epistemic_update');
@@ -327,7 +356,9 @@ test('dropped TCP connection mid-stream: the SDK reconnects, the session resumes
   );
 });
 
-test('dropped TCP connection mid-stream without session resume (sessionTtl 0): the SDK re-subscribes with since, no loss, no duplicate', { timeout: 60_000 }, async (t) => {
+test('dropped TCP connection mid-stream without session resume (sessionTtl 0): the SDK re-subscribes with since, no loss, no duplicate', {
+  timeout: 60_000,
+}, async (t) => {
   const s = await startServer(t, { sessionTtl: 0 });
   const { client, of } = await dropMidStream(t, s);
   assert.deepEqual(
@@ -339,7 +370,9 @@ test('dropped TCP connection mid-stream without session resume (sessionTtl 0): t
   assert.equal(list.data.subscriptions.length, 1);
 });
 
-test('sessionTtl 0, drop before the first event: events published while away are delivered (or recovery_failed is emitted), never silently lost', { timeout: 60_000 }, async (t) => {
+test('sessionTtl 0, drop before the first event: events published while away are delivered (or recovery_failed is emitted), never silently lost', {
+  timeout: 60_000,
+}, async (t) => {
   const s = await startServer(t, { sessionTtl: 0 });
   const { client, of } = makeClient(t, { url: s.wsUrl, getToken: () => s.token({ roles: ['researcher'] }) });
   client.connect();
@@ -427,7 +460,7 @@ test('server restart with the memory engine: the SDK reconnects and emits recove
   assert.equal(attempts[before], 0);
 });
 
-test('token refresh: the SDK answers token_expiring via getToken and stays connected past the first token\'s exp', { timeout: 60_000 }, async (t) => {
+test("token refresh: the SDK answers token_expiring via getToken and stays connected past the first token's exp", { timeout: 60_000 }, async (t) => {
   const s = await startServer(t, { tokenExpiryWarning: 2, tokenExpiryGrace: 0.5, clockTolerance: 0 });
   const tokens = tokenSource(() => s.token({ sub: 'user_1', roles: ['researcher'], expiresInSec: 3 }));
   const { client, of } = makeClient(t, { url: s.wsUrl, getToken: tokens.getToken });
@@ -442,7 +475,7 @@ test('token refresh: the SDK answers token_expiring via getToken and stays conne
 
   await sleep(Math.max(0, firstExp * 1000 + 500 - Date.now()) + 600);
   assert.ok(tokens.calls >= 2, `getToken was asked for a refresh (${tokens.calls} calls)`);
-  assert.deepEqual(of('disconnected'), [], 'no disconnect across the token\'s exp');
+  assert.deepEqual(of('disconnected'), [], "no disconnect across the token's exp");
   assert.deepEqual(of('error'), []);
   assert.equal(of('connected').length, 1);
   assert.equal(client.state, 'connected');
@@ -599,7 +632,10 @@ test('fullJitterBackoff stays within [min/2, min(max, min·2^attempt)] and jitte
     }
   }
   // The extremes of random() hit the bounds.
-  assert.equal(fullJitterBackoff(3, 20, 200, () => 0), 10);
+  assert.equal(
+    fullJitterBackoff(3, 20, 200, () => 0),
+    10,
+  );
   assert.ok(fullJitterBackoff(3, 20, 200, () => 0.999999) >= 159);
   assert.ok(fullJitterBackoff(50, 20, 200, () => 0.999999) <= 200);
 });

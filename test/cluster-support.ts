@@ -4,7 +4,20 @@ import assert from 'node:assert/strict';
 import type { TestContext } from 'node:test';
 import { signToken, type TokenClaims } from '../src/auth/jwt.js';
 import { runCli, type CliProcess } from './cli-process.js';
-import { api, dropRedisPrefix, freshRedisPrefix, health, openMonitor, SECRET, TEST_ENGINE, TEST_REDIS_URL, type Opened, type PublishAnswer, type ReadyBody, type TestClient } from './helpers.js';
+import {
+  api,
+  dropRedisPrefix,
+  freshRedisPrefix,
+  health,
+  openMonitor,
+  SECRET,
+  TEST_ENGINE,
+  TEST_REDIS_URL,
+  type Opened,
+  type PublishAnswer,
+  type ReadyBody,
+  type TestClient,
+} from './helpers.js';
 import { need } from './require.js';
 import { redisAnswers } from './redis-support.js';
 

@@ -6,7 +6,18 @@ import { test } from 'node:test';
 import type { PublishEventInput } from '../src/protocol/events.js';
 import { exitWithin } from './cli-process.js';
 import { clusterAvailable, NODE_TTL, publish, sleep, startCluster, token, until, type ClusterNode } from './cluster-support.js';
-import { api, epistemicStateEvent, fannedOut, handshakeRefusal, health, throughMarker, type ConnectionsBody, type DeliveredEvent, type ErrorBody, type HistoryBody } from './helpers.js';
+import {
+  api,
+  epistemicStateEvent,
+  fannedOut,
+  handshakeRefusal,
+  health,
+  throughMarker,
+  type ConnectionsBody,
+  type DeliveredEvent,
+  type ErrorBody,
+  type HistoryBody,
+} from './helpers.js';
 
 // Processes are spawned per test: one test at a time within this file (2 cores).
 const OPTS = { timeout: 45_000, concurrency: false } as const;
@@ -39,7 +50,12 @@ test('cross-node delivery: every event type published on node A reaches subscrib
 
   const events: PublishEventInput[] = [
     epistemicStateEvent('agent_1', 0.9),
-    { type: 'pattern_alert', agent_id: 'agent_1', severity: 'high', data: { pattern_id: 'p1', pattern_name: 'loop', pattern_type: 'feedback_loop', frequency: 3 } },
+    {
+      type: 'pattern_alert',
+      agent_id: 'agent_1',
+      severity: 'high',
+      data: { pattern_id: 'p1', pattern_name: 'loop', pattern_type: 'feedback_loop', frequency: 3 },
+    },
     { type: 'prediction_update', agent_id: 'agent_1', data: { agent_id: 'agent_1', prediction_type: 'success', predicted_value: 0.7, confidence: 0.8 } },
     { type: 'agent_status_change', agent_id: 'agent_1', status: 'running', metadata: { step: 1 } },
     { type: 'system_alert', alert_type: 'maintenance', message: 'cluster test', severity: 'warning' },
@@ -49,10 +65,16 @@ test('cross-node delivery: every event type published on node A reaches subscrib
   assert.equal(answer.accepted, 6);
   const refs = answer.events;
   // One stream per agent, shared by its four event types; system and user streams of their own.
-  assert.deepEqual(refs.map((r) => r.offset), [1, 2, 3, 4, 1, 1]);
+  assert.deepEqual(
+    refs.map((r) => r.offset),
+    [1, 2, 3, 4, 1, 1],
+  );
   assert.equal(new Set(refs.slice(0, 4).map((r) => r.epoch)).size, 1, 'one epoch for the agent stream');
 
-  for (const [name, client] of [['B', onB], ['C', onC]] as const) {
+  for (const [name, client] of [
+    ['B', onB],
+    ['C', onC],
+  ] as const) {
     for (const [i, sent] of events.entries()) {
       const got = await client.next(sent.type, 5000);
       assert.equal(got.event_id, refs[i]!.event_id, `node ${name}: ${sent.type} event_id`);
@@ -143,7 +165,11 @@ test('per-agent order under concurrent publishers on two nodes: offsets 1..400, 
   for (const e of got) assert.equal(e.event_id, byOffset.get(e.offset), `event_id at offset ${e.offset}`);
   for (const name of ['A', 'B']) {
     const seqs = got.filter((e) => e.data?.['producer'] === name).map((e) => e.data?.['seq'] as number);
-    assert.deepEqual(seqs, Array.from({ length: PER_PRODUCER }, (_, i) => i), `producer ${name}'s events in its order`);
+    assert.deepEqual(
+      seqs,
+      Array.from({ length: PER_PRODUCER }, (_, i) => i),
+      `producer ${name}'s events in its order`,
+    );
   }
   assert.deepEqual(reader.events('recovery_failed', 'error'), []);
 });
@@ -186,12 +212,32 @@ test('a node killed with SIGKILL: its client resumes on another node with the sa
   assert.deepEqual(hello.subscriptions, [{ type: 'epistemic_updates', agent_id: 'agent_1', filters: null }]);
 
   await producing;
-  assert.deepEqual(refs.map((r) => r.offset), Array.from({ length: TOTAL }, (_, i) => i + 1));
+  assert.deepEqual(
+    refs.map((r) => r.offset),
+    Array.from({ length: TOTAL }, (_, i) => i + 1),
+  );
   const received = () => [...first.events('epistemic_update'), ...second.events('epistemic_update')];
   const wanted = new Set(refs.map((r) => r.event_id));
-  await until(() => (wanted.size === new Set(received().map((e) => e.event_id).filter((id) => wanted.has(id))).size ? true : undefined), 10_000, 'every event of the producer').catch((err: Error) => {
+  await until(
+    () =>
+      wanted.size ===
+      new Set(
+        received()
+          .map((e) => e.event_id)
+          .filter((id) => wanted.has(id)),
+      ).size
+        ? true
+        : undefined,
+    10_000,
+    'every event of the producer',
+  ).catch((err: Error) => {
     const seen = new Set(received().map((e) => e.event_id));
-    throw new Error(`${err.message}; missing offsets: ${refs.filter((r) => !seen.has(r.event_id)).map((r) => r.offset).join(',')}`);
+    throw new Error(
+      `${err.message}; missing offsets: ${refs
+        .filter((r) => !seen.has(r.event_id))
+        .map((r) => r.offset)
+        .join(',')}`,
+    );
   });
   // The barrier: a marker after the producer's last event, on the same stream; a duplicate would arrive before it.
   await throughMarker(second, (await publish(A, producer, epistemicStateEvent('agent_1', 0.5, { seq: TOTAL + 1 }))).events[0]!.event_id, 10_000);
@@ -228,12 +274,13 @@ test('history and recovery from any node: since on node C replays, GET history o
   const reader = await token('reader', ['researcher']);
   const kinds = ['e', 'e', 'e', 's', 'e', 'e', 's', 'e'];
   const events = kinds.map((k, i) =>
-    k === 'e'
-      ? epistemicStateEvent('agent_1', 0.6, { n: i + 1 })
-      : { type: 'agent_status_change', agent_id: 'agent_1', status: `step-${i + 1}` },
+    k === 'e' ? epistemicStateEvent('agent_1', 0.6, { n: i + 1 }) : { type: 'agent_status_change', agent_id: 'agent_1', status: `step-${i + 1}` },
   );
   const refs = (await publish(A, producer, events)).events;
-  assert.deepEqual(refs.map((r) => r.offset), [1, 2, 3, 4, 5, 6, 7, 8]);
+  assert.deepEqual(
+    refs.map((r) => r.offset),
+    [1, 2, 3, 4, 5, 6, 7, 8],
+  );
   const epoch = refs[0]!.epoch;
 
   const { client } = await cluster.connect(C, reader, 'recover-c');
@@ -262,12 +309,21 @@ test('history and recovery from any node: since on node C replays, GET history o
   assert.equal(full.body.offset, 9);
   assert.equal(full.body.epoch, epoch);
   assert.equal(full.body.complete, true);
-  assert.deepEqual(full.body.events.map((e) => e.event_id), allRefs.map((r) => r.event_id));
-  assert.deepEqual(full.body.events.map((e) => e.offset), [1, 2, 3, 4, 5, 6, 7, 8, 9]);
+  assert.deepEqual(
+    full.body.events.map((e) => e.event_id),
+    allRefs.map((r) => r.event_id),
+  );
+  assert.deepEqual(
+    full.body.events.map((e) => e.offset),
+    [1, 2, 3, 4, 5, 6, 7, 8, 9],
+  );
   assert.equal(full.body.events[3]?.status, 'step-4');
   const page = await api<HistoryBody>(B, 'GET', '/api/v1/agents/agent_1/events?since=3&limit=2', { token: reader });
   assert.equal(page.status, 200);
-  assert.deepEqual(page.body.events.map((e) => e.offset), [4, 5]);
+  assert.deepEqual(
+    page.body.events.map((e) => e.offset),
+    [4, 5],
+  );
   assert.equal(page.body.complete, true);
   // The same page from the node that published it.
   const fromA = await api<HistoryBody>(A, 'GET', '/api/v1/agents/agent_1/events?since=3&limit=2', { token: reader });
@@ -279,8 +335,15 @@ test('history and recovery from any node: since on node C replays, GET history o
   assert.equal(marker.offset, 10);
   await throughMarker([client, stale], marker.event_id);
   const got = client.events('epistemic_update');
-  assert.deepEqual(got.map((e) => e.offset), [5, 6, 8, 9], 'the missed epistemic updates after 3, then the live one');
-  assert.deepEqual(got.map((e) => e.event_id), [refs[4]!.event_id, refs[5]!.event_id, refs[7]!.event_id, live.event_id]);
+  assert.deepEqual(
+    got.map((e) => e.offset),
+    [5, 6, 8, 9],
+    'the missed epistemic updates after 3, then the live one',
+  );
+  assert.deepEqual(
+    got.map((e) => e.event_id),
+    [refs[4]!.event_id, refs[5]!.event_id, refs[7]!.event_id, live.event_id],
+  );
   assert.deepEqual(client.events('agent_status_change'), [], 'the replay passes the subscription type only');
   assert.deepEqual(stale.events('epistemic_update'), [], 'a stale epoch: no replay');
 });
@@ -355,7 +418,11 @@ test('node registry: /ws/health reports every node and cluster totals; SIGKILL d
   assert.equal(closeB2.code, 1001);
   assert.equal((await exitWithin(B.proc)).code, 0);
   const afterTerm = await health(A);
-  assert.deepEqual(afterTerm.nodes.map((n) => n.node_id), [A.nodeId], 'a SIGTERMed node is gone from the registry at once');
+  assert.deepEqual(
+    afterTerm.nodes.map((n) => n.node_id),
+    [A.nodeId],
+    'a SIGTERMed node is gone from the registry at once',
+  );
   assert.equal(afterTerm.active_connections, 1);
   assert.equal(afterTerm.max_connections, PER_NODE);
 });
@@ -368,12 +435,21 @@ test('GET /ws/connections on one node lists the connections of every live node, 
   const { hello: ha } = await cluster.connect(A, await token('u1', ['researcher']), 'conn-a');
   const { client: cb, hello: hb } = await cluster.connect(B, await token('u2', ['researcher']), 'conn-b');
   const { client: cc, hello: hc } = await cluster.connect(C, await token('u3', ['researcher']), 'conn-c');
-  assert.equal((await cb.subscribe({ type: 'epistemic_updates', agent_id: 'agent_1', filters: { confidence_level: { min: 0.5 } } })).type, 'subscription_confirmed');
+  assert.equal(
+    (await cb.subscribe({ type: 'epistemic_updates', agent_id: 'agent_1', filters: { confidence_level: { min: 0.5 } } })).type,
+    'subscription_confirmed',
+  );
   assert.equal((await cc.subscribe({ type: 'system_alerts' })).type, 'subscription_confirmed');
 
   const expected = [
     { id: ha.connection_id, node: A, user: 'u1', session: 'conn-a', subscriptions: [] },
-    { id: hb.connection_id, node: B, user: 'u2', session: 'conn-b', subscriptions: [{ type: 'epistemic_updates', agent_id: 'agent_1', filters: { confidence_level: { min: 0.5 } } }] },
+    {
+      id: hb.connection_id,
+      node: B,
+      user: 'u2',
+      session: 'conn-b',
+      subscriptions: [{ type: 'epistemic_updates', agent_id: 'agent_1', filters: { confidence_level: { min: 0.5 } } }],
+    },
     { id: hc.connection_id, node: C, user: 'u3', session: 'conn-c', subscriptions: [{ type: 'system_alerts', agent_id: null, filters: null }] },
   ];
   for (const viewFrom of [A, C]) {
@@ -381,7 +457,9 @@ test('GET /ws/connections on one node lists the connections of every live node, 
       async () => {
         const { status, body } = await api<ConnectionsBody>(viewFrom, 'GET', '/ws/connections', { token: admin });
         assert.equal(status, 200, JSON.stringify(body));
-        const ok = body.connections.length === 3 && expected.every((e) => body.connections.some((c) => c.connection_id === e.id && c.subscriptions.length === e.subscriptions.length));
+        const ok =
+          body.connections.length === 3 &&
+          expected.every((e) => body.connections.some((c) => c.connection_id === e.id && c.subscriptions.length === e.subscriptions.length));
         return ok ? body : undefined;
       },
       5000,
@@ -406,7 +484,10 @@ test('GET /ws/connections on one node lists the connections of every live node, 
   cc.ws.close(1000);
   await cc.closeEvent;
   await until(
-    async () => ((await api<ConnectionsBody>(A, 'GET', '/ws/connections', { token: admin })).body.connections.some((c) => c.connection_id === hc.connection_id) ? undefined : true),
+    async () =>
+      (await api<ConnectionsBody>(A, 'GET', '/ws/connections', { token: admin })).body.connections.some((c) => c.connection_id === hc.connection_id)
+        ? undefined
+        : true,
     5000,
     'the closed connection to leave the view',
   );
@@ -420,7 +501,10 @@ test('GET /ws/connections on one node lists the connections of every live node, 
     NODE_TTL * 1000 + 2500,
     "the dead node's connections to leave the view",
   );
-  assert.deepEqual(after.connections.map((c) => c.connection_id), [ha.connection_id]);
+  assert.deepEqual(
+    after.connections.map((c) => c.connection_id),
+    [ha.connection_id],
+  );
   assert.equal(after.total, 1);
 });
 
@@ -468,13 +552,15 @@ test('the agent directory is cluster-wide, and an admin on one node closes a con
   const [A, B] = cluster.nodes as [ClusterNode, ClusterNode];
   const admin = await token('ops', ['admin']);
   const producer = await token('producer', ['developer']);
-  await publish(A, producer, [
-    { type: 'agent_status_change', agent_id: 'x1', status: 'running' },
-    epistemicStateEvent('x1', 0.4),
+  await publish(A, producer, [{ type: 'agent_status_change', agent_id: 'x1', status: 'running' }, epistemicStateEvent('x1', 0.4)]);
+  await publish(B, producer, [
+    epistemicStateEvent('x1', 0.8),
+    { type: 'pattern_alert', agent_id: 'x1', severity: 'high', data: { pattern_name: 'retry storm' } },
   ]);
-  await publish(B, producer, [epistemicStateEvent('x1', 0.8), { type: 'pattern_alert', agent_id: 'x1', severity: 'high', data: { pattern_name: 'retry storm' } }]);
   for (const node of [A, B]) {
-    const list = await api<{ agents: Array<{ agent_id: string; confidence_level: number; status: string; open_alerts: number; events: Record<string, number> }> }>(node, 'GET', '/api/v1/agents', { token: admin });
+    const list = await api<{
+      agents: Array<{ agent_id: string; confidence_level: number; status: string; open_alerts: number; events: Record<string, number> }>;
+    }>(node, 'GET', '/api/v1/agents', { token: admin });
     assert.equal(list.status, 200);
     const [x1] = list.body.agents;
     assert.equal(x1?.agent_id, 'x1', `node ${node.name} lists the agent`);
@@ -487,7 +573,10 @@ test('the agent directory is cluster-wide, and an admin on one node closes a con
   const { client, hello } = await cluster.connect(B, await token('u1', ['researcher']), 'to-close');
   // B records its connections in Redis as they open, without holding the greeting back: wait until A sees it.
   await until(
-    async () => ((await api<ConnectionsBody>(A, 'GET', '/ws/connections', { token: admin })).body.connections.some((c) => c.connection_id === hello.connection_id) ? true : undefined),
+    async () =>
+      (await api<ConnectionsBody>(A, 'GET', '/ws/connections', { token: admin })).body.connections.some((c) => c.connection_id === hello.connection_id)
+        ? true
+        : undefined,
     10_000,
     'node A to see the connection held by B',
   );

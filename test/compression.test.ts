@@ -8,7 +8,13 @@ import { WebSocket } from 'ws';
 import { api, confirmed, eventsOf, eventually, epistemicEvent, startServer, type TestServer } from './helpers.js';
 
 /** A `ws` client offering permessage-deflate (or not), ended when the test ends. */
-async function rawClient(t: TestContext, s: TestServer, session: string, claims: { sub: string; roles: string[] }, perMessageDeflate = true): Promise<WebSocket> {
+async function rawClient(
+  t: TestContext,
+  s: TestServer,
+  session: string,
+  claims: { sub: string; roles: string[] },
+  perMessageDeflate = true,
+): Promise<WebSocket> {
   const token = await s.token(claims);
   const ws = new WebSocket(`${s.wsUrl}/ws/monitor/${session}?token=${encodeURIComponent(token)}`, { perMessageDeflate });
   t.after(() => ws.terminate());
@@ -52,7 +58,9 @@ test('with compression on, permessage-deflate is negotiated and events arrive in
   assert.ok(bytes.compressed < bytes.plain, `fewer bytes with compression (${bytes.compressed} vs ${bytes.plain})`);
 });
 
-test('with compression on, the inbound limit applies to inflated bytes: a small compressed frame that inflates past it closes with 1009', { timeout: 30_000 }, async (t) => {
+test('with compression on, the inbound limit applies to inflated bytes: a small compressed frame that inflates past it closes with 1009', {
+  timeout: 30_000,
+}, async (t) => {
   const s = await startServer(t, { compression: true, maxMessageBytes: 4096 });
   const ws = await rawClient(t, s, 'bomb', { sub: 'b', roles: ['viewer'] });
   assert.match(ws.extensions, /permessage-deflate/);

@@ -97,9 +97,18 @@ test('a config file with an unknown key is refused, naming the key', { timeout: 
 });
 
 test('a config file that is not a JSON object is refused', { timeout: 60_000 }, (t) => {
-  assert.match(configError(() => configFromFile(configFile(t, '[1,2]'))), /JSON object/);
-  assert.match(configError(() => configFromFile(configFile(t, '{not json'))), /escai\.json/);
-  assert.match(configError(() => configFromFile(join(tmpdir(), 'no-such-escai-config.json'))), /no-such-escai-config\.json/);
+  assert.match(
+    configError(() => configFromFile(configFile(t, '[1,2]'))),
+    /JSON object/,
+  );
+  assert.match(
+    configError(() => configFromFile(configFile(t, '{not json'))),
+    /escai\.json/,
+  );
+  assert.match(
+    configError(() => configFromFile(join(tmpdir(), 'no-such-escai-config.json'))),
+    /no-such-escai-config\.json/,
+  );
 });
 
 test('bad values name the setting and its environment variable', { timeout: 60_000 }, () => {
@@ -151,7 +160,10 @@ test('trustProxy: off, a hop count (true is one hop), or proxy addresses and CID
 
 test('the JWT secret is measured in bytes: 32 bytes accepted, 31 refused', { timeout: 60_000 }, () => {
   assert.equal(resolveConfig({ jwtSecret: 'x'.repeat(32) }).jwtSecret, 'x'.repeat(32));
-  assert.match(configError(() => resolveConfig({ jwtSecret: 'x'.repeat(31) })), /jwtSecret/);
+  assert.match(
+    configError(() => resolveConfig({ jwtSecret: 'x'.repeat(31) })),
+    /jwtSecret/,
+  );
   // 16 × "é" is 16 characters but 32 bytes of UTF-8: long enough by the spec.
   const multibyte = 'é'.repeat(16);
   assert.equal(Buffer.byteLength(multibyte), 32);
@@ -174,7 +186,10 @@ test('roles are merged over the default role table', { timeout: 60_000 }, () => 
   // Defaults alone: exactly the four ESCAI roles.
   assert.deepEqual(Object.keys(resolveConfig({}).roles).sort(), ['admin', 'developer', 'researcher', 'viewer']);
   // A malformed role table is refused.
-  assert.match(configError(() => resolveConfig({ roles: { auditor: 'websocket:connect' } })), /roles/);
+  assert.match(
+    configError(() => resolveConfig({ roles: { auditor: 'websocket:connect' } })),
+    /roles/,
+  );
 });
 
 test('the resolved config is frozen, role table included', { timeout: 60_000 }, () => {
@@ -194,7 +209,7 @@ test('the resolved config is frozen, role table included', { timeout: 60_000 }, 
   assert.deepEqual([...DEFAULT_ROLES['admin']!], ['*']);
 });
 
-test('README\'s configuration table lists every setting with its environment variable', { timeout: 60_000 }, () => {
+test("README's configuration table lists every setting with its environment variable", { timeout: 60_000 }, () => {
   const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8');
   for (const [setting, env] of Object.entries(ENV_NAMES)) {
     assert.match(readme, new RegExp(`^\\| \`${setting}\` \\| \`${env}\``, 'm'), `${setting} (${env}) is in the README table`);

@@ -21,14 +21,27 @@ import { child, exportingTracer } from './otel-support.js';
 import { need } from './require.js';
 
 const CHROMIUM = '/usr/bin/chromium';
-const FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'];
+const FLAGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+  '--no-first-run',
+];
 const OUTPUT = join(REPO_ROOT, 'test', 'output');
 const BUNDLE = join(REPO_ROOT, 'dist', 'dashboard', 'app.js');
 
 /** A dev-mode server (no secret: it creates one in `dir`) with the demo agents, as `npm start` runs it. */
 async function devServer(t: TestContext, dir: string, port = 0): Promise<{ proc: CliProcess; port: number; link: string }> {
   // The demo agents step five times a second here, so a few seconds tell a story worth a screenshot.
-  const proc = runCli(t, ['serve', '--port', String(port), '--demo-seed', '7', '--demo-tick', '200'], { ESCAI_LOG_LEVEL: 'info', ESCAI_HEARTBEAT_INTERVAL: '2', ESCAI_SHUTDOWN_GRACE: '1' }, { cwd: dir });
+  const proc = runCli(
+    t,
+    ['serve', '--port', String(port), '--demo-seed', '7', '--demo-tick', '200'],
+    { ESCAI_LOG_LEVEL: 'info', ESCAI_HEARTBEAT_INTERVAL: '2', ESCAI_SHUTDOWN_GRACE: '1' },
+    { cwd: dir },
+  );
   const bound = await proc.port(20_000);
   const [, link] = (await proc.waitForStderr(/console:\s+(\S+)/, 10_000)) as RegExpMatchArray & [string, string];
   return { proc, port: bound, link };
@@ -37,7 +50,9 @@ async function devServer(t: TestContext, dir: string, port = 0): Promise<{ proc:
 /** Waits until the agent view shows `text` as the confidence (a function, not a string: the console's CSP forbids eval). */
 async function confidenceShown(page: Page, text: string, timeoutMs: number): Promise<void> {
   type Doc = { document: { querySelector(selector: string): { textContent: string | null } | null } };
-  await page.waitForFunction((want) => (globalThis as unknown as Doc).document.querySelector('[data-testid="agent-confidence"]')?.textContent === want, text, { timeout: timeoutMs });
+  await page.waitForFunction((want) => (globalThis as unknown as Doc).document.querySelector('[data-testid="agent-confidence"]')?.textContent === want, text, {
+    timeout: timeoutMs,
+  });
 }
 
 /** Page errors and console errors, each with the phase it happened in and the resource it names. */
@@ -51,7 +66,9 @@ function watchErrors(page: Page): { errors: Array<{ phase: string; text: string;
   return { errors, phase };
 }
 
-test('the console: dev link, live fleet, agent timeline within 1 s, server-side log filter, restart and catch-up, keyboard, phone width', { timeout: 150_000 }, async (t) => {
+test('the console: dev link, live fleet, agent timeline within 1 s, server-side log filter, restart and catch-up, keyboard, phone width', {
+  timeout: 150_000,
+}, async (t) => {
   if (!need(t, 'browser', existsSync(CHROMIUM), `${CHROMIUM} not installed (apt-get install chromium)`)) return;
   assert.ok(existsSync(BUNDLE), `the console bundle is built (${BUNDLE}); npm test runs npm run build:console first`);
   mkdirSync(OUTPUT, { recursive: true });
@@ -90,7 +107,10 @@ test('the console: dev link, live fleet, agent timeline within 1 s, server-side 
   await page.fill('input[type="search"]', '');
 
   // ---- an agent's view: an event published now shows within a second
-  const first = await api({ url: base }, 'POST', '/api/v1/events', { token, json: { type: 'agent_status_change', agent_id: 'probe-agent', status: 'running' } });
+  const first = await api({ url: base }, 'POST', '/api/v1/events', {
+    token,
+    json: { type: 'agent_status_change', agent_id: 'probe-agent', status: 'running' },
+  });
   assert.equal(first.status, 202);
   await page.goto(`${base}/#/agent/probe-agent`);
   await page.waitForSelector('#agent-title');
@@ -107,7 +127,11 @@ test('the console: dev link, live fleet, agent timeline within 1 s, server-side 
   const published = Date.now();
   const pub = await api({ url: base }, 'POST', '/api/v1/events', {
     token,
-    json: { type: 'epistemic_update', agent_id: 'probe-agent', data: { confidence_level: 0.123, uncertainty_score: 0.877, belief_states: [{ content: 'the probe is visible', confidence: 0.123 }] } },
+    json: {
+      type: 'epistemic_update',
+      agent_id: 'probe-agent',
+      data: { confidence_level: 0.123, uncertainty_score: 0.877, belief_states: [{ content: 'the probe is visible', confidence: 0.123 }] },
+    },
   });
   assert.equal(pub.status, 202);
   await confidenceShown(page, '12%', 1000);
@@ -117,7 +141,10 @@ test('the console: dev link, live fleet, agent timeline within 1 s, server-side 
 
   // ---- the event log filters on the server
   for (const confidence of [0.9, 0.15, 0.8, 0.05]) {
-    await api({ url: base }, 'POST', '/api/v1/events', { token, json: { type: 'epistemic_update', agent_id: 'probe-agent', data: { confidence_level: confidence } } });
+    await api({ url: base }, 'POST', '/api/v1/events', {
+      token,
+      json: { type: 'epistemic_update', agent_id: 'probe-agent', data: { confidence_level: confidence } },
+    });
   }
   await eventually(async () => (await page.locator('[data-testid="event-log"] li').count()) >= 5, 5000, 'the log to show every event');
   await page.fill('[data-testid="log-filter"]', '{"confidence_level": {"max": 0.2}}');
@@ -158,7 +185,10 @@ test('the console: dev link, live fleet, agent timeline within 1 s, server-side 
     if (href) reached.add(href);
   }
   for (const href of ['#/fleet', '#/system', '#/connections']) assert.ok(reached.has(href), `Tab reaches ${href} (reached: ${[...reached].join(' ')})`);
-  assert.ok([...reached].some((h) => h.startsWith('#/agent/')), 'Tab reaches an agent card');
+  assert.ok(
+    [...reached].some((h) => h.startsWith('#/agent/')),
+    'Tab reaches an agent card',
+  );
   await page.locator('nav a[href="#/system"]').focus();
   await page.keyboard.press('Enter');
   await page.waitForSelector('#system-title');
@@ -206,11 +236,15 @@ test('the console: dev link, live fleet, agent timeline within 1 s, server-side 
   // it yet (AGENT_NOT_FOUND, 404) until the marker is published. When that reload lands is a race.
   const forgotten = (e: { phase: string; text: string; url: string }) =>
     (e.phase === 'restart' || e.phase === 'after restart') && /status of 404/.test(e.text) && e.url.endsWith('/api/v1/agents/probe-agent');
-  const unexpected = errors.filter((e) => !forgotten(e) && (e.phase !== 'restart' || !/WebSocket connection|Failed to load resource|ERR_CONNECTION_REFUSED/.test(e.text)));
+  const unexpected = errors.filter(
+    (e) => !forgotten(e) && (e.phase !== 'restart' || !/WebSocket connection|Failed to load resource|ERR_CONNECTION_REFUSED/.test(e.text)),
+  );
   assert.deepEqual(unexpected, [], 'no console errors');
 });
 
-test('the activity view: an OpenTelemetry-instrumented agent on the lane within 1 s of export, running marked, tokens, and on the fleet', { timeout: 90_000 }, async (t) => {
+test('the activity view: an OpenTelemetry-instrumented agent on the lane within 1 s of export, running marked, tokens, and on the fleet', {
+  timeout: 90_000,
+}, async (t) => {
   if (!need(t, 'browser', existsSync(CHROMIUM), `${CHROMIUM} not installed (apt-get install chromium)`)) return;
   assert.ok(existsSync(BUNDLE), `the console bundle is built (${BUNDLE}); npm test runs npm run build:console first`);
   mkdirSync(OUTPUT, { recursive: true });
@@ -240,7 +274,12 @@ test('the activity view: an OpenTelemetry-instrumented agent on the lane within 
   await page.waitForSelector('[data-testid="connection-state"][data-state="connected"]');
   await eventually(
     async () => {
-      const r = await api<{ connections: Array<{ subscriptions: Array<{ type: string; agent_id: string | null }> }> }>({ url: base }, 'GET', '/ws/connections', { token });
+      const r = await api<{ connections: Array<{ subscriptions: Array<{ type: string; agent_id: string | null }> }> }>(
+        { url: base },
+        'GET',
+        '/ws/connections',
+        { token },
+      );
       return r.body.connections.some((c) => c.subscriptions.some((sub) => sub.agent_id === agent && sub.type === 'agent_activity'));
     },
     10_000,
@@ -249,7 +288,12 @@ test('the activity view: an OpenTelemetry-instrumented agent on the lane within 
   await page.waitForSelector('.empty:has-text("No event of otel-probe yet")');
   phase.name = 'live';
   const run = tracer.startSpan(`invoke_agent ${agent}`, { attributes: { 'gen_ai.operation.name': 'invoke_agent', 'gen_ai.agent.name': agent } });
-  const chat = child(tracer, run, 'chat gpt-4o', { 'gen_ai.operation.name': 'chat', 'gen_ai.request.model': 'gpt-4o', 'gen_ai.usage.input_tokens': 1200, 'gen_ai.usage.output_tokens': 80 });
+  const chat = child(tracer, run, 'chat gpt-4o', {
+    'gen_ai.operation.name': 'chat',
+    'gen_ai.request.model': 'gpt-4o',
+    'gen_ai.usage.input_tokens': 1200,
+    'gen_ai.usage.output_tokens': 80,
+  });
   const exported = Date.now();
   chat.end();
   await otel.flush();
@@ -262,12 +306,25 @@ test('the activity view: an OpenTelemetry-instrumented agent on the lane within 
   assert.match(await page.locator('[data-testid="activity-running"]').innerText(), /1 running/);
   assert.equal(await page.locator('[data-testid="trace-tokens"]').innerText(), '1.3k', '1,280 tokens of the model call');
 
-  const tool = child(tracer, run, 'execute_tool lookup_order', { 'gen_ai.operation.name': 'execute_tool', 'gen_ai.tool.name': 'lookup_order', 'gen_ai.tool.call.arguments': '{"order":42}' });
+  const tool = child(tracer, run, 'execute_tool lookup_order', {
+    'gen_ai.operation.name': 'execute_tool',
+    'gen_ai.tool.name': 'lookup_order',
+    'gen_ai.tool.call.arguments': '{"order":42}',
+  });
   tool.end();
-  const answer = child(tracer, run, 'chat gpt-4o', { 'gen_ai.operation.name': 'chat', 'gen_ai.request.model': 'gpt-4o', 'gen_ai.usage.input_tokens': 1400, 'gen_ai.usage.output_tokens': 120 });
+  const answer = child(tracer, run, 'chat gpt-4o', {
+    'gen_ai.operation.name': 'chat',
+    'gen_ai.request.model': 'gpt-4o',
+    'gen_ai.usage.input_tokens': 1400,
+    'gen_ai.usage.output_tokens': 120,
+  });
   answer.end();
   await otel.flush();
-  await eventually(async () => (await page.locator('[data-testid="activity"] .lane-row').count()) === 4, 5000, 'four steps on the lane: the run, two model calls, the tool');
+  await eventually(
+    async () => (await page.locator('[data-testid="activity"] .lane-row').count()) === 4,
+    5000,
+    'four steps on the lane: the run, two model calls, the tool',
+  );
   assert.equal(await page.locator('[data-testid="trace-tokens"]').innerText(), '2.8k');
   assert.equal(await page.locator('[data-testid="agent-status"]').innerText(), 'running');
   await eventually(async () => (await page.locator('[data-testid="agent-tokens"]').innerText()) === '2.8k', 15_000, 'the token total the server keeps');
@@ -299,7 +356,11 @@ test('the activity view: an OpenTelemetry-instrumented agent on the lane within 
   await otel.flush();
 
   // The agent view asked for the agent before it existed: one expected 404 (AGENT_NOT_FOUND, shown as "No event yet").
-  assert.deepEqual(errors.filter((e) => e.phase !== 'unknown agent' || !/status of 404/.test(e.text)), [], 'no console errors');
+  assert.deepEqual(
+    errors.filter((e) => e.phase !== 'unknown agent' || !/status of 404/.test(e.text)),
+    [],
+    'no console errors',
+  );
 });
 
 test('the console without a token shows the sign-in form, refuses a bad token clearly, and signs in with a good one', { timeout: 60_000 }, async (t) => {
@@ -322,5 +383,8 @@ test('the console without a token shows the sign-in form, refuses a bad token cl
   await page.click('button:has-text("Sign out")');
   await page.waitForSelector('textarea');
   // The refused sign-in is an expected 401 the browser logs; nothing else.
-  assert.deepEqual(errors.filter((e) => !/status of 401/.test(e.text)), []);
+  assert.deepEqual(
+    errors.filter((e) => !/status of 401/.test(e.text)),
+    [],
+  );
 });

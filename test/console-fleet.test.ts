@@ -19,10 +19,26 @@ const T0 = Date.parse('2026-12-04T10:00:00.000Z');
 type AgentEvent = DeliveredEvent & { agent_id: string };
 
 function status(offset: number, value: string, atMs: number, epoch = 'ep1'): AgentEvent {
-  return { type: 'agent_status_change', event_id: `s${offset}`, agent_id: 'a', status: value, timestamp: new Date(atMs).toISOString(), offset, epoch } as unknown as AgentEvent;
+  return {
+    type: 'agent_status_change',
+    event_id: `s${offset}`,
+    agent_id: 'a',
+    status: value,
+    timestamp: new Date(atMs).toISOString(),
+    offset,
+    epoch,
+  } as unknown as AgentEvent;
 }
 function epistemic(offset: number, confidence: number, atMs: number, epoch = 'ep1'): AgentEvent {
-  return { type: 'epistemic_update', event_id: `e${offset}`, agent_id: 'a', data: { confidence_level: confidence, uncertainty_score: 1 - confidence }, timestamp: new Date(atMs).toISOString(), offset, epoch } as unknown as AgentEvent;
+  return {
+    type: 'epistemic_update',
+    event_id: `e${offset}`,
+    agent_id: 'a',
+    data: { confidence_level: confidence, uncertainty_score: 1 - confidence },
+    timestamp: new Date(atMs).toISOString(),
+    offset,
+    epoch,
+  } as unknown as AgentEvent;
 }
 function activity(offset: number, span: string, state: string, atMs: number, epoch = 'act1'): AgentEvent {
   return {
@@ -47,7 +63,7 @@ async function snapshot(events: AgentEvent[]): Promise<AgentSummary> {
 
 const live = (events: AgentEvent[], card?: Card) => events.reduce<Card | undefined>((c, e) => applyEvent(c, e), card);
 
-test('a status received live after the snapshot was taken stays, though the snapshot\'s clock is later', { timeout: 10_000 }, async () => {
+test("a status received live after the snapshot was taken stays, though the snapshot's clock is later", { timeout: 10_000 }, async () => {
   // The snapshot: running at offset 1, then a step whose timestamp is 5 s ahead (the agent's clock).
   const taken = [status(1, 'running', T0), activity(1, 'search', 'running', T0 + 5000)];
   const summary = await snapshot(taken);
@@ -60,7 +76,7 @@ test('a status received live after the snapshot was taken stays, though the snap
   assert.equal(merged.last_event_at, new Date(T0 + 5000).toISOString(), 'last seen is the latest time of either');
 });
 
-test('a snapshot later than the card replaces its figures; a new epoch is the server\'s to say', { timeout: 10_000 }, async () => {
+test("a snapshot later than the card replaces its figures; a new epoch is the server's to say", { timeout: 10_000 }, async () => {
   const card = live([status(1, 'running', T0), epistemic(2, 0.4, T0)])!;
   const newer = await snapshot([status(1, 'running', T0), epistemic(2, 0.4, T0), status(3, 'completed', T0 - 60_000), epistemic(4, 0.8, T0 - 60_000)]);
   const merged = mergeSnapshot(card, newer);
@@ -73,7 +89,7 @@ test('a snapshot later than the card replaces its figures; a new epoch is the se
   assert.deepEqual(mergeSnapshot(undefined, newer).spark, []);
 });
 
-test('a live event no later than the card\'s (a replay after reconnecting) changes no figure', { timeout: 10_000 }, () => {
+test("a live event no later than the card's (a replay after reconnecting) changes no figure", { timeout: 10_000 }, () => {
   const card = live([status(1, 'running', T0), status(2, 'waiting', T0 + 1000), epistemic(3, 0.7, T0 + 1000)])!;
   const replayed = live([status(1, 'running', T0), epistemic(3, 0.7, T0)], card)!;
   assert.equal(replayed.status, 'waiting');

@@ -16,13 +16,26 @@ import { api, eventually } from './helpers.js';
 import { need } from './require.js';
 
 const CHROMIUM = '/usr/bin/chromium';
-const FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'];
+const FLAGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+  '--no-first-run',
+];
 const OUTPUT = join(REPO_ROOT, 'test', 'output');
 const BUNDLE = join(REPO_ROOT, 'dist', 'dashboard', 'app.js');
 
 /** A dev-mode server (it creates its secret in `dir`) with the demo agents, so the event rates are not all zero. */
 async function devServer(t: TestContext, dir: string): Promise<{ proc: CliProcess; port: number; link: string }> {
-  const proc = runCli(t, ['serve', '--port', '0', '--demo-seed', '7', '--demo-tick', '200'], { ESCAI_LOG_LEVEL: 'info', ESCAI_SHUTDOWN_GRACE: '1' }, { cwd: dir });
+  const proc = runCli(
+    t,
+    ['serve', '--port', '0', '--demo-seed', '7', '--demo-tick', '200'],
+    { ESCAI_LOG_LEVEL: 'info', ESCAI_SHUTDOWN_GRACE: '1' },
+    { cwd: dir },
+  );
   const port = await proc.port(20_000);
   const [, link] = (await proc.waitForStderr(/console:\s+(\S+)/, 10_000)) as RegExpMatchArray & [string, string];
   return { proc, port, link };
@@ -118,7 +131,9 @@ function legendsRead(legends: readonly string[][]): boolean {
   return legends.length === 3 && legends.every((values) => values.length >= 2 && TIME.test(values[0]!) && values.slice(1).every((v) => NUMBER.test(v)));
 }
 
-test('the System view: the Nodes table stays in its card at 1400 px and phone width, legends show the latest values, the charts keep their samples across views', { timeout: 90_000 }, async (t) => {
+test('the System view: the Nodes table stays in its card at 1400 px and phone width, legends show the latest values, the charts keep their samples across views', {
+  timeout: 90_000,
+}, async (t) => {
   if (!need(t, 'browser', existsSync(CHROMIUM), `${CHROMIUM} not installed (apt-get install chromium)`)) return;
   assert.ok(existsSync(BUNDLE), `the console bundle is built (${BUNDLE}); run npm run build:console`);
   mkdirSync(OUTPUT, { recursive: true });
@@ -141,7 +156,11 @@ test('the System view: the Nodes table stays in its card at 1400 px and phone wi
   await page.click('nav a[href="#/system"]');
   await page.waitForSelector('[data-testid="system-nodes"] tbody tr', { timeout: 10_000 });
   // Rates need two polls (every 2 s); a few give each chart a line.
-  await page.waitForFunction(() => Number((globalThis as unknown as Win).document.querySelector('[data-testid="system"]')?.dataset['samples']) >= 4, undefined, { timeout: 20_000 });
+  await page.waitForFunction(
+    () => Number((globalThis as unknown as Win).document.querySelector('[data-testid="system"]')?.dataset['samples']) >= 4,
+    undefined,
+    { timeout: 20_000 },
+  );
 
   // ---- 1400 px: the Nodes card holds its table, with every column in view (no scroller needed)
   const wide = await nodesLayout(page);
@@ -153,7 +172,11 @@ test('the System view: the Nodes table stays in its card at 1400 px and phone wi
 
   // ---- legends: the latest values without hovering (the mouse stays off the charts)
   await page.mouse.move(1, 1);
-  await page.waitForFunction(() => (globalThis as unknown as Win).document.querySelectorAll('[data-testid="system"] .chart .u-legend').length === 3, undefined, { timeout: 5000 });
+  await page.waitForFunction(
+    () => (globalThis as unknown as Win).document.querySelectorAll('[data-testid="system"] .chart .u-legend').length === 3,
+    undefined,
+    { timeout: 5000 },
+  );
   const shown = (await page.evaluate(readSystem))!;
   assert.ok(legendsRead(shown.legends), `each legend reads the latest values, not --: ${JSON.stringify(shown.legends)}`);
   // The latest value is the last point's: the open-connections legend says how many are open (this page's one at least).
@@ -163,7 +186,8 @@ test('the System view: the Nodes table stays in its card at 1400 px and phone wi
   const latestTime = shown.legends[0]![0]!;
   const plot = (await page.locator('[data-testid="system"] .chart .u-over').first().boundingBox())!;
   await page.mouse.move(plot.x + 1, plot.y + plot.height / 2);
-  const timeIsNot = (other: string) => (globalThis as unknown as Win).document.querySelector('[data-testid="system"] .chart .u-legend .u-value')?.textContent !== other;
+  const timeIsNot = (other: string) =>
+    (globalThis as unknown as Win).document.querySelector('[data-testid="system"] .chart .u-legend .u-value')?.textContent !== other;
   await page.waitForFunction(timeIsNot, latestTime, { timeout: 5000 });
   const hovered = await page.evaluate(legendTime);
   assert.match(hovered, TIME, 'the hovered time');
@@ -198,7 +222,11 @@ test('the System view: the Nodes table stays in its card at 1400 px and phone wi
     first.points.every((n) => n >= before - 1),
     `every chart has its points at once: ${JSON.stringify(first.points)} (levels: one per sample, rates: one per pair of samples)`,
   );
-  await page.waitForFunction(() => (globalThis as unknown as Win).document.querySelectorAll('[data-testid="system"] .chart .u-legend').length === 3, undefined, { timeout: 5000 });
+  await page.waitForFunction(
+    () => (globalThis as unknown as Win).document.querySelectorAll('[data-testid="system"] .chart .u-legend').length === 3,
+    undefined,
+    { timeout: 5000 },
+  );
   const back = (await page.evaluate(readSystem))!;
   assert.ok(legendsRead(back.legends), `the legends read values at once after coming back: ${JSON.stringify(back.legends)}`);
 
@@ -209,7 +237,11 @@ test('the System view: the Nodes table stays in its card at 1400 px and phone wi
     () => {
       const w = globalThis as unknown as Win;
       const charts = Array.from(w.document.querySelectorAll('[data-testid="system"] .chart'));
-      return w.innerWidth === 390 && charts.length === 3 && charts.every((c) => (c.querySelector('.uplot')?.getBoundingClientRect().width ?? Infinity) <= c.clientWidth);
+      return (
+        w.innerWidth === 390 &&
+        charts.length === 3 &&
+        charts.every((c) => (c.querySelector('.uplot')?.getBoundingClientRect().width ?? Infinity) <= c.clientWidth)
+      );
     },
     undefined,
     { timeout: 5000 },
@@ -228,7 +260,7 @@ test('the System view: the Nodes table stays in its card at 1400 px and phone wi
   assert.deepEqual(errors, [], 'no page or console errors');
 });
 
-test('the System view, opened for the first time, draws the last minutes from the server\'s history', { timeout: 90_000 }, async (t) => {
+test("the System view, opened for the first time, draws the last minutes from the server's history", { timeout: 90_000 }, async (t) => {
   if (!need(t, 'browser', existsSync(CHROMIUM), `${CHROMIUM} not installed (apt-get install chromium)`)) return;
   assert.ok(existsSync(BUNDLE), `the console bundle is built (${BUNDLE}); run npm run build:console`);
   const dir = mkdtempSync(join(tmpdir(), 'escai-console-history-'));
@@ -237,7 +269,11 @@ test('the System view, opened for the first time, draws the last minutes from th
   const base = { url: `http://127.0.0.1:${port}` };
   // The server has sampled itself a few times (every 2 s) before anyone looks.
   let held = 0;
-  await eventually(async () => (held = (await api<{ samples: unknown[] }>(base, 'GET', '/ws/health/history')).body.samples.length) >= 4, 30_000, 'four samples in the history');
+  await eventually(
+    async () => (held = (await api<{ samples: unknown[] }>(base, 'GET', '/ws/health/history')).body.samples.length) >= 4,
+    30_000,
+    'four samples in the history',
+  );
 
   const browser = await chromium.launch({ executablePath: CHROMIUM, args: FLAGS });
   t.after(() => browser.close());
@@ -249,7 +285,9 @@ test('the System view, opened for the first time, draws the last minutes from th
   const opened = Date.now() / 1000;
   await page.click('nav a[href="#/system"]');
   // Polls alone would hold one sample per 2 s from now on; the history brings the ones taken before.
-  await page.waitForFunction((n) => Number((globalThis as unknown as Win).document.querySelector('[data-testid="system"]')?.dataset['samples']) >= n, held, { timeout: 10_000 });
+  await page.waitForFunction((n) => Number((globalThis as unknown as Win).document.querySelector('[data-testid="system"]')?.dataset['samples']) >= n, held, {
+    timeout: 10_000,
+  });
   const since = Number(await page.getAttribute('[data-testid="system"]', 'data-since'));
   assert.ok(since < opened - 4, `the oldest sample drawn (${since}) predates the view's first open (${opened}) by the history's reach`);
   const points = await page.locator('[data-testid="system"] .chart').evaluateAll((charts) => charts.map((c) => Number((c as unknown as El).dataset['points'])));

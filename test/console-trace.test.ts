@@ -59,7 +59,19 @@ test('an inferred running parent does not hide the name of a real report', { tim
 test('the lane: tree order, depth, positions on the time axis, running grows to now, tokens once per model call', { timeout: 10_000 }, () => {
   const at = (ms: number) => new Date(T0 + ms).toISOString();
   const map = steps([
-    report({ span_id: 'llm1', parent_span_id: 'root', kind: 'llm', name: 'chat gpt', model: 'gpt', started_at: at(0), duration_ms: 1000, tokens: { input: 100, output: 20 } }, T0 + 1000),
+    report(
+      {
+        span_id: 'llm1',
+        parent_span_id: 'root',
+        kind: 'llm',
+        name: 'chat gpt',
+        model: 'gpt',
+        started_at: at(0),
+        duration_ms: 1000,
+        tokens: { input: 100, output: 20 },
+      },
+      T0 + 1000,
+    ),
     report({ span_id: 'tool1', parent_span_id: 'root', kind: 'tool', name: 'search', tool: 'search', started_at: at(1000), duration_ms: 500 }, T0 + 1500),
     report({ span_id: 'llm2', parent_span_id: 'root', kind: 'llm', name: 'chat gpt', started_at: at(1500), state: 'running' }, T0 + 1500),
     // the agent run reports its children's tokens again: not counted twice
@@ -101,7 +113,11 @@ test('traces order by their latest report; the root names the trace', { timeout:
 });
 
 test('parent ids that loop (hostile input) lose no step and end', { timeout: 10_000 }, () => {
-  const map = steps([report({ span_id: 'x', parent_span_id: 'y' }, T0 + 1), report({ span_id: 'y', parent_span_id: 'x' }, T0 + 2), report({ span_id: 'z', parent_span_id: 'z' }, T0 + 3)]);
+  const map = steps([
+    report({ span_id: 'x', parent_span_id: 'y' }, T0 + 1),
+    report({ span_id: 'y', parent_span_id: 'x' }, T0 + 2),
+    report({ span_id: 'z', parent_span_id: 'z' }, T0 + 3),
+  ]);
   const lane = laneOf(map, 't1', T0 + 10);
   assert.deepEqual(lane.rows.map((r) => r.step.spanId).sort(), ['x', 'y', 'z']);
 });
@@ -137,11 +153,19 @@ test('property: any order of the same reports gives the same lane', { timeout: 1
       for (const r of inputs) if (!truth.has(r.span)) truth.set(r.span, r);
       const events: DeliveredEvent[] = [];
       for (const r of truth.values()) {
-        const data = { span_id: spanIds[r.span], parent_span_id: r.parent === undefined ? undefined : spanIds[r.parent], started_at: new Date(T0 + r.start).toISOString(), name: `n${r.span}` };
+        const data = {
+          span_id: spanIds[r.span],
+          parent_span_id: r.parent === undefined ? undefined : spanIds[r.parent],
+          started_at: new Date(T0 + r.start).toISOString(),
+          name: `n${r.span}`,
+        };
         events.push(report({ ...data, state: 'running' }, T0 + r.start));
         if (r.ended) events.push(report({ ...data, state: 'ok', duration_ms: r.duration }, T0 + r.start + r.duration));
       }
-      const shuffled = events.map((e, i) => [keys[i]!, i, e] as const).sort((x, y) => x[0] - y[0] || x[1] - y[1]).map(([, , e]) => e);
+      const shuffled = events
+        .map((e, i) => [keys[i]!, i, e] as const)
+        .sort((x, y) => x[0] - y[0] || x[1] - y[1])
+        .map(([, , e]) => e);
       const reversed = [...events].reverse();
       const now = T0 + 20_000;
       const a = laneOf(steps(events), 't1', now);

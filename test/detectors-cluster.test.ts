@@ -23,7 +23,15 @@ async function loop(nodes: ClusterNode[], tok: string, agent: string, n: number,
     const spanId = hexId(8);
     ids.push(spanId);
     const body = otlpJson({ 'service.name': agent }, [
-      { traceId, spanId, parentSpanId, name: 'execute_tool search', startMs: startMs + i * 100, endMs: startMs + i * 100 + 50, attributes: { 'gen_ai.operation.name': 'execute_tool', 'gen_ai.tool.name': 'search', 'gen_ai.tool.call.arguments': '{"q":"same"}' } },
+      {
+        traceId,
+        spanId,
+        parentSpanId,
+        name: 'execute_tool search',
+        startMs: startMs + i * 100,
+        endMs: startMs + i * 100 + 50,
+        attributes: { 'gen_ai.operation.name': 'execute_tool', 'gen_ai.tool.name': 'search', 'gen_ai.tool.call.arguments': '{"q":"same"}' },
+      },
     ]);
     const r = await postTraces(nodes[i % nodes.length]!.url, body, { 'content-type': 'application/json', authorization: `Bearer ${tok}` });
     assert.equal(r.status, 200);
@@ -35,13 +43,19 @@ test('one node judges; spans of one agent through two nodes raise one alert; the
   if (!(await clusterAvailable(t))) return;
   const cluster = await startCluster(t, {}, 2);
   const [a, b] = cluster.nodes as [ClusterNode, ClusterNode];
-  const judge = await until(async () => {
-    const flags = await Promise.all([judging(a), judging(b)]);
-    return flags.filter(Boolean).length === 1 ? (flags[0] ? a : b) : undefined;
-  }, 10_000, 'exactly one node to judge');
+  const judge = await until(
+    async () => {
+      const flags = await Promise.all([judging(a), judging(b)]);
+      return flags.filter(Boolean).length === 1 ? (flags[0] ? a : b) : undefined;
+    },
+    10_000,
+    'exactly one node to judge',
+  );
   const other = judge === a ? b : a;
   const dump = (err: Error): never => {
-    throw new Error(`${err.message.slice(0, 300)}\nA: ${a.proc.stdout().slice(-3000)}${a.proc.stderr().slice(-2000)}\nB: ${b.proc.stdout().slice(-3000)}${b.proc.stderr().slice(-2000)}`);
+    throw new Error(
+      `${err.message.slice(0, 300)}\nA: ${a.proc.stdout().slice(-3000)}${a.proc.stderr().slice(-2000)}\nB: ${b.proc.stdout().slice(-3000)}${b.proc.stderr().slice(-2000)}`,
+    );
   };
   const producer = await token('exporter', ['developer']);
   const watcherToken = await token('watcher', ['researcher']);
@@ -58,7 +72,11 @@ test('one node judges; spans of one agent through two nodes raise one alert; the
   await confirmed(onOther, { type: 'pattern_alerts', agent_id: 'marker' });
   await loop([a], producer, 'marker', 5);
   await onOther.next('pattern_alert', (m) => m.agent_id === 'marker', 10_000);
-  assert.deepEqual(onOther.events('pattern_alert').filter((e: DeliveredEvent) => e.agent_id === 'split-agent'), [], 'no second alert for split-agent');
+  assert.deepEqual(
+    onOther.events('pattern_alert').filter((e: DeliveredEvent) => e.agent_id === 'split-agent'),
+    [],
+    'no second alert for split-agent',
+  );
 
   // The judge dies: the other node takes the lease over (TTL 1.5 s) and judges new traffic.
   judge.proc.child.kill('SIGKILL');

@@ -62,7 +62,10 @@ function feed(w: Watches, events: DeliveredEvent[]): Finding[] {
 test('tool-call loop: the same tool with the same arguments 5 times within 60 s, once; 4 times, or other arguments, nothing', { timeout: 10_000 }, () => {
   const ev = stream();
   const w = new Watches(DEFAULT_THRESHOLDS);
-  const four = feed(w, [0, 5, 10, 15].map((s, i) => ev({ span: `s${i}`, tool: 'search', digest: 'd1', at: s })));
+  const four = feed(
+    w,
+    [0, 5, 10, 15].map((s, i) => ev({ span: `s${i}`, tool: 'search', digest: 'd1', at: s })),
+  );
   assert.deepEqual(alerts(four), []);
   const other = feed(w, [ev({ span: 'x', tool: 'search', digest: 'd2', at: 16 })]);
   assert.deepEqual(alerts(other), [], 'other arguments do not count');
@@ -75,13 +78,24 @@ test('tool-call loop: the same tool with the same arguments 5 times within 60 s,
   assert.equal(fifth[0]!.evidence['arguments_digest'], 'd1');
   assert.equal(fifth[0]!.key, 'tool_call_loop:s4');
   // Cooldown: the loop going on does not alert again at once.
-  assert.deepEqual(alerts(feed(w, [25, 30, 35, 40, 45].map((s, i) => ev({ span: `t${i}`, tool: 'search', digest: 'd1', at: s })))), []);
+  assert.deepEqual(
+    alerts(
+      feed(
+        w,
+        [25, 30, 35, 40, 45].map((s, i) => ev({ span: `t${i}`, tool: 'search', digest: 'd1', at: s })),
+      ),
+    ),
+    [],
+  );
 });
 
 test('tool-call loop without arguments in the telemetry: by tool name, at twice the count', { timeout: 10_000 }, () => {
   const ev = stream();
   const w = new Watches(DEFAULT_THRESHOLDS);
-  const nine = feed(w, Array.from({ length: 9 }, (_, i) => ev({ span: `s${i}`, tool: 'read_file', at: i })));
+  const nine = feed(
+    w,
+    Array.from({ length: 9 }, (_, i) => ev({ span: `s${i}`, tool: 'read_file', at: i })),
+  );
   assert.deepEqual(alerts(nine), []);
   assert.equal(alerts(feed(w, [ev({ span: 's9', tool: 'read_file', at: 9 })])).length, 1);
 });
@@ -89,16 +103,40 @@ test('tool-call loop without arguments in the telemetry: by tool name, at twice 
 test('a loop spread wider than the window is no loop', { timeout: 10_000 }, () => {
   const ev = stream();
   const w = new Watches(DEFAULT_THRESHOLDS);
-  assert.deepEqual(alerts(feed(w, [0, 20, 40, 61, 82, 103].map((s, i) => ev({ span: `s${i}`, tool: 'search', digest: 'd', at: s })))), []);
+  assert.deepEqual(
+    alerts(
+      feed(
+        w,
+        [0, 20, 40, 61, 82, 103].map((s, i) => ev({ span: `s${i}`, tool: 'search', digest: 'd', at: s })),
+      ),
+    ),
+    [],
+  );
 });
 
 test('error burst: 5 failed steps within 60 s (high); the same spread over minutes, nothing', { timeout: 10_000 }, () => {
   const ev = stream();
   const spread = new Watches(DEFAULT_THRESHOLDS);
-  assert.deepEqual(alerts(feed(spread, [0, 70, 140, 210, 280].map((s, i) => ev({ span: `s${i}`, kind: 'llm', model: `m${i}`, state: 'error', at: s })))), []);
+  assert.deepEqual(
+    alerts(
+      feed(
+        spread,
+        [0, 70, 140, 210, 280].map((s, i) => ev({ span: `s${i}`, kind: 'llm', model: `m${i}`, state: 'error', at: s })),
+      ),
+    ),
+    [],
+  );
   const burst = new Watches(DEFAULT_THRESHOLDS);
-  const found = alerts(feed(burst, [0, 1, 2, 3, 4].map((s, i) => ev({ span: `b${i}`, kind: 'tool', tool: `t${i}`, state: 'error', at: s }))));
-  assert.deepEqual(found.map((f) => [f.detector, f.severity, f.evidence['count']]), [['error_burst', 'high', 5]]);
+  const found = alerts(
+    feed(
+      burst,
+      [0, 1, 2, 3, 4].map((s, i) => ev({ span: `b${i}`, kind: 'tool', tool: `t${i}`, state: 'error', at: s })),
+    ),
+  );
+  assert.deepEqual(
+    found.map((f) => [f.detector, f.severity, f.evidence['count']]),
+    [['error_burst', 'high', 5]],
+  );
 });
 
 test('retry storm: 4 calls in a row to one model, each after a failure; a success breaks the streak', { timeout: 10_000 }, () => {
@@ -111,14 +149,23 @@ test('retry storm: 4 calls in a row to one model, each after a failure; a succes
     ev({ span: 'd', kind: 'llm', model: 'gpt', state: 'error', at: 3 }),
   ]);
   assert.deepEqual(alerts(broken), []);
-  const storm = alerts(feed(w, [ev({ span: 'e', kind: 'llm', model: 'gpt', state: 'error', at: 4 }), ev({ span: 'f', kind: 'llm', model: 'gpt', state: 'error', at: 5 }), ev({ span: 'g', kind: 'llm', model: 'gpt', state: 'ok', at: 6 })]));
+  const storm = alerts(
+    feed(w, [
+      ev({ span: 'e', kind: 'llm', model: 'gpt', state: 'error', at: 4 }),
+      ev({ span: 'f', kind: 'llm', model: 'gpt', state: 'error', at: 5 }),
+      ev({ span: 'g', kind: 'llm', model: 'gpt', state: 'ok', at: 6 }),
+    ]),
+  );
   // (Five failures within a minute are an error burst too: each detector says what it sees.)
   const retries = storm.filter((f) => f.detector === 'retry_storm');
-  assert.deepEqual(retries.map((f) => [f.detector, f.evidence['target'], f.evidence['attempts']]), [['retry_storm', 'gpt', 4]]);
+  assert.deepEqual(
+    retries.map((f) => [f.detector, f.evidence['target'], f.evidence['attempts']]),
+    [['retry_storm', 'gpt', 4]],
+  );
   assert.deepEqual(retries[0]!.evidence['span_ids'], ['d', 'e', 'f', 'g']);
 });
 
-test('token burn: over the per-minute limit (high), or over 5x the agent\'s own baseline (warning); a steady agent, nothing', { timeout: 10_000 }, () => {
+test("token burn: over the per-minute limit (high), or over 5x the agent's own baseline (warning); a steady agent, nothing", { timeout: 10_000 }, () => {
   const ev = stream();
   const steady = new Watches(DEFAULT_THRESHOLDS);
   const llm = (i: number, at: number, tokens: number) => ev({ span: `l${i}`, kind: 'llm', model: 'm', tokens, at });
@@ -127,14 +174,22 @@ test('token burn: over the per-minute limit (high), or over 5x the agent\'s own 
   const calm = Array.from({ length: 60 }, (_, k) => llm(i++, k * 10, 1000));
   assert.deepEqual(alerts(feed(steady, calm)), []);
   // Then a minute at 40,000: over 5x the baseline of 6,000, under the absolute limit.
-  const spike = alerts(feed(steady, Array.from({ length: 8 }, (_, k) => llm(i++, 600 + k * 5, 5000))));
+  const spike = alerts(
+    feed(
+      steady,
+      Array.from({ length: 8 }, (_, k) => llm(i++, 600 + k * 5, 5000)),
+    ),
+  );
   assert.equal(spike.length, 1);
   assert.equal(spike[0]!.detector, 'token_burn');
   assert.equal(spike[0]!.severity, 'warning');
   assert.ok((spike[0]!.evidence['baseline_per_minute'] as number) <= 7000);
   const burn = new Watches(DEFAULT_THRESHOLDS);
   const big = alerts(feed(burn, [llm(i++, 0, 150_000), llm(i++, 10, 60_000)]));
-  assert.deepEqual(big.map((f) => [f.detector, f.severity]), [['token_burn', 'high']]);
+  assert.deepEqual(
+    big.map((f) => [f.detector, f.severity]),
+    [['token_burn', 'high']],
+  );
   // Agent and chain steps repeat their model calls' tokens: they do not count.
   const nested = new Watches(DEFAULT_THRESHOLDS);
   assert.deepEqual(alerts(feed(nested, [ev({ span: 'r', kind: 'agent', tokens: 500_000, at: 0 })])), []);
@@ -147,14 +202,19 @@ test('stalled step: running with no end and no new child for 120 s; a child rese
   assert.deepEqual(alerts(w.tick(T0 + 100_000)), []);
   feed(w, [ev({ span: 'c1', parent: 'q', kind: 'llm', model: 'm', at: 100 })]);
   const stalled = alerts(w.tick(T0 + 121_000));
-  assert.deepEqual(stalled.map((f) => [f.detector, f.evidence['span_ids']]), [['stalled_step', ['p']]]);
+  assert.deepEqual(
+    stalled.map((f) => [f.detector, f.evidence['span_ids']]),
+    [['stalled_step', ['p']]],
+  );
   assert.equal(stalled[0]!.key, 'stalled_step:p');
   assert.deepEqual(alerts(w.tick(T0 + 200_000)), [], 'once per step');
   feed(w, [ev({ span: 'q', parent: null, kind: 'agent', at: 210 })]);
   assert.deepEqual(alerts(w.tick(T0 + 500_000)), [], 'an ended step never stalls');
 });
 
-test('run status: running on activity, completed when the trace\'s root ends, failed when it fails, idle after 60 s without activity', { timeout: 10_000 }, () => {
+test("run status: running on activity, completed when the trace's root ends, failed when it fails, idle after 60 s without activity", {
+  timeout: 10_000,
+}, () => {
   const ev = stream();
   const w = new Watches(DEFAULT_THRESHOLDS);
   const statuses = (f: Finding[]) => f.filter((x) => x.type === 'status').map((x) => (x as { status: string }).status);
@@ -181,7 +241,9 @@ test('healthy traffic: an agent looping through varied tools and model calls rai
   assert.deepEqual(alerts(out), []);
 });
 
-test('property: findings are a pure function of the events (same events, same keys; a prefix\'s findings are the whole run\'s), which a takeover\'s replay relies on', { timeout: 60_000 }, () => {
+test("property: findings are a pure function of the events (same events, same keys; a prefix's findings are the whole run's), which a takeover's replay relies on", {
+  timeout: 60_000,
+}, () => {
   const step = fc.record({
     kind: fc.constantFrom('tool', 'llm', 'agent', 'other'),
     tool: fc.constantFrom('a', 'b'),
@@ -197,7 +259,17 @@ test('property: findings are a pure function of the events (same events, same ke
       let at = 0;
       const events = steps.map((s, i) => {
         at += s.gap;
-        return ev({ span: `s${i}`, parent: s.root ? null : 'p', kind: s.kind, tool: s.tool, model: 'm', digest: s.digest, state: s.state as 'ok', tokens: s.tokens, at });
+        return ev({
+          span: `s${i}`,
+          parent: s.root ? null : 'p',
+          kind: s.kind,
+          tool: s.tool,
+          model: 'm',
+          digest: s.digest,
+          state: s.state as 'ok',
+          tokens: s.tokens,
+          at,
+        });
       });
       const keys = (f: Finding[]) => f.map((x) => x.key);
       const first = keys(feed(new Watches(DEFAULT_THRESHOLDS), events));

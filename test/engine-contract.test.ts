@@ -77,14 +77,19 @@ const ENGINES: Array<[string, Factory]> = [
 
 for (const [name, make] of ENGINES) {
   describe(`engine contract: ${name}`, { skip: TEST_ENGINE === 'redis' && 'runs in the main pass (it starts its own engines)' }, () => {
-    test('publish gives each stream gap-free offsets from 1 under one epoch; streams are independent; the receipt names the event', { timeout: 60_000 }, async (t) => {
+    test('publish gives each stream gap-free offsets from 1 under one epoch; streams are independent; the receipt names the event', {
+      timeout: 60_000,
+    }, async (t) => {
       const e = await make(t);
       if (!e) return;
       const { broker } = e.engine;
       const receipts = [];
       for (let i = 0; i < 3; i++) receipts.push(await publishOne(broker, 'agent:a1', event()));
       const other = await publishOne(broker, 'agent:a2', event('epistemic_update', { agent_id: 'a2' }));
-      assert.deepEqual(receipts.map((r) => r.offset), [1, 2, 3]);
+      assert.deepEqual(
+        receipts.map((r) => r.offset),
+        [1, 2, 3],
+      );
       assert.equal(new Set(receipts.map((r) => r.epoch)).size, 1);
       assert.ok(receipts.every((r) => r.duplicate === false));
       assert.equal(other.offset, 1);
@@ -92,7 +97,9 @@ for (const [name, make] of ENGINES) {
       assert.deepEqual(await broker.position('agent:a1'), { offset: 3, epoch: receipts[0]!.epoch });
     });
 
-    test('a followed stream is delivered in offset order, each event once, with offset and epoch, and its JSON when the engine has it', { timeout: 60_000 }, async (t) => {
+    test('a followed stream is delivered in offset order, each event once, with offset and epoch, and its JSON when the engine has it', {
+      timeout: 60_000,
+    }, async (t) => {
       const e = await make(t);
       if (!e) return;
       const { broker } = e.engine;
@@ -100,16 +107,25 @@ for (const [name, make] of ENGINES) {
       const sent = [];
       for (let i = 0; i < 20; i++) sent.push(await publishOne(broker, 'agent:a1', event('epistemic_update', { data: { seq: i } }), undefined));
       const got = await deliveredOf(e, 'agent:a1', 20);
-      assert.deepEqual(got.map((d) => d.event.offset), sent.map((r) => r.offset));
-      assert.deepEqual(got.map((d) => d.event.event_id), sent.map((r) => r.event_id));
-      assert.deepEqual(got.map((d) => d.event.data?.['seq']), Array.from({ length: 20 }, (_, i) => i));
+      assert.deepEqual(
+        got.map((d) => d.event.offset),
+        sent.map((r) => r.offset),
+      );
+      assert.deepEqual(
+        got.map((d) => d.event.event_id),
+        sent.map((r) => r.event_id),
+      );
+      assert.deepEqual(
+        got.map((d) => d.event.data?.['seq']),
+        Array.from({ length: 20 }, (_, i) => i),
+      );
       for (const d of got) {
         assert.equal(d.event.epoch, sent[0]!.epoch);
         if (d.json !== undefined) assert.deepEqual(JSON.parse(d.json), d.event, 'the JSON is the event');
       }
     });
 
-    test('following every agent stream delivers each agent\'s events, and not the system stream\'s', { timeout: 60_000 }, async (t) => {
+    test("following every agent stream delivers each agent's events, and not the system stream's", { timeout: 60_000 }, async (t) => {
       const e = await make(t);
       if (!e) return;
       const { broker } = e.engine;
@@ -134,24 +150,40 @@ for (const [name, make] of ENGINES) {
       const marker = await publishOne(broker, 'agent:a1', event());
       assert.equal(marker.offset, 2, 'the repeat took no offset');
       const got = await deliveredOf(e, 'agent:a1', 2);
-      assert.deepEqual(got.map((d) => d.event.offset), [1, 2], 'the repeat was not delivered');
+      assert.deepEqual(
+        got.map((d) => d.event.offset),
+        [1, 2],
+        'the repeat was not delivered',
+      );
     });
 
-    test('history: everything kept, or after `since` (complete), or incomplete when `since` fell out of history; `limit` caps it', { timeout: 60_000 }, async (t) => {
+    test('history: everything kept, or after `since` (complete), or incomplete when `since` fell out of history; `limit` caps it', {
+      timeout: 60_000,
+    }, async (t) => {
       const e = await make(t, { historySize: 5 });
       if (!e) return;
       const { broker } = e.engine;
       for (let i = 1; i <= 8; i++) await publishOne(broker, 'agent:a1', event('epistemic_update', { data: { seq: i } }));
       const all = await broker.history('agent:a1', {});
-      assert.deepEqual(all.events.map((ev) => ev.offset), [4, 5, 6, 7, 8], 'the last historySize events');
+      assert.deepEqual(
+        all.events.map((ev) => ev.offset),
+        [4, 5, 6, 7, 8],
+        'the last historySize events',
+      );
       assert.equal(all.position.offset, 8);
       const since = await broker.history('agent:a1', { since: 5 });
-      assert.deepEqual(since.events.map((ev) => ev.offset), [6, 7, 8]);
+      assert.deepEqual(
+        since.events.map((ev) => ev.offset),
+        [6, 7, 8],
+      );
       assert.equal(since.complete, true);
       const tooOld = await broker.history('agent:a1', { since: 1 });
       assert.equal(tooOld.complete, false, 'offsets 2-3 are gone');
       const limited = await broker.history('agent:a1', { since: 3, limit: 2 });
-      assert.deepEqual(limited.events.map((ev) => ev.offset), [4, 5]);
+      assert.deepEqual(
+        limited.events.map((ev) => ev.offset),
+        [4, 5],
+      );
       const none = await broker.history('agent:a1', { since: 8 });
       assert.deepEqual(none.events, []);
       assert.equal(none.complete, true);
@@ -185,27 +217,56 @@ for (const [name, make] of ENGINES) {
       const e = await make(t);
       if (!e) return;
       const { sessions } = e.engine;
-      const state = { userId: 'u1', sessionId: 's1', startedAt: 1, detachedAt: 2, subscriptions: [], positions: [['agent:a1', 3, 'ep'] as [string, number, string]] };
+      const state = {
+        userId: 'u1',
+        sessionId: 's1',
+        startedAt: 1,
+        detachedAt: 2,
+        subscriptions: [],
+        positions: [['agent:a1', 3, 'ep'] as [string, number, string]],
+      };
       await sessions.save(state, 60_000, 10);
       const takes = await Promise.all([sessions.take('u1', 's1'), sessions.take('u1', 's1'), sessions.take('u1', 's1')]);
-      assert.deepEqual(takes.filter((x) => x !== undefined), [state], 'exactly one take gets it, intact');
+      assert.deepEqual(
+        takes.filter((x) => x !== undefined),
+        [state],
+        'exactly one take gets it, intact',
+      );
       assert.equal(await sessions.take('u1', 's1'), undefined, 'taking removes it');
-      assert.equal(await sessions.take('u2', 's1'), undefined, 'another user\'s id finds nothing');
+      assert.equal(await sessions.take('u2', 's1'), undefined, "another user's id finds nothing");
       await sessions.save(state, 1, 10);
       await new Promise((r) => setTimeout(r, 20));
       assert.equal(await sessions.take('u1', 's1'), undefined, 'expired');
     });
 
-    test('sessions: a patch writes only what changed; a user keeps at most maxPerUser sessions; a patch of a missing session writes nothing', { timeout: 60_000 }, async (t) => {
+    test('sessions: a patch writes only what changed; a user keeps at most maxPerUser sessions; a patch of a missing session writes nothing', {
+      timeout: 60_000,
+    }, async (t) => {
       const e = await make(t);
       if (!e) return;
       const { sessions } = e.engine;
       const sub = (type: string, agent: string | null, created: number) => ({ type, agent_id: agent, filters: null, created_at: created });
-      await sessions.save({ userId: 'u1', sessionId: 's1', startedAt: 1, detachedAt: 2, subscriptions: [sub('epistemic_updates', 'a1', 10), sub('agent_status', null, 11)], positions: [] }, 60_000, 10);
+      await sessions.save(
+        {
+          userId: 'u1',
+          sessionId: 's1',
+          startedAt: 1,
+          detachedAt: 2,
+          subscriptions: [sub('epistemic_updates', 'a1', 10), sub('agent_status', null, 11)],
+          positions: [],
+        },
+        60_000,
+        10,
+      );
       await sessions.patch(
         'u1',
         's1',
-        { startedAt: 1, detachedAt: 3, subscriptions: { agent_status: null, 'pattern_alerts\u0000a2': sub('pattern_alerts', 'a2', 12) }, positions: [['agent:a1', 5, 'ep']] },
+        {
+          startedAt: 1,
+          detachedAt: 3,
+          subscriptions: { agent_status: null, 'pattern_alerts\u0000a2': sub('pattern_alerts', 'a2', 12) },
+          positions: [['agent:a1', 5, 'ep']],
+        },
         60_000,
       );
       const taken = await sessions.take('u1', 's1');
@@ -215,7 +276,8 @@ for (const [name, make] of ENGINES) {
       await sessions.patch('u1', 's1', { startedAt: 1, detachedAt: 4, positions: [] }, 60_000);
       assert.equal(await sessions.take('u1', 's1'), undefined, 'a patch does not bring a taken session back');
 
-      for (const id of ['x1', 'x2', 'x3']) await sessions.save({ userId: 'u2', sessionId: id, startedAt: 1, detachedAt: 1, subscriptions: [], positions: [] }, 60_000, 2);
+      for (const id of ['x1', 'x2', 'x3'])
+        await sessions.save({ userId: 'u2', sessionId: id, startedAt: 1, detachedAt: 1, subscriptions: [], positions: [] }, 60_000, 2);
       assert.equal(await sessions.take('u2', 'x1'), undefined, 'the least recently saved went');
       assert.ok(await sessions.take('u2', 'x2'));
       assert.ok(await sessions.take('u2', 'x3'));
@@ -225,8 +287,14 @@ for (const [name, make] of ENGINES) {
       const e = await make(t);
       if (!e) return;
       const { presence, nodeId } = e.engine;
-      await presence.reportNode({ node_id: nodeId, address: '127.0.0.1:1', started_at: new Date().toISOString(), reported_at: Date.now(), counters: { active_connections: 0 } }, 5000);
-      assert.deepEqual((await presence.nodes()).map((n) => n.node_id), [nodeId]);
+      await presence.reportNode(
+        { node_id: nodeId, address: '127.0.0.1:1', started_at: new Date().toISOString(), reported_at: Date.now(), counters: { active_connections: 0 } },
+        5000,
+      );
+      assert.deepEqual(
+        (await presence.nodes()).map((n) => n.node_id),
+        [nodeId],
+      );
       assert.equal(await presence.claimUserSlot('u1', 2), true);
       assert.equal(await presence.claimUserSlot('u1', 2), true);
       assert.equal(await presence.claimUserSlot('u1', 2), false, 'the cap holds');
@@ -247,11 +315,19 @@ describe('cluster engine (Redis): across nodes', { skip: TEST_ENGINE === 'redis'
     await b.engine.broker.follow('agent:a1');
     for (let i = 0; i < 10; i++) await publishOne(a.engine.broker, 'agent:a1', event('epistemic_update', { data: { seq: i } }));
     const got = await deliveredOf(b, 'agent:a1', 10);
-    assert.deepEqual(got.map((d) => d.event.offset), Array.from({ length: 10 }, (_, i) => i + 1));
-    assert.ok(got.every((d) => d.json !== undefined), 'the channel text is handed over as the frame');
+    assert.deepEqual(
+      got.map((d) => d.event.offset),
+      Array.from({ length: 10 }, (_, i) => i + 1),
+    );
+    assert.ok(
+      got.every((d) => d.json !== undefined),
+      'the channel text is handed over as the frame',
+    );
   });
 
-  test('a batch sent again (ioredis resends a command whose reply was lost) answers the first run\'s positions and appends nothing', { timeout: 60_000 }, async (t) => {
+  test("a batch sent again (ioredis resends a command whose reply was lost) answers the first run's positions and appends nothing", {
+    timeout: 60_000,
+  }, async (t) => {
     const a = await redis(t);
     if (!a) return;
     const { broker } = a.engine;
@@ -264,15 +340,31 @@ describe('cluster engine (Redis): across nodes', { skip: TEST_ENGINE === 'redis'
       { stream: 'agent:a1', event: event(), idempotencyKey: 'k1' },
     ];
     const first = await broker.publish(batch);
-    assert.deepEqual(first.map((r) => [r.offset, r.duplicate]), [[1, false], [1, false], [2, false], [2, true]], 'offsets per stream; the repeated key is a duplicate of the first');
+    assert.deepEqual(
+      first.map((r) => [r.offset, r.duplicate]),
+      [
+        [1, false],
+        [1, false],
+        [2, false],
+        [2, true],
+      ],
+      'offsets per stream; the repeated key is a duplicate of the first',
+    );
     const again = await broker.publish(batch);
     assert.deepEqual(again, first, 'the same receipts, not new offsets');
     await deliveredOf(a, 'agent:a1', 2);
     await deliveredOf(a, 'agent:a2', 1);
     const next = await publishOne(broker, 'agent:a1', event());
     assert.equal(next.offset, 3, 'nothing was appended by the second run');
-    assert.deepEqual((await deliveredOf(a, 'agent:a1', 3)).map((d) => d.event.offset), [1, 2, 3], 'each event delivered once');
-    assert.deepEqual((await broker.history('agent:a1', { since: 0 })).events.map((e) => e.offset), [1, 2, 3]);
+    assert.deepEqual(
+      (await deliveredOf(a, 'agent:a1', 3)).map((d) => d.event.offset),
+      [1, 2, 3],
+      'each event delivered once',
+    );
+    assert.deepEqual(
+      (await broker.history('agent:a1', { since: 0 })).events.map((e) => e.offset),
+      [1, 2, 3],
+    );
   });
 
   test('a node subscribes only to the channels of streams it follows, and leaves them when the last follower goes', { timeout: 60_000 }, async (t) => {
@@ -291,7 +383,11 @@ describe('cluster engine (Redis): across nodes', { skip: TEST_ENGINE === 'redis'
     await b.engine.broker.follow('user:ghost');
     assert.equal(await admin.exists(`${prefix}:m:user%3Aghost`), 0, 'following a stream nobody published to writes nothing to Redis');
     await publishOne(a.engine.broker, 'user:ghost', event('user_notification', { agent_id: undefined, notification_type: 'n', message: 'first' }));
-    assert.deepEqual((await deliveredOf(b, 'user:ghost', 1)).map((d) => d.event.offset), [1], 'its first event is delivered');
+    assert.deepEqual(
+      (await deliveredOf(b, 'user:ghost', 1)).map((d) => d.event.offset),
+      [1],
+      'its first event is delivered',
+    );
     assert.deepEqual(b.losses, [], 'and no loss is reported for it');
     await b.engine.broker.follow('agent:a1');
     await b.engine.broker.follow('agent:a1'); // a second follower on the same node
@@ -301,7 +397,11 @@ describe('cluster engine (Redis): across nodes', { skip: TEST_ENGINE === 'redis'
     await publishOne(a.engine.broker, 'agent:a2', event('epistemic_update', { agent_id: 'a2' }));
     await publishOne(a.engine.broker, 'agent:a1', event());
     await deliveredOf(b, 'agent:a1', 1);
-    assert.deepEqual(b.deliveries.filter((d) => d.stream === 'agent:a2'), [], 'an unfollowed stream does not reach the node');
+    assert.deepEqual(
+      b.deliveries.filter((d) => d.stream === 'agent:a2'),
+      [],
+      'an unfollowed stream does not reach the node',
+    );
 
     b.engine.broker.unfollow('agent:a1');
     assert.equal(await subscribers('agent:a1'), 1, 'one follower is left');
@@ -309,7 +409,9 @@ describe('cluster engine (Redis): across nodes', { skip: TEST_ENGINE === 'redis'
     await eventually(async () => (await subscribers('agent:a1')) === 0, 3000, 'the channel to be left');
   });
 
-  test('following every agent stream receives agents nobody follows by name, once each, even when one is also followed by name', { timeout: 60_000 }, async (t) => {
+  test('following every agent stream receives agents nobody follows by name, once each, even when one is also followed by name', {
+    timeout: 60_000,
+  }, async (t) => {
     const prefix = freshRedisPrefix();
     const a = await redis(t, { prefix });
     if (!a) return;
@@ -333,6 +435,10 @@ describe('cluster engine (Redis): across nodes', { skip: TEST_ENGINE === 'redis'
     const offsets = (stream: string) => b.deliveries.filter((d) => d.stream === stream).map((d) => d.event.offset);
     assert.deepEqual(offsets('agent:both'), [1, 2, 3, 4, 5, 6], 'each once, in order');
     assert.deepEqual(offsets('agent:only-pattern'), [1, 2, 3, 4, 5, 6], 'each once, in order');
-    assert.deepEqual(b.deliveries.filter((d) => d.stream === 'system'), [], 'the system stream is not an agent stream');
+    assert.deepEqual(
+      b.deliveries.filter((d) => d.stream === 'system'),
+      [],
+      'the system stream is not an agent stream',
+    );
   });
 });

@@ -58,7 +58,11 @@ test('any / all: conditions over the elements of a list (paths relative to the e
   const anyLow = await s.connect(RESEARCHER);
   const allHigh = await s.connect(RESEARCHER);
   await confirmed(anyLow, { type: 'epistemic_updates', agent_id: 'agent_1', filters: { belief_states: { any: { confidence: { max: 0.3 } } } } });
-  await confirmed(allHigh, { type: 'epistemic_updates', agent_id: 'agent_1', filters: { belief_states: { all: { confidence: { min: 0.5 }, belief_type: { in: ['factual', 'predictive'] } } } } });
+  await confirmed(allHigh, {
+    type: 'epistemic_updates',
+    agent_id: 'agent_1',
+    filters: { belief_states: { all: { confidence: { min: 0.5 }, belief_type: { in: ['factual', 'predictive'] } } } },
+  });
   const b = (confidence: unknown, belief_type = 'factual') => ({ content: 'x', belief_type, confidence });
   await ep(s, 'agent_1', 1, { belief_states: [b(0.9), b(0.2)] }); // any low; not all high
   await ep(s, 'agent_1', 2, { belief_states: [b(0.9), b(0.8, 'predictive')] }); // all high
@@ -115,7 +119,9 @@ test('malformed new forms and the limits are refused with VALIDATION_ERROR namin
   const c = await s.connect(RESEARCHER);
   let deep: Record<string, unknown> = { x: 1 };
   for (let i = 0; i <= FILTER_LIMITS.nesting; i++) deep = { $not: deep };
-  const wide = { $or: Array.from({ length: 30 }, (_, i) => ({ [`k${i}`]: { min: 0, max: 1, exists: true, not_in: [1], in: [2], contains: 'a', prefix: 'p', suffix: 's' } })) };
+  const wide = {
+    $or: Array.from({ length: 30 }, (_, i) => ({ [`k${i}`]: { min: 0, max: 1, exists: true, not_in: [1], in: [2], contains: 'a', prefix: 'p', suffix: 's' } })),
+  };
   const cases: Array<[string, Record<string, unknown>, RegExp]> = [
     ['unknown reserved key', { $xor: [{ a: 1 }] }, /filters\.\$xor: unknown reserved key/],
     ['$or with an empty list', { $or: [] }, /filters\.\$or: .*non-empty list/],
@@ -128,7 +134,11 @@ test('malformed new forms and the limits are refused with VALIDATION_ERROR namin
     ['changed_by of zero', { confidence_level: { changed_by: 0 } }, /filters\.confidence_level: changed_by needs a number above 0/],
     ['changed_by with a bad direction', { confidence_level: { changed_by: { by: 0.1, direction: 'sideways' } } }, /direction/],
     ['crosses with a string', { confidence_level: { crosses: '0.3' } }, /filters\.confidence_level: crosses needs a finite number/],
-    ['changed_by under $or', { $or: [{ confidence_level: { changed_by: 0.1 } }] }, /filters\.\$or\.0\.confidence_level: changed_by is allowed only at the top level/],
+    [
+      'changed_by under $or',
+      { $or: [{ confidence_level: { changed_by: 0.1 } }] },
+      /filters\.\$or\.0\.confidence_level: changed_by is allowed only at the top level/,
+    ],
     ['crosses inside any', { belief_states: { any: { confidence: { crosses: 0.3 } } } }, /only at the top level/],
     ['exists:false with changed_by', { confidence_level: { exists: false, changed_by: 0.1 } }, /exists: false cannot be combined/],
     ['$max_rate of zero', { $max_rate: 0 }, /filters\.\$max_rate: .*above 0/],
@@ -136,7 +146,11 @@ test('malformed new forms and the limits are refused with VALIDATION_ERROR namin
     ['$max_rate nested', { $and: [{ $max_rate: 1 }] }, /filters\.\$and\.0\.\$max_rate: \$max_rate is allowed only at the top level/],
     ['too deep', deep, /limit nesting/],
     ['too many nodes', wide, /limit nodes/],
-    ['too many conditions on change', Object.fromEntries(Array.from({ length: FILTER_LIMITS.changes + 1 }, (_, i) => [`k${i}`, { changed_by: 1 }])), /limit changes/],
+    [
+      'too many conditions on change',
+      Object.fromEntries(Array.from({ length: FILTER_LIMITS.changes + 1 }, (_, i) => [`k${i}`, { changed_by: 1 }])),
+      /limit changes/,
+    ],
   ];
   for (const [what, filters, names] of cases) await expectFilterRefused(c, what, filters, names);
   const list = await c.expectReply({ type: 'get_subscriptions' }, 'subscriptions_list');
@@ -184,7 +198,12 @@ test('changed_by through `since`: the replay is judged in offset order, then liv
   const { epoch } = await publishOne(s, { type: 'epistemic_update', agent_id: 'agent_1', data: { seq: 0, confidence_level: values[0] } });
   for (const [i, v] of values.entries()) if (i > 0) await ep(s, 'agent_1', i, { confidence_level: v });
   const c = await s.connect(RESEARCHER);
-  const conf = await confirmed(c, { type: 'epistemic_updates', agent_id: 'agent_1', since: { offset: 0, epoch }, filters: { confidence_level: { changed_by: 0.25 } } });
+  const conf = await confirmed(c, {
+    type: 'epistemic_updates',
+    agent_id: 'agent_1',
+    since: { offset: 0, epoch },
+    filters: { confidence_level: { changed_by: 0.25 } },
+  });
   assert.equal(conf.data.recovered, true);
   await ep(s, 'agent_1', 10, { confidence_level: 0.6 }); // 0.1 from the last delivered (0.5): no
   await ep(s, 'agent_1', 11, { confidence_level: 0.2 }); // 0.3: yes
@@ -322,10 +341,17 @@ test('the typed builder writes the grammar, and the server accepts what it build
     confidence_level: { changed_by: { by: 0.2, direction: 'down' }, min: 0 },
     $max_rate: 2,
   });
-  assert.deepEqual(filter().crosses('x', 0.3).not(or(where('a', 1), where('b', 2))).or(where('c', 1)).build(), {
-    x: { crosses: 0.3 },
-    $and: [{ $not: { $or: [{ a: 1 }, { b: 2 }] } }, { $or: [{ c: 1 }] }],
-  });
+  assert.deepEqual(
+    filter()
+      .crosses('x', 0.3)
+      .not(or(where('a', 1), where('b', 2)))
+      .or(where('c', 1))
+      .build(),
+    {
+      x: { crosses: 0.3 },
+      $and: [{ $not: { $or: [{ a: 1 }, { b: 2 }] } }, { $or: [{ c: 1 }] }],
+    },
+  );
   // Compile-time: the filter fits where the SDK takes `filters`, and the operators are typed.
   const asOption: Record<string, unknown> = built;
   void asOption;
@@ -356,7 +382,10 @@ test('escai-realtime tail --filter passes the new forms through (any + $or + cha
     confidence_level: { changed_by: 0.2 },
     $max_rate: 100,
   };
-  const tail = runCli(t, ['tail', '--agent', 'cli-agent', '--type', 'epistemic_updates', '--filter', JSON.stringify(filters), '--json'], { ESCAI_URL: s.url, ESCAI_TOKEN: token });
+  const tail = runCli(t, ['tail', '--agent', 'cli-agent', '--type', 'epistemic_updates', '--filter', JSON.stringify(filters), '--json'], {
+    ESCAI_URL: s.url,
+    ESCAI_TOKEN: token,
+  });
   await eventually(
     async () => {
       const r = await api<{ connections: Array<{ subscriptions: Array<{ filters: unknown }> }> }>(s, 'GET', '/ws/connections', { token: admin });
@@ -371,7 +400,11 @@ test('escai-realtime tail --filter passes the new forms through (any + $or + cha
   await ep(s, 'cli-agent', 3, { role: 'plan-critic', confidence_level: 0.8, belief_states: low }); // moved 0.1 only
   await ep(s, 'cli-agent', 4, { role: 'plan-critic', confidence_level: 0.6, belief_states: low }); // moved 0.3
   await tail.waitForStdout(/"seq":4/, 10_000);
-  const seqs = tail.stdout().trim().split('\n').map((line) => (JSON.parse(line) as { data: { seq: number } }).data.seq);
+  const seqs = tail
+    .stdout()
+    .trim()
+    .split('\n')
+    .map((line) => (JSON.parse(line) as { data: { seq: number } }).data.seq);
   assert.deepEqual(seqs, [1, 4]);
   tail.child.kill('SIGINT');
   await tail.exited;

@@ -14,13 +14,30 @@ import type { DeliveredEvent } from '../src/engine/broker.js';
 import { EscaiError } from '../src/protocol/codes.js';
 import { compileSubscriptionFilter, CONTAINS_COST, CONTAINS_ELEMENTS, FILTER_LIMITS } from '../src/filters/compile.js';
 import { FILTER_BUDGET, LATEST_WORK, REPLAY_COST_UNIT } from '../src/server/delivery/subscription-manager.js';
-import { confirmed, EVENT_TYPES, expectFilterRefused, publishOne, startServer, type DeliveredEvent as Delivered, type TestClient, type TestServer } from './helpers.js';
+import {
+  confirmed,
+  EVENT_TYPES,
+  expectFilterRefused,
+  publishOne,
+  startServer,
+  type DeliveredEvent as Delivered,
+  type TestClient,
+  type TestServer,
+} from './helpers.js';
 
 const Q = FILTER_LIMITS.scanItems;
 const RESEARCHER = { roles: ['researcher'] };
 
 function delivered(data: unknown): DeliveredEvent {
-  return { type: 'epistemic_update', event_id: 'x', agent_id: 'a1', timestamp: new Date(0).toISOString(), epoch: 'e', offset: 1, data } as unknown as DeliveredEvent;
+  return {
+    type: 'epistemic_update',
+    event_id: 'x',
+    agent_id: 'a1',
+    timestamp: new Date(0).toISOString(),
+    epoch: 'e',
+    offset: 1,
+    data,
+  } as unknown as DeliveredEvent;
 }
 
 /** The cost a filter compiles to, or the refusal's message. */
@@ -121,7 +138,14 @@ function longList(item: fc.Arbitrary<unknown>, cap: number = Q): fc.Arbitrary<un
     .tuple(fc.integer({ min: cap - 3, max: cap + 2 }), item, item, fc.integer({ min: 0, max: Q * 3 }))
     .map(([at, fill, special, after]) => [...Array.from({ length: at }, () => fill), special, ...Array.from({ length: after }, () => fill)]);
 }
-const eventData = fc.record({ items: fc.oneof(fc.array(element.el, { maxLength: 4 }), longList(element.el)), x: leafValue, tags: fc.oneof(longList(leafValue), longList(leafValue, CONTAINS_ELEMENTS)) }, { requiredKeys: [] });
+const eventData = fc.record(
+  {
+    items: fc.oneof(fc.array(element.el, { maxLength: 4 }), longList(element.el)),
+    x: leafValue,
+    tags: fc.oneof(longList(leafValue), longList(leafValue, CONTAINS_ELEMENTS)),
+  },
+  { requiredKeys: [] },
+);
 
 // Filters over those lists: no numeric path segment, so every element read is a scan's.
 const path = fc.constantFrom('items', 'x', 'y', 'tags');
@@ -280,13 +304,20 @@ async function seqsUntil(c: TestClient, last: number): Promise<unknown[]> {
   return [...c.takeEvents(), lastOne].map(seqOf);
 }
 
-test('server: the stalling shape (nested any/all, a few hundred nodes) is refused with VALIDATION_ERROR naming the cost limit', { timeout: 30_000 }, async (t) => {
+test('server: the stalling shape (nested any/all, a few hundred nodes) is refused with VALIDATION_ERROR naming the cost limit', {
+  timeout: 30_000,
+}, async (t) => {
   const s = await startServer(t);
   const c = await s.connect(RESEARCHER);
   // any over a list, all over a list in each element, a $or of many conditions inside: ~200 nodes.
   const branches = Array.from({ length: 30 }, (_, i) => ({ [`k${i}`]: { min: 0, max: 1, not_in: [i] } }));
   const stalling = { items: { any: { sub: { all: { $or: branches } } } } };
-  await expectFilterRefused(c, 'nested any/all', stalling, new RegExp(`^filters: cost \\d+, over the limit of ${FILTER_LIMITS.cost} per subscription \\(limit cost`));
+  await expectFilterRefused(
+    c,
+    'nested any/all',
+    stalling,
+    new RegExp(`^filters: cost \\d+, over the limit of ${FILTER_LIMITS.cost} per subscription \\(limit cost`),
+  );
   // Three nested quantifiers over the smallest inner filter are over the budget too.
   await expectFilterRefused(c, 'three nested any', nestedQuantifiers(3, 'any', { x: 1 }), /limit cost/);
   // The connection is still usable, and a filter at the budget is accepted and works.
@@ -319,7 +350,7 @@ test('server: latest looks back fewer events for a costly filter (LATEST_WORK / 
   assert.equal(cheap.data.offset, found.offset - 1);
   const other = await s.connect(RESEARCHER);
   const limited = await confirmed(other, { type: 'epistemic_updates', agent_id: 'agent_1', filters: costly, latest: true });
-  assert.equal(limited.data.offset, 101, 'no latest event: the confirmation names the stream\'s end');
+  assert.equal(limited.data.offset, 101, "no latest event: the confirmation names the stream's end");
   await ep(s, 200, { marker: 'hit', items: [hit] });
   const first = await other.next('epistemic_update', 5000);
   assert.equal(first.data?.['seq'], 200, 'the first event is the live one, not an old latest');
@@ -340,7 +371,12 @@ test('server: a replay through a costly filter counts for more of the replay bud
     const outcomes: boolean[] = [];
     for (let i = 0; i < times; i++) {
       await c.request({ type: 'unsubscribe', data: { subscription_type: 'epistemic_updates', agent_id: 'agent_1' } }, 'unsubscription_confirmed');
-      const conf = await confirmed(c, { type: 'epistemic_updates', agent_id: 'agent_1', ...(filters ? { filters } : {}), since: { offset: 0, epoch: start.data.epoch! } });
+      const conf = await confirmed(c, {
+        type: 'epistemic_updates',
+        agent_id: 'agent_1',
+        ...(filters ? { filters } : {}),
+        since: { offset: 0, epoch: start.data.epoch! },
+      });
       outcomes.push(conf.data.recovered);
       await c.drain();
     }
@@ -365,7 +401,10 @@ test('server: many cheap filters on one connection hit the per-connection cost b
   const reply = await c.subscribe({ type: 'epistemic_updates', agent_id: 'agent_over', filters: cheap });
   assert.equal(reply.type, 'error', JSON.stringify(reply));
   assert.equal(reply.code, 'VALIDATION_ERROR');
-  assert.equal(reply.message, `filters: the connection's filters would cost ${each * (fits + 1)}, over the limit of ${FILTER_BUDGET.cost} per connection (limit connection cost)`);
+  assert.equal(
+    reply.message,
+    `filters: the connection's filters would cost ${each * (fits + 1)}, over the limit of ${FILTER_BUDGET.cost} per connection (limit connection cost)`,
+  );
   // Unfiltered subscriptions cost no filter work: still accepted.
   await confirmed(c, { type: 'epistemic_updates', agent_id: 'agent_plain' });
   // Another connection has its own budget.

@@ -82,15 +82,22 @@ test('min: numbers at or above the bound', { timeout: 60_000 }, (t) =>
     events: { low: ep({ confidence_level: 0.3 }), edge: ep({ confidence_level: 0.5 }), high: ep({ confidence_level: 0.9 }), zero: ep({ confidence_level: 0 }) },
     expect: ['edge', 'high'],
     sentinel: ep({ confidence_level: 1 }),
-  }));
+  }),
+);
 
 test('max: numbers at or below the bound', { timeout: 60_000 }, (t) =>
   filterCase(t, {
     sub: { type: 'epistemic_updates', agent_id: 'agent_1', filters: { uncertainty_score: { max: 0.4 } } },
-    events: { low: ep({ uncertainty_score: 0.1 }), edge: ep({ uncertainty_score: 0.4 }), high: ep({ uncertainty_score: 0.41 }), text: ep({ score_text: 'x', uncertainty_score: undefined }) },
+    events: {
+      low: ep({ uncertainty_score: 0.1 }),
+      edge: ep({ uncertainty_score: 0.4 }),
+      high: ep({ uncertainty_score: 0.41 }),
+      text: ep({ score_text: 'x', uncertainty_score: undefined }),
+    },
     expect: ['low', 'edge'],
     sentinel: ep({ uncertainty_score: 0 }),
-  }));
+  }),
+);
 
 test('min and max on a non-number never match', { timeout: 60_000 }, (t) =>
   filterCase(t, {
@@ -98,14 +105,20 @@ test('min and max on a non-number never match', { timeout: 60_000 }, (t) =>
     events: { str: ep({ score: '5' }), bool: ep({ score: true }), arr: ep({ score: [5] }), obj: ep({ score: { v: 5 } }), num: ep({ score: 5 }) },
     expect: ['num'],
     sentinel: ep({ score: 1 }),
-  }));
+  }),
+);
 
 test('equals: strict equality for strings, numbers and booleans', { timeout: 60_000 }, async (t) => {
   const s = await startServer(t);
   const c1 = await s.connect({ roles: ['researcher'] }, { session: 'c1' });
   await runCase(s, c1, {
     sub: { type: 'pattern_alerts', agent_id: 'agent_1', filters: { pattern_name: { equals: 'retry-loop' } } },
-    events: { same: pattern({ pattern_name: 'retry-loop' }), case: pattern({ pattern_name: 'Retry-Loop' }), longer: pattern({ pattern_name: 'retry-loop-2' }), none: pattern({}) },
+    events: {
+      same: pattern({ pattern_name: 'retry-loop' }),
+      case: pattern({ pattern_name: 'Retry-Loop' }),
+      longer: pattern({ pattern_name: 'retry-loop-2' }),
+      none: pattern({}),
+    },
     expect: ['same'],
     sentinel: pattern({ pattern_name: 'retry-loop' }),
   });
@@ -119,7 +132,12 @@ test('equals: strict equality for strings, numbers and booleans', { timeout: 60_
   const c3 = await s.connect({ roles: ['researcher'] }, { session: 'c3' });
   await runCase(s, c3, {
     sub: { type: 'prediction_updates', agent_id: 'agent_3', filters: { 'flags.urgent': { equals: true } } },
-    events: { yes: prediction({ flags: { urgent: true } }, 'agent_3'), no: prediction({ flags: { urgent: false } }, 'agent_3'), text: prediction({ flags: { urgent: 'true' } }, 'agent_3'), one: prediction({ flags: { urgent: 1 } }, 'agent_3') },
+    events: {
+      yes: prediction({ flags: { urgent: true } }, 'agent_3'),
+      no: prediction({ flags: { urgent: false } }, 'agent_3'),
+      text: prediction({ flags: { urgent: 'true' } }, 'agent_3'),
+      one: prediction({ flags: { urgent: 1 } }, 'agent_3'),
+    },
     expect: ['yes'],
     sentinel: prediction({ flags: { urgent: true } }, 'agent_3'),
   });
@@ -128,10 +146,17 @@ test('equals: strict equality for strings, numbers and booleans', { timeout: 60_
 test('contains: substring of a string', { timeout: 60_000 }, (t) =>
   filterCase(t, {
     sub: { type: 'pattern_alerts', filters: { description: { contains: 'timeout' } } },
-    events: { inside: pattern({ description: 'repeated timeout on step 3' }), start: pattern({ description: 'timeouts' }), other: pattern({ description: 'time out' }), upper: pattern({ description: 'TIMEOUT' }), none: pattern({}) },
+    events: {
+      inside: pattern({ description: 'repeated timeout on step 3' }),
+      start: pattern({ description: 'timeouts' }),
+      other: pattern({ description: 'time out' }),
+      upper: pattern({ description: 'TIMEOUT' }),
+      none: pattern({}),
+    },
     expect: ['inside', 'start'],
     sentinel: pattern({ description: 'timeout' }),
-  }));
+  }),
+);
 
 test('contains: a number is matched as text', { timeout: 60_000 }, (t) =>
   filterCase(t, {
@@ -139,7 +164,8 @@ test('contains: a number is matched as text', { timeout: 60_000 }, (t) =>
     events: { a: ep({ confidence_level: 0.75 }), b: ep({ confidence_level: 0.275 }), c: ep({ confidence_level: 0.7 }), d: ep({ confidence_level: 0.57 }) },
     expect: ['a', 'b'],
     sentinel: ep({ confidence_level: 0.175 }),
-  }));
+  }),
+);
 
 test('contains: a numeric needle matches as text too', { timeout: 60_000 }, (t) =>
   filterCase(t, {
@@ -147,7 +173,8 @@ test('contains: a numeric needle matches as text too', { timeout: 60_000 }, (t) 
     events: { a: pattern({ pattern_id: 'p-42-x' }), b: pattern({ pattern_id: 'p-4-2' }), c: pattern({ frequency: 42 }) },
     expect: ['a'],
     sentinel: pattern({ pattern_id: '1420' }),
-  }));
+  }),
+);
 
 test('contains: an element of an array', { timeout: 60_000 }, (t) =>
   filterCase(t, {
@@ -161,15 +188,23 @@ test('contains: an element of an array', { timeout: 60_000 }, (t) =>
     },
     expect: ['elem', 'sub'],
     sentinel: prediction({ risk_factors: ['memory'] }),
-  }));
+  }),
+);
 
 test('in: the value is one of a list', { timeout: 60_000 }, (t) =>
   filterCase(t, {
     sub: { type: 'prediction_updates', agent_id: 'agent_1', filters: { risk_level: { in: ['high', 'critical'] } } },
-    events: { low: prediction({ risk_level: 'low' }), high: prediction({ risk_level: 'high' }), critical: prediction({ risk_level: 'critical' }), medium: prediction({ risk_level: 'medium' }), missing: prediction({}) },
+    events: {
+      low: prediction({ risk_level: 'low' }),
+      high: prediction({ risk_level: 'high' }),
+      critical: prediction({ risk_level: 'critical' }),
+      medium: prediction({ risk_level: 'medium' }),
+      missing: prediction({}),
+    },
     expect: ['high', 'critical'],
     sentinel: prediction({ risk_level: 'high' }),
-  }));
+  }),
+);
 
 test('in: numbers compare by value and type', { timeout: 60_000 }, (t) =>
   filterCase(t, {
@@ -181,7 +216,8 @@ test('in: numbers compare by value and type', { timeout: 60_000 }, (t) =>
     },
     expect: ['p2'],
     sentinel: ep({ goal_states: [{ description: 'g', status: 'active', priority: 3 }] }),
-  }));
+  }),
+);
 
 test('not_in: the value is present and not in the list', { timeout: 60_000 }, (t) =>
   filterCase(t, {
@@ -189,7 +225,8 @@ test('not_in: the value is present and not in the list', { timeout: 60_000 }, (t
     events: { running: status('running'), idle: status('idle'), stopped: status('stopped'), failed: status('failed') },
     expect: ['running', 'failed'],
     sentinel: status('starting'),
-  }));
+  }),
+);
 
 test('not_in: a missing or null field is a non-match', { timeout: 60_000 }, (t) =>
   filterCase(t, {
@@ -197,31 +234,49 @@ test('not_in: a missing or null field is a non-match', { timeout: 60_000 }, (t) 
     events: { missing: ep({}), nul: ep({ phase: null }), done: ep({ phase: 'done' }), work: ep({ phase: 'work' }) },
     expect: ['work'],
     sentinel: ep({ phase: 'plan' }),
-  }));
+  }),
+);
 
 test('exists: true matches a present, non-null field', { timeout: 60_000 }, (t) =>
   filterCase(t, {
     sub: { type: 'epistemic_updates', filters: { knowledge_state: { exists: true } } },
-    events: { present: ep({}), nul: ep({ knowledge_state: null }), missing: ep({ knowledge_state: undefined }), zero: ep({ knowledge_state: { facts: [], confidence: 0 } }) },
+    events: {
+      present: ep({}),
+      nul: ep({ knowledge_state: null }),
+      missing: ep({ knowledge_state: undefined }),
+      zero: ep({ knowledge_state: { facts: [], confidence: 0 } }),
+    },
     expect: ['present', 'zero'],
     sentinel: ep({}),
-  }));
+  }),
+);
 
 test('exists: false matches a missing or null field', { timeout: 60_000 }, (t) =>
   filterCase(t, {
     sub: { type: 'epistemic_updates', filters: { knowledge_state: { exists: false } } },
-    events: { present: ep({}), nul: ep({ knowledge_state: null }), missing: ep({ knowledge_state: undefined }), falsy: ep({ knowledge_state: { facts: [], confidence: 0 } }) },
+    events: {
+      present: ep({}),
+      nul: ep({ knowledge_state: null }),
+      missing: ep({ knowledge_state: undefined }),
+      falsy: ep({ knowledge_state: { facts: [], confidence: 0 } }),
+    },
     expect: ['nul', 'missing'],
     sentinel: ep({ knowledge_state: null }),
-  }));
+  }),
+);
 
 test('exists: false on a nested path under a null parent', { timeout: 60_000 }, (t) =>
   filterCase(t, {
     sub: { type: 'epistemic_updates', filters: { 'knowledge_state.source': { exists: false } } },
-    events: { withSource: ep({ knowledge_state: { facts: [], source: 'db' } }), noSource: ep({ knowledge_state: { facts: [] } }), nullParent: ep({ knowledge_state: null }) },
+    events: {
+      withSource: ep({ knowledge_state: { facts: [], source: 'db' } }),
+      noSource: ep({ knowledge_state: { facts: [] } }),
+      nullParent: ep({ knowledge_state: null }),
+    },
     expect: ['noSource', 'nullParent'],
     sentinel: ep({ knowledge_state: { facts: [], source: null } }),
-  }));
+  }),
+);
 
 test('plain value: equality for string, number and boolean', { timeout: 60_000 }, async (t) => {
   const s = await startServer(t);
@@ -256,10 +311,17 @@ test('plain value: equality for string, number and boolean', { timeout: 60_000 }
 test('min and max combined: a closed range', { timeout: 60_000 }, (t) =>
   filterCase(t, {
     sub: { type: 'epistemic_updates', filters: { confidence_level: { min: 0.4, max: 0.6 } } },
-    events: { below: ep({ confidence_level: 0.39 }), lo: ep({ confidence_level: 0.4 }), mid: ep({ confidence_level: 0.5 }), hi: ep({ confidence_level: 0.6 }), above: ep({ confidence_level: 0.61 }) },
+    events: {
+      below: ep({ confidence_level: 0.39 }),
+      lo: ep({ confidence_level: 0.4 }),
+      mid: ep({ confidence_level: 0.5 }),
+      hi: ep({ confidence_level: 0.6 }),
+      above: ep({ confidence_level: 0.61 }),
+    },
     expect: ['lo', 'mid', 'hi'],
     sentinel: ep({ confidence_level: 0.45 }),
-  }));
+  }),
+);
 
 test('several keys: all must match (AND)', { timeout: 60_000 }, (t) =>
   filterCase(t, {
@@ -276,7 +338,8 @@ test('several keys: all must match (AND)', { timeout: 60_000 }, (t) =>
     },
     expect: ['all', 'agent2'],
     sentinel: ep({ confidence_level: 0.5 }),
-  }));
+  }),
+);
 
 // ---- paths and envelope fields ----------------------------------------------
 
@@ -291,33 +354,49 @@ test('nested dotted path: knowledge_state.confidence', { timeout: 60_000 }, (t) 
     },
     expect: ['high'],
     sentinel: ep({ knowledge_state: { confidence: 0.8 } }),
-  }));
+  }),
+);
 
 test('nested dotted path with an array index: belief_states.0.belief_type', { timeout: 60_000 }, (t) =>
   filterCase(t, {
     sub: { type: 'epistemic_updates', filters: { 'belief_states.0.belief_type': { equals: 'predictive' } } },
     events: {
       first: ep({ belief_states: [{ content: 'a', belief_type: 'predictive' }] }),
-      second: ep({ belief_states: [{ content: 'a', belief_type: 'factual' }, { content: 'b', belief_type: 'predictive' }] }),
+      second: ep({
+        belief_states: [
+          { content: 'a', belief_type: 'factual' },
+          { content: 'b', belief_type: 'predictive' },
+        ],
+      }),
       empty: ep({ belief_states: [] }),
     },
     expect: ['first'],
     sentinel: ep({ belief_states: [{ belief_type: 'predictive' }] }),
-  }));
+  }),
+);
 
 test('envelope fields on pattern alerts: severity and alert_type', { timeout: 60_000 }, async (t) => {
   const s = await startServer(t);
   const c1 = await s.connect({ roles: ['researcher'] }, { session: 'c1' });
   await runCase(s, c1, {
     sub: { type: 'pattern_alerts', agent_id: 'agent_1', filters: { severity: { in: ['high', 'critical'] } } },
-    events: { info: pattern({}), high: pattern({}, { severity: 'high' }), warning: pattern({}, { severity: 'warning' }), critical: pattern({}, { severity: 'critical' }) },
+    events: {
+      info: pattern({}),
+      high: pattern({}, { severity: 'high' }),
+      warning: pattern({}, { severity: 'warning' }),
+      critical: pattern({}, { severity: 'critical' }),
+    },
     expect: ['high', 'critical'],
     sentinel: pattern({}, { severity: 'critical' }),
   });
   const c2 = await s.connect({ roles: ['researcher'] }, { session: 'c2' });
   await runCase(s, c2, {
     sub: { type: 'pattern_alerts', agent_id: 'agent_2', filters: { alert_type: 'anomaly_detected' } },
-    events: { dflt: pattern({}, {}, 'agent_2'), anomaly: pattern({}, { alertType: 'anomaly_detected' }, 'agent_2'), other: pattern({}, { alertType: 'anomaly' }, 'agent_2') },
+    events: {
+      dflt: pattern({}, {}, 'agent_2'),
+      anomaly: pattern({}, { alertType: 'anomaly_detected' }, 'agent_2'),
+      other: pattern({}, { alertType: 'anomaly' }, 'agent_2'),
+    },
     expect: ['anomaly'],
     sentinel: pattern({}, { alertType: 'anomaly_detected', severity: 'low' }, 'agent_2'),
   });
@@ -354,7 +433,8 @@ test('envelope field on agent status: status', { timeout: 60_000 }, (t) =>
     events: { running: status('running'), failed: status('failed'), failed2: status('failed', 'agent_2'), failing: status('failing') },
     expect: ['failed', 'failed2'],
     sentinel: status('failed', 'agent_3'),
-  }));
+  }),
+);
 
 test('envelope field: agent_id on an all-agents subscription', { timeout: 60_000 }, (t) =>
   filterCase(t, {
@@ -362,7 +442,8 @@ test('envelope field: agent_id on an all-agents subscription', { timeout: 60_000
     events: { a1: prediction({}, 'agent_1'), a2: prediction({}, 'agent_2'), a3: prediction({}, 'agent_3'), a10: prediction({}, 'agent_10') },
     expect: ['a1', 'a3'],
     sentinel: prediction({}, 'agent_3'),
-  }));
+  }),
+);
 
 // ---- missing and null fields -------------------------------------------------
 
@@ -387,7 +468,11 @@ test('a missing field and a null field are non-matches for every operator', { ti
     assert.equal(await s.server.broadcastEpistemicUpdate(agent, { ...epistemic(agent, 0.5), extra: { value: null }, mark: 'null' }), 0, `${name}: null`);
     assert.equal(await s.server.broadcastEpistemicUpdate(agent, { ...epistemic(agent, 0.5), extra: 'x', mark: 'scalarParent' }), 0, `${name}: scalar parent`);
     const good = name === 'min' || name === 'max' ? 5 : name === 'contains' ? 'nullable' : 'x';
-    assert.equal(await s.server.broadcastEpistemicUpdate(agent, { ...epistemic(agent, 0.5), extra: { value: good }, mark: 'sentinel' }), 1, `${name}: sentinel`);
+    assert.equal(
+      await s.server.broadcastEpistemicUpdate(agent, { ...epistemic(agent, 0.5), extra: { value: good }, mark: 'sentinel' }),
+      1,
+      `${name}: sentinel`,
+    );
     assert.deepEqual(await marksUntil(c, 'sentinel'), [], name);
   }
 });

@@ -43,7 +43,10 @@ const modeOf = (path: string) => statSync(path).mode & 0o777;
 
 // ---- 1. the dev secret file ------------------------------------------------
 
-test('dev mode: serve reusing a world-readable .escai-dev-secret makes it 0600 and says so on stderr', { timeout: 60_000, skip: process.platform === 'win32' && 'no POSIX modes' }, async (t) => {
+test('dev mode: serve reusing a world-readable .escai-dev-secret makes it 0600 and says so on stderr', {
+  timeout: 60_000,
+  skip: process.platform === 'win32' && 'no POSIX modes',
+}, async (t) => {
   const dir = tempDir(t);
   const path = secretFile(dir, `${LONG_SECRET}\n`, 0o644);
   const dev = runCli(t, ['serve', '--port', '0', '--no-demo'], { ESCAI_LOG_LEVEL: 'info' }, { cwd: dir });
@@ -63,7 +66,10 @@ test('dev mode: serve reusing a world-readable .escai-dev-secret makes it 0600 a
   await exitWithin(again, 15_000);
 });
 
-test('dev mode: a group-readable secret, and a too-short one rewritten in place, end up 0600 (token command too)', { timeout: 60_000, skip: process.platform === 'win32' && 'no POSIX modes' }, async (t) => {
+test('dev mode: a group-readable secret, and a too-short one rewritten in place, end up 0600 (token command too)', {
+  timeout: 60_000,
+  skip: process.platform === 'win32' && 'no POSIX modes',
+}, async (t) => {
   const dir = tempDir(t);
   const path = secretFile(dir, `${LONG_SECRET}\n`, 0o640);
   const token = runCli(t, ['token', '--sub', 'me'], {}, { cwd: dir });
@@ -138,7 +144,11 @@ test('GET /api/v1/agents with a cursor that is not a next_cursor: 400 VALIDATION
   const cursor = first.body.next_cursor;
   assert.ok(cursor);
   const second = await api<AgentPage>(s, 'GET', `/api/v1/agents?limit=2&cursor=${encodeURIComponent(cursor)}`, { token });
-  assert.deepEqual(second.body.agents.map((a) => a.agent_id), ['a1'], 'a real cursor still pages');
+  assert.deepEqual(
+    second.body.agents.map((a) => a.agent_id),
+    ['a1'],
+    'a real cursor still pages',
+  );
 
   for (const bad of [...BAD_CURSORS.filter((c) => c !== ''), `${cursor}!!`, `${cursor.slice(0, -1)}`]) {
     const r = await api<ErrorBody>(s, 'GET', `/api/v1/agents?limit=2&cursor=${encodeURIComponent(bad)}`, { token });
@@ -165,7 +175,15 @@ test('history: a since or before that is not decimal digits (empty, blank, hex) 
 
 /** An agent event as the directory records it (the publisher gives it its offset and epoch). */
 function agentEvent(agentId: string, ms: number): DeliveredEvent {
-  return { type: 'epistemic_update', event_id: randomUUID(), agent_id: agentId, data: { confidence_level: 0.5 }, timestamp: new Date(ms).toISOString(), offset: 1, epoch: 'e1' };
+  return {
+    type: 'epistemic_update',
+    event_id: randomUUID(),
+    agent_id: agentId,
+    data: { confidence_level: 0.5 },
+    timestamp: new Date(ms).toISOString(),
+    offset: 1,
+    epoch: 'e1',
+  };
 }
 
 async function memoryEngine(t: TestContext): Promise<Engine> {
@@ -183,12 +201,18 @@ async function redisEngine(t: TestContext): Promise<Engine | undefined> {
     await engine.close();
     await dropRedisPrefix(TEST_REDIS_URL, prefix);
   });
-  await engine.broker.start(() => {}, () => {});
+  await engine.broker.start(
+    () => {},
+    () => {},
+  );
   await eventually(() => engine.status().ready, 5000, 'the Redis engine to be ready');
   return engine;
 }
 
-for (const [name, make] of [['memory', memoryEngine], ['redis', redisEngine]] as const) {
+for (const [name, make] of [
+  ['memory', memoryEngine],
+  ['redis', redisEngine],
+] as const) {
   test(`agent directory (${name}): a cursor that does not decode is refused with VALIDATION_ERROR; its own cursors page`, { timeout: 30_000 }, async (t) => {
     const engine = await make(t);
     if (!engine) return;
@@ -198,10 +222,16 @@ for (const [name, make] of [['memory', memoryEngine], ['redis', redisEngine]] as
     await agents.record([agentEvent('a2', now - 2000)]);
     await agents.record([agentEvent('a3', now - 1000)]);
     const first = await agents.list({ limit: 2 });
-    assert.deepEqual(first.agents.map((a) => a.agent_id), ['a3', 'a2']);
+    assert.deepEqual(
+      first.agents.map((a) => a.agent_id),
+      ['a3', 'a2'],
+    );
     assert.equal(first.next_cursor, encodeCursor(now - 2000, 'a2'));
     const rest = await agents.list({ limit: 2, cursor: first.next_cursor! });
-    assert.deepEqual(rest.agents.map((a) => a.agent_id), ['a1']);
+    assert.deepEqual(
+      rest.agents.map((a) => a.agent_id),
+      ['a1'],
+    );
     for (const bad of [...BAD_CURSORS, `${first.next_cursor}!!`]) {
       await assert.rejects(
         agents.list({ limit: 2, cursor: bad }),
@@ -214,7 +244,7 @@ for (const [name, make] of [['memory', memoryEngine], ['redis', redisEngine]] as
 
 // ---- 4. the console's framing headers --------------------------------------
 
-test('the console sends X-Frame-Options: DENY beside CSP frame-ancestors \'none\'', { timeout: 30_000 }, async (t) => {
+test("the console sends X-Frame-Options: DENY beside CSP frame-ancestors 'none'", { timeout: 30_000 }, async (t) => {
   const s = await startServer(t);
   for (const path of ['/', '/console/app.js']) {
     const res = await fetch(`${s.url}${path}`);

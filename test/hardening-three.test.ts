@@ -21,7 +21,12 @@ async function metric(s: TestServer, name: string): Promise<number> {
 }
 
 /** Sockets opened with ?auth=message, not yet authenticated: the ones that opened, and the refusals (HTTP status). */
-async function waitingSockets(t: TestContext, s: TestServer, n: number, headers: Record<string, string> = {}): Promise<{ open: TestClient[]; refused: number[] }> {
+async function waitingSockets(
+  t: TestContext,
+  s: TestServer,
+  n: number,
+  headers: Record<string, string> = {},
+): Promise<{ open: TestClient[]; refused: number[] }> {
   const attempts = await Promise.allSettled(
     Array.from({ length: n }, async (_, i) => {
       const client = await TestClient.open(`${s.wsUrl}/ws/monitor/waiting-${i}?auth=message`, { headers });
@@ -79,7 +84,10 @@ test('sockets waiting for first-message auth hold the per-address cap; every way
   const s = await startServer(t, { maxConnectionsPerIp: 3, handshakeRate: 1000, authTimeout: 2 });
   const { open, refused } = await waitingSockets(t, s, 10);
   assert.equal(open.length, 3, 'at most the cap while nobody has authenticated');
-  assert.deepEqual(refused, Array.from({ length: 7 }, () => 429));
+  assert.deepEqual(
+    refused,
+    Array.from({ length: 7 }, () => 429),
+  );
   assert.equal(await metric(s, 'escai_address_slots'), 3);
   const refusal = await handshakeRefusal(`${s.wsUrl}/ws/monitor/eleventh?token=${await s.token({ roles: ['researcher'] })}`);
   assert.equal(refusal.body?.error.code, 'IP_CONNECTION_LIMIT', 'a token handshake is refused too while the three wait');
@@ -112,7 +120,9 @@ test('concurrent handshakes cannot all pass the per-address check while their to
   const tokens = await Promise.all(Array.from({ length: 30 }, (_, i) => sign('k1', `c${i}`)));
   const results = await Promise.allSettled(tokens.map((token, i) => openMonitor(s.wsUrl, token, { session: `storm-${i}` })));
   const opened = results.flatMap((r) => (r.status === 'fulfilled' ? [r.value.client] : []));
-  t.after(() => opened.forEach((c) => c.terminate()));
+  t.after(() => {
+    for (const c of opened) c.terminate();
+  });
   assert.equal(opened.length, 3, `${opened.length} of 30 concurrent handshakes opened; the cap is 3`);
   assert.equal(await metric(s, 'escai_address_slots'), 3);
   for (const c of opened) c.ws.close();
@@ -145,14 +155,16 @@ test('with trust off, or from an untrusted peer, a forged X-Forwarded-For change
   }
 });
 
-test('through trusted proxies the client is the nearest untrusted address from the right; what it wrote on the left is ignored', { timeout: 60_000 }, async (t) => {
+test('through trusted proxies the client is the nearest untrusted address from the right; what it wrote on the left is ignored', {
+  timeout: 60_000,
+}, async (t) => {
   // The test's peer is 127.0.0.1 (the last proxy); 10.0.0.2 is a proxy in front of it.
   const s = await startServer(t, { trustProxy: ['127.0.0.1', '10.0.0.0/8'], restRateLimit: 2, maxConnectionsPerIp: 1, handshakeRate: 1000 });
   const token = await s.token({ roles: ['researcher'] });
   const get = (xff: string) => api(s, 'GET', '/api/v1/agents', { token, headers: { 'X-Forwarded-For': xff } }).then((r) => r.status);
   assert.equal(await get('203.0.113.1, 10.0.0.2'), 200);
   assert.equal(await get('203.0.113.1, 10.0.0.2'), 200);
-  assert.equal(await get('203.0.113.1, 10.0.0.2'), 429, 'the real client\'s budget is spent');
+  assert.equal(await get('203.0.113.1, 10.0.0.2'), 429, "the real client's budget is spent");
   assert.equal(await get('192.0.2.99, 203.0.113.1, 10.0.0.2'), 429, 'a forged entry on the left is not the client');
   assert.equal(await get('203.0.113.2, 10.0.0.2'), 200, 'another client behind the same proxies has its own budget');
 
@@ -183,15 +195,18 @@ function closedWithin(c: TestClient, ms: number, what: string): Promise<{ code: 
   ]);
 }
 
-test('at the previous secret\'s cut-off its connections close with 4001; one that refreshed before it stays', { timeout: 30_000 }, async (t) => {
+test("at the previous secret's cut-off its connections close with 4001; one that refreshed before it stays", { timeout: 30_000 }, async (t) => {
   const cutOff = Date.now() + 2500;
   const s = await startServer(t, { jwtPreviousSecret: OLD_SECRET, jwtPreviousSecretUntil: new Date(cutOff).toISOString(), tokenExpiryWarning: 1 });
   const oldToken = (sub: string) => signToken(OLD_SECRET, { sub, roles: ['researcher'], expiresInSec: 3600 });
   const stale = await s.connect(await oldToken('stale'), { session: 'stale' });
   const renewed = await s.connect(await oldToken('renewed'), { session: 'renewed' });
   const warned = await renewed.next('token_expiring', 5000);
-  assert.equal(warned.data.expires_at, new Date(cutOff).toISOString(), 'the warning names the cut-off, not the token\'s exp');
-  const refreshed = await renewed.request({ type: 'refresh', id: 'r', data: { token: await signToken(SECRET, { sub: 'renewed', roles: ['researcher'] }) } }, 'token_refreshed');
+  assert.equal(warned.data.expires_at, new Date(cutOff).toISOString(), "the warning names the cut-off, not the token's exp");
+  const refreshed = await renewed.request(
+    { type: 'refresh', id: 'r', data: { token: await signToken(SECRET, { sub: 'renewed', roles: ['researcher'] }) } },
+    'token_refreshed',
+  );
   assert.equal(refreshed.type, 'token_refreshed');
 
   const closed = await closedWithin(stale, 10_000, 'the connection on the retired secret');
@@ -242,22 +257,37 @@ test('a refresh to a retired key that lands while the key check is fetching the 
 
 // ---- 5. replies keep request order -------------------------------------------------------
 
-test('a RATE_LIMITED reply to a pipelined publish waits for the replies before it; a dropped request with an id is answered', { timeout: 30_000 }, async (t) => {
+test('a RATE_LIMITED reply to a pipelined publish waits for the replies before it; a dropped request with an id is answered', {
+  timeout: 30_000,
+}, async (t) => {
   const s = await startServer(t, { publishRate: 1, publishBurst: 5, rateLimit: 1, rateBurst: 3, rateLimitCloseAfter: 40 });
   const producer = await s.connect({ sub: 'producer', roles: ['developer'] }, { session: 'producer' });
   const ids = Array.from({ length: 12 }, (_, i) => `p${i}`);
   for (const [i, id] of ids.entries()) producer.send({ type: 'publish', id, data: epistemicEvent('ordered', i) });
   await eventually(() => producer.events('publish_confirmed', 'error').length === ids.length, 10_000, 'a reply to every publish');
   const replies = producer.events('publish_confirmed', 'error');
-  assert.deepEqual(replies.map((m) => m.id), ids, 'replies in request order');
-  assert.deepEqual(replies.map((m) => (m.type === 'error' ? m.code : m.type)), [...Array(5).fill('publish_confirmed'), ...Array(7).fill('RATE_LIMITED')]);
+  assert.deepEqual(
+    replies.map((m) => m.id),
+    ids,
+    'replies in request order',
+  );
+  assert.deepEqual(
+    replies.map((m) => (m.type === 'error' ? m.code : m.type)),
+    [...Array(5).fill('publish_confirmed'), ...Array(7).fill('RATE_LIMITED')],
+  );
 
   // Control requests past their budget: each one with an id gets its reply, in order.
   const pings = Array.from({ length: 8 }, (_, i) => `q${i}`);
   for (const id of pings) producer.send({ type: 'ping', id });
   await eventually(() => producer.events('pong', 'error').filter((m) => pings.includes(String(m.id))).length === pings.length, 10_000, 'a reply to every ping');
   const answers = producer.events('pong', 'error').filter((m) => pings.includes(String(m.id)));
-  assert.deepEqual(answers.map((m) => m.id), pings);
-  assert.ok(answers.some((m) => m.type === 'error' && m.code === 'RATE_LIMITED'), 'some pings were over the budget');
+  assert.deepEqual(
+    answers.map((m) => m.id),
+    pings,
+  );
+  assert.ok(
+    answers.some((m) => m.type === 'error' && m.code === 'RATE_LIMITED'),
+    'some pings were over the budget',
+  );
   assert.equal(producer.ws.readyState, WebSocket.OPEN);
 });

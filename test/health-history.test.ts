@@ -19,8 +19,14 @@ test('health history: oldest first, the oldest overwritten at capacity, since() 
   const h = new HealthHistory(3);
   for (let t = 1; t <= 5; t++) h.record(t, [report('a', t * 10)]);
   assert.equal(h.size, 3);
-  assert.deepEqual(h.since(-Infinity).map((s) => s.t), [3, 4, 5]);
-  assert.deepEqual(h.since(4).map((s) => s.nodes['a']!['events_in']), [40, 50]);
+  assert.deepEqual(
+    h.since(-Infinity).map((s) => s.t),
+    [3, 4, 5],
+  );
+  assert.deepEqual(
+    h.since(4).map((s) => s.nodes['a']!['events_in']),
+    [40, 50],
+  );
   assert.deepEqual(h.since(6), []);
 });
 
@@ -30,7 +36,13 @@ test('health history: a sample at or before the newest is ignored (a clock that 
   h.record(10, [report('a', 2)]);
   h.record(9, [report('a', 3)]);
   h.record(11, [report('a', 4)]);
-  assert.deepEqual(h.since(-Infinity).map((s) => [s.t, s.nodes['a']!['events_in']]), [[10, 1], [11, 4]]);
+  assert.deepEqual(
+    h.since(-Infinity).map((s) => [s.t, s.nodes['a']!['events_in']]),
+    [
+      [10, 1],
+      [11, 4],
+    ],
+  );
 });
 
 test('health history: a sample holds copies, not the reports it was given', { timeout: 10_000 }, () => {

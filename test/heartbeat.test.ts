@@ -25,13 +25,18 @@ function heartbeats(c: TestClient, count: number, timeoutMs = 20_000): Promise<v
     if ((JSON.parse(String(data)) as { type?: unknown }).type === 'ping') seen++;
   };
   c.ws.on('message', onMessage);
-  return waitFor(() => seen >= count, (changed) => {
-    c.ws.on('message', changed);
-    return () => {
-      c.ws.off('message', changed);
-      c.ws.off('message', onMessage);
-    };
-  }, timeoutMs, () => `${count} heartbeats (saw ${seen})`);
+  return waitFor(
+    () => seen >= count,
+    (changed) => {
+      c.ws.on('message', changed);
+      return () => {
+        c.ws.off('message', changed);
+        c.ws.off('message', onMessage);
+      };
+    },
+    timeoutMs,
+    () => `${count} heartbeats (saw ${seen})`,
+  );
 }
 
 /** A client that never answers protocol pings and never sends anything after `setup`. */

@@ -242,11 +242,7 @@ export class TestClient {
    */
   next<T extends ServerMessageType>(type: T | readonly T[], timeoutMs?: number): Promise<MessageOf<T>>;
   next<T extends ServerMessageType>(type: T | readonly T[], match: (m: MessageOf<T>) => boolean, timeoutMs?: number): Promise<MessageOf<T>>;
-  next<T extends ServerMessageType>(
-    type: T | readonly T[],
-    matchOrTimeout?: ((m: MessageOf<T>) => boolean) | number,
-    timeoutMs = 3000,
-  ): Promise<MessageOf<T>> {
+  next<T extends ServerMessageType>(type: T | readonly T[], matchOrTimeout?: ((m: MessageOf<T>) => boolean) | number, timeoutMs = 3000): Promise<MessageOf<T>> {
     const types: readonly string[] = typeof type === 'string' ? [type] : type;
     const extra = typeof matchOrTimeout === 'function' ? matchOrTimeout : undefined;
     const timeout = typeof matchOrTimeout === 'number' ? matchOrTimeout : timeoutMs;
@@ -420,7 +416,10 @@ export interface ErrorBody {
 }
 
 /** The HTTP refusal of a WebSocket handshake: status, headers and JSON body (null when empty). */
-export async function handshakeRefusal(url: string, headers: Record<string, string> = {}): Promise<{ status: number; headers: Record<string, string>; body: ErrorBody | null }> {
+export async function handshakeRefusal(
+  url: string,
+  headers: Record<string, string> = {},
+): Promise<{ status: number; headers: Record<string, string>; body: ErrorBody | null }> {
   const ws = new WebSocket(url, { headers });
   return new Promise((resolve, reject) => {
     ws.on('open', () => {
@@ -486,7 +485,12 @@ export function waitFor(check: () => boolean, watch: (changed: () => void) => ()
  */
 export function connectionCount(server: EscaiServer, count: number, timeoutMs = 3000, what = `${count} connection(s) on the server`): Promise<void> {
   const connections = server.connections;
-  return waitFor(() => connections.size === count, (changed) => connections.onChange(changed), timeoutMs, () => `${what} (holds ${connections.size})`);
+  return waitFor(
+    () => connections.size === count,
+    (changed) => connections.onChange(changed),
+    timeoutMs,
+    () => `${what} (holds ${connections.size})`,
+  );
 }
 
 /**

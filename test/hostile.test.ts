@@ -45,7 +45,16 @@ test('an unsupported WebSocket version gets 426 naming the versions spoken (RFC 
   const token = await s.token({ roles: ['researcher'] });
   const socket = await rawSocket(t, Number(new URL(s.url).port));
   socket.write(
-    [`GET /ws/monitor/v?token=${token} HTTP/1.1`, 'Host: x', 'Upgrade: websocket', 'Connection: Upgrade', 'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==', 'Sec-WebSocket-Version: 7', '', ''].join('\r\n'),
+    [
+      `GET /ws/monitor/v?token=${token} HTTP/1.1`,
+      'Host: x',
+      'Upgrade: websocket',
+      'Connection: Upgrade',
+      'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==',
+      'Sec-WebSocket-Version: 7',
+      '',
+      '',
+    ].join('\r\n'),
   );
   let answer = '';
   socket.on('data', (d: Buffer) => (answer += d.toString()));
@@ -62,7 +71,12 @@ test('absurd token times are refused cleanly at connect and on refresh, and a re
   assert.equal(refused.status, 401);
   assert.equal(refused.body?.error.code, 'TOKEN_INVALID');
   assert.match(refused.body?.error.message ?? '', /"exp" is not a time between 1970 and 9999/);
-  const farIat = await new SignJWT({ roles: ['researcher'] }).setProtectedHeader({ alg: 'HS256' }).setSubject('user_1').setIssuedAt(-5).setExpirationTime('1h').sign(key);
+  const farIat = await new SignJWT({ roles: ['researcher'] })
+    .setProtectedHeader({ alg: 'HS256' })
+    .setSubject('user_1')
+    .setIssuedAt(-5)
+    .setExpirationTime('1h')
+    .sign(key);
   assert.equal((await handshakeRefusal(`${s.wsUrl}/ws/monitor/a?token=${farIat}`)).body?.error.code, 'TOKEN_INVALID');
 
   const c = await s.connect({ roles: ['researcher'] });
@@ -71,7 +85,11 @@ test('absurd token times are refused cleanly at connect and on refresh, and a re
   assert.equal(answer.type, 'error');
   assert.equal(answer.type === 'error' && answer.code, 'TOKEN_INVALID');
   await s.server.publish({ type: 'epistemic_update', agent_id: 'a1', data: { n: 1 } });
-  assert.deepEqual(eventsOf(await c.drain()).map((e) => e.data?.['n']), [1], 'the connection carries on with its old token');
+  assert.deepEqual(
+    eventsOf(await c.drain()).map((e) => e.data?.['n']),
+    [1],
+    'the connection carries on with its old token',
+  );
 });
 
 test('a token whose parameter name is percent-encoded is still redacted from the logs', { timeout: 60_000 }, async (t) => {
@@ -145,7 +163,7 @@ test('one address may hold maxConnectionsPerIp connections, and open handshakeRa
   assert.equal(limited.headers['retry-after'], '1');
 });
 
-test('the REST API has a per-address budget (429 RATE_LIMITED in the catalogue\'s shape); probes are exempt', { timeout: 60_000 }, async (t) => {
+test("the REST API has a per-address budget (429 RATE_LIMITED in the catalogue's shape); probes are exempt", { timeout: 60_000 }, async (t) => {
   const s = await startServer(t, { restRateLimit: 5 });
   const token = await s.token({ roles: ['researcher'] });
   for (let i = 0; i < 5; i++) assert.equal((await api(s, 'GET', '/api/v1/agents', { token })).status, 200);

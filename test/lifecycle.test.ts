@@ -14,7 +14,17 @@ import { Connection, type ConnectionHooks, type StateChange } from '../src/serve
 import { createCounters } from '../src/server/node/counters.js';
 import { connectionCount, epistemic, eventsOf, eventually, startServer, TEST_ENGINE, TEST_REDIS_URL, type TestClient } from './helpers.js';
 
-const LIMITS = { maxBufferedBytes: 1 << 20, rateLimit: 50, rateBurst: 100, rateLimitCloseAfter: 50, batchMaxMessages: 256, batchMaxBytes: 65536, batchMaxDelay: 0, publishRate: 10_000, publishBurst: 20_000 };
+const LIMITS = {
+  maxBufferedBytes: 1 << 20,
+  rateLimit: 50,
+  rateBurst: 100,
+  rateLimitCloseAfter: 50,
+  batchMaxMessages: 256,
+  batchMaxBytes: 65536,
+  batchMaxDelay: 0,
+  publishRate: 10_000,
+  publishBurst: 20_000,
+};
 
 /** A server-side `ws` socket and its client, both real, on port 0; the Connection under test wraps the server side. */
 async function connectionPair(t: TestContext): Promise<{ conn: Connection; client: WebSocket; serverSide: WebSocket; changes: StateChange[] }> {
@@ -36,7 +46,13 @@ async function connectionPair(t: TestContext): Promise<{ conn: Connection; clien
     socketError: () => {},
   };
   const principal = new Principal('u1', ['researcher'], [], DEFAULT_ROLES);
-  const conn = new Connection(serverSide, { principal, sessionId: 's1', sessionStartedAt: Date.now(), holdsUserSlot: false, remoteAddress: '127.0.0.1', batch: false }, LIMITS, createCounters(), hooks);
+  const conn = new Connection(
+    serverSide,
+    { principal, sessionId: 's1', sessionStartedAt: Date.now(), holdsUserSlot: false, remoteAddress: '127.0.0.1', batch: false },
+    LIMITS,
+    createCounters(),
+    hooks,
+  );
   return { conn, client, serverSide, changes };
 }
 
@@ -73,14 +89,16 @@ test('terminate goes straight to closed (the node removes the connection at once
 test('the peer closing is reported as open → closed', { timeout: 60_000 }, async (t) => {
   const { conn, client, changes } = await connectionPair(t);
   client.close(1000);
-  await eventually(() => conn.state === 'closed', 3000, 'the peer\'s close to arrive');
+  await eventually(() => conn.state === 'closed', 3000, "the peer's close to arrive");
   assert.deepEqual(changes, [{ oldState: 'open', newState: 'closed' }]);
 });
 
 // The race this guards: events delivered between the subscription's registration and its position
 // read are held for the connection, and may sit at or below the position read. It shows on Redis (the
 // read is a round trip while pub/sub keeps delivering); both engines must pass it.
-test('a subscription confirmed while its stream is busy starts at a consistent position: every event after the confirmed offset arrives, none at or before it', { timeout: 60_000 }, async (t) => {
+test('a subscription confirmed while its stream is busy starts at a consistent position: every event after the confirmed offset arrives, none at or before it', {
+  timeout: 60_000,
+}, async (t) => {
   const s = await startServer(t);
   let publishing = true;
   let published = 0;
@@ -119,7 +137,9 @@ test('a subscription confirmed while its stream is busy starts at a consistent p
   }
 });
 
-test('on Redis, the node follows a stream exactly while it has subscribers (and a user\'s stream while the user is connected)', { timeout: 60_000 }, async (t) => {
+test("on Redis, the node follows a stream exactly while it has subscribers (and a user's stream while the user is connected)", {
+  timeout: 60_000,
+}, async (t) => {
   if (TEST_ENGINE !== 'redis') {
     t.skip('runs in the Redis-engine pass (ESCAI_TEST_ENGINE=redis)');
     return;
@@ -138,7 +158,7 @@ test('on Redis, the node follows a stream exactly while it has subscribers (and 
   assert.equal(await subscribers('agent%3Aa1'), 0);
   assert.equal(await patterns(), 0);
   const c = await s.connect({ sub: 'alice', roles: ['researcher'] });
-  assert.equal(await subscribers('user%3Aalice'), 1, 'the user\'s notification stream while alice is connected');
+  assert.equal(await subscribers('user%3Aalice'), 1, "the user's notification stream while alice is connected");
   await c.subscribe({ type: 'epistemic_updates', agent_id: 'a1' });
   await c.subscribe({ type: 'agent_status', agent_id: 'a1' });
   assert.equal(await subscribers('agent%3Aa1'), 1, 'one channel subscription for both subscriptions');

@@ -145,7 +145,11 @@ test('slow consumer: a client that stops reading is disconnected; a normal subsc
   }
   await eventually(() => normal.events('system_alert').length === published, 15_000, `the normal subscriber to receive all ${published} events`);
   const ns = normal.events('system_alert').map((m) => m.metadata?.['n'] as number);
-  assert.deepEqual(ns, Array.from({ length: published }, (_, i) => i), 'every event, in order, once');
+  assert.deepEqual(
+    ns,
+    Array.from({ length: published }, (_, i) => i),
+    'every event, in order, once',
+  );
   assert.ok(received >= published);
 
   // The slow client leaves the registry (after the close grace) and its socket ends.

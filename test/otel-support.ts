@@ -16,7 +16,11 @@ export { SpanStatusCode };
 export type Encoding = 'protobuf' | 'json';
 
 /** A tracer whose spans stay in memory (for serializing by hand). */
-export function memoryTracer(resource: Attributes = { 'service.name': 'test-service' }): { tracer: Tracer; spans(): ReadableSpan[]; provider: BasicTracerProvider } {
+export function memoryTracer(resource: Attributes = { 'service.name': 'test-service' }): {
+  tracer: Tracer;
+  spans(): ReadableSpan[];
+  provider: BasicTracerProvider;
+} {
   const exporter = new InMemorySpanExporter();
   const provider = new BasicTracerProvider({ resource: resourceFromAttributes(resource), spanProcessors: [new SimpleSpanProcessor(exporter)] });
   return { tracer: provider.getTracer('escai-test', '1.0.0'), spans: () => exporter.getFinishedSpans(), provider };

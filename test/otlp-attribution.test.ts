@@ -19,7 +19,14 @@ const id = (n: number) => n.toString(16).padStart(16, '0');
 
 function span(spanId: number, parent: number | null, attributes: Record<string, AttributeValue>, over: Partial<SpanRecord> = {}): SpanRecord {
   seq++;
-  return spanRecord(attributes, { spanId: id(spanId), parentSpanId: parent === null ? null : id(parent), name: `span ${spanId}`, startMs: T0 + seq, endMs: T0 + seq + 10, ...over });
+  return spanRecord(attributes, {
+    spanId: id(spanId),
+    parentSpanId: parent === null ? null : id(parent),
+    name: `span ${spanId}`,
+    startMs: T0 + seq,
+    endMs: T0 + seq + 10,
+    ...over,
+  });
 }
 
 const AGENT = (name: string) => ({ 'gen_ai.operation.name': 'invoke_agent', 'gen_ai.agent.name': name });
@@ -45,13 +52,23 @@ function brief(ing: Ingestor, b: SpanBatch): string[] {
 
 test('a whole run in one batch: every span under the agent its run names, no parent announced', { timeout: 10_000 }, () => {
   const ing = ingestor();
-  assert.deepEqual(brief(ing, batch(span(2, 1, CHAT), span(3, 2, HTTP), span(1, null, AGENT('planner')))), ['planner 2 ok', 'planner 3 ok', 'planner 1 ok', 'planner epistemic_update']);
+  assert.deepEqual(brief(ing, batch(span(2, 1, CHAT), span(3, 2, HTTP), span(1, null, AGENT('planner')))), [
+    'planner 2 ok',
+    'planner 3 ok',
+    'planner 1 ok',
+    'planner epistemic_update',
+  ]);
 });
 
 test('a child before its parent: the parent announced running once, then its end on the same stream', { timeout: 10_000 }, () => {
   const ing = ingestor();
   // The agent named on the resource: every span of the process is its, whatever order they come in.
-  const named = { resource: new Map([['service.name', 'svc'], ['gen_ai.agent.name', 'planner']]) };
+  const named = {
+    resource: new Map([
+      ['service.name', 'svc'],
+      ['gen_ai.agent.name', 'planner'],
+    ]),
+  };
   assert.deepEqual(brief(ing, batch(span(12, 11, CHAT, named))), ['planner 11 running inferred', 'planner 12 ok', 'planner epistemic_update']);
   assert.deepEqual(brief(ing, batch(span(13, 11, CHAT, named))), ['planner 13 ok', 'planner epistemic_update'], 'announced once');
   assert.deepEqual(brief(ing, batch(span(11, null, AGENT('planner'), named))), ['planner 11 ok', 'planner epistemic_update']);
@@ -68,14 +85,27 @@ test('a run whose children come first: guessed under the service, published agai
   assert.deepEqual(brief(ing, batch(span(2, 1, CHAT))), ['svc 1 running inferred', 'svc 2 ok', 'svc epistemic_update']);
   assert.deepEqual(brief(ing, batch(span(3, 1, CHAT))), ['svc 3 ok', 'svc epistemic_update']);
   // The run's own span names its agent: the earlier steps, again, on planner's stream; the end reaches both.
-  assert.deepEqual(brief(ing, batch(span(1, null, AGENT('planner')))), ['planner 1 running inferred', 'planner 2 ok', 'planner 3 ok', 'svc 1 ok', 'planner 1 ok', 'svc epistemic_update']);
+  assert.deepEqual(brief(ing, batch(span(1, null, AGENT('planner')))), [
+    'planner 1 running inferred',
+    'planner 2 ok',
+    'planner 3 ok',
+    'svc 1 ok',
+    'planner 1 ok',
+    'svc epistemic_update',
+  ]);
   // Another service's run names another agent: nothing of it goes to planner (no guess by service: it may run several agents).
   const t2 = { traceId: 'b'.repeat(32) };
   assert.deepEqual(brief(ing, batch(span(22, 21, CHAT, t2))), ['svc 21 running inferred', 'svc 22 ok', 'svc epistemic_update']);
-  assert.deepEqual(brief(ing, batch(span(21, null, AGENT('coder'), t2))), ['coder 21 running inferred', 'coder 22 ok', 'svc 21 ok', 'coder 21 ok', 'svc epistemic_update']);
+  assert.deepEqual(brief(ing, batch(span(21, null, AGENT('coder'), t2))), [
+    'coder 21 running inferred',
+    'coder 22 ok',
+    'svc 21 ok',
+    'coder 21 ok',
+    'svc epistemic_update',
+  ]);
 });
 
-test('plain spans: attributed inside a known agent\'s trace, ignored outside any', { timeout: 10_000 }, () => {
+test("plain spans: attributed inside a known agent's trace, ignored outside any", { timeout: 10_000 }, () => {
   const ing = ingestor();
   const lone = ing.eventsOf(batch(span(1, null, HTTP, { traceId: 'd'.repeat(32) })));
   assert.deepEqual(lone.events, []);
@@ -86,15 +116,19 @@ test('plain spans: attributed inside a known agent\'s trace, ignored outside any
 
 test('nested agents: each span goes to its nearest named ancestor', { timeout: 10_000 }, () => {
   const ing = ingestor();
-  assert.deepEqual(brief(ing, batch(span(4, 3, CHAT), span(3, 2, AGENT('coder')), span(5, 2, CHAT), span(2, 1, { 'gen_ai.operation.name': 'execute_tool', 'gen_ai.tool.name': 'delegate' }), span(1, null, AGENT('planner')))), [
-    'coder 4 ok',
-    'coder 3 ok',
-    'planner 5 ok',
-    'planner 2 ok',
-    'planner 1 ok',
-    'coder epistemic_update',
-    'planner epistemic_update',
-  ]);
+  assert.deepEqual(
+    brief(
+      ing,
+      batch(
+        span(4, 3, CHAT),
+        span(3, 2, AGENT('coder')),
+        span(5, 2, CHAT),
+        span(2, 1, { 'gen_ai.operation.name': 'execute_tool', 'gen_ai.tool.name': 'delegate' }),
+        span(1, null, AGENT('planner')),
+      ),
+    ),
+    ['coder 4 ok', 'coder 3 ok', 'planner 5 ok', 'planner 2 ok', 'planner 1 ok', 'coder epistemic_update', 'planner epistemic_update'],
+  );
 });
 
 test('an ancestry cycle in hostile input ends; memory is bounded', { timeout: 10_000 }, () => {

@@ -51,7 +51,7 @@ function comparable(s: SpanRecord) {
   };
 }
 
-test('the SDK\'s protobuf and JSON serializations decode to the same spans, every field read', { timeout: 30_000 }, () => {
+test("the SDK's protobuf and JSON serializations decode to the same spans, every field read", { timeout: 30_000 }, () => {
   const spans = sdkSpans();
   const proto = decodeProtobuf(serialize(spans, 'protobuf'));
   const json = decodeJson(Buffer.from(serialize(spans, 'json')));
@@ -104,7 +104,17 @@ test('OTLP JSON mapping rules: hex ids in any case, 64-bit integers as strings o
                     { key: 'n', value: { intValue: 42 } },
                     { key: 'd', value: { doubleValue: 'NaN' } },
                     { key: 'arr', value: { arrayValue: { values: [{ stringValue: 'a' }, { boolValue: false }] } } },
-                    { key: 'kv', value: { kvlistValue: { values: [{ key: 'x', value: { intValue: '1' } }, { key: '__proto__', value: { stringValue: 'no' } }] } } },
+                    {
+                      key: 'kv',
+                      value: {
+                        kvlistValue: {
+                          values: [
+                            { key: 'x', value: { intValue: '1' } },
+                            { key: '__proto__', value: { stringValue: 'no' } },
+                          ],
+                        },
+                      },
+                    },
                     { key: 'b', value: { bytesValue: 'AQID' } },
                     { key: 'empty', value: {} },
                   ],
@@ -137,7 +147,13 @@ test('OTLP JSON mapping rules: hex ids in any case, 64-bit integers as strings o
 });
 
 test('a span with bad ids or times is rejected with its reason; the others of the request are kept', { timeout: 30_000 }, () => {
-  const good = { traceId: 'a'.repeat(32), spanId: 'b'.repeat(16), name: 'ok', startTimeUnixNano: '1700000000000000000', endTimeUnixNano: '1700000001000000000' };
+  const good = {
+    traceId: 'a'.repeat(32),
+    spanId: 'b'.repeat(16),
+    name: 'ok',
+    startTimeUnixNano: '1700000000000000000',
+    endTimeUnixNano: '1700000001000000000',
+  };
   const batch = decodeJson({
     resourceSpans: [
       {
@@ -159,7 +175,13 @@ test('a span with bad ids or times is rejected with its reason; the others of th
   });
   assert.deepEqual(
     batch.rejected.map((r) => r.reason),
-    ['invalid trace id (16 bytes, not all zero)', 'invalid span id (8 bytes, not all zero)', 'invalid parent span id (8 bytes)', 'invalid start time', 'invalid end time'],
+    [
+      'invalid trace id (16 bytes, not all zero)',
+      'invalid span id (8 bytes, not all zero)',
+      'invalid parent span id (8 bytes)',
+      'invalid start time',
+      'invalid end time',
+    ],
   );
   assert.equal(batch.spans.length, 2);
   assert.equal(batch.spans[1]!.endMs, batch.spans[1]!.startMs, 'an end before the start is clamped to the start');
@@ -168,7 +190,26 @@ test('a span with bad ids or times is rejected with its reason; the others of th
 test('values nested deeper than the limit are cut with a marker, in both encodings, and the span is kept', { timeout: 30_000 }, () => {
   let value: Record<string, unknown> = { stringValue: 'bottom' };
   for (let i = 0; i < 50; i++) value = { kvlistValue: { values: [{ key: 'k', value }] } };
-  const batch = decodeJson({ resourceSpans: [{ scopeSpans: [{ spans: [{ traceId: 'a'.repeat(32), spanId: 'b'.repeat(16), name: 'deep', startTimeUnixNano: '1700000000000000000', endTimeUnixNano: '1700000000000000000', attributes: [{ key: 'deep', value }] }] }] }] });
+  const batch = decodeJson({
+    resourceSpans: [
+      {
+        scopeSpans: [
+          {
+            spans: [
+              {
+                traceId: 'a'.repeat(32),
+                spanId: 'b'.repeat(16),
+                name: 'deep',
+                startTimeUnixNano: '1700000000000000000',
+                endTimeUnixNano: '1700000000000000000',
+                attributes: [{ key: 'deep', value }],
+              },
+            ],
+          },
+        ],
+      },
+    ],
+  });
   let v: unknown = batch.spans[0]!.attributes.get('deep');
   let depth = 0;
   while (typeof v === 'object' && v !== null) {
@@ -182,7 +223,24 @@ test('values nested deeper than the limit are cut with a marker, in both encodin
   for (let i = 0; i < 20; i++) pv = { kvlistValue: { values: [{ key: 'k', value: pv }] } };
   const hex = (h: string) => Buffer.from(h, 'hex');
   const bytes = ExportTraceServiceRequest.encode({
-    resourceSpans: [{ scopeSpans: [{ spans: [{ traceId: hex('a'.repeat(32)), spanId: hex('b'.repeat(16)), name: 'deep', startTimeUnixNano: 1.7e18, endTimeUnixNano: 1.7e18, attributes: [{ key: 'deep', value: pv }] }] }] }],
+    resourceSpans: [
+      {
+        scopeSpans: [
+          {
+            spans: [
+              {
+                traceId: hex('a'.repeat(32)),
+                spanId: hex('b'.repeat(16)),
+                name: 'deep',
+                startTimeUnixNano: 1.7e18,
+                endTimeUnixNano: 1.7e18,
+                attributes: [{ key: 'deep', value: pv }],
+              },
+            ],
+          },
+        ],
+      },
+    ],
   }).finish();
   const proto = decodeProtobuf(bytes);
   let d: unknown = proto.spans[0]!.attributes.get('deep');
@@ -200,7 +258,10 @@ test('undecodable bodies throw OtlpDecodeError: garbage, truncation, nesting pas
   assert.throws(() => decodeProtobuf(bytes.subarray(0, bytes.length - 7)), OtlpDecodeError);
   assert.throws(() => decodeProtobuf(Buffer.from('this is not protobuf at all, just text that looks wrong')), OtlpDecodeError);
   // A KeyValueList inside a KeyValueList … far deeper than any stack: refused, not a crash.
-  assert.throws(() => decodeProtobuf(nestedAttribute(100_000)), (err: unknown) => err instanceof OtlpDecodeError && /nested too deeply/.test(err.message));
+  assert.throws(
+    () => decodeProtobuf(nestedAttribute(100_000)),
+    (err: unknown) => err instanceof OtlpDecodeError && /nested too deeply/.test(err.message),
+  );
   assert.throws(() => decodeJson('{"resourceSpans":'), OtlpDecodeError);
   assert.throws(() => decodeJson('[1,2]'), OtlpDecodeError);
   assert.throws(() => decodeJson('{"resourceSpans":{"not":"a list"}}'), OtlpDecodeError);
@@ -256,14 +317,20 @@ test('answers: an empty partial_success, or rejected spans and a message; a Stat
 test('property: any bytes decode to spans or OtlpDecodeError, never another error', { timeout: 60_000 }, () => {
   const valid = serialize(sdkSpans(), 'protobuf');
   fc.assert(
-    fc.property(fc.oneof(fc.uint8Array({ maxLength: 300 }), fc.tuple(fc.nat(valid.length), fc.uint8Array({ maxLength: 8 })).map(([cut, tail]) => Buffer.concat([valid.subarray(0, cut), tail]))), (bytes) => {
-      try {
-        const batch = decodeProtobuf(bytes);
-        for (const s of batch.spans) assert.match(s.spanId, /^[0-9a-f]{16}$/);
-      } catch (err) {
-        if (!(err instanceof OtlpDecodeError)) throw err;
-      }
-    }),
+    fc.property(
+      fc.oneof(
+        fc.uint8Array({ maxLength: 300 }),
+        fc.tuple(fc.nat(valid.length), fc.uint8Array({ maxLength: 8 })).map(([cut, tail]) => Buffer.concat([valid.subarray(0, cut), tail])),
+      ),
+      (bytes) => {
+        try {
+          const batch = decodeProtobuf(bytes);
+          for (const s of batch.spans) assert.match(s.spanId, /^[0-9a-f]{16}$/);
+        } catch (err) {
+          if (!(err instanceof OtlpDecodeError)) throw err;
+        }
+      },
+    ),
     { numRuns: 500 },
   );
 });
@@ -277,7 +344,30 @@ test('property: any JSON decodes to spans or OtlpDecodeError, never another erro
       fc.double(),
       fc.string({ maxLength: 40 }),
       fc.array(tie('json'), { maxLength: 4 }),
-      fc.dictionary(fc.constantFrom('resourceSpans', 'scopeSpans', 'spans', 'resource', 'attributes', 'key', 'value', 'stringValue', 'intValue', 'kvlistValue', 'arrayValue', 'values', 'traceId', 'spanId', 'startTimeUnixNano', 'status', 'events', '__proto__'), tie('json'), { maxKeys: 5 }),
+      fc.dictionary(
+        fc.constantFrom(
+          'resourceSpans',
+          'scopeSpans',
+          'spans',
+          'resource',
+          'attributes',
+          'key',
+          'value',
+          'stringValue',
+          'intValue',
+          'kvlistValue',
+          'arrayValue',
+          'values',
+          'traceId',
+          'spanId',
+          'startTimeUnixNano',
+          'status',
+          'events',
+          '__proto__',
+        ),
+        tie('json'),
+        { maxKeys: 5 },
+      ),
     ),
   }));
   fc.assert(

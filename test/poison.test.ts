@@ -37,7 +37,10 @@ test('an event nested too deep is refused by name over HTTP and on the socket, a
   assert.equal(ok.status, 202, JSON.stringify(ok.body));
   assert.equal(ok.body.events[0]!.offset, 1, 'the refused events took no offset');
   const history = await api<HistoryBody>(s, 'GET', '/api/v1/agents/deep/events', { token: producer });
-  assert.deepEqual(history.body.events.map((e) => e.offset), [1]);
+  assert.deepEqual(
+    history.body.events.map((e) => e.offset),
+    [1],
+  );
 });
 
 test('an event too big as JSON is refused, naming the limit, on both paths; a batch holding one publishes nothing', { timeout: 60_000 }, async (t) => {
@@ -55,7 +58,10 @@ test('an event too big as JSON is refused, naming the limit, on both paths; a ba
   assert.match(onSocket.type === 'error' ? onSocket.message : '', /over the limit of 4096/);
   assert.deepEqual(eventsOf(await watcher.drain()), [], 'nothing of the refused batch was delivered');
   const ok = await api<PublishAnswer>(s, 'POST', '/api/v1/events', { token: producer, json: [small(1), small(2)] });
-  assert.deepEqual(ok.body.events.map((e) => e.offset), [1, 2]);
+  assert.deepEqual(
+    ok.body.events.map((e) => e.offset),
+    [1, 2],
+  );
 });
 
 test('a __proto__ key is refused by name rather than silently dropped', { timeout: 60_000 }, async (t) => {

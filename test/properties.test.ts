@@ -18,7 +18,25 @@ const RUNS = 400;
 /** Any JSON value, nested, with the keys an attacker would try among ordinary ones. */
 const key = fc.oneof(
   fc.string({ maxLength: 12 }),
-  fc.constantFrom('__proto__', 'constructor', 'prototype', 'min', 'max', 'equals', 'contains', 'in', 'not_in', 'exists', 'a.b', 'a..b', '.', 'confidence_level', 'belief_states.0.confidence', 'agent_id', 'severity'),
+  fc.constantFrom(
+    '__proto__',
+    'constructor',
+    'prototype',
+    'min',
+    'max',
+    'equals',
+    'contains',
+    'in',
+    'not_in',
+    'exists',
+    'a.b',
+    'a..b',
+    '.',
+    'confidence_level',
+    'belief_states.0.confidence',
+    'agent_id',
+    'severity',
+  ),
 );
 const { json } = fc.letrec((tie) => ({
   json: fc.oneof(
@@ -73,16 +91,35 @@ test('compileFilter: any value compiles or is refused with VALIDATION_ERROR; a c
     { numRuns: RUNS },
   );
   // Prototype keys never read inherited properties.
-  assert.throws(() => compileFilter({ '__proto__.polluted': 1 }), (err) => catalogued(err));
-  assert.throws(() => compileFilter({ 'constructor.name': { equals: 'Object' } }), (err) => catalogued(err));
+  assert.throws(
+    () => compileFilter({ '__proto__.polluted': 1 }),
+    (err) => catalogued(err),
+  );
+  assert.throws(
+    () => compileFilter({ 'constructor.name': { equals: 'Object' } }),
+    (err) => catalogued(err),
+  );
 });
 
 test('decodeMessage: any text is a message or a catalogued error, never a throw', { timeout: 60_000 }, () => {
   const message = fc.record(
-    { type: fc.oneof(fc.constantFrom('subscribe', 'unsubscribe', 'ping', 'pong', 'get_subscriptions', 'get_stats', 'publish', 'refresh', 'auth'), fc.string(), json), data: json, id: json },
+    {
+      type: fc.oneof(
+        fc.constantFrom('subscribe', 'unsubscribe', 'ping', 'pong', 'get_subscriptions', 'get_stats', 'publish', 'refresh', 'auth'),
+        fc.string(),
+        json,
+      ),
+      data: json,
+      id: json,
+    },
     { requiredKeys: [] },
   );
-  const text = fc.oneof(fc.string(), fc.string({ unit: 'binary' }), json.map((v) => JSON.stringify(v)), message.map((m) => JSON.stringify(m)));
+  const text = fc.oneof(
+    fc.string(),
+    fc.string({ unit: 'binary' }),
+    json.map((v) => JSON.stringify(v)),
+    message.map((m) => JSON.stringify(m)),
+  );
   fc.assert(
     fc.property(text, (input) => {
       const decoded = decodeMessage(input);
@@ -95,7 +132,10 @@ test('decodeMessage: any text is a message or a catalogued error, never a throw'
 test('prepareEvents: any input publishes or is refused with VALIDATION_ERROR, deep and odd input included', { timeout: 60_000 }, () => {
   const publishLike = fc.record(
     {
-      type: fc.oneof(fc.constantFrom('epistemic_update', 'pattern_alert', 'prediction_update', 'system_alert', 'agent_status_change', 'user_notification'), fc.string()),
+      type: fc.oneof(
+        fc.constantFrom('epistemic_update', 'pattern_alert', 'prediction_update', 'system_alert', 'agent_status_change', 'user_notification'),
+        fc.string(),
+      ),
       agent_id: fc.oneof(fc.string({ maxLength: 10 }), json),
       user_id: fc.string({ maxLength: 10 }),
       status: json,
@@ -188,7 +228,9 @@ function delivered(e: Record<string, unknown>): DeliveredEvent {
   return { event_id: 'x', timestamp: new Date(0).toISOString(), epoch: 'e', ...e } as unknown as DeliveredEvent;
 }
 
-test('compileSubscriptionFilter: any filter of the richer grammar compiles or is refused with VALIDATION_ERROR; the predicate and the change state never throw', { timeout: 60_000 }, () => {
+test('compileSubscriptionFilter: any filter of the richer grammar compiles or is refused with VALIDATION_ERROR; the predicate and the change state never throw', {
+  timeout: 60_000,
+}, () => {
   let compiled = 0;
   fc.assert(
     fc.property(fc.oneof(grammar.filter, filterLike), fc.array(richEvent, { minLength: 1, maxLength: 12 }), (filters, events) => {
@@ -284,7 +326,9 @@ test('limits: a filter past any limit is refused before it costs anything, namin
   let wrapped: Record<string, unknown> = inner;
   for (let i = 0; i < 6; i++) wrapped = { $not: wrapped };
   assert.match(limitOf(wrapped), /limit nesting/);
-  const shared = { $or: Array.from({ length: 32 }, (_, i) => ({ [`k${i}`]: { min: 0, max: 1, exists: true, in: [1], not_in: [2], prefix: 'p', suffix: 's' } })) };
+  const shared = {
+    $or: Array.from({ length: 32 }, (_, i) => ({ [`k${i}`]: { min: 0, max: 1, exists: true, in: [1], not_in: [2], prefix: 'p', suffix: 's' } })),
+  };
   assert.match(limitOf({ $and: [shared] }), /limit nodes/);
   assert.match(limitOf({ $and: [shared] }), /limit nodes/, 'the second time too (from the cache)');
   // A huge list is refused by its length, not walked.
@@ -294,7 +338,11 @@ test('limits: a filter past any limit is refused before it costs anything, namin
 test('a change state saved with a session and restored judges later events exactly as the live state does', { timeout: 60_000 }, () => {
   const f = compileSubscriptionFilter({ confidence_level: { changed_by: 0.2 }, 'belief_states.0.confidence': { crosses: 0.5 } });
   assert.equal(f.changes.length, 2);
-  const step = fc.record({ agent: fc.constantFrom('a1', 'a2', 'a3'), c: fc.double({ min: 0, max: 1, noNaN: true }), b: fc.double({ min: 0, max: 1, noNaN: true }) });
+  const step = fc.record({
+    agent: fc.constantFrom('a1', 'a2', 'a3'),
+    c: fc.double({ min: 0, max: 1, noNaN: true }),
+    b: fc.double({ min: 0, max: 1, noNaN: true }),
+  });
   fc.assert(
     fc.property(fc.array(step, { minLength: 1, maxLength: 20 }), fc.array(step, { minLength: 1, maxLength: 20 }), (before, after) => {
       let offset = 0;

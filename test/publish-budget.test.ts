@@ -6,7 +6,9 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { api, confirmed, eventsOf, epistemicEvent, eventually, startServer, type HistoryBody } from './helpers.js';
 
-test('a producer publishes 2,000 single-event messages at once under the default limits while a flooding subscriber is cut off', { timeout: 60_000 }, async (t) => {
+test('a producer publishes 2,000 single-event messages at once under the default limits while a flooding subscriber is cut off', {
+  timeout: 60_000,
+}, async (t) => {
   const s = await startServer(t);
   const producer = await s.connect({ sub: 'producer', roles: ['developer'] }, { session: 'producer' });
   const watcher = await s.connect({ sub: 'watcher', roles: ['researcher'] }, { session: 'watcher', batch: true });
@@ -51,7 +53,9 @@ test('over the publishing budget a publish is refused with RATE_LIMITED and its 
   assert.equal(history.body.events.length, 100);
 });
 
-test('publishes on one socket are pipelined: every reply keeps the order of the requests (confirmations, refusals, other replies) and offsets follow arrival', { timeout: 30_000 }, async (t) => {
+test('publishes on one socket are pipelined: every reply keeps the order of the requests (confirmations, refusals, other replies) and offsets follow arrival', {
+  timeout: 30_000,
+}, async (t) => {
   const s = await startServer(t);
   const producer = await s.connect({ sub: 'producer', roles: ['developer'] }, { session: 'producer' });
   const viewer = await s.connect({ sub: 'viewer', roles: ['viewer'] }, { session: 'viewer' });
@@ -65,13 +69,30 @@ test('publishes on one socket are pipelined: every reply keeps the order of the 
   for (const r of requests) producer.send(r.type === 'ping' ? { type: 'ping', id: r.id } : { type: 'publish', id: r.id, data: r.data });
   await eventually(() => producer.events('publish_confirmed', 'error', 'pong').length === requests.length, 20_000, 'an answer to every request');
   const replies = producer.events('publish_confirmed', 'error', 'pong');
-  assert.deepEqual(replies.map((m) => m.id), requests.map((r) => r.id), 'answers in request order');
-  assert.deepEqual(replies.map((m) => m.type), requests.map((r) => (r.id === 'bad' ? 'error' : r.id === 'ping' ? 'pong' : 'publish_confirmed')));
+  assert.deepEqual(
+    replies.map((m) => m.id),
+    requests.map((r) => r.id),
+    'answers in request order',
+  );
+  assert.deepEqual(
+    replies.map((m) => m.type),
+    requests.map((r) => (r.id === 'bad' ? 'error' : r.id === 'ping' ? 'pong' : 'publish_confirmed')),
+  );
   const offsets = replies.flatMap((m) => (m.type === 'publish_confirmed' ? m.data.events.map((e) => e.offset) : []));
-  assert.deepEqual(offsets, Array.from({ length: 60 }, (_, i) => i + 1), 'offsets in arrival order, the refused event took none');
+  assert.deepEqual(
+    offsets,
+    Array.from({ length: 60 }, (_, i) => i + 1),
+    'offsets in arrival order, the refused event took none',
+  );
   // A refusal for a missing permission keeps its place too.
   viewer.send({ type: 'publish', id: 'v1', data: epistemicEvent('piped', 99) });
   viewer.send({ type: 'ping', id: 'v2' });
-  await eventually(() => viewer.events('error', 'pong').length === 2, 10_000, 'the viewer\'s two answers');
-  assert.deepEqual(viewer.events('error', 'pong').map((m) => [m.type, m.id]), [['error', 'v1'], ['pong', 'v2']]);
+  await eventually(() => viewer.events('error', 'pong').length === 2, 10_000, "the viewer's two answers");
+  assert.deepEqual(
+    viewer.events('error', 'pong').map((m) => [m.type, m.id]),
+    [
+      ['error', 'v1'],
+      ['pong', 'v2'],
+    ],
+  );
 });

@@ -71,12 +71,30 @@ const EXPECTATIONS: Expectation[] = [
   // The command line
   { match: new RegExp(`^${CLI} tail --agent support-bot --latest\\b`), how: 'interrupt', ready: ['stdout', /support-bot +#\d+ .*\[latest\]/] },
   { match: new RegExp(`^${CLI} tail --type pattern_alerts --filter `), how: 'interrupt', ready: ['stderr', /connected to http:\/\/127\.0\.0\.1:8000/] },
-  { match: new RegExp(`^${CLI} publish --type agent_status_change --agent support-bot --status waiting\\b`), how: 'exits', shows: [['stdout', /"offset":\d+/]] },
+  {
+    match: new RegExp(`^${CLI} publish --type agent_status_change --agent support-bot --status waiting\\b`),
+    how: 'exits',
+    shows: [['stdout', /"offset":\d+/]],
+  },
   { match: /^echo '\{.*"agent_id":"my-test-agent".*\}' > events\.ndjson\b/, how: 'exits' },
   { match: new RegExp(`^${CLI} publish --file events\\.ndjson --rate 200\\b`), how: 'exits', shows: [['stderr', /published 1 event in/]] },
-  { match: new RegExp(`^${CLI} agents +#`), how: 'exits', shows: [['stdout', /^support-bot +\w+/m], ['stdout', /^my-test-agent +running/m]] },
+  {
+    match: new RegExp(`^${CLI} agents +#`),
+    how: 'exits',
+    shows: [
+      ['stdout', /^support-bot +\w+/m],
+      ['stdout', /^my-test-agent +running/m],
+    ],
+  },
   { match: new RegExp(`^${CLI} agents remove my-test-agent\\b`), how: 'exits' },
-  { match: new RegExp(`^${CLI} health\\b`), how: 'exits', shows: [['stdout', /engine memory/], ['stdout', /127\.0\.0\.1:8000/]] },
+  {
+    match: new RegExp(`^${CLI} health\\b`),
+    how: 'exits',
+    shows: [
+      ['stdout', /engine memory/],
+      ['stdout', /127\.0\.0\.1:8000/],
+    ],
+  },
   {
     match: new RegExp(`^${CLI} demo --url http://node-b:8000 --token "\\$DEV_TOKEN"`),
     how: 'interrupt',
@@ -104,7 +122,9 @@ const EXPECTATIONS: Expectation[] = [
 
 /** A copy of the checkout as a fresh clone has it: what git tracks or would track, nothing it ignores. */
 function freshCopy(to: string): void {
-  const files = execFileSync('git', ['ls-files', '--cached', '--others', '--exclude-standard', '-z'], { cwd: REPO_ROOT, encoding: 'utf8' }).split('\0').filter(Boolean);
+  const files = execFileSync('git', ['ls-files', '--cached', '--others', '--exclude-standard', '-z'], { cwd: REPO_ROOT, encoding: 'utf8' })
+    .split('\0')
+    .filter(Boolean);
   for (const file of files) {
     const from = join(REPO_ROOT, file);
     if (!existsSync(from)) continue; // deleted in the working tree
@@ -150,7 +170,11 @@ test("the README's Quick start, command-line and Python commands run as written 
     assert.equal(matching.length, 1, `README command \`${command}\` matches ${matching.length} expectations here (exactly one wanted)`);
     return { command, expect: matching[0]! };
   });
-  for (const e of EXPECTATIONS) assert.ok(plan.some((p) => p.expect === e), `an expectation no README command matches any more: ${e.match}`);
+  for (const e of EXPECTATIONS)
+    assert.ok(
+      plan.some((p) => p.expect === e),
+      `an expectation no README command matches any more: ${e.match}`,
+    );
   assert.equal(plan[0]?.expect.how, 'server', 'the Quick start starts with the server');
 
   const python = pythonReady('websockets');
@@ -195,7 +219,11 @@ test("the README's Quick start, command-line and Python commands run as written 
       await waitOn(proc, expect.ready!, timeoutMs);
       server = proc;
       // The demo token for `demo --token "$DEV_TOKEN"`: a developer token, as the dev banner's "a token" line signs it.
-      env['DEV_TOKEN'] = execFileSync('node', ['dist/cli/main.js', 'token', '--sub', 'demo', '--role', 'developer'], { cwd: checkout, env, encoding: 'utf8' }).trim();
+      env['DEV_TOKEN'] = execFileSync('node', ['dist/cli/main.js', 'token', '--sub', 'demo', '--role', 'developer'], {
+        cwd: checkout,
+        env,
+        encoding: 'utf8',
+      }).trim();
     } else if (expect.how === 'exits') {
       const { code } = await exitWithin(proc, timeoutMs);
       assert.equal(code, 0, `\`${command}\` exits 0; stdout: ${proc.stdout().slice(-800)} stderr: ${proc.stderr().slice(-800)}`);

@@ -10,7 +10,11 @@ import { RecoveryMerge, type OutFrame } from '../src/core/recovery-merge.js';
 
 const OPTS = { timeout: 20_000 };
 
-const ev = (offset: number, stream = 's', epoch = 'e1'): OutFrame<string> => ({ frame: `${stream}#${offset}`, stream, event: { event_id: `${stream}-${epoch}-${offset}`, offset, epoch } });
+const ev = (offset: number, stream = 's', epoch = 'e1'): OutFrame<string> => ({
+  frame: `${stream}#${offset}`,
+  stream,
+  event: { event_id: `${stream}-${epoch}-${offset}`, offset, epoch },
+});
 const ids = (frames: ReadonlyArray<OutFrame<string>>) => new Set(frames.map((f) => f.event!.event_id));
 const frames = (out: ReadonlyArray<OutFrame<string>>) => out.map((f) => f.frame);
 
@@ -82,15 +86,13 @@ test('merge (property): replay + held + live give every event after the position
   // A stream of n events; the client stands at `since`; live delivery to this connection starts at `live`
   // (the subscription was indexed before history was read, so live ≤ read + 1); history is read up to `read`
   // while live events up to `releaseAt` arrive held; the rest arrive after the release, some still ≤ read.
-  const scenario = fc
-    .record({ n: fc.integer({ min: 0, max: 40 }), a: fc.nat(), b: fc.nat(), c: fc.nat(), d: fc.nat() })
-    .map(({ n, a, b, c, d }) => {
-      const since = a % (n + 1);
-      const read = since + (b % (n - since + 1));
-      const live = since + 1 + (c % (read - since + 1));
-      const releaseAt = live - 1 + (d % (n - live + 2));
-      return { n, since, read, live, releaseAt };
-    });
+  const scenario = fc.record({ n: fc.integer({ min: 0, max: 40 }), a: fc.nat(), b: fc.nat(), c: fc.nat(), d: fc.nat() }).map(({ n, a, b, c, d }) => {
+    const since = a % (n + 1);
+    const read = since + (b % (n - since + 1));
+    const live = since + 1 + (c % (read - since + 1));
+    const releaseAt = live - 1 + (d % (n - live + 2));
+    return { n, since, read, live, releaseAt };
+  });
   fc.assert(
     fc.property(scenario, ({ n, since, read, live, releaseAt }) => {
       const m = new RecoveryMerge<string>();

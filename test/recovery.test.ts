@@ -5,7 +5,19 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { PublishEventInput } from '../src/protocol/events.js';
-import { api, confirmed, epistemicEvent, eventsOf, publishOne, startServer, UUID, type ErrorBody, type HistoryBody, type PublishAnswer } from './helpers.js';
+import {
+  api,
+  confirmed,
+  epistemicEvent,
+  eventsOf,
+  publishOne,
+  startServer,
+  UUID,
+  type ErrorBody,
+  type HistoryBody,
+  type PublishAnswer,
+  type PublishResult,
+} from './helpers.js';
 
 const RESEARCHER = { roles: ['researcher'] };
 const DEVELOPER = { roles: ['developer'] };
@@ -16,7 +28,9 @@ function pattern(agentId: string, seq: number): PublishEventInput {
 
 // ---- streams, offsets, epochs ------------------------------------------
 
-test('every event carries event_id, offset and epoch; an agent\'s four event types share one stream; system and per-user streams', { timeout: 60_000 }, async (t) => {
+test("every event carries event_id, offset and epoch; an agent's four event types share one stream; system and per-user streams", {
+  timeout: 60_000,
+}, async (t) => {
   const s = await startServer(t);
   const alice = await s.connect({ sub: 'alice', ...RESEARCHER }, { session: 'a' });
   const bob = await s.connect({ sub: 'bob', ...RESEARCHER }, { session: 'b' });
@@ -44,9 +58,18 @@ test('every event carries event_id, offset and epoch; an agent\'s four event typ
   assert.deepEqual(
     published.map((r) => [r.stream, r.offset]),
     [
-      ['agent:agent_1', 1], ['agent:agent_1', 2], ['agent:agent_1', 3], ['agent:agent_1', 4],
-      ['agent:agent_2', 1], ['agent:agent_1', 5], ['system', 1], ['agent:agent_2', 2], ['system', 2],
-      ['user:alice', 1], ['user:bob', 1], ['user:alice', 2],
+      ['agent:agent_1', 1],
+      ['agent:agent_1', 2],
+      ['agent:agent_1', 3],
+      ['agent:agent_1', 4],
+      ['agent:agent_2', 1],
+      ['agent:agent_1', 5],
+      ['system', 1],
+      ['agent:agent_2', 2],
+      ['system', 2],
+      ['user:alice', 1],
+      ['user:bob', 1],
+      ['user:alice', 2],
     ],
   );
   // One epoch per stream.
@@ -67,15 +90,34 @@ test('every event carries event_id, offset and epoch; an agent\'s four event typ
     'alice receives every event with the event_id/offset/epoch the publisher was told',
   );
   for (const m of got) assert.match(m.event_id, UUID);
-  assert.deepEqual(got.map((m) => m.type), [
-    'epistemic_update', 'pattern_alert', 'prediction_update', 'agent_status_change', 'epistemic_update', 'epistemic_update',
-    'system_alert', 'agent_status_change', 'system_alert', 'user_notification', 'user_notification',
-  ]);
+  assert.deepEqual(
+    got.map((m) => m.type),
+    [
+      'epistemic_update',
+      'pattern_alert',
+      'prediction_update',
+      'agent_status_change',
+      'epistemic_update',
+      'epistemic_update',
+      'system_alert',
+      'agent_status_change',
+      'system_alert',
+      'user_notification',
+      'user_notification',
+    ],
+  );
   const bobGot = eventsOf(await bob.drain());
-  assert.deepEqual(bobGot.map((m) => [m.type, m.offset]), [['system_alert', 1], ['system_alert', 2], ['user_notification', 1]]);
+  assert.deepEqual(
+    bobGot.map((m) => [m.type, m.offset]),
+    [
+      ['system_alert', 1],
+      ['system_alert', 2],
+      ['user_notification', 1],
+    ],
+  );
 });
 
-test('subscription_confirmed carries the stream\'s current offset and epoch, and recovered', { timeout: 60_000 }, async (t) => {
+test("subscription_confirmed carries the stream's current offset and epoch, and recovered", { timeout: 60_000 }, async (t) => {
   const s = await startServer(t);
   const c = await s.connect(RESEARCHER);
   const results = [];
@@ -99,7 +141,9 @@ test('subscription_confirmed carries the stream\'s current offset and epoch, and
 
 // ---- recovery on subscribe ------------------------------------------------
 
-test('subscribe with since: recovered, then exactly the missed matching events of that type in offset order, then live ones', { timeout: 60_000 }, async (t) => {
+test('subscribe with since: recovered, then exactly the missed matching events of that type in offset order, then live ones', {
+  timeout: 60_000,
+}, async (t) => {
   const s = await startServer(t);
   const c = await s.connect(RESEARCHER);
   const all: Array<{ offset: number; type: string; conf?: number; epoch: string }> = [];
@@ -111,7 +155,11 @@ test('subscribe with since: recovered, then exactly the missed matching events o
     await publishOne(s, epistemicEvent('agent_2', i, 0.9)); // another stream: never part of the replay
   }
   const epoch = all[0]!.epoch;
-  c.send({ type: 'subscribe', id: 'sub-1', data: { type: 'epistemic_updates', agent_id: 'agent_1', filters: { confidence_level: { min: 0.5 } }, since: { offset: 6, epoch } } });
+  c.send({
+    type: 'subscribe',
+    id: 'sub-1',
+    data: { type: 'epistemic_updates', agent_id: 'agent_1', filters: { confidence_level: { min: 0.5 } }, since: { offset: 6, epoch } },
+  });
   const msgs = await c.drain();
   const conf = msgs[0]!;
   assert.equal(conf.type, 'subscription_confirmed', `the confirmation comes first: ${JSON.stringify(msgs[0])}`);
@@ -123,7 +171,10 @@ test('subscribe with since: recovered, then exactly the missed matching events o
   assert.ok(expected.length > 5);
   const replayed = eventsOf(msgs.slice(1));
   assert.equal(replayed.length, msgs.length - 1, `nothing but events after the confirmation: ${JSON.stringify(msgs.slice(1).map((m) => m.type))}`);
-  assert.deepEqual(replayed.map((m) => [m.type, m.agent_id, m.offset]), expected.map((o) => ['epistemic_update', 'agent_1', o]));
+  assert.deepEqual(
+    replayed.map((m) => [m.type, m.agent_id, m.offset]),
+    expected.map((o) => ['epistemic_update', 'agent_1', o]),
+  );
   for (const m of replayed) {
     assert.equal(m.epoch, epoch);
     assert.ok((m.data?.['confidence_level'] as number) >= 0.5);
@@ -133,13 +184,16 @@ test('subscribe with since: recovered, then exactly the missed matching events o
   const live = await publishOne(s, epistemicEvent('agent_1', 22, 0.95));
   await publishOne(s, pattern('agent_1', 23));
   const after = eventsOf(await c.drain());
-  assert.deepEqual(after.map((m) => m.offset), [live.offset]);
+  assert.deepEqual(
+    after.map((m) => m.offset),
+    [live.offset],
+  );
 });
 
 test('since equal to the current offset: recovered with nothing to replay', { timeout: 60_000 }, async (t) => {
   const s = await startServer(t);
   const c = await s.connect(RESEARCHER);
-  let last;
+  let last: PublishResult | undefined;
   for (let i = 1; i <= 3; i++) last = await publishOne(s, epistemicEvent('agent_1', i, 0.9));
   const conf = await confirmed(c, { type: 'epistemic_updates', agent_id: 'agent_1', since: { offset: 3, epoch: last!.epoch } });
   assert.equal(conf.data.recovered, true);
@@ -163,7 +217,10 @@ test('no gap and no duplicate while a producer keeps publishing during the repla
       epoch = r.epoch;
       published.push({ offset: r.offset, type: ev.type, conf });
       if (i === SUBSCRIBE_AT) {
-        c.send({ type: 'subscribe', data: { type: 'epistemic_updates', agent_id: 'agent_1', filters: { confidence_level: { min: 0.5 } }, since: { offset: SINCE, epoch } } });
+        c.send({
+          type: 'subscribe',
+          data: { type: 'epistemic_updates', agent_id: 'agent_1', filters: { confidence_level: { min: 0.5 } }, since: { offset: SINCE, epoch } },
+        });
       }
       // Let sockets be served in between, so the subscription is handled mid-stream.
       if (i % 3 === 0) await new Promise((r) => setImmediate(r));
@@ -188,7 +245,7 @@ test('no gap and no duplicate while a producer keeps publishing during the repla
 test('since with a wrong epoch: recovered false, nothing replayed, live events only', { timeout: 60_000 }, async (t) => {
   const s = await startServer(t);
   const c = await s.connect(RESEARCHER);
-  let r;
+  let r: PublishResult | undefined;
   for (let i = 1; i <= 5; i++) r = await publishOne(s, epistemicEvent('agent_1', i, 0.9));
   const conf = await confirmed(c, { type: 'epistemic_updates', agent_id: 'agent_1', since: { offset: 2, epoch: `not-${r!.epoch}` } });
   assert.equal(conf.data.recovered, false);
@@ -196,31 +253,40 @@ test('since with a wrong epoch: recovered false, nothing replayed, live events o
   assert.equal(conf.data.epoch, r!.epoch);
   assert.deepEqual(eventsOf(await c.drain()), [], 'no partial replay');
   await publishOne(s, epistemicEvent('agent_1', 6, 0.9));
-  assert.deepEqual(eventsOf(await c.drain()).map((m) => m.offset), [6]);
+  assert.deepEqual(
+    eventsOf(await c.drain()).map((m) => m.offset),
+    [6],
+  );
 });
 
 test('since an offset that left history (historySize 5): recovered false, no partial replay', { timeout: 60_000 }, async (t) => {
   const s = await startServer(t, { historySize: 5 });
   const c = await s.connect(RESEARCHER);
-  let r;
+  let r: PublishResult | undefined;
   for (let i = 1; i <= 20; i++) r = await publishOne(s, epistemicEvent('agent_1', i, 0.9));
   const conf = await confirmed(c, { type: 'epistemic_updates', agent_id: 'agent_1', since: { offset: 2, epoch: r!.epoch } });
   assert.equal(conf.data.recovered, false);
   assert.equal(conf.data.offset, 20);
   assert.deepEqual(eventsOf(await c.drain()), [], 'none of the 5 kept events is replayed');
   await publishOne(s, epistemicEvent('agent_1', 21, 0.9));
-  assert.deepEqual(eventsOf(await c.drain()).map((m) => m.offset), [21]);
+  assert.deepEqual(
+    eventsOf(await c.drain()).map((m) => m.offset),
+    [21],
+  );
 
   // Still within the kept window: recovered.
   const c2 = await s.connect(RESEARCHER, { session: 'session_2' });
   const conf2 = await confirmed(c2, { type: 'epistemic_updates', agent_id: 'agent_1', since: { offset: 17, epoch: r!.epoch } });
   assert.equal(conf2.data.recovered, true);
-  assert.deepEqual(eventsOf(await c2.drain()).map((m) => m.offset), [18, 19, 20, 21]);
+  assert.deepEqual(
+    eventsOf(await c2.drain()).map((m) => m.offset),
+    [18, 19, 20, 21],
+  );
 });
 
 test('history TTL: events older than historyTtl are gone; since before them → recovered false', { timeout: 60_000 }, async (t) => {
   const s = await startServer(t, { historyTtl: 1 });
-  let r;
+  let r: PublishResult | undefined;
   for (let i = 1; i <= 5; i++) r = await publishOne(s, epistemicEvent('agent_1', i, 0.9));
   await sleep(1300);
   const c = await s.connect(RESEARCHER);
@@ -250,14 +316,20 @@ test('since on system_alerts replays the system stream (with the filter)', { tim
   const s = await startServer(t);
   const c = await s.connect({ roles: ['viewer'] });
   const sev = ['info', 'critical', 'warning', 'critical', 'critical'] as const;
-  let r;
+  let r: PublishResult | undefined;
   for (let i = 0; i < sev.length; i++) r = await publishOne(s, { type: 'system_alert', alert_type: 'a', message: `m${i + 1}`, severity: sev[i] });
   await publishOne(s, epistemicEvent('agent_1', 1, 0.9));
   const conf = await confirmed(c, { type: 'system_alerts', filters: { severity: 'critical' }, since: { offset: 2, epoch: r!.epoch } });
   assert.equal(conf.data.recovered, true);
   assert.equal(conf.data.offset, 5);
   assert.equal(conf.data.epoch, r!.epoch);
-  assert.deepEqual(eventsOf(await c.drain()).map((m) => [m.type, m.offset, m.message]), [['system_alert', 4, 'm4'], ['system_alert', 5, 'm5']]);
+  assert.deepEqual(
+    eventsOf(await c.drain()).map((m) => [m.type, m.offset, m.message]),
+    [
+      ['system_alert', 4, 'm4'],
+      ['system_alert', 5, 'm5'],
+    ],
+  );
 });
 
 // ---- idempotency -----------------------------------------------------------
@@ -284,7 +356,13 @@ test('idempotency over HTTP: the repeat is not delivered and answers with the or
   const c3 = third.body.events[0]!;
   assert.equal(c3.offset, a.offset + 1);
   const got = eventsOf(await c.drain());
-  assert.deepEqual(got.map((m) => [m.event_id, m.offset]), [[a.event_id, a.offset], [c3.event_id, a.offset + 1]]);
+  assert.deepEqual(
+    got.map((m) => [m.event_id, m.offset]),
+    [
+      [a.event_id, a.offset],
+      [c3.event_id, a.offset + 1],
+    ],
+  );
 });
 
 test('idempotency in-process and within a batch socket publish', { timeout: 60_000 }, async (t) => {
@@ -299,12 +377,19 @@ test('idempotency in-process and within a batch socket publish', { timeout: 60_0
   assert.equal(b!.offset, a!.offset);
   // Over the socket, a repeat of k1 is answered with the original too.
   const producer = await s.connect({ sub: 'producer', ...DEVELOPER }, { session: 'producer' });
-  const confirm = await producer.request({ type: 'publish', data: [epistemicEvent('agent_1', 1, 0.9, { idempotency_key: 'k1' }), epistemicEvent('agent_1', 2, 0.9)] }, 'publish_confirmed');
+  const confirm = await producer.request(
+    { type: 'publish', data: [epistemicEvent('agent_1', 1, 0.9, { idempotency_key: 'k1' }), epistemicEvent('agent_1', 2, 0.9)] },
+    'publish_confirmed',
+  );
   assert.equal(confirm.type, 'publish_confirmed', JSON.stringify(confirm));
   assert.deepEqual(confirm.data.events[0], { event_id: a!.event_id, offset: a!.offset, epoch: a!.epoch, duplicate: true });
   assert.equal(confirm.data.events[1]?.offset, a!.offset + 1);
   const got = eventsOf(await c.drain());
-  assert.deepEqual(got.map((m) => m.offset), [1, 2], 'delivered once');
+  assert.deepEqual(
+    got.map((m) => m.offset),
+    [1, 2],
+    'delivered once',
+  );
   assert.equal(got[0]!.event_id, a!.event_id);
 });
 
@@ -325,35 +410,53 @@ test('GET /api/v1/agents/{id}/events: shape, since, limit, permissions, bad inpu
   assert.equal(all.body.offset, 10);
   assert.equal(all.body.epoch, epoch);
   assert.equal(all.body.complete, true);
-  assert.deepEqual(all.body.events.map((e) => [e.event_id, e.offset, e.epoch]), published.map((r) => [r.event_id, r.offset, r.epoch]));
+  assert.deepEqual(
+    all.body.events.map((e) => [e.event_id, e.offset, e.epoch]),
+    published.map((r) => [r.event_id, r.offset, r.epoch]),
+  );
   assert.equal(all.body.events[1]?.type, 'pattern_alert');
   assert.equal(all.body.events[0]?.data?.['seq'], 1);
 
   const since = await api<HistoryBody>(s, 'GET', '/api/v1/agents/agent_1/events?since=6', { token: researcher });
   assert.equal(since.status, 200);
-  assert.deepEqual(since.body.events.map((e) => e.offset), [7, 8, 9, 10]);
+  assert.deepEqual(
+    since.body.events.map((e) => e.offset),
+    [7, 8, 9, 10],
+  );
   assert.equal(since.body.offset, 10);
 
   const limited = await api<HistoryBody>(s, 'GET', '/api/v1/agents/agent_1/events?limit=3', { token: researcher });
   assert.equal(limited.status, 200);
-  assert.deepEqual(limited.body.events.map((e) => e.offset), [1, 2, 3]);
+  assert.deepEqual(
+    limited.body.events.map((e) => e.offset),
+    [1, 2, 3],
+  );
   assert.equal(limited.body.offset, 10, 'the current offset, not the last returned');
 
   const both = await api<HistoryBody>(s, 'GET', '/api/v1/agents/agent_1/events?since=4&limit=2', { token: researcher });
-  assert.deepEqual(both.body.events.map((e) => e.offset), [5, 6]);
+  assert.deepEqual(
+    both.body.events.map((e) => e.offset),
+    [5, 6],
+  );
 
   const none = await api<HistoryBody>(s, 'GET', '/api/v1/agents/agent_1/events?since=10', { token: researcher });
   assert.equal(none.status, 200);
   assert.deepEqual(none.body.events, []);
 
   const other = await api<HistoryBody>(s, 'GET', '/api/v1/agents/agent_2/events', { token: researcher });
-  assert.deepEqual(other.body.events.map((e) => [e.agent_id, e.offset]), [['agent_2', 1]]);
+  assert.deepEqual(
+    other.body.events.map((e) => [e.agent_id, e.offset]),
+    [['agent_2', 1]],
+  );
 
   // A viewer may read exactly the agents it may monitor.
   const viewer = await s.token({ sub: 'v', roles: ['viewer'], permissions: ['agent:agent_1:monitor'] });
   const v1 = await api<HistoryBody>(s, 'GET', '/api/v1/agents/agent_1/events?limit=1', { token: viewer });
   assert.equal(v1.status, 200);
-  assert.deepEqual(v1.body.events.map((e) => e.offset), [1]);
+  assert.deepEqual(
+    v1.body.events.map((e) => e.offset),
+    [1],
+  );
   const v2 = await api<ErrorBody & Partial<HistoryBody>>(s, 'GET', '/api/v1/agents/agent_2/events', { token: viewer });
   assert.equal(v2.status, 403, JSON.stringify(v2.body));
   assert.ok(['AGENT_ACCESS_DENIED', 'PERMISSION_DENIED'].includes(v2.body.error.code), JSON.stringify(v2.body));
@@ -385,5 +488,8 @@ test('history endpoint reports complete: false when since left history', { timeo
   assert.equal(lost.body.offset, 12);
   const kept = await api<HistoryBody>(s, 'GET', '/api/v1/agents/agent_1/events?since=7', { token: tok });
   assert.equal(kept.body.complete, true);
-  assert.deepEqual(kept.body.events.map((e) => e.offset), [8, 9, 10, 11, 12]);
+  assert.deepEqual(
+    kept.body.events.map((e) => e.offset),
+    [8, 9, 10, 11, 12],
+  );
 });

@@ -84,7 +84,11 @@ describe('redis broker: dropped messages are counted by reason', OWN_ENGINE, () 
     await publish(engine, 2);
     await eventually(() => delivered.length >= 2, 5000, 'the second event delivered');
 
-    assert.deepEqual(delivered.map((e) => e.offset), [1, 2], 'nothing of the raw messages delivered');
+    assert.deepEqual(
+      delivered.map((e) => e.offset),
+      [1, 2],
+      'nothing of the raw messages delivered',
+    );
     const drops = engine.broker.drops;
     assert.equal(drops.unparsable - before.unparsable, 3);
     assert.equal(drops.unfollowed - before.unfollowed, 1);

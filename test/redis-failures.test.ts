@@ -97,12 +97,13 @@ async function publishRetrying(s: TestServer, event: PublishEventInput, timeoutM
   }
 }
 
-
 const subscribeAgent1 = (c: TestClient) => confirmed(c, { type: 'epistemic_updates', agent_id: 'agent_1' });
 
 // ---- (1) connections killed mid-stream ------------------------------------------------
 
-test('CLIENT KILL of a node\'s subscriber and commands connections mid-stream: a client on the other node gets all 300 events in order, no gap, no duplicate', { timeout: 60_000 }, async (t) => {
+test("CLIENT KILL of a node's subscriber and commands connections mid-stream: a client on the other node gets all 300 events in order, no gap, no duplicate", {
+  timeout: 60_000,
+}, async (t) => {
   if (!(await needSharedRedis(t))) return;
   const { a, b, admin } = await twoNodes(t);
   const c = await b.connect(WATCHER);
@@ -128,7 +129,11 @@ test('CLIENT KILL of a node\'s subscriber and commands connections mid-stream: a
     } else await publishRetrying(a, event);
   }
 
-  await eventually(() => c.events('epistemic_update').length >= N, 15_000, `all ${N} events at the client on node B (got ${c.events('epistemic_update').length})`);
+  await eventually(
+    () => c.events('epistemic_update').length >= N,
+    15_000,
+    `all ${N} events at the client on node B (got ${c.events('epistemic_update').length})`,
+  );
   // The barrier: a marker after the last event, on the same stream (a duplicate or a loss report would come before it; events of one stream arrive in order).
   await throughMarker(c, (await publishRetrying(a, ep(N, { idempotency_key: 'marker' }))).event_id, 15_000);
   assert.deepEqual(c.events('recovery_failed'), [], 'every gap was fillable: no loss reported');
@@ -144,12 +149,17 @@ test('CLIENT KILL of a node\'s subscriber and commands connections mid-stream: a
     Array.from({ length: N }, (_, i) => i + 1),
     'offsets 1..N without gap or repeat',
   );
-  assert.ok(events.every((e) => e.epoch === epoch), 'one epoch throughout');
+  assert.ok(
+    events.every((e) => e.epoch === epoch),
+    'one epoch throughout',
+  );
   assert.equal(new Set(events.map((e) => e.event_id)).size, N, 'distinct event ids');
   assert.equal(c.ws.readyState, c.ws.OPEN);
 });
 
-test('the publishing node\'s commands connection killed with publications in flight: no event is appended twice; accepted ones are delivered once, refused ones never', { timeout: 60_000 }, async (t) => {
+test("the publishing node's commands connection killed with publications in flight: no event is appended twice; accepted ones are delivered once, refused ones never", {
+  timeout: 60_000,
+}, async (t) => {
   if (!(await needSharedRedis(t))) return;
   const { a, b, admin } = await twoNodes(t);
   const c = await b.connect(WATCHER);
@@ -200,8 +210,16 @@ test('the publishing node\'s commands connection killed with publications in fli
   const doubled = [...times].filter(([, n]) => n > 1).map(([seq]) => seq);
   const doubledIds = events.filter((e) => e.data?.['seq'] === doubled[0]).map((e) => `${e.event_id}@${e.offset}`);
   assert.deepEqual(doubled, [], `publications appended twice (same event_id at two offsets, e.g. ${doubledIds.join(', ')})`);
-  assert.deepEqual([...accepted].filter((seq) => !times.has(seq)), [], 'every accepted publication delivered');
-  assert.deepEqual([...refused].filter((seq) => times.has(seq)), [], 'a publication answered ENGINE_UNAVAILABLE was not appended');
+  assert.deepEqual(
+    [...accepted].filter((seq) => !times.has(seq)),
+    [],
+    'every accepted publication delivered',
+  );
+  assert.deepEqual(
+    [...refused].filter((seq) => times.has(seq)),
+    [],
+    'a publication answered ENGINE_UNAVAILABLE was not appended',
+  );
   assert.deepEqual(
     events.map((e) => e.offset),
     Array.from({ length: events.length }, (_, i) => i + 1),
@@ -212,7 +230,9 @@ test('the publishing node\'s commands connection killed with publications in fli
 
 // ---- (2) Redis down at start ---------------------------------------------------------------
 
-test('Redis down at start: the node listens, /readyz 503 names Redis, publishing 503 ENGINE_UNAVAILABLE and nothing delivered; once Redis starts the node becomes ready and delivers', { timeout: 60_000 }, async (t) => {
+test('Redis down at start: the node listens, /readyz 503 names Redis, publishing 503 ENGINE_UNAVAILABLE and nothing delivered; once Redis starts the node becomes ready and delivers', {
+  timeout: 60_000,
+}, async (t) => {
   if (!needRedisBinary(t)) return;
   const redis = await PrivateRedis.create(t, { start: false });
   const s = await startServer(t, { redisUrl: redis.url, redisPrefix: freshRedisPrefix() });
@@ -269,7 +289,9 @@ test('Redis down at start: the node listens, /readyz 503 names Redis, publishing
 
 // ---- (3) Redis lost mid-run --------------------------------------------------------------------
 
-test('Redis lost mid-run: /readyz 503, sockets stay open, publishing 503; Redis back empty: ready again, re-subscribed, new events delivered under a new epoch', { timeout: 60_000 }, async (t) => {
+test('Redis lost mid-run: /readyz 503, sockets stay open, publishing 503; Redis back empty: ready again, re-subscribed, new events delivered under a new epoch', {
+  timeout: 60_000,
+}, async (t) => {
   if (!needRedisBinary(t)) return;
   const redis = await PrivateRedis.create(t, { start: true });
   const s = await startServer(t, { redisUrl: redis.url, redisPrefix: freshRedisPrefix() });
@@ -285,7 +307,10 @@ test('Redis lost mid-run: /readyz 503, sockets stay open, publishing 503; Redis 
     assert.equal(r.status, 202, JSON.stringify(r.body));
   }
   await eventually(() => c.events('epistemic_update').length === 3, 5000, 'three events before the outage');
-  assert.deepEqual(c.events('epistemic_update').map((e) => e.offset), [1, 2, 3]);
+  assert.deepEqual(
+    c.events('epistemic_update').map((e) => e.offset),
+    [1, 2, 3],
+  );
   c.received.splice(0);
 
   await redis.kill();
@@ -319,7 +344,7 @@ test('Redis lost mid-run: /readyz 503, sockets stay open, publishing 503; Redis 
   const got = await c.next('epistemic_update', 5000);
   assert.equal(got.data?.['seq'], 4, 'the event published after the outage reaches the client');
   assert.equal(got.offset, 1, 'the restarted Redis starts the stream over');
-  assert.notEqual(got.epoch, oldEpoch, 'a new epoch tells the client the stream\'s history was lost');
+  assert.notEqual(got.epoch, oldEpoch, "a new epoch tells the client the stream's history was lost");
   assert.equal(got.epoch, after.body.events[0]?.epoch);
   // The engine may also have reported the loss explicitly (when it saw the epoch change on a
   // stream it followed); if so, before the new epoch's first event and naming that epoch.
@@ -334,7 +359,9 @@ test('Redis lost mid-run: /readyz 503, sockets stay open, publishing 503; Redis 
   assert.equal(c.ws.readyState, c.ws.OPEN);
 });
 
-test('Redis lost right after a publication a node had not received yet, then back empty: the node\'s client is told of the loss without waiting for another event', { timeout: 60_000 }, async (t) => {
+test("Redis lost right after a publication a node had not received yet, then back empty: the node's client is told of the loss without waiting for another event", {
+  timeout: 60_000,
+}, async (t) => {
   if (!needRedisBinary(t)) return;
   const redis = await PrivateRedis.create(t, { start: true });
   const redisPrefix = freshRedisPrefix();
@@ -361,17 +388,26 @@ test('Redis lost right after a publication a node had not received yet, then bac
   await eventually(() => nodeConnected(admin, nodeId(b)), 10_000, 'B back on the restarted Redis');
 
   // Nothing else is published: event 2 is gone with Redis, and only the engine can say so.
-  await eventually(() => c.events('recovery_failed').length > 0, 8000, 'recovery_failed for agent_1 at the client on node B (event 2 was accepted, never delivered, and is gone)');
+  await eventually(
+    () => c.events('recovery_failed').length > 0,
+    8000,
+    'recovery_failed for agent_1 at the client on node B (event 2 was accepted, never delivered, and is gone)',
+  );
   const loss = c.events('recovery_failed')[0]!;
   assert.equal(loss.data.stream, 'agent:agent_1');
   assert.equal(loss.data.agent_id, 'agent_1');
   assert.notEqual(loss.data.epoch, confirmed.data.epoch, 'the stream now lives under a new epoch');
-  assert.deepEqual(c.events('epistemic_update').map((e) => e.offset), [1]);
+  assert.deepEqual(
+    c.events('epistemic_update').map((e) => e.offset),
+    [1],
+  );
 });
 
 // ---- (4) a gap history no longer covers ---------------------------------------------------------
 
-test('a gap history cannot fill (historySize 5, 20 events missed): the client gets recovery_failed, then the events history still holds and later ones, in order', { timeout: 60_000 }, async (t) => {
+test('a gap history cannot fill (historySize 5, 20 events missed): the client gets recovery_failed, then the events history still holds and later ones, in order', {
+  timeout: 60_000,
+}, async (t) => {
   if (!(await needSharedRedis(t))) return;
   const { a, b, admin } = await twoNodes(t, { historySize: 5 });
   const c = await b.connect(WATCHER);
@@ -416,7 +452,9 @@ test('a gap history cannot fill (historySize 5, 20 events missed): the client ge
 
 // ---- (5) a quiet stream whose last message was lost ------------------------------------------------------
 
-test('a quiet stream whose last message was lost while the subscriber was away is caught (reconnect / position check) within seconds', { timeout: 60_000 }, async (t) => {
+test('a quiet stream whose last message was lost while the subscriber was away is caught (reconnect / position check) within seconds', {
+  timeout: 60_000,
+}, async (t) => {
   if (!(await needSharedRedis(t))) return;
   const { a, b, admin } = await twoNodes(t);
   const c = await b.connect(WATCHER);
@@ -440,8 +478,14 @@ test('a quiet stream whose last message was lost while the subscriber was away i
   await throughMarker(c, (await publishRetrying(a, ep(4))).event_id);
   assert.deepEqual(c.events('recovery_failed'), [], 'history covered it: no loss reported');
   const events = c.events('epistemic_update');
-  assert.deepEqual(events.map((e) => e.offset), [1, 2, 3]);
-  assert.deepEqual(events.map((e) => e.data?.['seq']), [1, 2, 3]);
+  assert.deepEqual(
+    events.map((e) => e.offset),
+    [1, 2, 3],
+  );
+  assert.deepEqual(
+    events.map((e) => e.data?.['seq']),
+    [1, 2, 3],
+  );
 });
 
 // ---- (6) the SDK surfaces the server's recovery_failed --------------------------------------------------
@@ -465,7 +509,10 @@ test('the SDK turns a server recovery_failed (gap beyond history) into its recov
   assert.deepEqual(failures, [{ type: 'epistemic_updates', agentId: 'agent_1', reason: failures[0]!.reason }]);
   assert.match(failures[0]!.reason, /lost/);
   // Delivery resumes after the hole, in order; the SDK's position follows the server's.
-  assert.deepEqual(seqs, Array.from({ length: seqs.length }, (_, i) => 21 - seqs.length + i));
+  assert.deepEqual(
+    seqs,
+    Array.from({ length: seqs.length }, (_, i) => 21 - seqs.length + i),
+  );
   assert.equal(sdk.position('agent:agent_1', 'epistemic_update')?.offset, 20);
   assert.equal(sdk.state, 'connected');
 });

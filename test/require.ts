@@ -4,7 +4,12 @@
 import { spawnSync } from 'node:child_process';
 import type { TestContext } from 'node:test';
 
-const required = new Set((process.env['ESCAI_TEST_REQUIRE'] ?? '').split(',').map((s) => s.trim()).filter(Boolean));
+const required = new Set(
+  (process.env['ESCAI_TEST_REQUIRE'] ?? '')
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean),
+);
 
 /** True when the test may run; otherwise skips it (or throws when the dependency is required). */
 export function need(t: TestContext, what: 'redis' | 'python' | 'browser', available: boolean, why: string): boolean {

@@ -80,8 +80,19 @@ test('GET /ws/health: the ESCAI shape with exact counts', { timeout: 60_000 }, a
   assert.equal(r.status, 200);
   const h = r.body;
   for (const field of [
-    'status', 'max_connections', 'heartbeat_interval', 'heartbeat_timeout', 'heartbeat_running', 'active_connections',
-    'total_connections_ever', 'active_users', 'total_subscriptions', 'messages_sent', 'messages_received', 'agent_subscribers', 'timestamp',
+    'status',
+    'max_connections',
+    'heartbeat_interval',
+    'heartbeat_timeout',
+    'heartbeat_running',
+    'active_connections',
+    'total_connections_ever',
+    'active_users',
+    'total_subscriptions',
+    'messages_sent',
+    'messages_received',
+    'agent_subscribers',
+    'timestamp',
   ]) {
     assert.ok(Object.hasOwn(h, field), `health has ${field}`);
   }
@@ -117,7 +128,9 @@ test('GET /ws/health: the ESCAI shape with exact counts', { timeout: 60_000 }, a
   assert.equal(after.agent_subscribers, 2);
 });
 
-test('GET /ws/health/history: this node samples /ws/health every 2 s; the last minutes, oldest first; a bad query is 400 VALIDATION_ERROR', { timeout: 60_000 }, async (t) => {
+test('GET /ws/health/history: this node samples /ws/health every 2 s; the last minutes, oldest first; a bad query is 400 VALIDATION_ERROR', {
+  timeout: 60_000,
+}, async (t) => {
   const s = await startServer(t);
   const c = await s.connect({ sub: 'user_a', roles: ['researcher'] }, { session: 'hist' });
   // Sampled from listen on, one every two seconds: wait for three (about four seconds), no sleeping.
@@ -133,7 +146,10 @@ test('GET /ws/health/history: this node samples /ws/health every 2 s; the last m
   const times = history.samples.map((x) => x.t);
   for (let i = 1; i < times.length; i++) assert.ok(times[i]! > times[i - 1]!, `oldest first: ${times.join(' ')}`);
   const now = Date.parse(history.timestamp) / 1000;
-  assert.ok(times.every((x) => x <= now && x > now - 300), 'within the window');
+  assert.ok(
+    times.every((x) => x <= now && x > now - 300),
+    'within the window',
+  );
   // The samples are what /ws/health said then: this node's counters, the open connection counted once it was open.
   const last = history.samples[history.samples.length - 1]!.nodes[nodeId]!;
   assert.equal(last['active_connections'], 1);
@@ -289,12 +305,21 @@ test('POST /api/v1/events: a batch of 3 is delivered in order', { timeout: 60_00
   assert.equal(r.body.events.length, 3);
   const ids = r.body.events.map((e) => e.event_id);
   assert.equal(new Set(ids).size, 3, 'distinct event ids');
-  assert.deepEqual(r.body.events.map((e) => e.offset), [1, 2, 3]);
+  assert.deepEqual(
+    r.body.events.map((e) => e.offset),
+    [1, 2, 3],
+  );
 
   await eventually(() => c.events('epistemic_update').length === 3, 3000, 'three events');
   const got = c.events('epistemic_update');
-  assert.deepEqual(got.map((m) => m.data?.['seq']), [0, 1, 2]);
-  assert.deepEqual(got.map((m) => m.event_id), ids);
+  assert.deepEqual(
+    got.map((m) => m.data?.['seq']),
+    [0, 1, 2],
+  );
+  assert.deepEqual(
+    got.map((m) => m.event_id),
+    ids,
+  );
 });
 
 test('POST /api/v1/events: a batch with one bad event is refused whole', { timeout: 60_000 }, async (t) => {
@@ -361,7 +386,15 @@ test('every event type is accepted and delivered with its envelope; unknown data
     {
       type: 'prediction_update',
       agent_id: 'agent_1',
-      data: { agent_id: 'agent_1', prediction_type: 'success', predicted_value: true, confidence: 0.7, risk_level: 'medium', confidence_interval: { lower_bound: 0.6, upper_bound: 0.8 }, ...custom },
+      data: {
+        agent_id: 'agent_1',
+        prediction_type: 'success',
+        predicted_value: true,
+        confidence: 0.7,
+        risk_level: 'medium',
+        confidence_interval: { lower_bound: 0.6, upper_bound: 0.8 },
+        ...custom,
+      },
     },
     { type: 'system_alert', alert_type: 'maintenance', message: 'restart at noon', severity: 'warning', metadata: { window: '5m' } },
     { type: 'agent_status_change', agent_id: 'agent_1', status: 'running', metadata: { host: 'h1' } },

@@ -35,7 +35,10 @@ const TABLE = { timeout: 10_000 };
 describe('sequencer: table', TABLE, () => {
   test('in order: each next offset is delivered at once', TABLE, () => {
     const seq = new StreamSequencer<Ev>({ offset: 0, epoch: 'e1' });
-    assert.deepEqual([1, 2, 3].map((o) => seq.push(ev(o))), ['deliver', 'deliver', 'deliver']);
+    assert.deepEqual(
+      [1, 2, 3].map((o) => seq.push(ev(o))),
+      ['deliver', 'deliver', 'deliver'],
+    );
     assert.deepEqual(seq.position, { offset: 3, epoch: 'e1' });
     assert.equal(seq.filling, false);
   });
@@ -85,7 +88,7 @@ describe('sequencer: table', TABLE, () => {
     assert.equal(seq.push(ev(31)), 'deliver');
   });
 
-  test('a gap history holds nothing of: the loss is reported at the stream\'s position', TABLE, () => {
+  test("a gap history holds nothing of: the loss is reported at the stream's position", TABLE, () => {
     const seq = new StreamSequencer<Ev>({ offset: 2, epoch: 'e1' });
     assert.equal(seq.push(ev(9)), 'fill');
     const result = done(seq.filled({ events: [], position: { offset: 9, epoch: 'e1' }, complete: false }));
@@ -104,7 +107,7 @@ describe('sequencer: table', TABLE, () => {
     assert.equal(result.skipped, 2);
   });
 
-  test('an epoch change: read again from the new epoch\'s start, report the loss, deliver it; the old epoch is stale after', TABLE, () => {
+  test("an epoch change: read again from the new epoch's start, report the loss, deliver it; the old epoch is stale after", TABLE, () => {
     const seq = new StreamSequencer<Ev>({ offset: 5, epoch: 'e1' });
     assert.equal(seq.push(ev(2, 'e2')), 'fill');
     assert.equal(seq.fillSince, 5);
@@ -122,7 +125,7 @@ describe('sequencer: table', TABLE, () => {
     assert.equal(seq.push(ev(4, 'e2')), 'deliver');
   });
 
-  test('an arrival of an epoch older than the store\'s (two resets back) is stale after one fill, not a fill forever', TABLE, () => {
+  test("an arrival of an epoch older than the store's (two resets back) is stale after one fill, not a fill forever", TABLE, () => {
     const seq = new StreamSequencer<Ev>({ offset: 5, epoch: 'e3' });
     // e1 is neither ours nor the epoch of our last reset: only the store can tell it is older.
     assert.equal(seq.push(ev(9, 'e1')), 'fill');
@@ -147,7 +150,7 @@ describe('sequencer: table', TABLE, () => {
     assert.deepEqual(offsets(result.deliver), [1, 2]);
   });
 
-  test('a stream tracked before it had an epoch adopts its first event\'s', TABLE, () => {
+  test("a stream tracked before it had an epoch adopts its first event's", TABLE, () => {
     const seq = new StreamSequencer<Ev>({ offset: 0, epoch: UNKNOWN_EPOCH });
     assert.equal(seq.push(ev(1, 'e7')), 'deliver');
     assert.deepEqual(seq.position, { offset: 1, epoch: 'e7' });
@@ -394,9 +397,15 @@ describe('sequencer: properties', PROPS, () => {
         const store = new Store(begin, !unknown, Number.POSITIVE_INFINITY);
         const total = begin + more;
         const happened = run(seq, store, ops, total, 0);
-        assert.ok(happened.every((h) => 'deliver' in h), 'no loss reported');
+        assert.ok(
+          happened.every((h) => 'deliver' in h),
+          'no loss reported',
+        );
         const delivered = happened.map((h) => ('deliver' in h ? h.deliver.offset : -1));
-        assert.deepEqual(delivered, Array.from({ length: more }, (_, i) => begin + i + 1));
+        assert.deepEqual(
+          delivered,
+          Array.from({ length: more }, (_, i) => begin + i + 1),
+        );
         assert.equal(new Set(happened.map((h) => ('deliver' in h ? h.deliver : undefined))).size, happened.length, 'no object delivered twice');
         assert.equal(seq.queued, 0);
       }),
@@ -413,13 +422,16 @@ describe('sequencer: properties', PROPS, () => {
         const end = walk({ offset: 0, epoch: 'e1' }, happened, store.epochs);
         assert.deepEqual(end, { offset: total, epoch: 'e1' });
         const delivered = happened.flatMap((h) => ('deliver' in h ? [h.deliver.offset] : []));
-        assert.ok(delivered.every((o, i) => i === 0 || o > delivered[i - 1]!), `strictly increasing: ${delivered.join(',')}`);
+        assert.ok(
+          delivered.every((o, i) => i === 0 || o > delivered[i - 1]!),
+          `strictly increasing: ${delivered.join(',')}`,
+        );
       }),
       { numRuns: 500 },
     );
   });
 
-  test('a reset (new epoch, history lost) mid-stream: the old epoch\'s late events never follow the new one\'s; delivery ends at the new head', PROPS, () => {
+  test("a reset (new epoch, history lost) mid-stream: the old epoch's late events never follow the new one's; delivery ends at the new head", PROPS, () => {
     fc.assert(
       fc.property(fc.integer({ min: 1, max: 8 }), fc.integer({ min: 0, max: 20 }), fc.array(opArb(true), { maxLength: 150 }), (keep, total, ops) => {
         const seq = new StreamSequencer<Ev>({ offset: 0, epoch: 'e1' });

@@ -55,6 +55,10 @@ test('a peer that dies silently resumes from its last confirmed pong: no event l
   // position: the pong awaited above answered a ping that reached the client after event 5, so (TCP being
   // ordered) the server had written 1..5 before that ping and its pong confirmed them.
   assert.deepEqual(replayed, [6, 7, 8, 9, 10]);
-  const seenBefore = new Set(eventsOf(seen).filter((m) => m.type === 'epistemic_update').map((m) => m.data?.['seq'] as number));
+  const seenBefore = new Set(
+    eventsOf(seen)
+      .filter((m) => m.type === 'epistemic_update')
+      .map((m) => m.data?.['seq'] as number),
+  );
   for (let i = 1; i <= 10; i++) assert.ok(seenBefore.has(i) || replayed.includes(i), `event ${i} lost`);
 });

@@ -8,7 +8,19 @@ import { createInterface } from 'node:readline';
 import { test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
-import { confirmed, connectionCount, epistemicEvent, eventsOf, publishOne, SECRET, settle, sortedByType, startServer, type TestClient, type TestServer } from './helpers.js';
+import {
+  confirmed,
+  connectionCount,
+  epistemicEvent,
+  eventsOf,
+  publishOne,
+  SECRET,
+  settle,
+  sortedByType,
+  startServer,
+  type TestClient,
+  type TestServer,
+} from './helpers.js';
 import { need, PYTHON, pythonReady } from './require.js';
 
 const RESEARCHER = { roles: ['researcher'] };
@@ -26,7 +38,9 @@ async function disconnect(s: TestServer, c: TestClient, how: Drop): Promise<void
 // ---- the main resume path ---------------------------------------------------
 
 for (const how of ['terminate', 'close'] as const) {
-  test(`resume after ${how === 'terminate' ? 'a dropped socket' : 'a clean close'}: subscriptions back, exactly the missed matching events in order, then live`, { timeout: 60_000 }, async (t) => {
+  test(`resume after ${how === 'terminate' ? 'a dropped socket' : 'a clean close'}: subscriptions back, exactly the missed matching events in order, then live`, {
+    timeout: 60_000,
+  }, async (t) => {
     const s = await startServer(t);
     const filters = { confidence_level: { min: 0.5 } };
     const first = await s.open({ sub: 'alice', ...RESEARCHER }, { session: 'sess-A' });
@@ -37,7 +51,10 @@ for (const how of ['terminate', 'close'] as const) {
     await publishOne(s, epistemicEvent('agent_1', 0, 0.9));
     await publishOne(s, epistemicEvent('agent_1', 0, 0.9));
     const before = eventsOf(await first.client.drain());
-    assert.deepEqual(before.map((m) => m.offset), [1, 2]);
+    assert.deepEqual(
+      before.map((m) => m.offset),
+      [1, 2],
+    );
 
     await disconnect(s, first.client, how);
     const missed: number[] = [];
@@ -67,21 +84,40 @@ for (const how of ['terminate', 'close'] as const) {
 
     const replay = eventsOf(await second.client.drain());
     const agentEvents = replay.filter((m) => m.type === 'epistemic_update');
-    assert.deepEqual(agentEvents.map((m) => m.offset), missed, 'exactly the missed matching events, in order');
-    assert.deepEqual(agentEvents.map((m) => m.data?.['seq']), missed.map((_, i) => (i + 1) * 2));
+    assert.deepEqual(
+      agentEvents.map((m) => m.offset),
+      missed,
+      'exactly the missed matching events, in order',
+    );
+    assert.deepEqual(
+      agentEvents.map((m) => m.data?.['seq']),
+      missed.map((_, i) => (i + 1) * 2),
+    );
     assert.ok(agentEvents.every((m) => m.agent_id === 'agent_1'));
-    assert.deepEqual(replay.filter((m) => m.type === 'system_alert').map((m) => m.event_id), [sys.event_id]);
-    assert.equal(replay.length, agentEvents.length + 1, `nothing else: ${JSON.stringify(replay.filter((m) => m.type !== 'epistemic_update' && m.type !== 'system_alert'))}`);
+    assert.deepEqual(
+      replay.filter((m) => m.type === 'system_alert').map((m) => m.event_id),
+      [sys.event_id],
+    );
+    assert.equal(
+      replay.length,
+      agentEvents.length + 1,
+      `nothing else: ${JSON.stringify(replay.filter((m) => m.type !== 'epistemic_update' && m.type !== 'system_alert'))}`,
+    );
 
     // Live events follow, and nothing is delivered twice.
     const live = await publishOne(s, epistemicEvent('agent_1', 51, 0.95));
     await publishOne(s, epistemicEvent('agent_1', 52, 0.1));
     const after = eventsOf(await second.client.drain());
-    assert.deepEqual(after.map((m) => m.offset), [live.offset]);
+    assert.deepEqual(
+      after.map((m) => m.offset),
+      [live.offset],
+    );
   });
 }
 
-test('a clean close while a producer keeps publishing: what the old connection got plus the resume is every event, each once', { timeout: 60_000 }, async (t) => {
+test('a clean close while a producer keeps publishing: what the old connection got plus the resume is every event, each once', {
+  timeout: 60_000,
+}, async (t) => {
   const s = await startServer(t);
   const first = await s.open({ sub: 'alice', ...RESEARCHER }, { session: 'sess-P' });
   await confirmed(first.client, { type: 'epistemic_updates', agent_id: 'agent_1' });
@@ -108,7 +144,11 @@ test('a clean close while a producer keeps publishing: what the old connection g
   const replayed = eventsOf(await second.client.drain()).map((m) => m.offset);
   const all = [...got, ...replayed];
   assert.equal(new Set(all).size, all.length, `no duplicate (old connection ended at ${got.at(-1)}, replay starts at ${replayed[0]})`);
-  assert.deepEqual(all, Array.from({ length: TOTAL }, (_, i) => i + 1), `no gap: old connection ended at ${got.at(-1)}, replay starts at ${replayed[0]}`);
+  assert.deepEqual(
+    all,
+    Array.from({ length: TOTAL }, (_, i) => i + 1),
+    `no gap: old connection ended at ${got.at(-1)}, replay starts at ${replayed[0]}`,
+  );
 });
 
 test('all-agents subscriptions are resumed: events of monitorable agents, including a stream never seen before', { timeout: 60_000 }, async (t) => {
@@ -119,7 +159,10 @@ test('all-agents subscriptions are resumed: events of monitorable agents, includ
   const first = await s.open(viewer, { session: 'sess-all' });
   await confirmed(first.client, { type: 'epistemic_updates', filters: { confidence_level: { min: 0.5 } } });
   await publishOne(s, epistemicEvent('agent_1', 0, 0.9));
-  assert.deepEqual(eventsOf(await first.client.drain()).map((m) => [m.agent_id, m.offset]), [['agent_1', 1]]);
+  assert.deepEqual(
+    eventsOf(await first.client.drain()).map((m) => [m.agent_id, m.offset]),
+    [['agent_1', 1]],
+  );
   await disconnect(s, first.client, 'terminate');
 
   const expected1: number[] = [];
@@ -139,22 +182,38 @@ test('all-agents subscriptions are resumed: events of monitorable agents, includ
   assert.equal(second.hello.recovered, true);
   assert.deepEqual(second.hello.subscriptions, [{ type: 'epistemic_updates', agent_id: null, filters: { confidence_level: { min: 0.5 } } }]);
   const replay = eventsOf(await second.client.drain());
-  assert.ok(replay.every((m) => m.type === 'epistemic_update'), JSON.stringify(replay.map((m) => m.type)));
-  assert.deepEqual(replay.filter((m) => m.agent_id === 'agent_1').map((m) => m.offset), expected1);
-  assert.deepEqual(replay.filter((m) => m.agent_id === 'agent_3').map((m) => m.offset), expected3, 'the stream first seen while away is replayed from the subscription on');
+  assert.ok(
+    replay.every((m) => m.type === 'epistemic_update'),
+    JSON.stringify(replay.map((m) => m.type)),
+  );
+  assert.deepEqual(
+    replay.filter((m) => m.agent_id === 'agent_1').map((m) => m.offset),
+    expected1,
+  );
+  assert.deepEqual(
+    replay.filter((m) => m.agent_id === 'agent_3').map((m) => m.offset),
+    expected3,
+    'the stream first seen while away is replayed from the subscription on',
+  );
   assert.equal(replay.filter((m) => m.agent_id === 'agent_2').length, 0, 'an agent the user may not monitor');
   assert.equal(replay.length, expected1.length + expected3.length);
 
   await publishOne(s, epistemicEvent('agent_2', 99, 0.9));
   const live3 = await publishOne(s, epistemicEvent('agent_3', 99, 0.9));
-  assert.deepEqual(eventsOf(await second.client.drain()).map((m) => [m.agent_id, m.offset]), [['agent_3', live3.offset]]);
+  assert.deepEqual(
+    eventsOf(await second.client.drain()).map((m) => [m.agent_id, m.offset]),
+    [['agent_3', live3.offset]],
+  );
 });
 
-test('user notifications sent while disconnected are replayed on resume (and only the user\'s own)', { timeout: 60_000 }, async (t) => {
+test("user notifications sent while disconnected are replayed on resume (and only the user's own)", { timeout: 60_000 }, async (t) => {
   const s = await startServer(t);
   const first = await s.open({ sub: 'nora', roles: ['viewer'] }, { session: 'sess-n' });
   await s.server.sendUserNotification('nora', 'report_ready', 'before');
-  assert.deepEqual(eventsOf(await first.client.drain()).map((m) => m.message), ['before']);
+  assert.deepEqual(
+    eventsOf(await first.client.drain()).map((m) => m.message),
+    ['before'],
+  );
   await disconnect(s, first.client, 'terminate');
   for (let i = 1; i <= 5; i++) {
     await s.server.sendUserNotification('nora', 'report_ready', `away-${i}`, { i });
@@ -165,9 +224,15 @@ test('user notifications sent while disconnected are replayed on resume (and onl
   assert.equal(second.hello.recovered, true);
   assert.deepEqual(second.hello.subscriptions, []);
   const replay = eventsOf(await second.client.drain());
-  assert.deepEqual(replay.map((m) => [m.type, m.message, m.offset]), [1, 2, 3, 4, 5].map((i) => ['user_notification', `away-${i}`, i + 1]));
+  assert.deepEqual(
+    replay.map((m) => [m.type, m.message, m.offset]),
+    [1, 2, 3, 4, 5].map((i) => ['user_notification', `away-${i}`, i + 1]),
+  );
   await s.server.sendUserNotification('nora', 'report_ready', 'live');
-  assert.deepEqual(eventsOf(await second.client.drain()).map((m) => m.message), ['live']);
+  assert.deepEqual(
+    eventsOf(await second.client.drain()).map((m) => m.message),
+    ['live'],
+  );
 });
 
 test('notifications are replayed on resume even when the user never received one before', { timeout: 60_000 }, async (t) => {
@@ -178,7 +243,10 @@ test('notifications are replayed on resume even when the user never received one
   await s.server.sendUserNotification('nick', 'alert', 'n2');
   const second = await s.open({ sub: 'nick', roles: ['viewer'] }, { session: 'sess-n2' });
   assert.equal(second.hello.resumed, true);
-  assert.deepEqual(eventsOf(await second.client.drain()).map((m) => m.message), ['n1', 'n2']);
+  assert.deepEqual(
+    eventsOf(await second.client.drain()).map((m) => m.message),
+    ['n1', 'n2'],
+  );
 });
 
 test('a restored subscription keeps working: get_subscriptions lists it, unsubscribe removes it', { timeout: 60_000 }, async (t) => {
@@ -204,13 +272,25 @@ test('a restored subscription keeps working: get_subscriptions lists it, unsubsc
   await publishOne(s, { type: 'epistemic_update', agent_id: 'agent_1', data: { knowledge_state: { facts: [], confidence: 0.9 } } });
   await publishOne(s, { type: 'epistemic_update', agent_id: 'agent_1', data: { knowledge_state: { facts: [], confidence: 0.1 } } });
   await publishOne(s, { type: 'agent_status_change', agent_id: 'agent_1', status: 'running' });
-  assert.deepEqual(eventsOf(await second.client.drain()).map((m) => [m.type, m.offset]), [['epistemic_update', 1], ['agent_status_change', 3]]);
+  assert.deepEqual(
+    eventsOf(await second.client.drain()).map((m) => [m.type, m.offset]),
+    [
+      ['epistemic_update', 1],
+      ['agent_status_change', 3],
+    ],
+  );
 
-  const u = await second.client.request({ type: 'unsubscribe', data: { subscription_type: 'epistemic_updates', agent_id: 'agent_1' } }, 'unsubscription_confirmed');
+  const u = await second.client.request(
+    { type: 'unsubscribe', data: { subscription_type: 'epistemic_updates', agent_id: 'agent_1' } },
+    'unsubscription_confirmed',
+  );
   assert.equal(u.type, 'unsubscription_confirmed', JSON.stringify(u));
   await publishOne(s, { type: 'epistemic_update', agent_id: 'agent_1', data: { knowledge_state: { facts: [], confidence: 0.9 } } });
   await publishOne(s, { type: 'agent_status_change', agent_id: 'agent_1', status: 'done' });
-  assert.deepEqual(eventsOf(await second.client.drain()).map((m) => [m.type, m.offset]), [['agent_status_change', 5]]);
+  assert.deepEqual(
+    eventsOf(await second.client.drain()).map((m) => [m.type, m.offset]),
+    [['agent_status_change', 5]],
+  );
   const list2 = await second.client.expectReply({ type: 'get_subscriptions' }, 'subscriptions_list');
   assert.deepEqual(list2.data.subscriptions, [{ type: 'agent_status', agent_id: 'agent_1', filters: null }]);
 });
@@ -227,13 +307,16 @@ test('another sub on the same session id does not resume it; the owner still can
   assert.equal(mallory.hello.user_id, 'mallory');
   assert.ok(!mallory.hello.subscriptions || mallory.hello.subscriptions.length === 0, JSON.stringify(mallory.hello));
   await publishOne(s, epistemicEvent('agent_1', 6, 0.9));
-  assert.deepEqual(eventsOf(await mallory.client.drain()), [], 'no replay and no live events of the other user\'s subscriptions');
+  assert.deepEqual(eventsOf(await mallory.client.drain()), [], "no replay and no live events of the other user's subscriptions");
   const list = await mallory.client.expectReply({ type: 'get_subscriptions' }, 'subscriptions_list');
   assert.deepEqual(list.data.subscriptions, []);
 
   const owner = await s.open({ sub: 'alice', ...RESEARCHER }, { session: 'shared-id' });
   assert.equal(owner.hello.resumed, true);
-  assert.deepEqual(eventsOf(await owner.client.drain()).map((m) => m.offset), [1, 2, 3, 4, 5, 6]);
+  assert.deepEqual(
+    eventsOf(await owner.client.drain()).map((m) => m.offset),
+    [1, 2, 3, 4, 5, 6],
+  );
 });
 
 test('an expired session (sessionTtl 0.5 s) starts fresh', { timeout: 60_000 }, async (t) => {
@@ -260,7 +343,10 @@ test('within sessionTtl (0.5 s) the same session resumes (control for the expiry
   await publishOne(s, epistemicEvent('agent_1', 1, 0.9));
   const second = await s.open({ sub: 'alice', ...RESEARCHER }, { session: 'sess-e2' });
   assert.equal(second.hello.resumed, true);
-  assert.deepEqual(eventsOf(await second.client.drain()).map((m) => m.offset), [1]);
+  assert.deepEqual(
+    eventsOf(await second.client.drain()).map((m) => m.offset),
+    [1],
+  );
 });
 
 test('sessionTtl 0 disables resume', { timeout: 60_000 }, async (t) => {
@@ -289,7 +375,10 @@ test('resume after history was lost: resumed, recovered false, no partial replay
   assert.deepEqual(second.hello.subscriptions, [{ type: 'epistemic_updates', agent_id: 'agent_1', filters: null }]);
   assert.deepEqual(eventsOf(await second.client.drain()), [], 'none of the kept tail is replayed');
   await publishOne(s, epistemicEvent('agent_1', 31, 0.9));
-  assert.deepEqual(eventsOf(await second.client.drain()).map((m) => m.offset), [31]);
+  assert.deepEqual(
+    eventsOf(await second.client.drain()).map((m) => m.offset),
+    [31],
+  );
 });
 
 test('a resume with a token lacking a permission the old one had drops that subscription and delivers nothing of it', { timeout: 60_000 }, async (t) => {
@@ -320,21 +409,35 @@ test('a resume with a token lacking a permission the old one had drops that subs
   ]);
   const replay = eventsOf(await second.client.drain());
   assert.ok(replay.length > 0);
-  assert.ok(replay.every((m) => m.agent_id === 'agent_2'), `nothing of agent_1: ${JSON.stringify(replay.map((m) => [m.type, m.agent_id]))}`);
-  assert.deepEqual(replay.filter((m) => m.type === 'epistemic_update').map((m) => m.data?.['seq']), [1, 2, 3, 4]);
-  assert.deepEqual(replay.filter((m) => m.type === 'agent_status_change').map((m) => m.status), ['s1', 's2', 's3', 's4']);
+  assert.ok(
+    replay.every((m) => m.agent_id === 'agent_2'),
+    `nothing of agent_1: ${JSON.stringify(replay.map((m) => [m.type, m.agent_id]))}`,
+  );
+  assert.deepEqual(
+    replay.filter((m) => m.type === 'epistemic_update').map((m) => m.data?.['seq']),
+    [1, 2, 3, 4],
+  );
+  assert.deepEqual(
+    replay.filter((m) => m.type === 'agent_status_change').map((m) => m.status),
+    ['s1', 's2', 's3', 's4'],
+  );
 
   await publishOne(s, epistemicEvent('agent_1', 5, 0.9));
   await publishOne(s, { type: 'agent_status_change', agent_id: 'agent_1', status: 'live' });
   await publishOne(s, epistemicEvent('agent_2', 5, 0.9));
-  assert.deepEqual(eventsOf(await second.client.drain()).map((m) => [m.type, m.agent_id]), [['epistemic_update', 'agent_2']]);
+  assert.deepEqual(
+    eventsOf(await second.client.drain()).map((m) => [m.type, m.agent_id]),
+    [['epistemic_update', 'agent_2']],
+  );
 });
 
 // ---- Python ESCAI client: 10 s away, 50 events, all received in order -----
 
 const SCRIPT = fileURLToPath(new URL('./interop/escai_resume.py', import.meta.url));
 
-test('a plain Python ESCAI client disconnected for 10 s while 50 events are published receives all 50, in order, after reconnecting with the same session id', { timeout: 60_000 }, async (t) => {
+test('a plain Python ESCAI client disconnected for 10 s while 50 events are published receives all 50, in order, after reconnecting with the same session id', {
+  timeout: 60_000,
+}, async (t) => {
   const py = pythonReady();
   if (!need(t, 'python', py.ok, `${PYTHON} with websockets and jwt: ${py.why}`)) return;
   const s = await startServer(t);
@@ -372,7 +475,11 @@ test('a plain Python ESCAI client disconnected for 10 s while 50 events are publ
   const result = JSON.parse(lines.at(-1)!);
   assert.equal(result.resumed, true, JSON.stringify(result));
   assert.ok(result.away_seconds >= 10, `away ${result.away_seconds} s`);
-  assert.deepEqual(result.seqs, Array.from({ length: 50 }, (_, i) => i + 1), 'all 50, in order');
+  assert.deepEqual(
+    result.seqs,
+    Array.from({ length: 50 }, (_, i) => i + 1),
+    'all 50, in order',
+  );
   assert.equal(result.offsets_increasing, true);
   assert.equal(result.extra, 0, 'nothing more (no duplicate) before the pong');
   assert.deepEqual(result.subscriptions, [{ type: 'epistemic_updates', agent_id: 'agent_1', filters: null }]);
@@ -387,7 +494,10 @@ test('ids containing ":" cannot reach another user\'s session (engine keys are e
   assert.equal(other.hello.resumed, false);
   const again = await s.open({ sub: 'alice', roles: ['researcher'] }, { session: 'team:dash' });
   assert.equal(again.hello.resumed, true);
-  assert.deepEqual(again.hello.subscriptions?.map((x) => x.agent_id), ['secret-agent']);
+  assert.deepEqual(
+    again.hello.subscriptions?.map((x) => x.agent_id),
+    ['secret-agent'],
+  );
 });
 
 test('a request still in flight when the client leaves does not wipe the parked session', { timeout: 60_000 }, async (t) => {
@@ -405,7 +515,11 @@ test('a request still in flight when the client leaves does not wipe the parked 
     await settle(20);
     const { client: next, hello } = await s.open(tok, { session: 'racy' });
     assert.equal(hello.resumed, true, `round ${i}`);
-    assert.deepEqual(hello.subscriptions?.map((x) => x.agent_id), ['agent_1'], `round ${i}: subscriptions survive`);
+    assert.deepEqual(
+      hello.subscriptions?.map((x) => x.agent_id),
+      ['agent_1'],
+      `round ${i}: subscriptions survive`,
+    );
     next.ws.close(1000);
     await next.closeEvent;
     await connectionCount(s.server, 0, 3000, 'the server to let go');

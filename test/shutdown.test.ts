@@ -83,7 +83,9 @@ test('ESCAI_HEARTBEAT_INTERVAL=abc refuses to start, naming the variable', { tim
   assert.doesNotMatch(proc.stdout(), /"msg":"listening"/);
 });
 
-test('dev mode: the banner, once, on stderr (token once, in the console link), JSON logs on stdout; the secret survives a restart', { timeout: 30_000 }, async (t) => {
+test('dev mode: the banner, once, on stderr (token once, in the console link), JSON logs on stdout; the secret survives a restart', {
+  timeout: 30_000,
+}, async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'escai-dev-'));
   t.after(() => rmSync(dir, { recursive: true, force: true }));
 
@@ -118,7 +120,7 @@ test('dev mode: the banner, once, on stderr (token once, in the console link), J
   assert.equal(readFileSync(join(dir, '.escai-dev-secret'), 'utf8'), secretFile, 'the same secret file is reused');
   const c2 = await connect(port2, token, 'dev-again');
   t.after(() => c2.terminate());
-  assert.equal((await c2.request({ type: 'ping' }, 'pong')).type, 'pong', 'the first run\'s token still works');
+  assert.equal((await c2.request({ type: 'ping' }, 'pong')).type, 'pong', "the first run's token still works");
   second.child.kill('SIGTERM');
   assert.equal((await exitWithin(second)).code, 0);
 });
@@ -145,8 +147,18 @@ for (const how of ['npm start', 'the bin (node dist/cli/main.js serve)'] as cons
   test(`SIGTERM to ${how} shuts the server down gracefully: clients get 1001, no process is left`, { timeout: 60_000 }, async (t) => {
     const bin = join(REPO_ROOT, 'dist', 'cli', 'main.js');
     assert.ok(existsSync(bin), `${bin} is built (npm ci builds it)`);
-    const env = { PATH: process.env['PATH'] ?? '', HOME: process.env['HOME'] ?? '/tmp', ESCAI_JWT_SECRET: SECRET, ESCAI_PORT: '0', ESCAI_LOG_LEVEL: 'info', ESCAI_DEMO: '0' };
-    const child = how === 'npm start' ? spawn('npm', ['start', '--silent'], { cwd: REPO_ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] }) : spawn(process.execPath, [bin, 'serve'], { cwd: REPO_ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const env = {
+      PATH: process.env['PATH'] ?? '',
+      HOME: process.env['HOME'] ?? '/tmp',
+      ESCAI_JWT_SECRET: SECRET,
+      ESCAI_PORT: '0',
+      ESCAI_LOG_LEVEL: 'info',
+      ESCAI_DEMO: '0',
+    };
+    const child =
+      how === 'npm start'
+        ? spawn('npm', ['start', '--silent'], { cwd: REPO_ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] })
+        : spawn(process.execPath, [bin, 'serve'], { cwd: REPO_ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
     const exited = once(child, 'exit');
     const spawned = new Set<number>([child.pid!]);
     t.after(() => {

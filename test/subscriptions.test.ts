@@ -3,7 +3,19 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { ErrorCode } from '../src/protocol/codes.js';
-import { confirmed, connectionCount, epistemic, epistemicStateEvent, health, ISO_UTC, sortedByType, startServer, UUID, type ErrorMessage, type TestClient } from './helpers.js';
+import {
+  confirmed,
+  connectionCount,
+  epistemic,
+  epistemicStateEvent,
+  health,
+  ISO_UTC,
+  sortedByType,
+  startServer,
+  UUID,
+  type ErrorMessage,
+  type TestClient,
+} from './helpers.js';
 
 /** Sends a message and returns the error frame it must provoke. */
 async function expectError(c: TestClient, message: unknown, code: ErrorCode): Promise<ErrorMessage> {
@@ -47,7 +59,13 @@ test('subscribe, get_subscriptions and unsubscribe reply shapes', { timeout: 60_
   assert.deepEqual(Object.keys(a).sort(), ['data', 'timestamp', 'type']);
   const { epoch, ...rest } = a.data;
   // A single-stream subscription reports the stream's position (nothing published yet: offset 0).
-  assert.deepEqual(rest, { subscription_type: 'epistemic_updates', agent_id: 'agent_1', filters: { confidence_level: { min: 0.8 } }, recovered: false, offset: 0 });
+  assert.deepEqual(rest, {
+    subscription_type: 'epistemic_updates',
+    agent_id: 'agent_1',
+    filters: { confidence_level: { min: 0.8 } },
+    recovered: false,
+    offset: 0,
+  });
   assert.match(epoch!, /^[0-9a-f]+$/);
   assert.match(a.timestamp, ISO_UTC);
 
@@ -103,7 +121,20 @@ test('get_stats (admin) returns the health counters', { timeout: 60_000 }, async
   const h = await health(s);
   const { timestamp: _ts, ...healthCounters } = h;
   assert.deepEqual(Object.keys(stats.data).sort(), Object.keys(healthCounters).sort());
-  for (const key of ['status', 'max_connections', 'heartbeat_interval', 'heartbeat_timeout', 'heartbeat_running', 'active_connections', 'total_connections_ever', 'active_users', 'total_subscriptions', 'messages_sent', 'messages_received', 'agent_subscribers']) {
+  for (const key of [
+    'status',
+    'max_connections',
+    'heartbeat_interval',
+    'heartbeat_timeout',
+    'heartbeat_running',
+    'active_connections',
+    'total_connections_ever',
+    'active_users',
+    'total_subscriptions',
+    'messages_sent',
+    'messages_received',
+    'agent_subscribers',
+  ]) {
     assert.ok(key in stats.data, `stats lacks ${key}`);
   }
   assert.equal(stats.data.status, 'healthy');
@@ -140,7 +171,11 @@ test('an optional request id is echoed on replies and errors', { timeout: 60_000
   c.send({ type: 'unsubscribe', id: 'u', data: { subscription_type: 'epistemic_updates', agent_id: 'agent_1' } });
   assert.equal((await c.next('unsubscription_confirmed')).id, 'u');
 
-  assert.equal((await expectError(c, { type: 'unsubscribe', id: 'u2', data: { subscription_type: 'epistemic_updates', agent_id: 'agent_1' } }, 'SUBSCRIPTION_NOT_FOUND')).id, 'u2');
+  assert.equal(
+    (await expectError(c, { type: 'unsubscribe', id: 'u2', data: { subscription_type: 'epistemic_updates', agent_id: 'agent_1' } }, 'SUBSCRIPTION_NOT_FOUND'))
+      .id,
+    'u2',
+  );
   assert.equal((await expectError(c, { type: 'nope', id: 42 }, 'UNKNOWN_MESSAGE_TYPE')).id, 42);
   assert.equal((await expectError(c, { type: 'subscribe', id: 'v', data: {} }, 'VALIDATION_ERROR')).id, 'v');
   assert.equal((await expectError(c, { type: 'get_stats', id: 'st' }, 'PERMISSION_DENIED')).id, 'st');
@@ -202,7 +237,11 @@ test('VALIDATION_ERROR names the offending field', { timeout: 60_000 }, async (t
   assert.match(e.message, /data\.confidence_level/);
   e = await expectError(c, { type: 'publish', data: { type: 'agent_status_change', agent_id: 'agent_1' } }, 'VALIDATION_ERROR');
   assert.match(e.message, /status/);
-  e = await expectError(c, { type: 'publish', data: [epistemicStateEvent('agent_1', 0.5), { type: 'pattern_alert', agent_id: 'agent_1', data: { pattern_type: 'circular' } }] }, 'VALIDATION_ERROR');
+  e = await expectError(
+    c,
+    { type: 'publish', data: [epistemicStateEvent('agent_1', 0.5), { type: 'pattern_alert', agent_id: 'agent_1', data: { pattern_type: 'circular' } }] },
+    'VALIDATION_ERROR',
+  );
   assert.match(e.message, /events\[1\]\.data\.pattern_type/);
 
   // Nothing was subscribed by any of the refused messages.
@@ -251,7 +290,11 @@ test('SUBSCRIPTION_EXISTS and SUBSCRIPTION_NOT_FOUND', { timeout: 60_000 }, asyn
   const s = await startServer(t);
   const c = await s.connect(RESEARCHER);
   await confirmed(c, { type: 'epistemic_updates', agent_id: 'agent_1' });
-  await expectError(c, { type: 'subscribe', data: { type: 'epistemic_updates', agent_id: 'agent_1', filters: { confidence_level: { min: 0.1 } } } }, 'SUBSCRIPTION_EXISTS');
+  await expectError(
+    c,
+    { type: 'subscribe', data: { type: 'epistemic_updates', agent_id: 'agent_1', filters: { confidence_level: { min: 0.1 } } } },
+    'SUBSCRIPTION_EXISTS',
+  );
   // Same type for another agent, or for all agents, is a different subscription.
   await confirmed(c, { type: 'epistemic_updates', agent_id: 'agent_2' });
   await confirmed(c, { type: 'epistemic_updates' });
@@ -307,7 +350,10 @@ test('unsubscribing one type for an agent keeps the other subscriptions working 
   await other.flush();
   const got = c.takeEvents().map((m) => `${m.type}:${m.agent_id}`);
   assert.deepEqual(got, ['pattern_alert:agent_1', 'agent_status_change:agent_1', 'epistemic_update:agent_2', 'prediction_update:agent_1']);
-  assert.deepEqual(other.takeEvents().map((m) => `${m.type}:${m.agent_id}`), ['epistemic_update:agent_1']);
+  assert.deepEqual(
+    other.takeEvents().map((m) => `${m.type}:${m.agent_id}`),
+    ['epistemic_update:agent_1'],
+  );
 
   const list = await c.expectReply({ type: 'get_subscriptions' }, 'subscriptions_list');
   assert.equal(list.data.subscriptions.length, 4);
@@ -331,8 +377,14 @@ test('a subscription without agent_id receives from every agent the user may mon
   await c.flush();
   await all.flush();
   await none.flush();
-  assert.deepEqual(c.takeEvents().map((m) => m.agent_id), ['agent_1', 'agent_2']);
-  assert.deepEqual(all.takeEvents().map((m) => m.agent_id), ['agent_1', 'agent_2', 'agent_3', 'agent_10']);
+  assert.deepEqual(
+    c.takeEvents().map((m) => m.agent_id),
+    ['agent_1', 'agent_2'],
+  );
+  assert.deepEqual(
+    all.takeEvents().map((m) => m.agent_id),
+    ['agent_1', 'agent_2', 'agent_3', 'agent_10'],
+  );
   assert.deepEqual(none.takeEvents(), []);
 });
 
@@ -354,7 +406,10 @@ test('an event matching a specific and an all-agents subscription is delivered o
   assert.equal(await s.server.broadcastEpistemicUpdate('agent_1', epistemic('agent_1', 0.3)), 2);
   assert.equal(await s.server.broadcastEpistemicUpdate('agent_1', epistemic('agent_1', 0.95)), 2);
   await d.flush();
-  assert.deepEqual(d.takeEvents().map((m) => m.data?.['confidence_level']), [0.3, 0.95]);
+  assert.deepEqual(
+    d.takeEvents().map((m) => m.data?.['confidence_level']),
+    [0.3, 0.95],
+  );
 });
 
 test('each subscription type receives only its event type', { timeout: 60_000 }, async (t) => {
@@ -373,7 +428,10 @@ test('each subscription type receives only its event type', { timeout: 60_000 },
     clients.set(subType, c);
   }
   assert.equal(await s.server.broadcastEpistemicUpdate('agent_1', epistemic('agent_1', 0.5)), 1);
-  assert.equal(await s.server.broadcastPatternAlert('agent_1', { pattern_name: 'loop', pattern_type: 'feedback_loop' }, { severity: 'high', alertType: 'anomaly' }), 1);
+  assert.equal(
+    await s.server.broadcastPatternAlert('agent_1', { pattern_name: 'loop', pattern_type: 'feedback_loop' }, { severity: 'high', alertType: 'anomaly' }),
+    1,
+  );
   assert.equal(await s.server.broadcastPredictionUpdate('agent_1', { prediction_type: 'success', risk_level: 'low' }), 1);
   assert.equal(await s.server.broadcastSystemAlert('maintenance', 'down at 5', 'warning', { window: 10 }), 1);
   assert.equal(await s.server.broadcastAgentStatusChange('agent_1', 'running', { step: 3 }), 1);
@@ -383,7 +441,11 @@ test('each subscription type receives only its event type', { timeout: 60_000 },
     const c = clients.get(subType)!;
     await c.flush();
     const got = c.takeEvents();
-    assert.deepEqual(got.map((m) => m.type), [eventType], `${subType} got ${JSON.stringify(got)}`);
+    assert.deepEqual(
+      got.map((m) => m.type),
+      [eventType],
+      `${subType} got ${JSON.stringify(got)}`,
+    );
     const ev = got[0]!;
     assert.match(ev.event_id, UUID);
     assert.match(ev.timestamp, ISO_UTC);
@@ -539,7 +601,10 @@ test('socket publish: single event and batch, confirmed with ids and per-stream 
       ['epistemic_update', 'agent_2', 2],
     ],
   );
-  assert.deepEqual(events.map((m) => m.event_id), batch.data.events.map((e) => e.event_id));
+  assert.deepEqual(
+    events.map((m) => m.event_id),
+    batch.data.events.map((e) => e.event_id),
+  );
   assert.deepEqual(events[1]!.data?.['extra_field'], [1, 2], 'unknown fields are kept');
   assert.equal(events[1]!.alert_type, 'pattern_detected');
   assert.equal(events[3]!.severity, 'info');
@@ -557,11 +622,19 @@ test('socket publish: a batch with one bad event publishes nothing', { timeout: 
   const sub = await s.connect({ sub: 'watcher', ...RESEARCHER }, { session: 'w' });
   await confirmed(sub, { type: 'epistemic_updates' });
   const dev = await s.connect({ sub: 'dev', ...DEVELOPER }, { session: 'd' });
-  const e = await expectError(dev, {
-    type: 'publish',
-    id: 'bad-batch',
-    data: [epistemicStateEvent('agent_1', 0.1), epistemicStateEvent('agent_1', 0.2), { type: 'epistemic_update', agent_id: 'agent_1', data: { uncertainty_score: -1 } }],
-  }, 'VALIDATION_ERROR');
+  const e = await expectError(
+    dev,
+    {
+      type: 'publish',
+      id: 'bad-batch',
+      data: [
+        epistemicStateEvent('agent_1', 0.1),
+        epistemicStateEvent('agent_1', 0.2),
+        { type: 'epistemic_update', agent_id: 'agent_1', data: { uncertainty_score: -1 } },
+      ],
+    },
+    'VALIDATION_ERROR',
+  );
   assert.equal(e.id, 'bad-batch');
   assert.match(e.message, /events\[2\]\.data\.uncertainty_score/);
   await expectError(dev, { type: 'publish', data: [epistemicStateEvent('agent_1', 0.1), { type: 'bogus_event', agent_id: 'agent_1' }] }, 'VALIDATION_ERROR');
@@ -573,7 +646,10 @@ test('socket publish: a batch with one bad event publishes nothing', { timeout: 
   assert.equal(ok.data.events[0]?.offset, 1, 'the refused batches must not have used offsets');
   await sub.flush();
   const events = sub.takeEvents();
-  assert.deepEqual(events.map((m) => m.data?.['confidence_level']), [0.77]);
+  assert.deepEqual(
+    events.map((m) => m.data?.['confidence_level']),
+    [0.77],
+  );
 });
 
 test('offsets increase by 1 per agent stream, across event types and publishers', { timeout: 60_000 }, async (t) => {

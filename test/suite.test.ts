@@ -75,7 +75,12 @@ export function checkTimeouts(file: string, source: string): { missing: string[]
     const name = nodeTestName(callee);
     if (name !== undefined) return TEST_FNS.has(name) ? 'test' : SUITE_FNS.has(name) ? 'suite' : undefined;
     // A subtest: `t.test(name, fn)` on a TestContext (a RegExp's `.test(s)` takes one argument and no function).
-    if (ts.isPropertyAccessExpression(callee) && callee.name.text === 'test' && call.arguments.length >= 2 && isFunction(call.arguments[call.arguments.length - 1]!)) {
+    if (
+      ts.isPropertyAccessExpression(callee) &&
+      callee.name.text === 'test' &&
+      call.arguments.length >= 2 &&
+      isFunction(call.arguments[call.arguments.length - 1]!)
+    ) {
       return 'test';
     }
     return undefined;
@@ -151,7 +156,13 @@ export function checkTimeouts(file: string, source: string): { missing: string[]
 }
 
 function unwrap(e: ts.Expression): ts.Expression {
-  while (ts.isParenthesizedExpression(e) || ts.isAsExpression(e) || ts.isSatisfiesExpression(e) || ts.isTypeAssertionExpression(e) || ts.isNonNullExpression(e)) {
+  while (
+    ts.isParenthesizedExpression(e) ||
+    ts.isAsExpression(e) ||
+    ts.isSatisfiesExpression(e) ||
+    ts.isTypeAssertionExpression(e) ||
+    ts.isNonNullExpression(e)
+  ) {
     e = e.expression;
   }
   return e;
@@ -193,7 +204,7 @@ const IMPORT = "import { describe, it, test } from 'node:test';\n";
 const check = (body: string) => missingTimeouts('sample.test.ts', IMPORT + body);
 
 test('checker: a test call wrapped over several lines, with no timeout, is reported', { timeout: 10_000 }, () => {
-  const found = check(["test(", "  'wrapped over two lines',", '  async () => {},', ');', ''].join('\n'));
+  const found = check(['test(', "  'wrapped over two lines',", '  async () => {},', ');', ''].join('\n'));
   assert.equal(found.length, 1, JSON.stringify(found));
   assert.match(found[0]!, /^sample\.test\.ts:2: it passes no options/);
   const opts = check(["test('wrapped options',", '  { concurrency: false },', '  async () => {});', ''].join('\n'));
@@ -212,7 +223,11 @@ test('checker: a line that merely mentions OPTS (or timeout) does not declare a 
       '',
     ].join('\n'),
   );
-  assert.deepEqual(found.map((m) => m.split(':')[1]), ['2', '3', '4'], JSON.stringify(found));
+  assert.deepEqual(
+    found.map((m) => m.split(':')[1]),
+    ['2', '3', '4'],
+    JSON.stringify(found),
+  );
 });
 
 test('checker: options through a const of the file count only if it is an object with a timeout', { timeout: 10_000 }, () => {
@@ -231,9 +246,7 @@ test('checker: options through a const of the file count only if it is an object
   const computed = check("test('a', makeOptions(), async () => {});");
   assert.match(computed[0] ?? '', /cannot be read here/);
   // A const of the same name in an inner scope does not stand for the outer one.
-  const shadowed = check(
-    "const OPTS = { concurrency: false };\nfunction f() { const OPTS = { timeout: 1 }; return OPTS; }\ntest('a', OPTS, async () => {});",
-  );
+  const shadowed = check("const OPTS = { concurrency: false };\nfunction f() { const OPTS = { timeout: 1 }; return OPTS; }\ntest('a', OPTS, async () => {});");
   assert.equal(shadowed.length, 1, JSON.stringify(shadowed));
   assert.match(check("test('a', { timeout: undefined }, async () => {});")[0] ?? '', /timeout is undefined/);
 });
@@ -249,6 +262,12 @@ test('checker: modifiers, it, aliases, suites and subtests', { timeout: 10_000 }
   // Not tests: a RegExp's test, a method of some other object.
   assert.deepEqual(check("const ok = /x/.test('x') && UUID.test('y');\nsomething.it('a', () => {});"), []);
   // node:test under another name.
-  const aliased = missingTimeouts('a.test.ts', "import { test as check } from 'node:test';\nimport * as nt from 'node:test';\ncheck('a', async () => {});\nnt.it('b', async () => {});");
-  assert.deepEqual(aliased.map((m) => m.split(':')[1]), ['3', '4']);
+  const aliased = missingTimeouts(
+    'a.test.ts',
+    "import { test as check } from 'node:test';\nimport * as nt from 'node:test';\ncheck('a', async () => {});\nnt.it('b', async () => {});",
+  );
+  assert.deepEqual(
+    aliased.map((m) => m.split(':')[1]),
+    ['3', '4'],
+  );
 });

@@ -31,7 +31,9 @@ async function untilPast(epochMs: number): Promise<void> {
 }
 
 describe('token lifetime', { concurrency: true }, () => {
-  test('token_expiring before exp; a refresh with the same sub keeps the connection open past exp + grace, events still flow', { timeout: 60_000 }, async (t) => {
+  test('token_expiring before exp; a refresh with the same sub keeps the connection open past exp + grace, events still flow', {
+    timeout: 60_000,
+  }, async (t) => {
     const s = await startServer(t, OVERRIDES);
     const token = await s.token({ sub: 'alice', roles: ['researcher'], expiresInSec: LIFETIME });
     const exp = tokenExp(token);
@@ -58,7 +60,10 @@ describe('token lifetime', { concurrency: true }, () => {
     assert.equal(await closedWithin(c, 0), null);
     await s.server.publish(epistemicEvent('agent_1', 1));
     const msgs = await drain(c);
-    assert.deepEqual(eventsOf(msgs).map((m) => m.data?.['seq']), [1]);
+    assert.deepEqual(
+      eventsOf(msgs).map((m) => m.data?.['seq']),
+      [1],
+    );
     // No second warning for the old token, and none yet for the new one.
     assert.equal(msgs.filter((m) => m.type === 'token_expiring').length, 0);
   });
@@ -106,7 +111,11 @@ describe('token lifetime', { concurrency: true }, () => {
     }
     assert.equal(c.ws.readyState, WebSocket.OPEN);
     await s.server.publish(epistemicEvent('agent_1', 1));
-    assert.deepEqual(eventsOf(await drain(c)).map((m) => m.data?.['seq']), [1], 'still delivering before exp');
+    assert.deepEqual(
+      eventsOf(await drain(c)).map((m) => m.data?.['seq']),
+      [1],
+      'still delivering before exp',
+    );
     const closed = await c.closeEvent;
     assert.equal(closed.code, 4001, 'the bad refresh did not extend the old token');
     assert.ok(Date.now() >= exp * 1000);
@@ -118,17 +127,16 @@ describe('token lifetime', { concurrency: true }, () => {
     const token = await s.token({ ...claims, permissions: ['agent:agent_1:monitor', 'agent:agent_2:monitor'], expiresInSec: LIFETIME });
     const exp = tokenExp(token);
     const c = await s.connect(token);
-    for (const data of [
-      { type: 'epistemic_updates', agent_id: 'agent_1' },
-      { type: 'epistemic_updates', agent_id: 'agent_2' },
-      { type: 'agent_status' },
-    ]) {
+    for (const data of [{ type: 'epistemic_updates', agent_id: 'agent_1' }, { type: 'epistemic_updates', agent_id: 'agent_2' }, { type: 'agent_status' }]) {
       const r = await c.subscribe(data);
       assert.equal(r.type, 'subscription_confirmed', JSON.stringify(r));
     }
     await s.server.publish(epistemicEvent('agent_1', 1));
     await s.server.publish(epistemicEvent('agent_2', 1));
-    assert.deepEqual(eventsOf(await drain(c)).map((m) => m.agent_id), ['agent_1', 'agent_2']);
+    assert.deepEqual(
+      eventsOf(await drain(c)).map((m) => m.agent_id),
+      ['agent_1', 'agent_2'],
+    );
 
     await c.next('token_expiring', LIFETIME * 1000 + 1000);
     const narrower = await s.token({ ...claims, permissions: ['agent:agent_2:monitor'], expiresInSec: 60 });
@@ -153,7 +161,10 @@ describe('token lifetime', { concurrency: true }, () => {
     await s.server.publish({ type: 'agent_status_change', agent_id: 'agent_2', status: 'running' });
     assert.deepEqual(
       eventsOf(await drain(c)).map((m) => [m.type, m.agent_id]),
-      [['epistemic_update', 'agent_2'], ['agent_status_change', 'agent_2']],
+      [
+        ['epistemic_update', 'agent_2'],
+        ['agent_status_change', 'agent_2'],
+      ],
       'nothing of agent_1 any more, through either subscription',
     );
     // Subscribing to agent_1 again is refused under the new token.
@@ -165,6 +176,9 @@ describe('token lifetime', { concurrency: true }, () => {
     await untilPast(exp * 1000 + GRACE_MS + 700);
     assert.equal(c.ws.readyState, WebSocket.OPEN);
     await s.server.publish(epistemicEvent('agent_2', 3));
-    assert.deepEqual(eventsOf(await drain(c)).map((m) => m.data?.['seq']), [3]);
+    assert.deepEqual(
+      eventsOf(await drain(c)).map((m) => m.data?.['seq']),
+      [3],
+    );
   });
 });

@@ -47,7 +47,11 @@ function deployment(pub: ServerProcess, sub: ServerProcess, all: ServerProcess[]
 /** One server of the given client kind (both ESCAI kinds run the same server). */
 export async function startServer(kind: Kind, env: Record<string, string> = {}): Promise<Deployment> {
   const server =
-    kind === 'ws' ? await peer('peer-ws-floor.ts') : kind === 'socketio' ? await peer('peer-socketio-server.ts') : await startServerProcess({ ...ESCAI_BENCH_ENV, ...env });
+    kind === 'ws'
+      ? await peer('peer-ws-floor.ts')
+      : kind === 'socketio'
+        ? await peer('peer-socketio-server.ts')
+        : await startServerProcess({ ...ESCAI_BENCH_ENV, ...env });
   return deployment(server, server, [server]);
 }
 

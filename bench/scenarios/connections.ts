@@ -39,7 +39,9 @@ export async function connections(ctx: Context): Promise<{ tables: Table[]; chec
         const before = rssBytes(dep.subPid);
         const per = n / gens.length;
         const res = await Promise.all(
-          gens.map((g, i) => g.call('connect', { kind, base: dep.subBase, first: i * per, count: per, concurrency: 100, sampleEvery: 0, specs: agents, users: 100 })),
+          gens.map((g, i) =>
+            g.call('connect', { kind, base: dep.subBase, first: i * per, count: per, concurrency: 100, sampleEvery: 0, specs: agents, users: 100 }),
+          ),
         );
         const connected = res.reduce((a, r) => a + r.connected, 0);
         const failed = res.reduce((a, r) => a + r.failed, 0);
@@ -50,7 +52,9 @@ export async function connections(ctx: Context): Promise<{ tables: Table[]; chec
         const after = rssBytes(dep.subPid);
         const r: Run = { rate, p50: lat.p50, p99: lat.p99, perConn: (after - before) / Math.max(1, connected), rss: after };
         results.get(kind)!.push(r);
-        ctx.log(`  connections: ${label(kind)}, run ${run}: ${int(connected)} in ${int(rate)}/s, p50 ${ms(r.p50)}, p99 ${ms(r.p99)}; idle RSS ${int(after / 2 ** 20)} MiB, ${kib(r.perConn)} per connection`);
+        ctx.log(
+          `  connections: ${label(kind)}, run ${run}: ${int(connected)} in ${int(rate)}/s, p50 ${ms(r.p50)}, p99 ${ms(r.p99)}; idle RSS ${int(after / 2 ** 20)} MiB, ${kib(r.perConn)} per connection`,
+        );
       } finally {
         await Promise.all(gens.map((g) => g.stop()));
         await dep.stop();
@@ -59,13 +63,38 @@ export async function connections(ctx: Context): Promise<{ tables: Table[]; chec
   }
   const rows = kinds.map((k) => {
     const rs = results.get(k)!;
-    return [label(k), runs(rs.map((r) => r.rate), int), runs(rs.map((r) => r.p50), ms), runs(rs.map((r) => r.p99), ms), runs(rs.map((r) => r.rss / 2 ** 20), (v) => `${v.toFixed(0)} MiB`), runs(rs.map((r) => r.perConn), kib)];
+    return [
+      label(k),
+      runs(
+        rs.map((r) => r.rate),
+        int,
+      ),
+      runs(
+        rs.map((r) => r.p50),
+        ms,
+      ),
+      runs(
+        rs.map((r) => r.p99),
+        ms,
+      ),
+      runs(
+        rs.map((r) => r.rss / 2 ** 20),
+        (v) => `${v.toFixed(0)} MiB`,
+      ),
+      runs(
+        rs.map((r) => r.perConn),
+        kib,
+      ),
+    ];
   });
   const med = (k: Kind, f: (r: Run) => number) => median(results.get(k)!.map(f));
   const checks: Check[] = [
     {
-      target: 'ESCAI connect rate ≥ 0.8× the raw floor\'s',
-      value: `${int(med('escai', (r) => r.rate))} vs ${int(med('ws', (r) => r.rate))} connects/s = ${ratio(med('escai', (r) => r.rate), med('ws', (r) => r.rate))}`,
+      target: "ESCAI connect rate ≥ 0.8× the raw floor's",
+      value: `${int(med('escai', (r) => r.rate))} vs ${int(med('ws', (r) => r.rate))} connects/s = ${ratio(
+        med('escai', (r) => r.rate),
+        med('ws', (r) => r.rate),
+      )}`,
       ok: med('escai', (r) => r.rate) >= 0.8 * med('ws', (r) => r.rate),
     },
     {
@@ -81,7 +110,9 @@ export async function connections(ctx: Context): Promise<{ tables: Table[]; chec
         title: `Connect storm and idle memory, ${int(n)} connections`,
         head: ['server', 'connects/s', 'connect p50', 'connect p99', 'idle RSS', 'RSS per connection'],
         rows,
-        notes: ['A connect = handshake + first server message + one subscribe confirmed; ESCAI verifies a JWT on each. Per connection = (RSS after the storm, 3 s idle − RSS before) / connections.'],
+        notes: [
+          'A connect = handshake + first server message + one subscribe confirmed; ESCAI verifies a JWT on each. Per connection = (RSS after the storm, 3 s idle − RSS before) / connections.',
+        ],
       },
     ],
     checks,

@@ -20,7 +20,9 @@ export interface SeriesRuns {
 
 /** Runs `kinds` × `runs` on one plan; the first kind's first capacity sets the fixed rate. */
 export async function measurePlan(ctx: Context, plan: Plan, kinds: Kind[], label: string): Promise<SeriesRuns[]> {
-  const series = new Map<Kind, SeriesRuns>(kinds.map((k) => [k, { kind: k, subscribers: plan.subscribers, capacity: [], capacityP99: [], fixedRate: 0, fixed: [] }]));
+  const series = new Map<Kind, SeriesRuns>(
+    kinds.map((k) => [k, { kind: k, subscribers: plan.subscribers, capacity: [], capacityP99: [], fixedRate: 0, fixed: [] }]),
+  );
   const hints = new Map<Kind, number>();
   let fixedRate = 0;
   const startRate = Math.max(1, (ctx.quick ? 5_000 : 20_000) / plan.perEvent);
@@ -45,7 +47,9 @@ export async function measurePlan(ctx: Context, plan: Plan, kinds: Kind[], label
       const f = await setUp(kind, plan, await startServer(kind), ctx.timing);
       try {
         const fixed = await window(f, fixedRate, ctx.timing.fixedSeconds, ctx.timing);
-        ctx.log(`    fixed ${fixedRate} ev/s (fresh processes): ${int(fixed.delivered)} deliveries/s, p50 ${ms(fixed.latency.p50)}, p99 ${ms(fixed.latency.p99)}`);
+        ctx.log(
+          `    fixed ${fixedRate} ev/s (fresh processes): ${int(fixed.delivered)} deliveries/s, p50 ${ms(fixed.latency.p50)}, p99 ${ms(fixed.latency.p99)}`,
+        );
         sr.fixedRate = fixedRate;
         sr.fixed.push(fixed);
       } finally {
@@ -64,9 +68,18 @@ export function rowsOf(series: SeriesRuns[]): string[][] {
     runs(sr.capacity, int),
     runs(sr.capacityP99, ms),
     `${int(sr.fixedRate)} ev/s (${int(sr.fixed[0]?.expected ?? 0)} deliveries/s due)`,
-    runs(sr.fixed.map((f) => f.latency.p50), ms),
-    runs(sr.fixed.map((f) => f.latency.p99), ms),
-    runs(sr.fixed.map((f) => f.latency.max), ms),
+    runs(
+      sr.fixed.map((f) => f.latency.p50),
+      ms,
+    ),
+    runs(
+      sr.fixed.map((f) => f.latency.p99),
+      ms,
+    ),
+    runs(
+      sr.fixed.map((f) => f.latency.max),
+      ms,
+    ),
   ]);
 }
 
@@ -89,14 +102,27 @@ export async function fanout(ctx: Context): Promise<{ tables: Table[]; checks: C
   if (floor && batched && unbatched) {
     const b = median(batched.capacity);
     const f = median(floor.capacity);
-    checks.push({ target: `ESCAI batched capacity ≥ 4× the raw floor's (unbatched) at ${int(checkSize)} subscribers`, value: `${int(b)} vs ${int(f)} deliveries/s = ${ratio(b, f)}`, ok: b >= 4 * f });
+    checks.push({
+      target: `ESCAI batched capacity ≥ 4× the raw floor's (unbatched) at ${int(checkSize)} subscribers`,
+      value: `${int(b)} vs ${int(f)} deliveries/s = ${ratio(b, f)}`,
+      ok: b >= 4 * f,
+    });
     const pb = median(batched.fixed.map((x) => x.latency.p99));
     const pu = median(unbatched.fixed.map((x) => x.latency.p99));
-    checks.push({ target: `ESCAI batched p99 ≤ unbatched p99 at the same rate (${int(batched.fixedRate)} ev/s, ${int(checkSize)} subscribers)`, value: `${ms(pb)} vs ${ms(pu)}`, ok: pb <= pu });
+    checks.push({
+      target: `ESCAI batched p99 ≤ unbatched p99 at the same rate (${int(batched.fixedRate)} ev/s, ${int(checkSize)} subscribers)`,
+      value: `${ms(pb)} vs ${ms(pu)}`,
+      ok: pb <= pu,
+    });
   }
   const fixedRates: Record<string, number> = {};
   for (const s of all) fixedRates[String(s.subscribers)] = s.fixedRate;
-  const points: ChartPoint[] = all.map((s) => ({ kind: s.kind, subscribers: s.subscribers, deliveries: median(s.capacity), p99: median(s.fixed.map((f) => f.latency.p99)) }));
+  const points: ChartPoint[] = all.map((s) => ({
+    kind: s.kind,
+    subscribers: s.subscribers,
+    deliveries: median(s.capacity),
+    p99: median(s.fixed.map((f) => f.latency.p99)),
+  }));
   return {
     tables: [
       {
@@ -105,7 +131,7 @@ export async function fanout(ctx: Context): Promise<{ tables: Table[]; checks: C
         rows: rowsOf(all),
         notes: [
           'Capacity: highest deliveries/s of an open-loop step that delivered ≥ 95 % of what was due (± one event) with sampled p99 ≤ 250 ms per 1,000 subscribers of the agent and no subscriber closed.',
-          'Fixed rate: half the raw floor\'s first-run capacity at that size, the same for every server, on fresh processes (new server, new load generators); latency = receive − send time of ≈ 50 sampled subscribers.',
+          "Fixed rate: half the raw floor's first-run capacity at that size, the same for every server, on fresh processes (new server, new load generators); latency = receive − send time of ≈ 50 sampled subscribers.",
         ],
       },
     ],

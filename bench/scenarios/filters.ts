@@ -21,7 +21,13 @@ export async function filters(ctx: Context): Promise<{ tables: Table[]; checks: 
   const kinds: Kind[] = ['escai', 'escai-batch'];
   const tables: Table[] = [];
   for (const v of VARIANTS) {
-    const plan: Plan = { subscribers: agentsN * perAgent, agents, specs: agents.map((agent) => ({ agent, filters: v.filters })), perEvent: perAgent * v.matching, perAgent };
+    const plan: Plan = {
+      subscribers: agentsN * perAgent,
+      agents,
+      specs: agents.map((agent) => ({ agent, filters: v.filters })),
+      perEvent: perAgent * v.matching,
+      perAgent,
+    };
     const series = await measurePlan(ctx, plan, kinds, `filters (${v.name})`);
     const [u, b] = series;
     tables.push({
@@ -30,7 +36,9 @@ export async function filters(ctx: Context): Promise<{ tables: Table[]; checks: 
       rows: rowsOf(series),
       notes: [
         'Deliveries count matching events only; the producer cycles through the agents.',
-        u && b ? `Batched / unbatched capacity: ${ratio(median(b.capacity), median(u.capacity))} (${int(median(b.capacity))} vs ${int(median(u.capacity))}).` : '',
+        u && b
+          ? `Batched / unbatched capacity: ${ratio(median(b.capacity), median(u.capacity))} (${int(median(b.capacity))} vs ${int(median(u.capacity))}).`
+          : '',
       ].filter(Boolean),
     });
   }

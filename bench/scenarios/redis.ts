@@ -33,9 +33,15 @@ export async function httpBatches(base: string, batches: number, size = 1000): P
   const out: number[] = [];
   for (let b = 0; b < batches + 1; b++) {
     const agent = `http_agent_${b % 10}`;
-    const body = JSON.stringify(Array.from({ length: size }, (_, i) => ({ type: 'epistemic_update', agent_id: agent, data: sampleEpistemic(agent, b * size + i) })));
+    const body = JSON.stringify(
+      Array.from({ length: size }, (_, i) => ({ type: 'epistemic_update', agent_id: agent, data: sampleEpistemic(agent, b * size + i) })),
+    );
     const t0 = performance.now();
-    const res = await fetch(`${base}/api/v1/events`, { method: 'POST', headers: { authorization: `Bearer ${producer}`, 'content-type': 'application/json' }, body });
+    const res = await fetch(`${base}/api/v1/events`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${producer}`, 'content-type': 'application/json' },
+      body,
+    });
     await res.arrayBuffer();
     if (res.status !== 202) throw new Error(`HTTP publish: ${res.status}`);
     if (b > 0) out.push(Math.round((performance.now() - t0) * 1000)); // first one is a warm-up
@@ -78,7 +84,13 @@ export async function redis(ctx: Context): Promise<{ tables: Table[]; checks: Ch
       }
     }
   }
-  const rows = setups.map((d) => [d.name, int(n), runs(cap.get(d.name) ?? [], int), runs(http.get(d.name)?.p50 ?? [], ms), runs(http.get(d.name)?.p99 ?? [], ms)]);
+  const rows = setups.map((d) => [
+    d.name,
+    int(n),
+    runs(cap.get(d.name) ?? [], int),
+    runs(http.get(d.name)?.p50 ?? [], ms),
+    runs(http.get(d.name)?.p99 ?? [], ms),
+  ]);
   const mem = median(cap.get(setups[0]!.name) ?? []);
   const red = median(cap.get(setups[1]!.name) ?? []);
   return {

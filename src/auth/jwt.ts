@@ -94,7 +94,10 @@ export function createVerifier(options: VerifierOptions): TokenVerifier {
       let alg: string | undefined;
       const startedIn = generation;
       try {
-        ({ payload, protectedHeader: { alg } } = await jwtVerify(token, getKey, verifyOptions));
+        ({
+          payload,
+          protectedHeader: { alg },
+        } = await jwtVerify(token, getKey, verifyOptions));
       } catch (err) {
         // Key rotation: a token signed with the previous secret verifies until its grace window ends.
         const rotated = err instanceof errors.JWSSignatureVerificationFailed && previousKey !== undefined && Date.now() < (options.previousSecretUntil ?? 0);
@@ -141,7 +144,12 @@ export function createVerifier(options: VerifierOptions): TokenVerifier {
           // Only the signature is asked about (jose checks it before the claims): expiry is the token lifetime's business.
           ok = await jwtVerify(token, local, { algorithms: ASYMMETRIC_ALGS }).then(
             () => true,
-            (err: unknown) => !(err instanceof errors.JWKSNoMatchingKey || err instanceof errors.JWSSignatureVerificationFailed || err instanceof errors.JWKSMultipleMatchingKeys),
+            (err: unknown) =>
+              !(
+                err instanceof errors.JWKSNoMatchingKey ||
+                err instanceof errors.JWSSignatureVerificationFailed ||
+                err instanceof errors.JWKSMultipleMatchingKeys
+              ),
           );
           checked.set(token, ok);
         }

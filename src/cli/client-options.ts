@@ -27,7 +27,9 @@ export async function resolveTarget(flags: ClientFlags, needs: { roles: string[]
   if (!secret) {
     throw new CliError('no token: pass --token or set ESCAI_TOKEN (mint one with `escai-realtime token` where the server runs)', ExitCodes.NO_PERMISSION);
   }
-  process.stderr.write(`escai-realtime: no --token; using a 1-hour dev token (${needs.roles.join(', ')}) signed with ${process.env['ESCAI_JWT_SECRET'] ? 'ESCAI_JWT_SECRET' : DEV_SECRET_FILE}\n`);
+  process.stderr.write(
+    `escai-realtime: no --token; using a 1-hour dev token (${needs.roles.join(', ')}) signed with ${process.env['ESCAI_JWT_SECRET'] ? 'ESCAI_JWT_SECRET' : DEV_SECRET_FILE}\n`,
+  );
   const { signToken } = await import('../auth/jwt.js');
   return { url, token: await signToken(secret, { sub: 'cli', roles: needs.roles, expiresInSec: 3600 }) };
 }

@@ -84,13 +84,17 @@ export function eventLine(event: DeliveredEvent, colors: Colors): string {
 /** A plain table: a header row and aligned columns (widths from the content). */
 export function table(header: string[], rows: string[][], colors: Colors): string {
   const width = header.map((h, i) => Math.max(h.length, ...rows.map((r) => visible(r[i] ?? '').length)));
-  const line = (cells: string[]) => cells.map((c, i) => c + ' '.repeat(Math.max(0, width[i]! - visible(c).length))).join('  ').trimEnd();
+  const line = (cells: string[]) =>
+    cells
+      .map((c, i) => c + ' '.repeat(Math.max(0, width[i]! - visible(c).length)))
+      .join('  ')
+      .trimEnd();
   return [colors.bold(line(header)), ...rows.map(line)].join('\n');
 }
 
 /** Text without ANSI colour codes (for widths). */
 function visible(text: string): string {
-  // eslint-disable-next-line no-control-regex
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: ANSI colour codes start with ESC, which is what is removed
   return text.replace(/\x1b\[[0-9;]*m/g, '');
 }
 

@@ -5,7 +5,15 @@
 // duplicates (both decided by the pure Positions of ./positions.ts), answers
 // pings and token_expiring, and surfaces every state change.
 import { closeAllowsReconnect, CloseCodes, errorIsRetryable } from '../protocol/codes.js';
-import { EVENT_TYPES, SUBSCRIPTION_TYPES, subscriptionFollows, subscriptionKey, subscriptionStream, type EventType, type SubscriptionType } from '../protocol/constants.js';
+import {
+  EVENT_TYPES,
+  SUBSCRIPTION_TYPES,
+  subscriptionFollows,
+  subscriptionKey,
+  subscriptionStream,
+  type EventType,
+  type SubscriptionType,
+} from '../protocol/constants.js';
 import type { PublishEventInput } from '../protocol/events.js';
 import type {
   ConnectionEstablished,
@@ -338,7 +346,11 @@ export class EscaiClient extends TypedEmitter<ClientEvents> {
       const renewable = this.#opts.getToken !== undefined;
       const expired = ev.code === CloseCodes.AUTH_TOKEN_EXPIRED.code || ev.code === CloseCodes.TOKEN_EXPIRED.code;
       const needsNewToken = expired && !renewable;
-      if (refusal !== undefined && !(refusal.code === 'TOKEN_EXPIRED' && renewable) && (refusal.code !== undefined ? !errorIsRetryable(refusal.code) : TERMINAL_HTTP.has(refusal.status ?? 0))) {
+      if (
+        refusal !== undefined &&
+        !(refusal.code === 'TOKEN_EXPIRED' && renewable) &&
+        (refusal.code !== undefined ? !errorIsRetryable(refusal.code) : TERMINAL_HTTP.has(refusal.status ?? 0))
+      ) {
         this.#stop(ev.code, `handshake refused with HTTP ${refusal.status}${refusal.code ? ` ${refusal.code}` : ''}`);
       } else if (!closeAllowsReconnect(ev.code) || needsNewToken) {
         this.#stop(ev.code, ev.reason || `closed with ${ev.code}`);

@@ -20,7 +20,13 @@ const bool = z.preprocess((v) => {
   return TRUE_WORDS.has(word) ? true : FALSE_WORDS.has(word) ? false : v;
 }, z.boolean());
 const list = z.preprocess(
-  (v) => (typeof v === 'string' ? v.split(',').map((s) => s.trim()).filter(Boolean) : v),
+  (v) =>
+    typeof v === 'string'
+      ? v
+          .split(',')
+          .map((s) => s.trim())
+          .filter(Boolean)
+      : v,
   z.array(z.string().min(1)),
 );
 
@@ -36,7 +42,10 @@ const trustProxy = z.preprocess(
     if (FALSE_WORDS.has(word) || word === '') return false;
     if (/^\d+$/.test(word)) return Number(word) === 0 ? false : Number(word);
     if (TRUE_WORDS.has(word)) return 1;
-    return v.split(',').map((s) => s.trim()).filter(Boolean);
+    return v
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean);
   },
   z.union([
     z.literal(false),
@@ -163,7 +172,11 @@ export const ConfigSchema = z.object({
   /** Seconds a stream nobody published to is remembered after it was last read (its position and epoch). */
   unpublishedStreamTtl: seconds.default(600),
   /** Seconds an agent stays in the agent list (and its current state is kept) after its last event. */
-  agentTtl: z.coerce.number().positive().max(30 * 86_400).default(86_400),
+  agentTtl: z.coerce
+    .number()
+    .positive()
+    .max(30 * 86_400)
+    .default(86_400),
   /** Sessions (live and parked) one user keeps for resume; saving one more drops the user's least recently saved. */
   maxSessionsPerUser: count.max(10_000).default(64),
   /** Seconds a disconnected session (subscriptions + positions) is kept for resume; 0 disables resume. */
@@ -173,9 +186,17 @@ export const ConfigSchema = z.object({
   /** Seconds past exp a connection may stay without a valid refresh before close 4001. */
   tokenExpiryGrace: z.coerce.number().min(0).max(3600).default(5),
   /** Redis URL: puts the node on the Redis engine (cluster). Without it: the in-memory engine. */
-  redisUrl: z.string().regex(/^rediss?:\/\//, 'must be a redis:// or rediss:// URL').optional(),
+  redisUrl: z
+    .string()
+    .regex(/^rediss?:\/\//, 'must be a redis:// or rediss:// URL')
+    .optional(),
   /** Namespace of every Redis key and channel. */
-  redisPrefix: z.string().min(1).max(64).regex(/^[A-Za-z0-9_.:-]+$/).default('escai'),
+  redisPrefix: z
+    .string()
+    .min(1)
+    .max(64)
+    .regex(/^[A-Za-z0-9_.:-]+$/)
+    .default('escai'),
   /** Seconds a node's registry entry lives without renewal (reports every third of it). */
   nodeTtl: seconds.default(10),
   /** Connections one user may hold across the cluster (many dashboard tabs fit); 0 = no cap. */
@@ -343,7 +364,9 @@ export function resolveConfig(...sources: Array<Record<string, unknown>>): Confi
   }
   const config = result.data;
   if (config.jwtPreviousSecret && !config.jwtPreviousSecretUntil) {
-    throw new ConfigError('Invalid setting jwtPreviousSecretUntil (ESCAI_JWT_PREVIOUS_SECRET_UNTIL): required with jwtPreviousSecret (when the old secret stops verifying)');
+    throw new ConfigError(
+      'Invalid setting jwtPreviousSecretUntil (ESCAI_JWT_PREVIOUS_SECRET_UNTIL): required with jwtPreviousSecret (when the old secret stops verifying)',
+    );
   }
   const roles = Object.fromEntries(Object.entries({ ...DEFAULT_ROLES, ...config.roles }).map(([role, perms]) => [role, Object.freeze([...perms])]));
   return Object.freeze({

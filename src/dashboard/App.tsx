@@ -164,8 +164,8 @@ function Banner({ live }: { live: LiveState }) {
     <div class="banner-slot" role="status" aria-live="polite">
       {away && (
         <div class="banner warn" data-testid="reconnecting">
-          Reconnecting to the server{live.attempt > 0 ? ` (attempt ${live.attempt + 1})` : ''}… {live.lastClose ? <span class="muted">last close: {live.lastClose}</span> : null} What you see
-          stays; missed events are replayed when it is back.
+          Reconnecting to the server{live.attempt > 0 ? ` (attempt ${live.attempt + 1})` : ''}…{' '}
+          {live.lastClose ? <span class="muted">last close: {live.lastClose}</span> : null} What you see stays; missed events are replayed when it is back.
         </div>
       )}
       {!away && caughtUp && (
@@ -176,5 +176,3 @@ function Banner({ live }: { live: LiveState }) {
     </div>
   );
 }
-
-

@@ -107,7 +107,13 @@ export function applyEvent(card: Card | undefined, event: DeliveredEvent & { age
 export function mergeSnapshot(prev: Card | undefined, agent: AgentSummary): Card {
   const positions = agent.positions ?? NO_POSITIONS;
   if (!prev) return { ...agent, positions, spark: [], lastAlert: null };
-  const card: Card = { ...agent, positions: { ...positions }, spark: prev.spark, lastAlert: prev.lastAlert, last_event_at: laterTime(prev.last_event_at, agent.last_event_at) };
+  const card: Card = {
+    ...agent,
+    positions: { ...positions },
+    spark: prev.spark,
+    lastAlert: prev.lastAlert,
+    last_event_at: laterTime(prev.last_event_at, agent.last_event_at),
+  };
   if (later(prev.positions.status, positions.status)) {
     card.status = prev.status;
     card.positions.status = prev.positions.status;

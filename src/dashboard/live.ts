@@ -34,7 +34,9 @@ export function useLiveState(client: EscaiClient): LiveState {
         setLive((l) => ({ ...l, lastClose: `${code}${reason ? ` ${reason}` : ''}`, stopped: willReconnect ? null : reason || `closed with ${code}` })),
       ),
     ];
-    return () => offs.forEach((off) => off());
+    return () => {
+      for (const off of offs) off();
+    };
   }, [client]);
   return live;
 }

@@ -121,10 +121,34 @@ const PERSONAS: Persona[] = [
 ];
 
 const PATTERNS = [
-  { name: 'Retry storm', type: 'feedback_loop', severity: 'high', trigger: 'tool error', description: 'The same tool call is retried in quick succession without changing its input.' },
-  { name: 'Reasoning loop', type: 'sequential', severity: 'warning', trigger: 'low confidence', description: 'The agent revisits the same plan step repeatedly without new evidence.' },
-  { name: 'Slow tool response', type: 'temporal', severity: 'medium', trigger: 'latency', description: 'Tool calls take several times longer than their usual duration.' },
-  { name: 'Confidence collapse', type: 'causal', severity: 'critical', trigger: 'contradicting evidence', description: 'Evidence against a key belief keeps arriving; dependent goals are at risk.' },
+  {
+    name: 'Retry storm',
+    type: 'feedback_loop',
+    severity: 'high',
+    trigger: 'tool error',
+    description: 'The same tool call is retried in quick succession without changing its input.',
+  },
+  {
+    name: 'Reasoning loop',
+    type: 'sequential',
+    severity: 'warning',
+    trigger: 'low confidence',
+    description: 'The agent revisits the same plan step repeatedly without new evidence.',
+  },
+  {
+    name: 'Slow tool response',
+    type: 'temporal',
+    severity: 'medium',
+    trigger: 'latency',
+    description: 'Tool calls take several times longer than their usual duration.',
+  },
+  {
+    name: 'Confidence collapse',
+    type: 'causal',
+    severity: 'critical',
+    trigger: 'contradicting evidence',
+    description: 'Evidence against a key belief keeps arriving; dependent goals are at risk.',
+  },
 ] as const;
 
 /** The confidence an agent needs in its beliefs before it calls a goal met (a run never completes unsure). */
@@ -155,7 +179,13 @@ export class DemoAgent {
     this.#persona = persona;
     this.id = id;
     this.#random = random;
-    this.#beliefs = persona.beliefs.map(([content, belief_type]) => ({ content, belief_type, confidence: round(0.5 + random() * 0.3), evidence: [], source: persona.tools[0]! }));
+    this.#beliefs = persona.beliefs.map(([content, belief_type]) => ({
+      content,
+      belief_type,
+      confidence: round(0.5 + random() * 0.3),
+      evidence: [],
+      source: persona.tools[0]!,
+    }));
     this.#goals = this.#freshGoals();
   }
 
@@ -166,7 +196,10 @@ export class DemoAgent {
   /** A hex id of `bytes` bytes from the seeded generator (the same seed, the same ids). */
   #hex(bytes: number): string {
     let out = '';
-    while (out.length < bytes * 2) out += Math.floor(this.#random() * 0x100000000).toString(16).padStart(8, '0');
+    while (out.length < bytes * 2)
+      out += Math.floor(this.#random() * 0x100000000)
+        .toString(16)
+        .padStart(8, '0');
     return out.slice(0, bytes * 2).replace(/^0/, '1');
   }
 
@@ -178,7 +211,17 @@ export class DemoAgent {
   #startRun(out: PublishEventInput[]): void {
     const now = Date.now();
     this.#run = { traceId: this.#hex(16), spanId: this.#hex(8), startMs: now };
-    out.push(this.#activity({ span_id: this.#run.spanId, trace_id: this.#run.traceId, parent_span_id: null, kind: 'agent', name: `invoke_agent ${this.id}`, state: 'running', started_at: new Date(now).toISOString() }));
+    out.push(
+      this.#activity({
+        span_id: this.#run.spanId,
+        trace_id: this.#run.traceId,
+        parent_span_id: null,
+        kind: 'agent',
+        name: `invoke_agent ${this.id}`,
+        state: 'running',
+        started_at: new Date(now).toISOString(),
+      }),
+    );
   }
 
   #endRun(out: PublishEventInput[], failed: boolean, why: string): void {
@@ -218,7 +261,18 @@ export class DemoAgent {
     let start = now - Math.round(wanted * scale);
     for (const { ms, data } of steps) {
       const end = Math.min(now, start + Math.round(ms * scale));
-      out.push(this.#activity({ span_id: this.#hex(8), trace_id: run.traceId, parent_span_id: run.spanId, state: 'ok', started_at: new Date(start).toISOString(), ended_at: new Date(end).toISOString(), duration_ms: end - start, ...data }));
+      out.push(
+        this.#activity({
+          span_id: this.#hex(8),
+          trace_id: run.traceId,
+          parent_span_id: run.spanId,
+          state: 'ok',
+          started_at: new Date(start).toISOString(),
+          ended_at: new Date(end).toISOString(),
+          duration_ms: end - start,
+          ...data,
+        }),
+      );
       start = end;
     }
     this.#lastStepEnd = now;
@@ -230,7 +284,18 @@ export class DemoAgent {
     const input = 300 + Math.floor(r() * 1200);
     const output = 40 + Math.floor(r() * 260);
     const steps: Array<{ ms: number; data: Record<string, unknown> }> = [
-      { ms: 150 + Math.floor(r() * 600), data: { kind: 'llm', name: 'chat demo-model', operation: 'chat', model: 'demo-model', provider: 'demo', tokens: { input, output, total: input + output }, finish_reasons: ['tool_calls'] } },
+      {
+        ms: 150 + Math.floor(r() * 600),
+        data: {
+          kind: 'llm',
+          name: 'chat demo-model',
+          operation: 'chat',
+          model: 'demo-model',
+          provider: 'demo',
+          tokens: { input, output, total: input + output },
+          finish_reasons: ['tool_calls'],
+        },
+      },
     ];
     if (r() >= 0.3 || this.#trouble > 0) {
       const stuck = this.#trouble > 0;

@@ -166,7 +166,10 @@ export class Judge {
 
   #replayWindowMs(): number {
     const th = this.#deps.thresholds;
-    return 1000 * Math.max(th.toolLoop.window, th.errorBurst.window, th.retryStorm.window, 60 * (th.tokenBurn.baselineMinutes + 1), th.stalledStep.after, th.idleAfter);
+    return (
+      1000 *
+      Math.max(th.toolLoop.window, th.errorBurst.window, th.retryStorm.window, 60 * (th.tokenBurn.baselineMinutes + 1), th.stalledStep.after, th.idleAfter)
+    );
   }
 
   #stopJudging(): void {

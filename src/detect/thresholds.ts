@@ -19,9 +19,15 @@ export const DetectorThresholdsSchema = z
       .strict()
       .prefault({}),
     /** This many failed steps (any kind) within `window` seconds. */
-    errorBurst: z.object({ count: count.default(5), window: seconds.default(60) }).strict().prefault({}),
+    errorBurst: z
+      .object({ count: count.default(5), window: seconds.default(60) })
+      .strict()
+      .prefault({}),
     /** This many calls in a row to one model or tool, each following a failed one, each within `window` seconds of the last. */
-    retryStorm: z.object({ count: count.default(4), window: seconds.default(60) }).strict().prefault({}),
+    retryStorm: z
+      .object({ count: count.default(4), window: seconds.default(60) })
+      .strict()
+      .prefault({}),
     /** Model tokens per minute over `perMinute`, or over `factor` × the agent's own per-minute baseline (once it has `baselineMinutes` of history, and at least `minimum` per minute). */
     tokenBurn: z
       .object({
@@ -33,7 +39,10 @@ export const DetectorThresholdsSchema = z
       .strict()
       .prefault({}),
     /** A step known to be running with no end and no new child for `after` seconds. */
-    stalledStep: z.object({ after: seconds.default(120) }).strict().prefault({}),
+    stalledStep: z
+      .object({ after: seconds.default(120) })
+      .strict()
+      .prefault({}),
     /** An agent `running` with no activity for this many seconds becomes `idle`. */
     idleAfter: seconds.default(60),
     /** After an alert, the same detector stays quiet for the same agent and subject this many seconds (of span time). */

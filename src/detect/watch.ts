@@ -91,7 +91,8 @@ class Window {
   add(t: number, span: string, trace: string, windowMs: number): number {
     this.items.push({ t, span, trace });
     // Steps come in end order per node, nearly so across nodes: keep the window sorted by time.
-    for (let i = this.items.length - 1; i > 0 && this.items[i - 1]!.t > this.items[i]!.t; i--) [this.items[i - 1], this.items[i]] = [this.items[i]!, this.items[i - 1]!];
+    for (let i = this.items.length - 1; i > 0 && this.items[i - 1]!.t > this.items[i]!.t; i--)
+      [this.items[i - 1], this.items[i]] = [this.items[i]!, this.items[i - 1]!];
     const newest = this.items.at(-1)!.t;
     while (this.items.length > 0 && (this.items[0]!.t < newest - windowMs || this.items.length > this.max)) this.items.shift();
     return this.items.length;
@@ -145,7 +146,14 @@ class AgentWatch {
     const at = Date.parse(event.timestamp);
     this.lastAt = Math.max(this.lastAt, at);
     this.lastKey = `${event.epoch}:${event.offset}`;
-    if (this.status !== 'running') this.#setStatus('running', `status:running:${this.lastKey}`, step.name ? `${step.kind} ${step.name}` : 'activity', { span_id: step.span_id, trace_id: step.trace_id }, out);
+    if (this.status !== 'running')
+      this.#setStatus(
+        'running',
+        `status:running:${this.lastKey}`,
+        step.name ? `${step.kind} ${step.name}` : 'activity',
+        { span_id: step.span_id, trace_id: step.trace_id },
+        out,
+      );
     // A child's arrival is its parent's progress.
     if (step.parent_span_id !== null) {
       const parent = this.#running.get(step.parent_span_id);
@@ -167,7 +175,13 @@ class AgentWatch {
     // The trace's root ended: the run is over.
     if (step.parent_span_id === null) {
       const failed = step.state === 'error';
-      this.#setStatus(failed ? 'failed' : 'completed', `status:${failed ? 'failed' : 'completed'}:${this.lastKey}`, `${step.kind} ${step.name} ${failed ? 'failed' : 'ended'}`, { span_id: step.span_id, trace_id: step.trace_id }, out);
+      this.#setStatus(
+        failed ? 'failed' : 'completed',
+        `status:${failed ? 'failed' : 'completed'}:${this.lastKey}`,
+        `${step.kind} ${step.name} ${failed ? 'failed' : 'ended'}`,
+        { span_id: step.span_id, trace_id: step.trace_id },
+        out,
+      );
       for (const [id, r] of this.#running) if (r.trace === step.trace_id) this.#running.delete(id);
     }
   }
@@ -182,15 +196,17 @@ class AgentWatch {
       if (r.stalled || now - r.progress < stallMs) continue;
       r.stalled = true;
       const quiet = Math.round((now - r.progress) / 1000);
-      out.push(this.#alert('stalled_step', spanId, 'warning', `${r.name || `step ${spanId}`} has been running with no end and no new step for ${quiet} s`, {
-        span_ids: [spanId],
-        trace_ids: [r.trace],
-        step: r.name || null,
-        kind: r.kind,
-        running_since: new Date(r.since).toISOString(),
-        quiet_s: quiet,
-        threshold_s: this.th.stalledStep.after,
-      }));
+      out.push(
+        this.#alert('stalled_step', spanId, 'warning', `${r.name || `step ${spanId}`} has been running with no end and no new step for ${quiet} s`, {
+          span_ids: [spanId],
+          trace_ids: [r.trace],
+          step: r.name || null,
+          kind: r.kind,
+          running_since: new Date(r.since).toISOString(),
+          quiet_s: quiet,
+          threshold_s: this.th.stalledStep.after,
+        }),
+      );
     }
   }
 
@@ -232,17 +248,25 @@ class AgentWatch {
     if (n < need || this.#quiet(`loop:${subject}`, step.t)) return;
     this.#hush(`loop:${subject}`, step.t);
     const spans = w.items.map((i) => i.span);
-    out.push(this.#alert('tool_call_loop', step.span_id, 'warning', `${tool} called ${n} times ${withArgs ? 'with the same arguments ' : '(arguments not reported) '}within ${this.th.toolLoop.window} s`, {
-      tool,
-      arguments_digest: step.digest ?? null,
-      count: n,
-      window_s: this.th.toolLoop.window,
-      threshold: need,
-      span_ids: spans,
-      trace_ids: [...new Set(w.items.map((i) => i.trace))],
-      first_at: new Date(w.items[0]!.t).toISOString(),
-      last_at: new Date(step.t).toISOString(),
-    }));
+    out.push(
+      this.#alert(
+        'tool_call_loop',
+        step.span_id,
+        'warning',
+        `${tool} called ${n} times ${withArgs ? 'with the same arguments ' : '(arguments not reported) '}within ${this.th.toolLoop.window} s`,
+        {
+          tool,
+          arguments_digest: step.digest ?? null,
+          count: n,
+          window_s: this.th.toolLoop.window,
+          threshold: need,
+          span_ids: spans,
+          trace_ids: [...new Set(w.items.map((i) => i.trace))],
+          first_at: new Date(w.items[0]!.t).toISOString(),
+          last_at: new Date(step.t).toISOString(),
+        },
+      ),
+    );
     w.clear();
   }
 
@@ -252,15 +276,17 @@ class AgentWatch {
     const n = w.add(step.t, step.span_id, step.trace_id, this.th.errorBurst.window * 1000);
     if (n < this.th.errorBurst.count || this.#quiet('errors', step.t)) return;
     this.#hush('errors', step.t);
-    out.push(this.#alert('error_burst', step.span_id, 'high', `${n} failed steps within ${this.th.errorBurst.window} s`, {
-      count: n,
-      window_s: this.th.errorBurst.window,
-      threshold: this.th.errorBurst.count,
-      span_ids: w.items.map((i) => i.span),
-      trace_ids: [...new Set(w.items.map((i) => i.trace))],
-      first_at: new Date(w.items[0]!.t).toISOString(),
-      last_at: new Date(step.t).toISOString(),
-    }));
+    out.push(
+      this.#alert('error_burst', step.span_id, 'high', `${n} failed steps within ${this.th.errorBurst.window} s`, {
+        count: n,
+        window_s: this.th.errorBurst.window,
+        threshold: this.th.errorBurst.count,
+        span_ids: w.items.map((i) => i.span),
+        trace_ids: [...new Set(w.items.map((i) => i.trace))],
+        first_at: new Date(w.items[0]!.t).toISOString(),
+        last_at: new Date(step.t).toISOString(),
+      }),
+    );
     w.clear();
   }
 
@@ -281,15 +307,23 @@ class AgentWatch {
     r.t = step.t;
     if (r.streak < this.th.retryStorm.count || this.#quiet(`retry:${subject}`, step.t)) return;
     this.#hush(`retry:${subject}`, step.t);
-    out.push(this.#alert('retry_storm', step.span_id, 'warning', `${r.streak} calls in a row to ${step.kind === 'llm' ? 'model' : 'tool'} ${target}, each after a failure`, {
-      target,
-      target_kind: step.kind === 'llm' ? 'model' : 'tool',
-      attempts: r.streak,
-      window_s: this.th.retryStorm.window,
-      threshold: this.th.retryStorm.count,
-      span_ids: r.spans,
-      last_failed: r.failed,
-    }));
+    out.push(
+      this.#alert(
+        'retry_storm',
+        step.span_id,
+        'warning',
+        `${r.streak} calls in a row to ${step.kind === 'llm' ? 'model' : 'tool'} ${target}, each after a failure`,
+        {
+          target,
+          target_kind: step.kind === 'llm' ? 'model' : 'tool',
+          attempts: r.streak,
+          window_s: this.th.retryStorm.window,
+          threshold: this.th.retryStorm.count,
+          span_ids: r.spans,
+          last_failed: r.failed,
+        },
+      ),
+    );
     r.streak = 0;
     r.spans = [];
   }
@@ -319,15 +353,17 @@ class AgentWatch {
     const description = overCeiling
       ? `${perMinute} tokens in the last minute, over the limit of ${ceiling}`
       : `${perMinute} tokens in the last minute, ${(perMinute / Math.max(baseline, 1)).toFixed(1)}× the agent's baseline of ${Math.round(baseline)} per minute`;
-    out.push(this.#alert('token_burn', step.span_id, overCeiling ? 'high' : 'warning', description, {
-      tokens_last_minute: perMinute,
-      limit_per_minute: ceiling,
-      baseline_per_minute: Math.round(baseline),
-      baseline_minutes: minutes,
-      factor,
-      span_ids: [step.span_id],
-      model: step.model ?? null,
-    }));
+    out.push(
+      this.#alert('token_burn', step.span_id, overCeiling ? 'high' : 'warning', description, {
+        tokens_last_minute: perMinute,
+        limit_per_minute: ceiling,
+        baseline_per_minute: Math.round(baseline),
+        baseline_minutes: minutes,
+        factor,
+        span_ids: [step.span_id],
+        model: step.model ?? null,
+      }),
+    );
   }
 }
 

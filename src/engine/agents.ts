@@ -5,13 +5,7 @@
 // pattern alerts and predictions, the latest activity and the tokens used,
 // per-type counts, and the time of the last event. An agent unseen for
 // `agentTtl` drops out.
-import {
-  OPEN_ALERT_SEVERITIES,
-  OPEN_ALERT_WINDOW_MS,
-  type AgentEventType,
-  type AgentPage,
-  type AgentRecord,
-} from '../protocol/api.js';
+import { OPEN_ALERT_SEVERITIES, OPEN_ALERT_WINDOW_MS, type AgentEventType, type AgentPage, type AgentRecord } from '../protocol/api.js';
 import { EscaiError } from '../protocol/codes.js';
 import type { DeliveredEvent } from '../protocol/server-messages.js';
 

@@ -7,7 +7,19 @@ import { MemoryEngine } from './memory/index.js';
 
 export type { Engine, EngineStatus } from './engine.js';
 export { EngineUnavailableError } from './engine.js';
-export { ALL_ACTIVITY_STREAMS, ALL_AGENT_STREAMS, type Broker, type DeliveredEvent, type DeliveryHandler, type HistoryPage, type HistoryQuery, type LossHandler, type PublishEntry, type PublishReceipt, type UnsequencedEvent } from './broker.js';
+export {
+  ALL_ACTIVITY_STREAMS,
+  ALL_AGENT_STREAMS,
+  type Broker,
+  type DeliveredEvent,
+  type DeliveryHandler,
+  type HistoryPage,
+  type HistoryQuery,
+  type LossHandler,
+  type PublishEntry,
+  type PublishReceipt,
+  type UnsequencedEvent,
+} from './broker.js';
 export type { SessionState, SessionStore, SavedSubscription } from './sessions.js';
 export type { ConnectionSummary, Presence } from './presence.js';
 export type { AgentDirectory, AgentPage, AgentRecord, AgentSummary } from './agents.js';

@@ -113,7 +113,12 @@ export class ChangeTracker {
 
   #track(key: string, event: DeliveredEvent): AgentState {
     if (this.#agents.size >= CHANGE_STATE_LIMITS.agents) this.#agents.delete(this.#agents.keys().next().value!);
-    const state: AgentState = { offset: event.offset, epoch: event.epoch, restored: undefined, values: new Array<number | null>(this.#conditions.length).fill(null) };
+    const state: AgentState = {
+      offset: event.offset,
+      epoch: event.epoch,
+      restored: undefined,
+      values: new Array<number | null>(this.#conditions.length).fill(null),
+    };
     this.#agents.set(key, state);
     return state;
   }

@@ -53,7 +53,19 @@ const FORBIDDEN_SEGMENTS = new Set(['__proto__', 'prototype', 'constructor']);
  * quantifiers multiply. A unit is one node judged on one target (10–30 ns;
  * docs/BENCHMARKS.md, Filter cost bound). The connection's sum: FILTER_BUDGET.
  */
-export const FILTER_LIMITS = { keys: 32, depth: 8, listItems: 256, textLength: 1024, nesting: 6, nodes: 256, changes: 8, maxRate: 1000, scanItems: 64, scanText: 1024, cost: 2304 } as const;
+export const FILTER_LIMITS = {
+  keys: 32,
+  depth: 8,
+  listItems: 256,
+  textLength: 1024,
+  nesting: 6,
+  nodes: 256,
+  changes: 8,
+  maxRate: 1000,
+  scanItems: 64,
+  scanText: 1024,
+  cost: 2304,
+} as const;
 
 /** The characters one cost unit of `contains` stands for (measured: then a unit of text search costs about what a unit of nodes does). */
 const CHARS_PER_UNIT = 32;
@@ -72,7 +84,6 @@ export const CONTAINS_ELEMENTS = FILTER_LIMITS.scanText / ELEMENT_CHARS;
 type Primitive = string | number | boolean;
 /** A predicate over what a filter looks at: the event at the top level, a list element inside `any`/`all`. */
 type Predicate = (target: unknown) => boolean;
-
 
 /** A condition on change: judged per agent against the subscription's previous events (see ./change-state.ts). */
 export interface ChangeCondition {
@@ -185,7 +196,7 @@ function asText(v: unknown): string {
 
 /** How many elements of `list` a scan looks at: the first FILTER_LIMITS.scanItems, so that a filter's cost bounds its work. */
 function scanned(list: readonly unknown[]): number {
-  return list.length < FILTER_LIMITS.scanItems ? list.length : FILTER_LIMITS.scanItems;
+  return Math.min(list.length, FILTER_LIMITS.scanItems);
 }
 
 /**
@@ -423,7 +434,8 @@ function compileObject(at: string, filter: unknown, ctx: Ctx, nesting: number, i
     count(ctx);
     if (key === '$max_rate') {
       if (!top) refuseAt(where, '$max_rate is allowed only at the top level of a filter');
-      if (!isFiniteNumber(spec) || spec <= 0 || spec > FILTER_LIMITS.maxRate) refuseAt(where, `$max_rate needs a number of events per second above 0, at most ${FILTER_LIMITS.maxRate}`);
+      if (!isFiniteNumber(spec) || spec <= 0 || spec > FILTER_LIMITS.maxRate)
+        refuseAt(where, `$max_rate needs a number of events per second above 0, at most ${FILTER_LIMITS.maxRate}`);
       ctx.maxRate = spec;
     } else if (key === '$not') {
       const [inner, cost] = weigh(ctx, () => compileObject(where, spec, ctx, nesting + 1, inEvent));
@@ -516,7 +528,10 @@ export function compileSubscriptionFilter(filters: Record<string, unknown> | nul
   if (keys.length > FILTER_LIMITS.keys) throw new EscaiError('VALIDATION_ERROR', `filters: at most ${FILTER_LIMITS.keys} keys`);
   // Before anything recursive (JSON.stringify, the compiler) walks it: thousands of levels would overflow the stack.
   if (deeperThan(filters, FILTER_JSON_DEPTH)) {
-    throw new EscaiError('VALIDATION_ERROR', `filters: nested deeper than ${FILTER_JSON_DEPTH} levels of JSON objects and arrays (limit nesting: ${FILTER_LIMITS.nesting} filters)`);
+    throw new EscaiError(
+      'VALIDATION_ERROR',
+      `filters: nested deeper than ${FILTER_JSON_DEPTH} levels of JSON objects and arrays (limit nesting: ${FILTER_LIMITS.nesting} filters)`,
+    );
   }
   const text = JSON.stringify(filters);
   const cached = compiledCache.get(text);
@@ -530,7 +545,13 @@ export function compileSubscriptionFilter(filters: Record<string, unknown> | nul
       `filters: cost ${ctx.cost}, over the limit of ${FILTER_LIMITS.cost} per subscription (limit cost: each node 1; contains 1 more per ${CHARS_PER_UNIT} characters it may search; any and all × the first ${FILTER_LIMITS.scanItems} list elements they may scan)`,
     );
   }
-  const compiled: CompiledFilter = { match: match === matchAll ? match : memoized(match), changes: ctx.changes, maxRate: ctx.maxRate, bytes: Buffer.byteLength(text), cost: ctx.cost };
+  const compiled: CompiledFilter = {
+    match: match === matchAll ? match : memoized(match),
+    changes: ctx.changes,
+    maxRate: ctx.maxRate,
+    bytes: Buffer.byteLength(text),
+    cost: ctx.cost,
+  };
   if (compiledCache.size >= COMPILED_CACHE_LIMIT) compiledCache.delete(compiledCache.keys().next().value!);
   compiledCache.set(text, compiled);
   return compiled;

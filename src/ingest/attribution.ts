@@ -102,13 +102,9 @@ export class SpanMemory {
    * agents, and a step filed under the wrong agent would raise that agent's
    * alerts; the service's own name says plainly that it is a guess.)
    */
-  attribute(
-    spans: readonly SpanRecord[],
-    named: (span: SpanRecord) => string | undefined,
-    fallback: (span: SpanRecord) => string | undefined,
-  ): Attribution {
+  attribute(spans: readonly SpanRecord[], named: (span: SpanRecord) => string | undefined, fallback: (span: SpanRecord) => string | undefined): Attribution {
     const index = new Map<string, number>();
-    spans.forEach((s, i) => index.set(s.spanId, i));
+    for (const [i, s] of spans.entries()) index.set(s.spanId, i);
     const own = spans.map(named);
     // The latest agent each trace names in this batch.
     const batchTraces = new Map<string, string>();
@@ -162,7 +158,12 @@ export class SpanMemory {
     return { agents, inferred, alsoEndsOn, guessed, named: own };
   }
 
-  #ancestorAgent(span: SpanRecord, spans: readonly SpanRecord[], index: ReadonlyMap<string, number>, own: ReadonlyArray<string | undefined>): string | undefined {
+  #ancestorAgent(
+    span: SpanRecord,
+    spans: readonly SpanRecord[],
+    index: ReadonlyMap<string, number>,
+    own: ReadonlyArray<string | undefined>,
+  ): string | undefined {
     let parent = span.parentSpanId;
     for (let hops = 0; parent !== null && hops < MAX_ANCESTRY; hops++) {
       const i = index.get(parent);

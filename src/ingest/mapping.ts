@@ -31,7 +31,17 @@ export interface EpistemicPart {
   /** The run's goal, from an agent run (kind `agent`) that ended. */
   goal?: { description: string; status: 'active' | 'completed' | 'failed' };
   /** The model or tool this step chose or used. */
-  decision?: { step: string; kind: ActivityKind; model?: string; provider?: string; tool?: string; finish_reasons?: string[]; span_id: string; trace_id: string; at: string };
+  decision?: {
+    step: string;
+    kind: ActivityKind;
+    model?: string;
+    provider?: string;
+    tool?: string;
+    finish_reasons?: string[];
+    span_id: string;
+    trace_id: string;
+    at: string;
+  };
   /** A tool result (content capture only). */
   fact?: { content: string; source: string; timestamp: string };
 }
@@ -179,7 +189,11 @@ export function fingerprint(text: string): string {
  */
 export function agentIdOf(name: string): string {
   if (name.length <= 128 && SAFE_ID.test(name) && IdSchema.safeParse(name).success) return name;
-  const base = name.replace(/[^A-Za-z0-9_.:@-]+/g, '_').replace(/^_+|_+$/g, '').slice(0, 110) || 'agent';
+  const base =
+    name
+      .replace(/[^A-Za-z0-9_.:@-]+/g, '_')
+      .replace(/^_+|_+$/g, '')
+      .slice(0, 110) || 'agent';
   return `${base}-${fingerprint(name)}`;
 }
 
@@ -204,10 +218,26 @@ export function fallbackAgent(span: SpanRecord): string | undefined {
 
 function tokensOf(a: Attributes): TokenUsage | undefined {
   const input = int(a, ['gen_ai.usage.input_tokens', 'gen_ai.usage.prompt_tokens', 'llm.token_count.prompt', 'ai.usage.inputTokens', 'ai.usage.promptTokens']);
-  const output = int(a, ['gen_ai.usage.output_tokens', 'gen_ai.usage.completion_tokens', 'llm.token_count.completion', 'ai.usage.outputTokens', 'ai.usage.completionTokens']);
+  const output = int(a, [
+    'gen_ai.usage.output_tokens',
+    'gen_ai.usage.completion_tokens',
+    'llm.token_count.completion',
+    'ai.usage.outputTokens',
+    'ai.usage.completionTokens',
+  ]);
   const total = int(a, ['gen_ai.usage.total_tokens', 'llm.usage.total_tokens', 'llm.token_count.total', 'ai.usage.totalTokens']);
-  const cached = int(a, ['gen_ai.usage.cache_read.input_tokens', 'gen_ai.usage.cache_read_input_tokens', 'llm.token_count.prompt_details.cache_read', 'ai.usage.cachedInputTokens']);
-  const reasoning = int(a, ['gen_ai.usage.reasoning.output_tokens', 'gen_ai.usage.reasoning_tokens', 'llm.token_count.completion_details.reasoning', 'ai.usage.reasoningTokens']);
+  const cached = int(a, [
+    'gen_ai.usage.cache_read.input_tokens',
+    'gen_ai.usage.cache_read_input_tokens',
+    'llm.token_count.prompt_details.cache_read',
+    'ai.usage.cachedInputTokens',
+  ]);
+  const reasoning = int(a, [
+    'gen_ai.usage.reasoning.output_tokens',
+    'gen_ai.usage.reasoning_tokens',
+    'llm.token_count.completion_details.reasoning',
+    'ai.usage.reasoningTokens',
+  ]);
   if (input === undefined && output === undefined && total === undefined) return undefined;
   const t: TokenUsage = {};
   if (input !== undefined) t.input = input;
@@ -221,7 +251,10 @@ function tokensOf(a: Attributes): TokenUsage | undefined {
 function finishReasons(a: Attributes): string[] | undefined {
   const v = a.get('gen_ai.response.finish_reasons') ?? a.get('ai.response.finishReason') ?? a.get('llm.finish_reason');
   const list = Array.isArray(v) ? v : typeof v === 'string' && v !== '' ? [v] : [];
-  const out = list.filter((x): x is string => typeof x === 'string').slice(0, 16).map((x) => cut(x, 64));
+  const out = list
+    .filter((x): x is string => typeof x === 'string')
+    .slice(0, 16)
+    .map((x) => cut(x, 64));
   return out.length > 0 ? out : undefined;
 }
 
@@ -240,11 +273,21 @@ function errorOf(span: SpanRecord): Activity['error'] | undefined {
 
 function toolArguments(a: Attributes, convention: Convention, kind: ActivityKind): AttributeValue | undefined {
   if (kind !== 'tool') return undefined;
-  return a.get('gen_ai.tool.call.arguments') ?? a.get('ai.toolCall.args') ?? a.get('ai.toolCall.input') ?? (convention === 'openinference' ? a.get('input.value') : undefined);
+  return (
+    a.get('gen_ai.tool.call.arguments') ??
+    a.get('ai.toolCall.args') ??
+    a.get('ai.toolCall.input') ??
+    (convention === 'openinference' ? a.get('input.value') : undefined)
+  );
 }
 
 function toolResult(a: Attributes, convention: Convention): AttributeValue | undefined {
-  return a.get('gen_ai.tool.call.result') ?? a.get('ai.toolCall.result') ?? a.get('ai.toolCall.output') ?? (convention === 'openinference' ? a.get('output.value') : undefined);
+  return (
+    a.get('gen_ai.tool.call.result') ??
+    a.get('ai.toolCall.result') ??
+    a.get('ai.toolCall.output') ??
+    (convention === 'openinference' ? a.get('output.value') : undefined)
+  );
 }
 
 function inputOf(a: Attributes): AttributeValue | undefined {
@@ -277,7 +320,9 @@ export function taskText(value: AttributeValue | undefined): string | undefined 
     const content = m['content'] ?? m['parts'];
     if (typeof content === 'string') return content;
     if (Array.isArray(content)) {
-      const texts = content.map((p) => (typeof p === 'string' ? p : typeof p === 'object' && p !== null && !Array.isArray(p) ? (p['content'] ?? p['text']) : undefined)).filter((x): x is string => typeof x === 'string');
+      const texts = content
+        .map((p) => (typeof p === 'string' ? p : typeof p === 'object' && p !== null && !Array.isArray(p) ? (p['content'] ?? p['text']) : undefined))
+        .filter((x): x is string => typeof x === 'string');
       return texts.join(' ') || undefined;
     }
     return undefined;
@@ -329,7 +374,8 @@ export function mapSpan(span: SpanRecord, options: MappingOptions, source = 'otl
   if (model !== undefined && (kind === 'llm' || kind === 'agent' || kind === 'embedding' || kind === 'chain')) activity.model = cut(model, MAX_NAME);
   const provider = first(a, ['gen_ai.provider.name', 'gen_ai.system', 'llm.provider', 'llm.system', 'ai.model.provider']);
   if (provider !== undefined && activity.model !== undefined) activity.provider = cut(provider, MAX_NAME);
-  const tool = kind === 'tool' ? (first(a, ['gen_ai.tool.name', 'tool.name', 'ai.toolCall.name']) ?? (convention === 'openinference' ? span.name : undefined)) : undefined;
+  const tool =
+    kind === 'tool' ? (first(a, ['gen_ai.tool.name', 'tool.name', 'ai.toolCall.name']) ?? (convention === 'openinference' ? span.name : undefined)) : undefined;
   if (tool !== undefined) activity.tool = cut(tool, MAX_NAME);
   const args = textOf(toolArguments(a, convention, kind));
   if (args !== undefined) activity.arguments_digest = fingerprint(args);
@@ -366,7 +412,8 @@ export function mapSpan(span: SpanRecord, options: MappingOptions, source = 'otl
   }
   if (kind === 'tool' && options.captureContent && ended && !error) {
     const content = textOf(result);
-    if (content !== undefined && content !== '') epistemic.fact = { content: cut(content, MAX_GOAL_CHARS), source: `tool:${activity.tool ?? activity.name}`, timestamp: at };
+    if (content !== undefined && content !== '')
+      epistemic.fact = { content: cut(content, MAX_GOAL_CHARS), source: `tool:${activity.tool ?? activity.name}`, timestamp: at };
   }
   return { activity, epistemic, ended };
 }

@@ -96,15 +96,26 @@ export const PredictionResultSchema = z.looseObject({
   timestamp: when.nullable().optional(),
   risk_level: z.enum(['low', 'medium', 'high', 'critical']).optional(),
   interventions: z.array(z.unknown()).optional(),
-  confidence_interval: z
-    .looseObject({ lower_bound: z.number(), upper_bound: z.number(), confidence_level: unit.optional() })
-    .nullable()
-    .optional(),
+  confidence_interval: z.looseObject({ lower_bound: z.number(), upper_bound: z.number(), confidence_level: unit.optional() }).nullable().optional(),
   feature_importance: z.record(z.string(), z.number()).optional(),
 });
 
 /** What kind of step an activity event reports (docs/INGEST.md maps each convention's kinds onto these). */
-export const ACTIVITY_KINDS = ['agent', 'llm', 'tool', 'chain', 'retriever', 'embedding', 'reranker', 'guardrail', 'evaluator', 'handoff', 'workflow', 'plan', 'other'] as const;
+export const ACTIVITY_KINDS = [
+  'agent',
+  'llm',
+  'tool',
+  'chain',
+  'retriever',
+  'embedding',
+  'reranker',
+  'guardrail',
+  'evaluator',
+  'handoff',
+  'workflow',
+  'plan',
+  'other',
+] as const;
 export type ActivityKind = (typeof ACTIVITY_KINDS)[number];
 
 /** `running`: started (or known to be running because a child arrived) and not ended; `ok` / `error`: ended. */
@@ -228,7 +239,6 @@ export type BehavioralPattern = z.infer<typeof BehavioralPatternSchema>;
 export type PredictionResult = z.infer<typeof PredictionResultSchema>;
 export type Activity = z.infer<typeof ActivitySchema>;
 export type TokenUsage = z.infer<typeof TokenUsageSchema>;
-
 
 export type { DeliveredEvent } from './server-messages.js';
 

@@ -7,10 +7,7 @@ import { IdSchema } from './events.js';
 
 // Kept as the raw object (not z.record, which silently drops an own `__proto__`
 // key): the filter compiler checks every key itself and refuses bad ones by name.
-export const FiltersSchema = z.custom<Record<string, unknown>>(
-  (v) => v !== null && typeof v === 'object' && !Array.isArray(v),
-  'must be an object',
-);
+export const FiltersSchema = z.custom<Record<string, unknown>>((v) => v !== null && typeof v === 'object' && !Array.isArray(v), 'must be an object');
 
 export const SinceSchema = z.object({
   offset: z.number().int().min(0),

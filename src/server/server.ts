@@ -206,7 +206,19 @@ export class EscaiServer {
     // Per user, per second: replayed events (burst: two of the largest replays).
     const replayBudget = new KeyedBuckets(config.replayBudget, config.replayBudget * 2);
     const subscriptions = new SubscriptionManager({ config, index, broker, fanout, metrics, replayBudget, log, changed });
-    const sessions = new SessionKeeper({ config, nodeId: engine.nodeId, store: engine.sessions, broker, registry, index, subscriptions, fanout, metrics, replayBudget, log });
+    const sessions = new SessionKeeper({
+      config,
+      nodeId: engine.nodeId,
+      store: engine.sessions,
+      broker,
+      registry,
+      index,
+      subscriptions,
+      fanout,
+      metrics,
+      replayBudget,
+      log,
+    });
     const tokens = new TokenLifetime({ config, verifier: this.#verifier, subscriptions, changed });
     const publisher = new Publisher({
       broker,

@@ -72,7 +72,7 @@ export function registerPublish(program: Command): void {
       .argument('[event]', 'one event as JSON, or - to read NDJSON from stdin')
       .option('--type <type>', 'event type (epistemic_update, pattern_alert, prediction_update, agent_status_change, system_alert, user_notification)')
       .option('--agent <id>', 'agent_id')
-      .option('--data <json>', 'the event\'s data, as JSON')
+      .option('--data <json>', "the event's data, as JSON")
       .option('--status <status>', 'agent_status_change: the status')
       .option('--severity <level>', 'pattern_alert / system_alert severity')
       .option('--alert-type <type>', 'pattern_alert / system_alert alert_type')
@@ -115,7 +115,10 @@ function printOne(answer: Answer, flags: PublishFlags): void {
 async function publishLines(target: Target, flags: PublishFlags): Promise<void> {
   const input = flags.file ? createReadStream(flags.file) : process.stdin;
   const size = flags.file ? statSync(flags.file).size : 0;
-  const bar = flags.file && !flags.quiet && process.stderr.isTTY ? new SingleBar({ format: ' {bar} {percentage}% | {value}/{total} bytes | {events} events', stream: process.stderr }, Presets.shades_classic) : undefined;
+  const bar =
+    flags.file && !flags.quiet && process.stderr.isTTY
+      ? new SingleBar({ format: ' {bar} {percentage}% | {value}/{total} bytes | {events} events', stream: process.stderr }, Presets.shades_classic)
+      : undefined;
   bar?.start(size, 0, { events: 0 });
   const batchSize = flags.rate ? Math.min(flags.batch, flags.rate) : flags.batch;
   let batch: unknown[] = [];

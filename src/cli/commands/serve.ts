@@ -64,7 +64,7 @@ export function registerServe(program: Command): void {
     .option('--demo', 'run the demo agents in-process (default in dev mode; ESCAI_DEMO=1)')
     .option('--no-demo', 'do not run the demo agents (ESCAI_DEMO=0)')
     .option('--demo-seed <n>', 'random seed of the demo agents', integer, 1)
-    .option('--demo-tick <ms>', 'milliseconds between the demo agents\' steps', integer, 1000)
+    .option('--demo-tick <ms>', "milliseconds between the demo agents' steps", integer, 1000)
     .action(async (flags: ServeFlags) => serve(flags));
 }
 
@@ -179,7 +179,9 @@ export function devBanner(f: BannerFacts): string {
   ];
   const width = Math.max(...rows.map(([label]) => label.length)) + 1;
   const lines = rows.map(([label, value, note]) => `  ${label.padEnd(width)}${bold(value)}${note ? `\n  ${' '.repeat(width)}${dim(note)}` : ''}`);
-  return ['', `${bold('ESCAI Realtime')} is running in DEV MODE (no ESCAI_JWT_SECRET; the secret is kept in ${DEV_SECRET_FILE}).`, '', ...lines, ''].join('\n') + '\n';
+  return ['', `${bold('ESCAI Realtime')} is running in DEV MODE (no ESCAI_JWT_SECRET; the secret is kept in ${DEV_SECRET_FILE}).`, '', ...lines, '', ''].join(
+    '\n',
+  );
 }
 
 /**

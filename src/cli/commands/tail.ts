@@ -28,7 +28,10 @@ function subscriptionTypes(names: string[] | undefined, perAgent: boolean): Subs
     if (Object.hasOwn(SUBSCRIPTION_TYPES, name)) return name as SubscriptionType;
     const byEvent = (Object.entries(SUBSCRIPTION_TYPES) as Array<[SubscriptionType, string]>).find(([, event]) => event === name);
     if (byEvent) return byEvent[0];
-    throw new CliError(`--type ${name}: one of ${Object.keys(SUBSCRIPTION_TYPES).join(', ')} (or the event type names ${EVENT_TYPES.join(', ')})`, ExitCodes.USAGE);
+    throw new CliError(
+      `--type ${name}: one of ${Object.keys(SUBSCRIPTION_TYPES).join(', ')} (or the event type names ${EVENT_TYPES.join(', ')})`,
+      ExitCodes.USAGE,
+    );
   });
 }
 
@@ -40,8 +43,11 @@ export function registerTail(program: Command): void {
       .option('--agent <id...>', 'only these agents (default: every agent you may see)')
       .option('--type <type...>', 'subscription or event types (default: the four agent types, plus system alerts without --agent)')
       .option('--filter <json>', 'server-side filter, e.g. \'{"confidence_level":{"max":0.3}}\'')
-      .option('--since <offset>', 'with --agent: start after this offset of each agent\'s stream (replayed from history)')
-      .option('--latest', 'with --agent: first print each subscription\'s latest event (marked [latest]: the newest of each kind, so not in offset order among themselves)')
+      .option('--since <offset>', "with --agent: start after this offset of each agent's stream (replayed from history)")
+      .option(
+        '--latest',
+        "with --agent: first print each subscription's latest event (marked [latest]: the newest of each kind, so not in offset order among themselves)",
+      )
       .option('--json', 'one JSON object per line instead of the pretty line')
       .option('--no-color', 'no colours (also when NO_COLOR is set or output is not a terminal)'),
   )
@@ -68,9 +74,11 @@ async function tail(flags: TailFlags): Promise<void> {
       throw new CliError('--filter: not valid JSON', ExitCodes.USAGE);
     }
   }
-  if ((flags.since !== undefined || flags.latest) && agents.length === 0) throw new CliError('--since and --latest need --agent (one stream per agent)', ExitCodes.USAGE);
+  if ((flags.since !== undefined || flags.latest) && agents.length === 0)
+    throw new CliError('--since and --latest need --agent (one stream per agent)', ExitCodes.USAGE);
   const sinceOffset = flags.since === undefined ? undefined : Number(flags.since);
-  if (sinceOffset !== undefined && !(Number.isInteger(sinceOffset) && sinceOffset >= 0)) throw new CliError('--since: a non-negative integer offset', ExitCodes.USAGE);
+  if (sinceOffset !== undefined && !(Number.isInteger(sinceOffset) && sinceOffset >= 0))
+    throw new CliError('--since: a non-negative integer offset', ExitCodes.USAGE);
   const target = await resolveTarget(flags, { roles: ['researcher'] });
   const colors = palette(flags.color !== false && !flags.json && process.stdout.isTTY === true && !process.env['NO_COLOR']);
   const say = (text: string) => process.stderr.write(`${colors.dim(text)}\n`);
@@ -88,8 +96,12 @@ async function tail(flags: TailFlags): Promise<void> {
   const client = new EscaiClient({ url: target.url, token: target.token!, WebSocket, sessionId: `cli-tail-${process.pid}-${Date.now().toString(36)}` });
   client.on('event', (event) => process.stdout.write(`${flags.json ? JSON.stringify(event) : eventLine(event, colors)}\n`));
   client.on('connected', ({ resumed }) => say(`connected${resumed ? ' (session resumed)' : ''} to ${target.url}`));
-  client.on('recovery_failed', ({ subscription, reason }) => say(`! ${subscription.type}${subscription.agentId ? `/${subscription.agentId}` : ''}: events may be missing (${reason})`));
-  client.on('subscription_revoked', ({ subscription, reason }) => say(`! ${subscription.type}${subscription.agentId ? `/${subscription.agentId}` : ''} revoked: ${reason}`));
+  client.on('recovery_failed', ({ subscription, reason }) =>
+    say(`! ${subscription.type}${subscription.agentId ? `/${subscription.agentId}` : ''}: events may be missing (${reason})`),
+  );
+  client.on('subscription_revoked', ({ subscription, reason }) =>
+    say(`! ${subscription.type}${subscription.agentId ? `/${subscription.agentId}` : ''} revoked: ${reason}`),
+  );
   const stopped = new Promise<number>((resolve) => {
     client.on('disconnected', ({ code, reason, willReconnect }) => {
       if (willReconnect) say(`disconnected (${code}${reason ? ` ${reason}` : ''}); reconnecting…`);

@@ -22,11 +22,16 @@ export function registerToken(program: Command): void {
     .requiredOption('--sub <user>', 'user id')
     .option('--role <role...>', 'roles (admin, researcher, developer, viewer)', [])
     .option('--permission <perm...>', 'extra permissions, e.g. agent:a1:monitor', [])
-    .option('--expires-in <seconds>', 'lifetime in seconds', (v) => {
-      const n = Number(v);
-      if (!Number.isInteger(n) || n <= 0) throw new CliError('--expires-in: a positive integer', ExitCodes.USAGE);
-      return n;
-    }, 3600)
+    .option(
+      '--expires-in <seconds>',
+      'lifetime in seconds',
+      (v) => {
+        const n = Number(v);
+        if (!Number.isInteger(n) || n <= 0) throw new CliError('--expires-in: a positive integer', ExitCodes.USAGE);
+        return n;
+      },
+      3600,
+    )
     .option('--create-dev-secret', 'create .escai-dev-secret here if missing (a dev server started here later will use it)')
     .action(async (flags: TokenFlags) => {
       let secret = process.env['ESCAI_JWT_SECRET'];
@@ -35,7 +40,7 @@ export function registerToken(program: Command): void {
         if (!existsSync(here) && !flags.createDevSecret) {
           throw new CliError(
             `no ESCAI_JWT_SECRET, and no ${DEV_SECRET_FILE} in ${process.cwd()}: a token signed now would be refused by the server. ` +
-              'Run this in the directory where the dev server runs (npm start creates the file), set ESCAI_JWT_SECRET to the server\'s secret, ' +
+              "Run this in the directory where the dev server runs (npm start creates the file), set ESCAI_JWT_SECRET to the server's secret, " +
               'or pass --create-dev-secret before starting a dev server here.',
             ExitCodes.CONFIG,
           );

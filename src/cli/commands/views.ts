@@ -53,7 +53,9 @@ export function registerViews(program: Command): void {
     agents
       .command('remove')
       .argument('<agent...>', 'agent ids')
-      .description('remove agents from the directory (their Fleet cards); history stays until it ages out, and an agent that publishes again comes back (admin)'),
+      .description(
+        'remove agents from the directory (their Fleet cards); history stays until it ages out, and an agent that publishes again comes back (admin)',
+      ),
   ).action(async (ids: string[], flags: ViewFlags) => {
     const target = await resolveTarget(flags, { roles: ['admin'] });
     for (const id of ids) {
@@ -65,7 +67,7 @@ export function registerViews(program: Command): void {
   addClientOptions(
     program
       .command('health')
-      .description('the cluster\'s health: totals and each node')
+      .description("the cluster's health: totals and each node")
       .option('--json', 'the API answer as JSON')
       .option('--no-color', 'no colours'),
   ).action(async (flags: ViewFlags) => {
@@ -88,7 +90,8 @@ export function registerViews(program: Command): void {
       n(node.counters, 'slow_consumer_closes'),
       ago(new Date(node.reported_at).toISOString()),
     ]);
-    const status = health.status === 'healthy' ? colors.green(health.status) : health.status === 'idle' ? colors.dim(health.status) : colors.yellow(health.status);
+    const status =
+      health.status === 'healthy' ? colors.green(health.status) : health.status === 'idle' ? colors.dim(health.status) : colors.yellow(health.status);
     process.stdout.write(
       `${status}  engine ${health.engine}  ${health.active_connections}/${health.max_connections} connections  ${health.total_subscriptions} subscriptions  ${health.events_in} events in, ${health.events_out} out\n\n` +
         `${table(['NODE', 'ADDRESS', 'CONNS', 'SUBS', 'IN', 'OUT', 'REFUSED', 'SLOW', 'REPORTED'], rows, colors)}\n`,

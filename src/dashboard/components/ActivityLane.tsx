@@ -21,7 +21,15 @@ function detail(step: Step): string {
   return what && !step.name.includes(what) ? what : '';
 }
 
-export function ActivityLane({ agentId, steps, tokens }: { agentId: string; steps: ReadonlyMap<string, Step>; tokens: { total: number; input: number; output: number } | null }) {
+export function ActivityLane({
+  agentId,
+  steps,
+  tokens,
+}: {
+  agentId: string;
+  steps: ReadonlyMap<string, Step>;
+  tokens: { total: number; input: number; output: number } | null;
+}) {
   const traces = useMemo(() => tracesOf(steps), [steps]);
   const [pinned, setPinned] = useState<string | null>(null);
   const traceId = pinned && traces.some((t) => t.traceId === pinned) ? pinned : (traces[0]?.traceId ?? null);
@@ -52,7 +60,8 @@ export function ActivityLane({ agentId, steps, tokens }: { agentId: string; step
         {lane && (
           <>
             <span>
-              trace <code title={traceId ?? ''}>{traceId?.slice(0, 8)}</code> · {lane.rows.length} step{lane.rows.length === 1 ? '' : 's'} · {duration(lane.spanMs)}
+              trace <code title={traceId ?? ''}>{traceId?.slice(0, 8)}</code> · {lane.rows.length} step{lane.rows.length === 1 ? '' : 's'} ·{' '}
+              {duration(lane.spanMs)}
             </span>
             <span data-testid="activity-running">{lane.running > 0 ? <strong class="st-running">{lane.running} running</strong> : 'nothing running'}</span>
             <span>
@@ -70,7 +79,11 @@ export function ActivityLane({ agentId, steps, tokens }: { agentId: string; step
           </span>
         )}
       </div>
-      {!lane && <p class="muted">No activity of {agentId} yet. Agents that export OpenTelemetry traces (docs/INGEST.md) show their model and tool calls here as they happen.</p>}
+      {!lane && (
+        <p class="muted">
+          No activity of {agentId} yet. Agents that export OpenTelemetry traces (docs/INGEST.md) show their model and tool calls here as they happen.
+        </p>
+      )}
       {lane && (
         <ol class="lane" aria-label={`Steps of trace ${traceId ?? ''}`}>
           {lane.rows.slice(0, MAX_ROWS).map((row) => {
@@ -79,7 +92,8 @@ export function ActivityLane({ agentId, steps, tokens }: { agentId: string; step
             return (
               <li key={s.spanId} class={`lane-row k-${s.kind} s-${s.state}`} data-state={s.state} data-kind={s.kind} data-span={s.spanId}>
                 <div class="lane-label" style={{ paddingLeft: `${Math.min(row.depth, 12) * 0.9}rem` }}>
-                  <span class="kind">{s.inferred ? 'step' : s.kind}</span> {s.inferred ? (
+                  <span class="kind">{s.inferred ? 'step' : s.kind}</span>{' '}
+                  {s.inferred ? (
                     <span class="lane-name" title="Its children arrived before it ended: its name and kind come with its end">
                       <em>in progress</em>
                     </span>

@@ -98,7 +98,15 @@ export function Chart({ data, series, height = 220, ranges = {}, markers = [], l
       ],
       series: [
         { value: legendValue(time) },
-        ...series.map((s) => ({ label: s.label, value: legendValue((v) => number.format(v)), stroke: resolveColor(s.stroke), width: s.width ?? 2, scale: s.scale ?? 'y', points: { show: false }, ...(s.dash ? { dash: s.dash } : {}) })),
+        ...series.map((s) => ({
+          label: s.label,
+          value: legendValue((v) => number.format(v)),
+          stroke: resolveColor(s.stroke),
+          width: s.width ?? 2,
+          scale: s.scale ?? 'y',
+          points: { show: false },
+          ...(s.dash ? { dash: s.dash } : {}),
+        })),
       ],
       hooks: {
         draw: [

@@ -65,7 +65,9 @@ export function EventLog({ agentId }: { agentId: string }) {
     setEvents([]);
     setProblem(null);
     const start = async () => {
-      const position = await api<{ offset: number; epoch: string }>(`/api/v1/agents/${encodeURIComponent(agentId)}/events?order=desc&limit=1`).catch(() => null);
+      const position = await api<{ offset: number; epoch: string }>(`/api/v1/agents/${encodeURIComponent(agentId)}/events?order=desc&limit=1`).catch(
+        () => null,
+      );
       if (cancelled) return;
       const since = position ? { offset: Math.max(0, position.offset - BACKLOG), epoch: position.epoch } : undefined;
       for (const type of TYPES) {
@@ -128,7 +130,9 @@ export function EventLog({ agentId }: { agentId: string }) {
           {problem}
         </p>
       )}
-      <p class="muted small">{filters ? `filtered by the server: ${JSON.stringify(filters)}` : 'every event'} · newest first · {events.length} shown</p>
+      <p class="muted small">
+        {filters ? `filtered by the server: ${JSON.stringify(filters)}` : 'every event'} · newest first · {events.length} shown
+      </p>
       <ol class="log" data-testid="event-log">
         {events.map((e) => (
           <li key={e.event_id} data-offset={e.offset}>

@@ -219,7 +219,11 @@ export function Agent({ client, agentId, connections }: { client: EscaiClient; a
     const color = (cls: string) => getComputedStyle(document.documentElement).getPropertyValue(`--${cls}`).trim() || '#c00';
     const markers: Marker[] = [
       ...state.alerts.map((a) => ({ t: Date.parse(a.timestamp) / 1000, color: color(levelClass(a.severity)), shape: 'bar' as const })),
-      ...state.predictions.map((p) => ({ t: Date.parse(p.timestamp) / 1000, color: color(levelClass(String(p.data?.['risk_level'] ?? ''))), shape: 'dot' as const })),
+      ...state.predictions.map((p) => ({
+        t: Date.parse(p.timestamp) / 1000,
+        color: color(levelClass(String(p.data?.['risk_level'] ?? ''))),
+        shape: 'dot' as const,
+      })),
     ];
     return { data, markers };
   }, [state.points, state.alerts, state.predictions]);
@@ -289,7 +293,15 @@ export function Agent({ client, agentId, connections }: { client: EscaiClient; a
                     <span>{b.content ?? '(no content)'}</span>
                     <span class="muted">{b.belief_type}</span>
                   </div>
-                  <div class="bar" role="meter" aria-valuemin={0} aria-valuemax={1} aria-valuenow={b.confidence ?? 0} aria-label={`confidence in: ${b.content ?? ''}`}>
+                  {/* biome-ignore lint/a11y/useSemanticElements: a styled bar; <meter> cannot be drawn the same in every browser */}
+                  <div
+                    class="bar"
+                    role="meter"
+                    aria-valuemin={0}
+                    aria-valuemax={1}
+                    aria-valuenow={b.confidence ?? 0}
+                    aria-label={`confidence in: ${b.content ?? ''}`}
+                  >
                     <span style={{ width: `${Math.round((b.confidence ?? 0) * 100)}%` }} />
                   </div>
                   <span class="bar-value">
@@ -317,7 +329,14 @@ export function Agent({ client, agentId, connections }: { client: EscaiClient; a
                   <span>{g.description ?? '(no description)'}</span>
                   <span class={`badge ${statusClass(g.status === 'active' ? 'running' : g.status)}`}>{g.status ?? '–'}</span>
                 </div>
-                <div class="bar goal" role="progressbar" aria-valuemin={0} aria-valuemax={100} aria-valuenow={Math.round(progressOf(g) * 100)} aria-label={`progress of: ${g.description ?? ''}`}>
+                <div
+                  class="bar goal"
+                  role="progressbar"
+                  aria-valuemin={0}
+                  aria-valuemax={100}
+                  aria-valuenow={Math.round(progressOf(g) * 100)}
+                  aria-label={`progress of: ${g.description ?? ''}`}
+                >
                   <span style={{ width: `${Math.round(progressOf(g) * 100)}%` }} />
                 </div>
                 <span class="bar-value">{g.priority !== undefined ? `p${g.priority}` : ''}</span>
@@ -334,7 +353,8 @@ export function Agent({ client, agentId, connections }: { client: EscaiClient; a
           <ul class="list">
             {state.alerts.slice(0, RECENT).map((a) => (
               <li key={a.event_id}>
-                <span class={`badge ${levelClass(a.severity)}`}>{a.severity ?? 'info'}</span> <strong>{String(a.data?.['pattern_name'] ?? a.alert_type ?? 'pattern')}</strong>{' '}
+                <span class={`badge ${levelClass(a.severity)}`}>{a.severity ?? 'info'}</span>{' '}
+                <strong>{String(a.data?.['pattern_name'] ?? a.alert_type ?? 'pattern')}</strong>{' '}
                 <span class="muted">
                   {String(a.data?.['pattern_type'] ?? '')} · {clock(a.timestamp)}
                 </span>
@@ -352,7 +372,8 @@ export function Agent({ client, agentId, connections }: { client: EscaiClient; a
               const factors = Array.isArray(p.data?.['risk_factors']) ? (p.data['risk_factors'] as unknown[]).map(String) : [];
               return (
                 <li key={p.event_id}>
-                  <span class={`badge ${levelClass(risk)}`}>risk {risk}</span> {String(p.data?.['prediction_type'] ?? 'prediction')} <strong>{fixed(p.data?.['predicted_value'])}</strong>{' '}
+                  <span class={`badge ${levelClass(risk)}`}>risk {risk}</span> {String(p.data?.['prediction_type'] ?? 'prediction')}{' '}
+                  <strong>{fixed(p.data?.['predicted_value'])}</strong>{' '}
                   <span class="muted">
                     confidence {pct(p.data?.['confidence'] as number | undefined)} · {clock(p.timestamp)}
                   </span>

@@ -22,7 +22,13 @@ export function Connections() {
         setEntries(body.connections);
         setError(null);
       } catch (err) {
-        setError(err instanceof ApiError && err.code === 'PERMISSION_DENIED' ? 'This view needs an admin token (websocket:admin).' : err instanceof ApiError ? `${err.code}: ${err.message}` : String(err));
+        setError(
+          err instanceof ApiError && err.code === 'PERMISSION_DENIED'
+            ? 'This view needs an admin token (websocket:admin).'
+            : err instanceof ApiError
+              ? `${err.code}: ${err.message}`
+              : String(err),
+        );
       }
     },
     3000,

@@ -113,7 +113,11 @@ export function Fleet({ client, connections }: { client: EscaiClient; connection
           {shown.length} of {cards.size} agents
         </span>
       </div>
-      {error && <p class="error" role="alert">{error}</p>}
+      {error && (
+        <p class="error" role="alert">
+          {error}
+        </p>
+      )}
       {loaded && cards.size === 0 && <p class="empty">No agent has published yet. Start one, or run the demo agents (`escai-realtime serve --demo`).</p>}
       <ul class="cards" data-testid="fleet">
         {shown.map((card) => (
@@ -138,7 +142,6 @@ export function Fleet({ client, connections }: { client: EscaiClient; connection
                   <dt>alerts</dt>
                   <dd class={card.open_alerts > 0 ? levelClass('high') : ''}>{card.open_alerts}</dd>
                 </div>
-
               </dl>
               <div class="card-foot muted">
                 <span>{ago(card.last_event_at)}</span>
@@ -159,7 +162,12 @@ export function Fleet({ client, connections }: { client: EscaiClient; connection
 
 /** The card's "now" line: the step running, or the last one and how it ended. */
 function DoingNow({ activity, status }: { activity: ActivityNow | null; status: string | null }) {
-  if (!activity) return <div class="now muted" data-testid="doing-now">no activity reported</div>;
+  if (!activity)
+    return (
+      <div class="now muted" data-testid="doing-now">
+        no activity reported
+      </div>
+    );
   const what = activity.kind === 'llm' ? (activity.model ?? activity.name) : activity.kind === 'tool' ? (activity.tool ?? activity.name) : activity.name;
   if (activity.state === 'running' && status !== 'completed' && status !== 'failed' && status !== 'idle') {
     const since = Date.parse(activity.started_at);

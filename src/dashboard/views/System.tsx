@@ -92,7 +92,9 @@ function chartData(samples: readonly Sample[], columns: readonly Column[]): uPlo
       for (const y of ys) y.push(null);
     }
     xs.push(now.t);
-    columns.forEach((column, k) => ys[k]!.push(column(gap ? undefined : prev, now)));
+    columns.forEach((column, k) => {
+      ys[k]!.push(column(gap ? undefined : prev, now));
+    });
   });
   return [xs, ...ys];
 }
@@ -153,15 +155,24 @@ export function System() {
       ]);
     return {
       connections: {
-        data: chartData(samples, nodeIds.map((id) => level(id, 'active_connections'))),
+        data: chartData(
+          samples,
+          nodeIds.map((id) => level(id, 'active_connections')),
+        ),
         series: nodeIds.map((id, i) => ({ label: nameOf(id), stroke: stroke(i) })),
       },
       inOut: {
-        data: chartData(samples, nodeIds.flatMap((id) => [rate(id, 'events_in'), rate(id, 'events_out')])),
+        data: chartData(
+          samples,
+          nodeIds.flatMap((id) => [rate(id, 'events_in'), rate(id, 'events_out')]),
+        ),
         series: pairs('in', 'out (dashed)'),
       },
       troubles: {
-        data: chartData(samples, nodeIds.flatMap((id) => [rate(id, 'handshake_refusals'), rate(id, 'slow_consumer_closes')])),
+        data: chartData(
+          samples,
+          nodeIds.flatMap((id) => [rate(id, 'handshake_refusals'), rate(id, 'slow_consumer_closes')]),
+        ),
         series: pairs('refused', 'slow (dashed)'),
       },
     };
@@ -173,8 +184,8 @@ export function System() {
         <h1 id="system-title">System</h1>
         {latest && (
           <span class="muted" data-testid="system-summary">
-            {latest.status} · engine {latest.engine} · {latest.nodes.length} node{latest.nodes.length === 1 ? '' : 's'} · {latest.active_connections}/{latest.max_connections} connections ·{' '}
-            {latest.total_subscriptions} subscriptions
+            {latest.status} · engine {latest.engine} · {latest.nodes.length} node{latest.nodes.length === 1 ? '' : 's'} · {latest.active_connections}/
+            {latest.max_connections} connections · {latest.total_subscriptions} subscriptions
           </span>
         )}
       </div>
@@ -194,11 +205,18 @@ export function System() {
         </div>
         <div class="panel">
           <h2>Refusals and slow-consumer closes per second</h2>
-          <Chart label="Handshake refusals and slow-consumer closes per second, per node" data={charts.troubles.data} series={charts.troubles.series} height={180} />
+          <Chart
+            label="Handshake refusals and slow-consumer closes per second, per node"
+            data={charts.troubles.data}
+            series={charts.troubles.series}
+            height={180}
+          />
         </div>
         {/* A table of eight columns wants the whole row; below that it scrolls inside its card. */}
         <div class="panel span-all" data-testid="system-nodes">
           <h2 id="nodes-title">Nodes</h2>
+          {/* biome-ignore lint/a11y/useSemanticElements: a scrolling wrapper, not a page section; focusable so keyboards can scroll it */}
+          {/* biome-ignore lint/a11y/noNoninteractiveTabindex: same: a scrollable region must take focus (WCAG 2.1.1) */}
           <div class="table-wrap" role="region" aria-labelledby="nodes-title" tabIndex={0}>
             <table class="table nodes">
               <thead>

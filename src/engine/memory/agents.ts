@@ -132,7 +132,13 @@ export class MemoryAgentDirectory implements AgentDirectory {
   async get(agentId: string): Promise<AgentRecord | undefined> {
     const e = this.#agents.get(agentId);
     if (!e || e.lastMs < Date.now() - this.#ttlMs) return undefined;
-    return { ...summary(agentId, e, Date.now()), latest_epistemic: e.epistemic, latest_status: e.statusEvent, alerts: [...e.alerts], predictions: [...e.predictions] };
+    return {
+      ...summary(agentId, e, Date.now()),
+      latest_epistemic: e.epistemic,
+      latest_status: e.statusEvent,
+      alerts: [...e.alerts],
+      predictions: [...e.predictions],
+    };
   }
 
   async remove(agentId: string): Promise<boolean> {

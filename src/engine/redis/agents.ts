@@ -201,14 +201,7 @@ export class RedisAgentDirectory implements AgentDirectory {
     for (const [agentId, a] of activity) {
       const { latest, tokens } = a;
       const keys = [this.#link.key('ag', agentId), this.#link.key('agents')];
-      const args = [
-        ...this.#latestArgs(agentId, latest),
-        a.count,
-        tokens.input,
-        tokens.output,
-        tokens.total,
-        JSON.stringify(activityNow(latest)),
-      ];
+      const args = [...this.#latestArgs(agentId, latest), a.count, tokens.input, tokens.output, tokens.total, JSON.stringify(activityNow(latest))];
       calls.push(this.#link.run('agent record', () => this.#recordActivity(keys, args)));
     }
     for (const [agentId, f] of byAgent) {
@@ -260,11 +253,12 @@ export class RedisAgentDirectory implements AgentDirectory {
       candidates = [];
       for (let i = 0; i < raw.length; i += 2) candidates.push([raw[i]!, Number(raw[i + 1])]);
     }
-    const ordered = candidates
-      .filter(([id, ms]) => ms >= minMs && afterCursor(ms, id, after))
-      .sort(([a, x], [b, y]) => y - x || (a < b ? 1 : a > b ? -1 : 0));
+    const ordered = candidates.filter(([id, ms]) => ms >= minMs && afterCursor(ms, id, after)).sort(([a, x], [b, y]) => y - x || (a < b ? 1 : a > b ? -1 : 0));
     const page = ordered.slice(0, limit);
-    const records = await this.#read(page.map(([id]) => id), false);
+    const records = await this.#read(
+      page.map(([id]) => id),
+      false,
+    );
     const last = page.at(-1);
     return {
       agents: records.filter((r): r is AgentRecord => r !== undefined).map(toSummary),

@@ -540,7 +540,10 @@ export class RedisBroker implements Broker {
       return { events, position, complete: true };
     }
     // Newest first: every offset since+1..offset must be there for the page to be complete.
-    const ascending = entries.map(parseEntry).filter((e): e is DeliveredEvent => e !== undefined).reverse();
+    const ascending = entries
+      .map(parseEntry)
+      .filter((e): e is DeliveredEvent => e !== undefined)
+      .reverse();
     const wanted = offset - query.since!;
     const complete = wanted <= 0 || (ascending.length === wanted && ascending[0]?.offset === query.since! + 1);
     return { events: ascending.slice(0, limit), position, complete };

@@ -45,7 +45,13 @@ export class RedisLink {
     const retryStrategy = (times: number) => Math.min(5000, 100 * 2 ** Math.min(times, 6)) * (0.5 + Math.random() / 2);
     const common: RedisOptions = { lazyConnect: true, retryStrategy };
     // Auto-pipelining: commands issued in the same turn (a batch's agent records, many sessions saved) go in one write.
-    this.cmd = new Redis(options.url, { ...common, connectionName: `escai:${this.nodeId}:cmd`, enableOfflineQueue: false, maxRetriesPerRequest: 1, enableAutoPipelining: true });
+    this.cmd = new Redis(options.url, {
+      ...common,
+      connectionName: `escai:${this.nodeId}:cmd`,
+      enableOfflineQueue: false,
+      maxRetriesPerRequest: 1,
+      enableAutoPipelining: true,
+    });
     // The broker re-subscribes what it follows itself on every (re)connect, so nothing waits in an offline queue.
     this.sub = new Redis(options.url, { ...common, connectionName: `escai:${this.nodeId}:sub`, enableOfflineQueue: false, autoResubscribe: false });
     for (const [name, client] of [

@@ -74,7 +74,13 @@ export class RedisSessionStore implements SessionStore {
 
   async save(state: SessionState, ttlMs: number, maxPerUser: number): Promise<void> {
     const { hash, index, member, siblings } = this.#keys(state.userId, state.sessionId);
-    const meta: Meta = { userId: state.userId, sessionId: state.sessionId, startedAt: state.startedAt, detachedAt: state.detachedAt, ...(state.live ? { live: state.live } : {}) };
+    const meta: Meta = {
+      userId: state.userId,
+      sessionId: state.sessionId,
+      startedAt: state.startedAt,
+      detachedAt: state.detachedAt,
+      ...(state.live ? { live: state.live } : {}),
+    };
     const fields: string[] = ['meta', JSON.stringify(meta), 'pos', JSON.stringify(state.positions)];
     for (const sub of state.subscriptions) fields.push(SUB + savedSubscriptionKey(sub), JSON.stringify(sub));
     const ttl = Math.max(1, Math.round(ttlMs));

@@ -126,7 +126,11 @@ export function decodeProtobuf(body: Uint8Array): SpanBatch {
     for (const ss of rs.scopeSpans ?? []) {
       const scope = { name: ss.scope?.name ?? '', version: ss.scope?.version ?? '' };
       for (const span of ss.spans ?? []) {
-        const events: SpanEventRecord[] = (span.events ?? []).map((e) => ({ name: e.name ?? '', timeMs: longToNumber(e.timeUnixNano) / 1e6 || 0, attributes: pbAttributes(e.attributes) }));
+        const events: SpanEventRecord[] = (span.events ?? []).map((e) => ({
+          name: e.name ?? '',
+          timeMs: longToNumber(e.timeUnixNano) / 1e6 || 0,
+          attributes: pbAttributes(e.attributes),
+        }));
         admit(batch, {
           traceId: hex(span.traceId),
           spanId: hex(span.spanId),
@@ -206,7 +210,8 @@ function jsonValue(v: Json | undefined, depth: number): AttributeValue {
     if (depth >= MAX_VALUE_DEPTH) return TOO_DEEP;
     const kvs = isObject(v['kvlistValue']) ? v['kvlistValue']['values'] : undefined;
     const out: { [key: string]: AttributeValue } = {};
-    if (Array.isArray(kvs)) for (const kv of kvs) if (isObject(kv) && typeof kv['key'] === 'string' && kv['key'] !== '__proto__') out[kv['key']] = jsonValue(kv['value'], depth + 1);
+    if (Array.isArray(kvs))
+      for (const kv of kvs) if (isObject(kv) && typeof kv['key'] === 'string' && kv['key'] !== '__proto__') out[kv['key']] = jsonValue(kv['value'], depth + 1);
     return out;
   }
   return null;
@@ -253,7 +258,11 @@ export function decodeJson(body: string | Buffer | unknown): SpanBatch {
         const status = object(s['status'], `${pwhere}.status`);
         const events: SpanEventRecord[] = list(s['events'], `${pwhere}.events`).map((e, n) => {
           const eo = object(e, `${pwhere}.events[${n}]`) ?? {};
-          return { name: text(eo['name']), timeMs: int64(eo['timeUnixNano']) / 1e6, attributes: jsonAttributes(eo['attributes'], `${pwhere}.events[${n}].attributes`) };
+          return {
+            name: text(eo['name']),
+            timeMs: int64(eo['timeUnixNano']) / 1e6,
+            attributes: jsonAttributes(eo['attributes'], `${pwhere}.events[${n}].attributes`),
+          };
         });
         admit(batch, {
           traceId: jsonId(s['traceId']),

@@ -73,7 +73,10 @@ function rpcCodeOf(status: number): number {
 
 function refuse(reply: FastifyReply, encoding: OtlpEncoding, status: number, message: string, retryAfter?: number): FastifyReply {
   if (retryAfter !== undefined) reply.header('retry-after', String(retryAfter));
-  return reply.code(status).type(CONTENT_TYPES[encoding]).send(statusResponse(encoding, rpcCodeOf(status), message));
+  return reply
+    .code(status)
+    .type(CONTENT_TYPES[encoding])
+    .send(statusResponse(encoding, rpcCodeOf(status), message));
 }
 
 /** A refusal the receiver throws: its HTTP status, an OTLP-readable message, maybe a Retry-After. */
@@ -89,13 +92,16 @@ export class OtlpRefusal extends Error {
 
 /** The body as the exporter meant it: gunzipped when it says so, never past `limit` bytes either way. */
 async function plainBody(req: FastifyRequest, body: Buffer, limit: number): Promise<Buffer> {
-  const coding = String(req.headers['content-encoding'] ?? 'identity').trim().toLowerCase();
+  const coding = String(req.headers['content-encoding'] ?? 'identity')
+    .trim()
+    .toLowerCase();
   if (coding === 'identity' || coding === '' || coding === 'none') return body;
   if (coding !== 'gzip' && coding !== 'x-gzip') throw new OtlpRefusal(415, `Content-Encoding ${coding.slice(0, 32)} is not supported (gzip or none)`);
   try {
     return await gunzipAsync(body, { maxOutputLength: limit });
   } catch (err) {
-    if ((err as { code?: string }).code === 'ERR_BUFFER_TOO_LARGE') throw new OtlpRefusal(413, `the body inflates past ${limit} bytes (ESCAI_OTLP_MAX_BODY_BYTES)`);
+    if ((err as { code?: string }).code === 'ERR_BUFFER_TOO_LARGE')
+      throw new OtlpRefusal(413, `the body inflates past ${limit} bytes (ESCAI_OTLP_MAX_BODY_BYTES)`);
     throw new OtlpRefusal(400, `the body is not valid gzip: ${(err as Error).message}`);
   }
 }
@@ -118,14 +124,16 @@ export function registerOtlpReceiver(app: FastifyInstance, deps: OtlpReceiverDep
       }
       const e = err as { code?: string; statusCode?: number; message?: string };
       if (e.code === 'FST_ERR_CTP_BODY_TOO_LARGE') return refuse(reply, encoding, 413, `the body exceeds ${maxBodyBytes} bytes (ESCAI_OTLP_MAX_BODY_BYTES)`);
-      if (e.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE' || e.code === 'FST_ERR_CTP_INVALID_CONTENT_LENGTH') return refuse(reply, encoding, 400, e.message ?? 'bad request');
+      if (e.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE' || e.code === 'FST_ERR_CTP_INVALID_CONTENT_LENGTH')
+        return refuse(reply, encoding, 400, e.message ?? 'bad request');
       const known = catalogued(err);
       if (known) {
         const retryAfter = known.code === 'ENGINE_UNAVAILABLE' ? ENGINE_RETRY_AFTER : undefined;
         // The REST rate limit has set its Retry-After already.
         return refuse(reply, encoding, known.status, `${known.code}: ${known.message}`, retryAfter);
       }
-      if (typeof e.statusCode === 'number' && e.statusCode >= 400 && e.statusCode < 500) return refuse(reply, encoding, e.statusCode, e.message ?? 'bad request');
+      if (typeof e.statusCode === 'number' && e.statusCode >= 400 && e.statusCode < 500)
+        return refuse(reply, encoding, e.statusCode, e.message ?? 'bad request');
       log.error({ err }, 'OTLP request failed');
       return refuse(reply, encoding, 500, 'INTERNAL_ERROR: internal error');
     });
@@ -156,13 +164,20 @@ export function registerOtlpReceiver(app: FastifyInstance, deps: OtlpReceiverDep
         // A user's traces share a budget in spans per second; a request larger than the burst costs the burst.
         const cost = Math.min(batch.spans.length, deps.budgetBurst);
         if (cost > 0 && !deps.budget.take(principal.userId, cost)) {
-          throw new OtlpRefusal(429, `RATE_LIMITED: over ${deps.budgetRate} spans per second for ${principal.userId}; retry later`, Math.max(1, Math.ceil(cost / deps.budgetRate)));
+          throw new OtlpRefusal(
+            429,
+            `RATE_LIMITED: over ${deps.budgetRate} spans per second for ${principal.userId}; retry later`,
+            Math.max(1, Math.ceil(cost / deps.budgetRate)),
+          );
         }
         const outcome = await deps.ingest(batch, principal);
         const rejected = outcome.rejected;
         const message = rejected > 0 ? summarize(outcome.reasons, rejected) : '';
         deps.onRequest?.(encoding, 200, spans);
-        return reply.code(200).type(CONTENT_TYPES[encoding]).send(exportResponse(encoding, rejected, message));
+        return reply
+          .code(200)
+          .type(CONTENT_TYPES[encoding])
+          .send(exportResponse(encoding, rejected, message));
       } catch (err) {
         if (err instanceof OtlpRefusal) {
           deps.onRequest?.(encoding, err.status, spans);
@@ -171,7 +186,13 @@ export function registerOtlpReceiver(app: FastifyInstance, deps: OtlpReceiverDep
         const known = catalogued(err);
         if (known?.code === 'ENGINE_UNAVAILABLE') {
           deps.onRequest?.(encoding, 503, spans);
-          return refuse(reply, encoding, ErrorCodes.ENGINE_UNAVAILABLE.status, `ENGINE_UNAVAILABLE: ${known.message}; retry after ${ENGINE_RETRY_AFTER} s`, ENGINE_RETRY_AFTER);
+          return refuse(
+            reply,
+            encoding,
+            ErrorCodes.ENGINE_UNAVAILABLE.status,
+            `ENGINE_UNAVAILABLE: ${known.message}; retry after ${ENGINE_RETRY_AFTER} s`,
+            ENGINE_RETRY_AFTER,
+          );
         }
         throw err;
       }

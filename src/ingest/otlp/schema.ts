@@ -32,7 +32,9 @@ const descriptor = {
             status: { type: 'SpanStatus', id: 15 },
           },
         },
-        SpanEvent: { fields: { timeUnixNano: { type: 'fixed64', id: 1 }, name: { type: 'string', id: 2 }, attributes: { rule: 'repeated', type: 'KeyValue', id: 3 } } },
+        SpanEvent: {
+          fields: { timeUnixNano: { type: 'fixed64', id: 1 }, name: { type: 'string', id: 2 }, attributes: { rule: 'repeated', type: 'KeyValue', id: 3 } },
+        },
         // Field 1 is reserved (the deprecated code); 3 is the status code: 0 unset, 1 ok, 2 error.
         SpanStatus: { fields: { message: { type: 'string', id: 2 }, code: { type: 'int32', id: 3 } } },
         // resource/v1, common/v1

@@ -48,7 +48,6 @@ export interface ConnectionLimits extends Pick<BatchLimits, 'batchMaxMessages' |
   publishBurst: number;
 }
 
-
 /** What a connection is opened with: decided by the upgrade gate before the 101. */
 export interface Admission {
   principal: Principal;
@@ -62,7 +61,6 @@ export interface Admission {
   /** The client asked for batched frames (`?batch=1`): several messages may share one frame, as a JSON array. */
   batch: boolean;
 }
-
 
 /** Inbound messages one connection may have waiting to be handled; more closes it with 1008. */
 export const MAX_PENDING_INBOUND = 256;
@@ -475,8 +473,7 @@ export class Connection {
   /** A pong frame arrived. True when it confirmed new positions. */
   #pongArrived(payload: Buffer): boolean {
     this.#lastSeen = performance.now();
-    const positions = this.#positions;
-    return positions !== null && positions.awaitingPong && positions.pong(payload.toString());
+    return this.#positions?.awaitingPong === true && this.#positions.pong(payload.toString());
   }
 
   /** Pings the peer now; resolves true if anything comes back within `timeoutMs` (the peer is alive). */
@@ -589,7 +586,9 @@ export class Connection {
     } else if (publish || decoded.id !== undefined) {
       // A request with an id is answered, in its turn: after the replies of every request before it
       // (pipelined publishes still in flight). At most rateLimitCloseAfter of these before the close.
-      const message = publish ? `Publishing over ${this.#limits.publishRate} events/s on this connection; not published, retry later` : 'Too many messages; request dropped, retry later';
+      const message = publish
+        ? `Publishing over ${this.#limits.publishRate} events/s on this connection; not published, retry later`
+        : 'Too many messages; request dropped, retry later';
       const id = decoded.id; // only the id is kept while the reply waits, not the message
       const refuse = () => this.sendError('RATE_LIMITED', message, id);
       if (this.#inbound === null && this.#publishReplies === null) refuse();

@@ -135,7 +135,15 @@ export function envelopeOf(event: PublishEvent): UnsequencedEvent {
     case 'pattern_alert':
       return { type: event.type, event_id, agent_id: event.agent_id, alert_type: event.alert_type, severity: event.severity, data: event.data, timestamp };
     case 'system_alert':
-      return { type: event.type, event_id, alert_type: event.alert_type, message: event.message, severity: event.severity, metadata: event.metadata, timestamp };
+      return {
+        type: event.type,
+        event_id,
+        alert_type: event.alert_type,
+        message: event.message,
+        severity: event.severity,
+        metadata: event.metadata,
+        timestamp,
+      };
     case 'agent_status_change':
       return { type: event.type, event_id, agent_id: event.agent_id, status: event.status, metadata: event.metadata, timestamp };
     case 'user_notification':
@@ -211,7 +219,7 @@ export class Publisher {
       return { event_id: receipt.event_id, stream, offset: receipt.offset, epoch: receipt.epoch, recipients: 0, duplicate: receipt.duplicate };
     });
     const [recipients] = await Promise.all([Promise.all(waits.map((wait) => wait?.recipients ?? 0)), this.#record(accepted)]);
-    recipients.forEach((n, i) => (results[i]!.recipients = n));
+    for (const [i, n] of recipients.entries()) results[i]!.recipients = n;
     return results;
   }
 

@@ -3,7 +3,16 @@
 // event type: by agent id, plus one set for all-agents subscriptions), lists
 // each connection's own, and tells the engine which streams this node follows
 // (the first subscription of a stream follows it, the last one leaves it).
-import { agentOfStream, ALL_ACTIVITY_STREAMS, SUBSCRIPTION_TYPES, SYSTEM_STREAM, subscriptionKey, subscriptionStream, subscriptionWildcard, wildcardOf } from '../../protocol/constants.js';
+import {
+  agentOfStream,
+  ALL_ACTIVITY_STREAMS,
+  SUBSCRIPTION_TYPES,
+  SYSTEM_STREAM,
+  subscriptionKey,
+  subscriptionStream,
+  subscriptionWildcard,
+  wildcardOf,
+} from '../../protocol/constants.js';
 import type { EventType, SubscriptionType } from '../../protocol/constants.js';
 import type { SubscriptionView } from '../../protocol/server-messages.js';
 import type { ChangeTracker } from '../../filters/change-state.js';
@@ -43,7 +52,6 @@ export interface Interest {
   follow(stream: string): Promise<void>;
   unfollow(stream: string): void;
 }
-
 
 /** The stream a subscription makes the node follow: its one stream, or every stream of its family. */
 function followedStream(sub: Subscription): string {

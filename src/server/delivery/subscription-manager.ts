@@ -106,10 +106,16 @@ export class SubscriptionManager {
         cost += other.filterCost;
       }
       if (total > FILTER_BUDGET.perConnection) {
-        throw new EscaiError('VALIDATION_ERROR', `filters: the connection's filters would total ${total} bytes, over the limit of ${FILTER_BUDGET.perConnection}`);
+        throw new EscaiError(
+          'VALIDATION_ERROR',
+          `filters: the connection's filters would total ${total} bytes, over the limit of ${FILTER_BUDGET.perConnection}`,
+        );
       }
       if (cost > FILTER_BUDGET.cost) {
-        throw new EscaiError('VALIDATION_ERROR', `filters: the connection's filters would cost ${cost}, over the limit of ${FILTER_BUDGET.cost} per connection (limit connection cost)`);
+        throw new EscaiError(
+          'VALIDATION_ERROR',
+          `filters: the connection's filters would cost ${cost}, over the limit of ${FILTER_BUDGET.cost} per connection (limit connection cost)`,
+        );
       }
     }
     return {

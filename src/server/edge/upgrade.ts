@@ -175,7 +175,9 @@ export class UpgradeGate {
     // Every attempt counts against its address's handshake rate, well-formed or not (proxies: ESCAI_TRUST_PROXY).
     const ip = clientAddress(req, this.#deps.trust);
     if (!this.#handshakes.take(ip)) {
-      this.#refuse(req, socket, 'IP_CONNECTION_LIMIT', `Too many handshakes from this address (at most ${config.handshakeRate} per second)`, { 'Retry-After': '1' });
+      this.#refuse(req, socket, 'IP_CONNECTION_LIMIT', `Too many handshakes from this address (at most ${config.handshakeRate} per second)`, {
+        'Retry-After': '1',
+      });
       return;
     }
     const url = new URL(req.url ?? '/', 'http://localhost');
@@ -192,12 +194,20 @@ export class UpgradeGate {
     // What ws would refuse (with a plain-text 400 and no callback), refused here first, before anything is claimed.
     const key = req.headers['sec-websocket-key'];
     const version = req.headers['sec-websocket-version'];
-    if (req.method !== 'GET' || req.headers.upgrade?.toLowerCase() !== 'websocket' || typeof key !== 'string' || !WS_KEY.test(key.trim()) || version === undefined) {
+    if (
+      req.method !== 'GET' ||
+      req.headers.upgrade?.toLowerCase() !== 'websocket' ||
+      typeof key !== 'string' ||
+      !WS_KEY.test(key.trim()) ||
+      version === undefined
+    ) {
       throw new EscaiError('BAD_REQUEST', 'Not a valid WebSocket upgrade (method, Upgrade, Sec-WebSocket-Key or Sec-WebSocket-Version)');
     }
     if (version !== '13' && version !== '8') {
       // RFC 6455 §4.4: name the versions spoken.
-      this.#refuse(req, socket, 'UNSUPPORTED_WEBSOCKET_VERSION', `WebSocket version ${String(version).slice(0, 16)} is not supported; use 13`, { 'Sec-WebSocket-Version': '13, 8' });
+      this.#refuse(req, socket, 'UNSUPPORTED_WEBSOCKET_VERSION', `WebSocket version ${String(version).slice(0, 16)} is not supported; use 13`, {
+        'Sec-WebSocket-Version': '13, 8',
+      });
       return;
     }
     const origin = req.headers.origin;
@@ -220,7 +230,8 @@ export class UpgradeGate {
     try {
       const token = tokenFromRequest(req.headers.authorization, url);
       if (!token) {
-        if (url.searchParams.get('auth') !== 'message') throw new EscaiError('TOKEN_MISSING', 'A token is required (?token=, Authorization: Bearer, or ?auth=message and an auth message)');
+        if (url.searchParams.get('auth') !== 'message')
+          throw new EscaiError('TOKEN_MISSING', 'A token is required (?token=, Authorization: Bearer, or ?auth=message and an auth message)');
         slotPassed = await this.#authenticateByMessage(req, socket, head, sessionId, ip, batch);
         return;
       }
@@ -283,7 +294,14 @@ export class UpgradeGate {
   }
 
   #open(ws: WebSocket, principal: Principal, sessionId: string, ip: string, claim: Claim, batch: boolean): Connection {
-    const admission: Admission = { principal, sessionId, sessionStartedAt: claim.session?.startedAt ?? Date.now(), holdsUserSlot: claim.holdsUserSlot, remoteAddress: ip, batch };
+    const admission: Admission = {
+      principal,
+      sessionId,
+      sessionStartedAt: claim.session?.startedAt ?? Date.now(),
+      holdsUserSlot: claim.holdsUserSlot,
+      remoteAddress: ip,
+      batch,
+    };
     // The slot reserved at the upgrade is the connection's now: its removal from the registry gives it back (released()).
     return this.#deps.accept(ws, admission, claim.session);
   }

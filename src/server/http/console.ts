@@ -40,15 +40,17 @@ export function registerConsole(app: FastifyInstance): void {
           .type('text/plain; charset=utf-8')
           .send('The console is not built in this installation: run `npm run build` (npm ci does it), then restart the server.\n');
       }
-      return reply
-        .type(file.type)
-        .header('content-security-policy', consolePolicy(req.headers.host))
-        .header('x-content-type-options', 'nosniff')
-        // For browsers that ignore CSP frame-ancestors: the console is never framed (clickjacking).
-        .header('x-frame-options', 'DENY')
-        .header('referrer-policy', 'no-referrer')
-        .header('cache-control', route === '/' ? 'no-cache' : 'public, max-age=300')
-        .send(file.body);
+      return (
+        reply
+          .type(file.type)
+          .header('content-security-policy', consolePolicy(req.headers.host))
+          .header('x-content-type-options', 'nosniff')
+          // For browsers that ignore CSP frame-ancestors: the console is never framed (clickjacking).
+          .header('x-frame-options', 'DENY')
+          .header('referrer-policy', 'no-referrer')
+          .header('cache-control', route === '/' ? 'no-cache' : 'public, max-age=300')
+          .send(file.body)
+      );
     });
   }
 }

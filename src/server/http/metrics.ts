@@ -80,9 +80,15 @@ export function createMetrics(sources: MetricSources): Metrics {
   total('escai_messages_sent_total', 'Frames written to clients', () => counters.messagesSent);
   total('escai_messages_received_total', 'Frames received from clients', () => counters.messagesReceived);
   total('escai_rate_limited_total', 'Inbound messages dropped by the per-connection rate limit', () => counters.rateLimited);
-  gauge('escai_detectors_judging', '1 when this node runs the behaviour detectors (it holds the cluster\'s lease)', () => (sources.detectors?.().judging ? 1 : 0));
+  gauge('escai_detectors_judging', "1 when this node runs the behaviour detectors (it holds the cluster's lease)", () =>
+    sources.detectors?.().judging ? 1 : 0,
+  );
   gauge('escai_detectors_agents', 'Agents the behaviour detectors on this node follow', () => sources.detectors?.().agents ?? 0);
-  gauge('escai_address_slots', 'Connection slots held against the per-address cap: open connections plus handshakes in progress', () => sources.addressSlots?.().slots ?? 0);
+  gauge(
+    'escai_address_slots',
+    'Connection slots held against the per-address cap: open connections plus handshakes in progress',
+    () => sources.addressSlots?.().slots ?? 0,
+  );
   gauge('escai_address_slot_holders', 'Client addresses holding at least one connection slot', () => sources.addressSlots?.().addresses ?? 0);
   total('escai_slow_consumer_closes_total', 'Connections closed with 4008 (send buffer over the cap)', () => counters.slowConsumerCloses);
   new Counter({
@@ -98,37 +104,74 @@ export function createMetrics(sources: MetricSources): Metrics {
   });
   return {
     registry,
-    publications: new Counter({ name: 'escai_publications_total', help: 'Events accepted from producers through this node, by type', labelNames: ['type'], registers }),
-    deliveries: new Counter({ name: 'escai_deliveries_total', help: 'Events written to client sockets (one per recipient), by type', labelNames: ['type'], registers }),
+    publications: new Counter({
+      name: 'escai_publications_total',
+      help: 'Events accepted from producers through this node, by type',
+      labelNames: ['type'],
+      registers,
+    }),
+    deliveries: new Counter({
+      name: 'escai_deliveries_total',
+      help: 'Events written to client sockets (one per recipient), by type',
+      labelNames: ['type'],
+      registers,
+    }),
     deliveryLatency: new Histogram({
       name: 'escai_delivery_latency_seconds',
-      help: 'From an event\'s publish timestamp to its fan-out on this node (across nodes this includes clock skew)',
+      help: "From an event's publish timestamp to its fan-out on this node (across nodes this includes clock skew)",
       buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
       registers,
     }),
-    handshakeRefusals: new Counter({ name: 'escai_handshake_refusals_total', help: 'WebSocket handshakes refused before the 101, by error code', labelNames: ['code'], registers }),
+    handshakeRefusals: new Counter({
+      name: 'escai_handshake_refusals_total',
+      help: 'WebSocket handshakes refused before the 101, by error code',
+      labelNames: ['code'],
+      registers,
+    }),
     recoveries: new Counter({
       name: 'escai_recoveries_total',
-      help: 'Recoveries asked for (subscribe with since, session resume), by outcome: recovered, lost (history no longer holds it) or limited (the user\'s replay budget was spent); the client reloads unless recovered',
+      help: "Recoveries asked for (subscribe with since, session resume), by outcome: recovered, lost (history no longer holds it) or limited (the user's replay budget was spent); the client reloads unless recovered",
       labelNames: ['kind', 'outcome'],
       registers,
     }),
-    streamLosses: new Counter({ name: 'escai_stream_losses_total', help: 'Streams whose lost events could not be replayed (clients told recovery_failed)', registers }),
-    otlpRequests: new Counter({ name: 'escai_otlp_requests_total', help: 'OTLP/HTTP export requests (POST /v1/traces), by encoding and HTTP status', labelNames: ['encoding', 'status'], registers }),
+    streamLosses: new Counter({
+      name: 'escai_stream_losses_total',
+      help: 'Streams whose lost events could not be replayed (clients told recovery_failed)',
+      registers,
+    }),
+    otlpRequests: new Counter({
+      name: 'escai_otlp_requests_total',
+      help: 'OTLP/HTTP export requests (POST /v1/traces), by encoding and HTTP status',
+      labelNames: ['encoding', 'status'],
+      registers,
+    }),
     otlpSpans: new Counter({
       name: 'escai_otlp_spans_total',
       help: 'OTLP spans received, by outcome: accepted (made events), ignored (a plain span of no known agent), rejected (answered in partial_success)',
       labelNames: ['outcome'],
       registers,
     }),
-    detections: new Counter({ name: 'escai_detections_total', help: 'Findings the behaviour detectors published from this node, by detector (status: run-status changes)', labelNames: ['detector'], registers }),
+    detections: new Counter({
+      name: 'escai_detections_total',
+      help: 'Findings the behaviour detectors published from this node, by detector (status: run-status changes)',
+      labelNames: ['detector'],
+      registers,
+    }),
   };
 }
 
 /** A scrape: the metrics text, or 401 when a metrics token is set and the request does not carry it. */
-export async function scrape(metrics: Metrics, token: string | undefined, authorization: string | undefined): Promise<{ status: number; type: string; body: string }> {
+export async function scrape(
+  metrics: Metrics,
+  token: string | undefined,
+  authorization: string | undefined,
+): Promise<{ status: number; type: string; body: string }> {
   if (token !== undefined && !bearerMatches(authorization, token)) {
-    return { status: 401, type: 'application/json; charset=utf-8', body: JSON.stringify(httpErrorBody('TOKEN_MISSING', 'GET /metrics needs Authorization: Bearer <ESCAI_METRICS_TOKEN>')) };
+    return {
+      status: 401,
+      type: 'application/json; charset=utf-8',
+      body: JSON.stringify(httpErrorBody('TOKEN_MISSING', 'GET /metrics needs Authorization: Bearer <ESCAI_METRICS_TOKEN>')),
+    };
   }
   return { status: 200, type: metrics.registry.contentType, body: await metrics.registry.metrics() };
 }

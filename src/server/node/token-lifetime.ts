@@ -70,7 +70,10 @@ export class TokenLifetime {
     }
     const expMs = expiresAt === undefined ? Number.POSITIVE_INFINITY : expiresAt * 1000;
     // A retired key's tokens end at the cut-off itself: the grace is for a refresh racing the token's own exp.
-    const expiry: Expiry = retiresAt < expMs ? { expMs: retiresAt, closeMs: retiresAt, warned: false } : { expMs, closeMs: expMs + this.#deps.config.tokenExpiryGrace * 1000, warned: false };
+    const expiry: Expiry =
+      retiresAt < expMs
+        ? { expMs: retiresAt, closeMs: retiresAt, warned: false }
+        : { expMs, closeMs: expMs + this.#deps.config.tokenExpiryGrace * 1000, warned: false };
     this.#expiries.set(conn, expiry);
     this.#push(conn, expiry);
     this.#arm();
