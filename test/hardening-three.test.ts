@@ -95,9 +95,9 @@ test('sockets waiting for first-message auth hold the per-address cap; every way
   // Out by a refused token, by the auth timeout, and by a socket that just goes away.
   const [bad, silent, gone] = open as [TestClient, TestClient, TestClient];
   bad.send({ type: 'auth', data: { token: 'not-a-token' } });
-  assert.equal((await bad.closeEvent).code, 4001);
+  assert.equal((await bad.closeEvent).code, 4401, 'AUTH_TOKEN_INVALID');
   gone.terminate();
-  assert.equal((await silent.closeEvent).code, 4001, 'the auth timeout');
+  assert.equal((await silent.closeEvent).code, 4400, 'the auth timeout: AUTH_TOKEN_MISSING');
   await eventually(async () => (await metric(s, 'escai_address_slots')) === 0, 5000, 'every slot given back');
   assert.equal(await metric(s, 'escai_address_slot_holders'), 0);
 

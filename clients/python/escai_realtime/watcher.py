@@ -82,6 +82,21 @@ async def _close_quietly(ws: Any) -> None:
     except Exception:  # noqa: BLE001
         pass
 
+
+def _raise_if_cancelled() -> None:
+    """Raises CancelledError when this task was asked to stop but the request got lost.
+
+    ``asyncio.wait_for`` (inside the websockets client's open timeout) can swallow a
+    cancellation that arrives just as the connect attempt fails (a CPython race fixed in
+    3.12): the failure comes out instead, and the watcher would go on reconnecting for
+    ever. The task still counts the request (``Task.cancelling()``, Python 3.11+).
+    """
+    task = asyncio.current_task()
+    cancelling = getattr(task, "cancelling", None)
+    if cancelling is not None and cancelling() > 0:
+        raise asyncio.CancelledError()
+
+
 @dataclass
 class Subscription:
     """One subscription: ``type`` (epistemic_updates, pattern_alerts, prediction_updates, agent_status, system_alerts),
@@ -308,6 +323,7 @@ class Watcher:
                     log.log(level, "escai_realtime: %s: %s; reconnecting (attempt %d)", self._base, why, failures)
                 if self._closed:
                     return
+                _raise_if_cancelled()
                 backoff = full_jitter(self._attempt, self._min_delay, self._max_delay)
                 self._attempt += 1
                 await asyncio.sleep(max(backoff, delay or 0.0))
