@@ -14,7 +14,7 @@ import { WebSocket, WebSocketServer } from 'ws';
 import { signToken } from '../src/auth/jwt.js';
 import { EscaiClient, type ClientEvents, type ClientOptions } from '../src/client/index.js';
 import { authRefusalClose, CloseCodes, ErrorCodes, type ErrorCode } from '../src/protocol/codes.js';
-import { startServer, TEST_ENGINE, TestClient, waitFor, type TestServer } from './helpers.js';
+import { startServer, stateReached, TestClient, type TestServer } from './helpers.js';
 import { need, PYTHON, pythonReady } from './require.js';
 
 /** A socket opened with ?auth=message (no token yet); ended when the test ends. */
@@ -42,15 +42,6 @@ function sdk(t: TestContext, options: Partial<ClientOptions> & { url: string }) 
   return { client, disconnects };
 }
 
-function stateReached(client: EscaiClient, state: EscaiClient['state'], timeoutMs: number, what: string): Promise<void> {
-  return waitFor(
-    () => client.state === state,
-    (changed) => client.on('state', changed),
-    timeoutMs,
-    () => `${what} (state ${client.state})`,
-  );
-}
-
 test('the catalogue: every 44xx close code names one error of the catalogue, and each refusal maps back to its own code', { timeout: 10_000 }, () => {
   const refusals = Object.entries(CloseCodes).filter(([, entry]) => entry.code >= 4400 && entry.code < 4500);
   assert.ok(refusals.length >= 6);
@@ -76,7 +67,6 @@ test('the catalogue: every 44xx close code names one error of the catalogue, and
 
 test("a real server refuses after the 101 with each refusal's own close code: missing, invalid, expired, denied, a limit", {
   timeout: 30_000,
-  skip: TEST_ENGINE === 'redis' ? 'hangs on the Redis engine (open defect, issue 20 note); runs in the memory pass' : false,
 }, async (t) => {
   const s = await startServer(t, { authTimeout: 1, maxConnectionsPerUser: 1 });
   const auth = (token: string) => ({ type: 'auth', data: { token } });

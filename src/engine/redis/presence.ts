@@ -6,14 +6,15 @@
 import type { ConnectionSummary, NodeReport, Presence } from '../presence.js';
 import type { LuaScript, RedisLink } from './link.js';
 
-// KEYS: user slots hash, nodes zset. ARGV: node id, cap, oldest live report (ms).
+// KEYS: user slots hash, nodes zset. ARGV: node id, cap, oldest live report (ms). Slots of nodes whose report is
+// older are dropped (a dead node's); the asking node's own always count (it is alive, whether or not it has reported yet).
 const CLAIM_SLOT_LUA = `
 local fields = redis.call('HGETALL', KEYS[1])
 local used = 0
 for i = 1, #fields, 2 do
   local score = redis.call('ZSCORE', KEYS[2], fields[i])
-  if score and tonumber(score) >= tonumber(ARGV[3]) then used = used + tonumber(fields[i + 1])
-  elseif fields[i] ~= ARGV[1] then redis.call('HDEL', KEYS[1], fields[i]) end
+  if fields[i] == ARGV[1] or (score and tonumber(score) >= tonumber(ARGV[3])) then used = used + tonumber(fields[i + 1])
+  else redis.call('HDEL', KEYS[1], fields[i]) end
 end
 if used >= tonumber(ARGV[2]) then return 0 end
 redis.call('HINCRBY', KEYS[1], ARGV[1], 1)
