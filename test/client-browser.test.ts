@@ -3,27 +3,14 @@
 // using the browser's own WebSocket. Skips loudly without Chromium; CI
 // requires it (ESCAI_TEST_REQUIRE=browser).
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
-import { chromium } from 'playwright-core';
 import { connectionCount, eventually, startServer } from './helpers.js';
-import { need } from './require.js';
-
-const CHROMIUM = '/usr/bin/chromium';
-const FLAGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-  '--no-first-run',
-];
+import { launchBrowser, needBrowser } from './browser-support.js';
 
 const PAGE = `<!doctype html><meta charset="utf-8"><title>sdk</title>
 <script type="module">
@@ -42,7 +29,7 @@ const PAGE = `<!doctype html><meta charset="utf-8"><title>sdk</title>
 test('the SDK runs in Chromium with the browser WebSocket: subscribes, receives, survives a dropped connection without loss', {
   timeout: 60_000,
 }, async (t) => {
-  if (!need(t, 'browser', existsSync(CHROMIUM), `${CHROMIUM} not installed (apt-get install chromium)`)) return;
+  if (!needBrowser(t)) return;
   const bundle = await build({
     entryPoints: [fileURLToPath(new URL('../src/client/index.ts', import.meta.url))],
     bundle: true,
@@ -63,7 +50,7 @@ test('the SDK runs in Chromium with the browser WebSocket: subscribes, receives,
   await once(pages, 'listening');
   t.after(() => pages.close());
 
-  const browser = await chromium.launch({ executablePath: CHROMIUM, args: FLAGS });
+  const browser = await launchBrowser();
   t.after(() => browser.close());
   const page = await browser.newPage();
   const errors: string[] = [];

@@ -23,7 +23,7 @@ import {
   startServer,
   TestClient,
   tokenExp,
-  waitFor,
+  stateReached,
   type TestServer,
 } from './helpers.js';
 
@@ -70,16 +70,6 @@ function tokenSource(make: (n: number) => Promise<string>) {
 /** The server-side connections of one SDK session. */
 function connsOf(server: EscaiServer, sessionId: string) {
   return [...server.connections.values()].filter((c) => c.sessionId === sessionId);
-}
-
-/** Resolves once the SDK is in `state`: at once, or at the `state` event that enters it; fails after `timeoutMs`. */
-function stateReached(client: EscaiClient, state: EscaiClient['state'], timeoutMs: number, what: string): Promise<void> {
-  return waitFor(
-    () => client.state === state,
-    (changed) => client.on('state', changed),
-    timeoutMs,
-    () => `${what} (state ${client.state})`,
-  );
 }
 
 /** Round-trips a ping through the SDK: frames to one socket keep their order, so every event sent before has arrived. */

@@ -13,39 +13,17 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { test, type TestContext } from 'node:test';
-import { chromium, type Page } from 'playwright-core';
-import { exitWithin, REPO_ROOT, runCli, type CliProcess } from './cli-process.js';
+import { test } from 'node:test';
+import type { Page } from 'playwright-core';
+import { devServer, launchBrowser, needBrowser } from './browser-support.js';
+import { exitWithin, REPO_ROOT } from './cli-process.js';
 import { api, eventually } from './helpers.js';
 import { child, exportingTracer } from './otel-support.js';
-import { need } from './require.js';
 
-const CHROMIUM = '/usr/bin/chromium';
-const FLAGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-  '--no-first-run',
-];
 const OUTPUT = join(REPO_ROOT, 'test', 'output');
 const BUNDLE = join(REPO_ROOT, 'dist', 'dashboard', 'app.js');
-
-/** A dev-mode server (no secret: it creates one in `dir`) with the demo agents, as `npm start` runs it. */
-async function devServer(t: TestContext, dir: string, port = 0): Promise<{ proc: CliProcess; port: number; link: string }> {
-  // The demo agents step five times a second here, so a few seconds tell a story worth a screenshot.
-  const proc = runCli(
-    t,
-    ['serve', '--port', String(port), '--demo-seed', '7', '--demo-tick', '200'],
-    { ESCAI_LOG_LEVEL: 'info', ESCAI_HEARTBEAT_INTERVAL: '2', ESCAI_SHUTDOWN_GRACE: '1' },
-    { cwd: dir },
-  );
-  const bound = await proc.port(20_000);
-  const [, link] = (await proc.waitForStderr(/console:\s+(\S+)/, 10_000)) as RegExpMatchArray & [string, string];
-  return { proc, port: bound, link };
-}
+/** Heartbeats every 2 s: a restart shows "reconnecting" soon. */
+const FAST_HEARTBEAT = { ESCAI_HEARTBEAT_INTERVAL: '2' };
 
 /** Waits until the agent view shows `text` as the confidence (a function, not a string: the console's CSP forbids eval). */
 async function confidenceShown(page: Page, text: string, timeoutMs: number): Promise<void> {
@@ -69,18 +47,18 @@ function watchErrors(page: Page): { errors: Array<{ phase: string; text: string;
 test('the console: dev link, live fleet, agent timeline within 1 s, server-side log filter, restart and catch-up, keyboard, phone width', {
   timeout: 150_000,
 }, async (t) => {
-  if (!need(t, 'browser', existsSync(CHROMIUM), `${CHROMIUM} not installed (apt-get install chromium)`)) return;
+  if (!needBrowser(t)) return;
   assert.ok(existsSync(BUNDLE), `the console bundle is built (${BUNDLE}); npm test runs npm run build:console first`);
   mkdirSync(OUTPUT, { recursive: true });
   const dir = mkdtempSync(join(tmpdir(), 'escai-console-'));
   t.after(() => rmSync(dir, { recursive: true, force: true }));
 
-  let server = await devServer(t, dir);
+  let server = await devServer(t, dir, 0, FAST_HEARTBEAT);
   const base = `http://127.0.0.1:${server.port}`;
   assert.match(server.link, new RegExp(`^${base}/#token=`), 'the printed link carries the token in the fragment');
   const token = decodeURIComponent(server.link.split('#token=')[1]!);
 
-  const browser = await chromium.launch({ executablePath: CHROMIUM, args: FLAGS });
+  const browser = await launchBrowser();
   t.after(() => browser.close());
   const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
   const { errors, phase } = watchErrors(page);
@@ -202,7 +180,7 @@ test('the console: dev link, live fleet, agent timeline within 1 s, server-side 
   assert.equal((await exitWithin(server.proc, 15_000)).code, 0);
   await page.waitForSelector('[data-testid="reconnecting"]', { timeout: 10_000 });
   await page.screenshot({ path: join(OUTPUT, 'console-reconnecting.png') });
-  server = await devServer(t, dir, server.port);
+  server = await devServer(t, dir, server.port, FAST_HEARTBEAT);
   await page.waitForSelector('[data-testid="connection-state"][data-state="connected"]', { timeout: 20_000 });
   await page.waitForSelector('[data-testid="caught-up"]', { timeout: 10_000 });
   phase.name = 'after restart';
@@ -245,15 +223,15 @@ test('the console: dev link, live fleet, agent timeline within 1 s, server-side 
 test('the activity view: an OpenTelemetry-instrumented agent on the lane within 1 s of export, running marked, tokens, and on the fleet', {
   timeout: 90_000,
 }, async (t) => {
-  if (!need(t, 'browser', existsSync(CHROMIUM), `${CHROMIUM} not installed (apt-get install chromium)`)) return;
+  if (!needBrowser(t)) return;
   assert.ok(existsSync(BUNDLE), `the console bundle is built (${BUNDLE}); npm test runs npm run build:console first`);
   mkdirSync(OUTPUT, { recursive: true });
   const dir = mkdtempSync(join(tmpdir(), 'escai-console-'));
   t.after(() => rmSync(dir, { recursive: true, force: true }));
-  const { port, link } = await devServer(t, dir);
+  const { port, link } = await devServer(t, dir, 0, FAST_HEARTBEAT);
   const base = `http://127.0.0.1:${port}`;
   const token = decodeURIComponent(link.split('#token=')[1]!);
-  const browser = await chromium.launch({ executablePath: CHROMIUM, args: FLAGS });
+  const browser = await launchBrowser();
   t.after(() => browser.close());
   const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
   const { errors, phase } = watchErrors(page);
@@ -364,12 +342,12 @@ test('the activity view: an OpenTelemetry-instrumented agent on the lane within 
 });
 
 test('the console without a token shows the sign-in form, refuses a bad token clearly, and signs in with a good one', { timeout: 60_000 }, async (t) => {
-  if (!need(t, 'browser', existsSync(CHROMIUM), `${CHROMIUM} not installed (apt-get install chromium)`)) return;
+  if (!needBrowser(t)) return;
   const dir = mkdtempSync(join(tmpdir(), 'escai-console-'));
   t.after(() => rmSync(dir, { recursive: true, force: true }));
-  const { port, link } = await devServer(t, dir);
+  const { port, link } = await devServer(t, dir, 0, FAST_HEARTBEAT);
   const token = decodeURIComponent(link.split('#token=')[1]!);
-  const browser = await chromium.launch({ executablePath: CHROMIUM, args: FLAGS });
+  const browser = await launchBrowser();
   t.after(() => browser.close());
   const page = await browser.newPage();
   const { errors } = watchErrors(page);

@@ -9,37 +9,14 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { test, type TestContext } from 'node:test';
-import { chromium, type Page } from 'playwright-core';
-import { REPO_ROOT, runCli, type CliProcess } from './cli-process.js';
+import { test } from 'node:test';
+import type { Page } from 'playwright-core';
+import { devServer, launchBrowser, needBrowser } from './browser-support.js';
+import { REPO_ROOT } from './cli-process.js';
 import { api, eventually } from './helpers.js';
-import { need } from './require.js';
 
-const CHROMIUM = '/usr/bin/chromium';
-const FLAGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-  '--no-first-run',
-];
 const OUTPUT = join(REPO_ROOT, 'test', 'output');
 const BUNDLE = join(REPO_ROOT, 'dist', 'dashboard', 'app.js');
-
-/** A dev-mode server (it creates its secret in `dir`) with the demo agents, so the event rates are not all zero. */
-async function devServer(t: TestContext, dir: string): Promise<{ proc: CliProcess; port: number; link: string }> {
-  const proc = runCli(
-    t,
-    ['serve', '--port', '0', '--demo-seed', '7', '--demo-tick', '200'],
-    { ESCAI_LOG_LEVEL: 'info', ESCAI_SHUTDOWN_GRACE: '1' },
-    { cwd: dir },
-  );
-  const port = await proc.port(20_000);
-  const [, link] = (await proc.waitForStderr(/console:\s+(\S+)/, 10_000)) as RegExpMatchArray & [string, string];
-  return { proc, port, link };
-}
 
 // The page's DOM, typed just enough for the functions evaluated in it (the test's tsconfig has no DOM lib).
 interface Box {
@@ -134,14 +111,14 @@ function legendsRead(legends: readonly string[][]): boolean {
 test('the System view: the Nodes table stays in its card at 1400 px and phone width, legends show the latest values, the charts keep their samples across views', {
   timeout: 90_000,
 }, async (t) => {
-  if (!need(t, 'browser', existsSync(CHROMIUM), `${CHROMIUM} not installed (apt-get install chromium)`)) return;
+  if (!needBrowser(t)) return;
   assert.ok(existsSync(BUNDLE), `the console bundle is built (${BUNDLE}); run npm run build:console`);
   mkdirSync(OUTPUT, { recursive: true });
   const dir = mkdtempSync(join(tmpdir(), 'escai-console-system-'));
   t.after(() => rmSync(dir, { recursive: true, force: true }));
   const { link } = await devServer(t, dir);
 
-  const browser = await chromium.launch({ executablePath: CHROMIUM, args: FLAGS });
+  const browser = await launchBrowser();
   t.after(() => browser.close());
   const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
   const errors: string[] = [];
@@ -261,7 +238,7 @@ test('the System view: the Nodes table stays in its card at 1400 px and phone wi
 });
 
 test("the System view, opened for the first time, draws the last minutes from the server's history", { timeout: 90_000 }, async (t) => {
-  if (!need(t, 'browser', existsSync(CHROMIUM), `${CHROMIUM} not installed (apt-get install chromium)`)) return;
+  if (!needBrowser(t)) return;
   assert.ok(existsSync(BUNDLE), `the console bundle is built (${BUNDLE}); run npm run build:console`);
   const dir = mkdtempSync(join(tmpdir(), 'escai-console-history-'));
   t.after(() => rmSync(dir, { recursive: true, force: true }));
@@ -275,7 +252,7 @@ test("the System view, opened for the first time, draws the last minutes from th
     'four samples in the history',
   );
 
-  const browser = await chromium.launch({ executablePath: CHROMIUM, args: FLAGS });
+  const browser = await launchBrowser();
   t.after(() => browser.close());
   const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
   const errors: string[] = [];

@@ -9,6 +9,7 @@ import { WebSocket } from 'ws';
 import { signToken, type TokenClaims } from '../src/auth/jwt.js';
 import { resolveConfig, type ConfigInput } from '../src/config/config.js';
 import type { ConnectionSummary } from '../src/engine/presence.js';
+import type { EscaiClient } from '../src/client/index.js';
 import { createLogger } from '../src/log.js';
 import type { ErrorCode } from '../src/protocol/codes.js';
 import { EVENT_TYPES } from '../src/protocol/constants.js';
@@ -462,6 +463,32 @@ export async function eventually(check: () => boolean | Promise<boolean>, timeou
  * @example
  *   await waitFor(() => sdk.state === 'closed', (changed) => sdk.on('state', changed), 3000, 'the SDK to close');
  */
+/** The health counters the original ESCAI framework's /ws/health and `stats` carry (ESCAI clients read these). */
+export const ESCAI_HEALTH_FIELDS = [
+  'status',
+  'max_connections',
+  'heartbeat_interval',
+  'heartbeat_timeout',
+  'heartbeat_running',
+  'active_connections',
+  'total_connections_ever',
+  'active_users',
+  'total_subscriptions',
+  'messages_sent',
+  'messages_received',
+  'agent_subscribers',
+] as const;
+
+/** Resolves once the SDK is in `state`: at once, or at the `state` event that enters it; fails after `timeoutMs`. */
+export function stateReached(client: EscaiClient, state: EscaiClient['state'], timeoutMs: number, what: string): Promise<void> {
+  return waitFor(
+    () => client.state === state,
+    (changed) => client.on('state', changed),
+    timeoutMs,
+    () => `${what} (state ${client.state})`,
+  );
+}
+
 export function waitFor(check: () => boolean, watch: (changed: () => void) => () => void, timeoutMs: number, what: string | (() => string)): Promise<void> {
   if (check()) return Promise.resolve();
   return new Promise((resolve, reject) => {

@@ -9,26 +9,13 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { describe, test, type TestContext } from 'node:test';
 import type { DeliveredEvent } from '../src/engine/index.js';
-import { RedisEngine } from '../src/engine/redis/index.js';
-import { createLogger } from '../src/log.js';
-import { dropRedisPrefix, eventually, freshRedisPrefix, TEST_ENGINE, TEST_REDIS_URL } from './helpers.js';
-import { redisAnswers } from './redis-support.js';
-import { need } from './require.js';
+import type { RedisEngine } from '../src/engine/redis/index.js';
+import { TEST_ENGINE } from './helpers.js';
+import { startRedisEngine } from './redis-support.js';
 
 /** A started Redis engine under a fresh prefix, closed and cleaned when the test ends; undefined when skipped. */
 async function directory(t: TestContext): Promise<RedisEngine | undefined> {
-  const answer = await redisAnswers(TEST_REDIS_URL);
-  if (!need(t, 'redis', answer.ok, answer.why)) return undefined;
-  const prefix = freshRedisPrefix();
-  t.after(() => dropRedisPrefix(TEST_REDIS_URL, prefix));
-  const engine = new RedisEngine({ url: TEST_REDIS_URL, prefix, log: createLogger('silent'), historySize: 100, historyTtlMs: 60_000 });
-  t.after(() => engine.close());
-  await engine.broker.start(
-    () => {},
-    () => {},
-  );
-  await eventually(() => engine.status().ready, 5000, 'the redis engine to be ready');
-  return engine;
+  return (await startRedisEngine(t))?.engine;
 }
 
 const AGENT = 'agent-offsets';

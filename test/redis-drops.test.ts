@@ -10,13 +10,11 @@ import { describe, test, type TestContext } from 'node:test';
 import { Redis } from 'ioredis';
 import { DROP_REASONS, type DeliveredEvent } from '../src/engine/broker.js';
 import { MemoryEngine } from '../src/engine/memory/index.js';
-import { RedisEngine } from '../src/engine/redis/index.js';
-import { createLogger } from '../src/log.js';
+import type { RedisEngine } from '../src/engine/redis/index.js';
 import { createMetrics } from '../src/server/http/metrics.js';
 import { createCounters } from '../src/server/node/counters.js';
-import { dropRedisPrefix, eventually, freshRedisPrefix, TEST_ENGINE, TEST_REDIS_URL } from './helpers.js';
-import { redisAnswers } from './redis-support.js';
-import { need } from './require.js';
+import { eventually, TEST_ENGINE, TEST_REDIS_URL } from './helpers.js';
+import { startRedisEngine } from './redis-support.js';
 
 const OWN_ENGINE = { skip: TEST_ENGINE === 'redis' && 'runs in the main pass (it starts its own engine)', timeout: 60_000 };
 const STREAM = 'agent:drops-1';
@@ -30,20 +28,12 @@ interface Started {
 }
 
 async function start(t: TestContext): Promise<Started | undefined> {
-  const answer = await redisAnswers(TEST_REDIS_URL);
-  if (!need(t, 'redis', answer.ok, answer.why)) return undefined;
-  const prefix = freshRedisPrefix();
-  t.after(() => dropRedisPrefix(TEST_REDIS_URL, prefix));
-  const engine = new RedisEngine({ url: TEST_REDIS_URL, prefix, log: createLogger('silent'), historySize: 100, historyTtlMs: 60_000 });
-  t.after(() => engine.close());
   const delivered: DeliveredEvent[] = [];
-  await engine.broker.start(
-    (stream, event) => {
-      if (stream === STREAM) delivered.push(event);
-    },
-    () => {},
-  );
-  await eventually(() => engine.status().ready, 5000, 'the redis engine to be ready');
+  const started = await startRedisEngine(t, (stream, event) => {
+    if (stream === STREAM) delivered.push(event);
+  });
+  if (started === undefined) return undefined;
+  const { engine, prefix } = started;
   const raw = new Redis(TEST_REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 1 });
   await raw.connect();
   t.after(() => raw.disconnect());

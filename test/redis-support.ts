@@ -8,8 +8,34 @@ import net from 'node:net';
 import type { TestContext } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
+import type { DeliveredEvent } from '../src/engine/broker.js';
+import { RedisEngine } from '../src/engine/redis/index.js';
+import { createLogger } from '../src/log.js';
+import { dropRedisPrefix, eventually, freshRedisPrefix, TEST_REDIS_URL } from './helpers.js';
+import { need } from './require.js';
 
 const REDIS_SERVER = process.env['ESCAI_TEST_REDIS_SERVER'] ?? 'redis-server';
+
+/**
+ * A Redis engine of its own on the test Redis, under a fresh prefix, started
+ * and ready; closed and its keys dropped when the test ends. `deliver` gets
+ * what its broker delivers. Undefined when Redis is unavailable (the test is
+ * skipped, or fails where Redis is required).
+ */
+export async function startRedisEngine(
+  t: TestContext,
+  deliver: (stream: string, event: DeliveredEvent) => void = () => {},
+): Promise<{ engine: RedisEngine; prefix: string } | undefined> {
+  const answer = await redisAnswers(TEST_REDIS_URL);
+  if (!need(t, 'redis', answer.ok, answer.why)) return undefined;
+  const prefix = freshRedisPrefix();
+  t.after(() => dropRedisPrefix(TEST_REDIS_URL, prefix));
+  const engine = new RedisEngine({ url: TEST_REDIS_URL, prefix, log: createLogger('silent'), historySize: 100, historyTtlMs: 60_000 });
+  t.after(() => engine.close());
+  await engine.broker.start(deliver, () => {});
+  await eventually(() => engine.status().ready, 5000, 'the redis engine to be ready');
+  return { engine, prefix };
+}
 
 /** Whether a redis-server binary can be run here. */
 export function redisServerBinary(): { ok: boolean; why: string } {

@@ -8,6 +8,7 @@ import {
   connectionCount,
   epistemic,
   epistemicStateEvent,
+  ESCAI_HEALTH_FIELDS,
   health,
   ISO_UTC,
   sortedByType,
@@ -121,20 +122,7 @@ test('get_stats (admin) returns the health counters', { timeout: 60_000 }, async
   const h = await health(s);
   const { timestamp: _ts, ...healthCounters } = h;
   assert.deepEqual(Object.keys(stats.data).sort(), Object.keys(healthCounters).sort());
-  for (const key of [
-    'status',
-    'max_connections',
-    'heartbeat_interval',
-    'heartbeat_timeout',
-    'heartbeat_running',
-    'active_connections',
-    'total_connections_ever',
-    'active_users',
-    'total_subscriptions',
-    'messages_sent',
-    'messages_received',
-    'agent_subscribers',
-  ]) {
+  for (const key of ESCAI_HEALTH_FIELDS) {
     assert.ok(key in stats.data, `stats lacks ${key}`);
   }
   assert.equal(stats.data.status, 'healthy');

@@ -8,7 +8,15 @@ import type { Logger } from 'pino';
 import type { Config } from '../../config/config.js';
 import type { Broker, DeliveredEvent, StreamPosition } from '../../engine/broker.js';
 import { savedSubscriptionKey, type SavedSubscription, type SessionPatch, type SessionState, type SessionStore } from '../../engine/sessions.js';
-import { agentOfStream, subscriptionStream, subscriptionWildcard, userStream, wildcardPrefix, type StreamWildcard } from '../../protocol/constants.js';
+import {
+  agentOfStream,
+  subscriptionKey,
+  subscriptionStream,
+  subscriptionWildcard,
+  userStream,
+  wildcardPrefix,
+  type StreamWildcard,
+} from '../../protocol/constants.js';
 import { ServerMessages, type ConnectionEstablished } from '../../protocol/server-messages.js';
 import type { Connection } from '../connection/connection.js';
 import type { FanOut } from '../delivery/fanout.js';
@@ -116,7 +124,7 @@ export class SessionKeeper {
       this.#saveWhole(conn, true);
       return;
     }
-    const current = new Map([...this.#deps.index.of(conn)].map((sub) => [savedSubscriptionKey({ type: sub.type, agent_id: sub.agentId }), sub]));
+    const current = new Map([...this.#deps.index.of(conn)].map((sub) => [subscriptionKey(sub.type, sub.agentId), sub]));
     const changes: Record<string, SavedSubscription | null> = {};
     for (const [key, sub] of current) if (!record.subscriptions.includes(key)) changes[key] = savedOf(sub);
     for (const key of record.subscriptions) if (!current.has(key)) changes[key] = null;
